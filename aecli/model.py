@@ -1,0 +1,309 @@
+"""The Autoencoder estimator: the seed idea ``model.fit(X, X)`` with scikit-learn's contract."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from . import validation as v
+from ._estimator import ParamsMixin
+from .errors import InvalidParameterError
+from .nn import ActivationKind, Network, OptimizerKind, autoencoder_specs, make_optimizer
+from .training import EpochReport, LoopSettings, reconstruction_mse_rows, train
+
+# Percentile levels at which the calibration errors are stored, for score percentiles.
+QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+class Autoencoder(ParamsMixin):
+    """A dense autoencoder trained to reproduce its input, written in NumPy.
+
+    The encoder maps ``n_features -> hidden... -> latent``; the decoder mirrors it. With no
+    hidden layers and linear activations it minimises PCA's objective and reaches its error.
+
+    Parameters
+    ----------
+    latent : int, default=2
+        Size ``k`` of the code.
+    hidden : tuple of int, default=(64, 32)
+        Encoder layer sizes between input and code; the decoder mirrors them.
+    activation : str, default="elu"
+        Activation of the hidden layers: linear, relu, leaky_relu, elu, tanh, sigmoid,
+        softplus or gelu.
+    latent_activation, output_activation : str, default="linear"
+        Activations of the code layer and of the output layer.
+    tied : bool, default=False
+        Decoder weights are the encoder's transposed (half the weights).
+    epochs : int, default=100
+    batch_size : int, default=64
+    lr : float, default=1e-3
+        Learning rate.
+    optimizer : str, default="adam"
+        adam, sgd, momentum or rmsprop.
+    nesterov : bool, default=False
+        Nesterov's variant, with ``optimizer="momentum"``.
+    weight_decay : float, default=0.0
+        L2 penalty ``weight_decay/2 * sum W**2`` on the weights (not the biases).
+    dropout : float, default=0.0
+        Inverted-dropout rate on the hidden layers, in [0, 1).
+    noise : float, default=0.0
+        Standard deviation of Gaussian noise added to the input while training (denoising);
+        the target stays clean.
+    sparsity : float, default=0.0
+        L1 penalty on the code, ``sparsity * mean over rows of sum |z|``.
+    validation : float, default=0.1
+        Fraction of rows held out to monitor training (0 to use none).
+    patience : int or None, default=None
+        Stop after this many epochs without improvement and restore the best weights.
+    contamination : float, default=0.01
+        Expected fraction of anomalies: the score threshold is this upper quantile of the
+        calibration errors (validation rows, or training rows without validation).
+    seed : int, default=0
+        Seed of the one random generator used for the split, initialisation, shuffling,
+        dropout and noise. Same data, seed and thread count give bit-identical weights.
+    dtype : {"float32", "float64"}, default="float32"
+
+    Attributes
+    ----------
+    network_ : aecli.nn.Network
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when fitted on a DataFrame with string column names.
+    loss_history_ : list of float
+        Training reconstruction MSE per epoch.
+    val_loss_history_ : list of float or None
+    best_epoch_ : int
+    stopped_early_ : bool
+    train_mse_, validation_mse_ : float
+        Final reconstruction MSE on the training rows and the held-out rows (None if none).
+    error_quantiles_ : ndarray of shape (101,)
+        Calibration reconstruction errors at percentiles 0..100.
+    threshold_ : float
+        Rows whose reconstruction error exceeds this are anomalies.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from aecli import Autoencoder
+    >>> X = np.random.default_rng(0).normal(size=(200, 6))
+    >>> Z = Autoencoder(latent=2, hidden=(16,), epochs=5).fit(X).transform(X)
+    >>> Z.shape
+    (200, 2)
+    """
+
+    def __init__(
+        self,
+        *,
+        latent=2,
+        hidden=(64, 32),
+        activation="elu",
+        latent_activation="linear",
+        output_activation="linear",
+        tied=False,
+        epochs=100,
+        batch_size=64,
+        lr=1e-3,
+        optimizer="adam",
+        nesterov=False,
+        weight_decay=0.0,
+        dropout=0.0,
+        noise=0.0,
+        sparsity=0.0,
+        validation=0.1,
+        patience=None,
+        contamination=0.01,
+        seed=0,
+        dtype="float32",
+    ):
+        self.latent = latent
+        self.hidden = hidden
+        self.activation = activation
+        self.latent_activation = latent_activation
+        self.output_activation = output_activation
+        self.tied = tied
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.nesterov = nesterov
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.noise = noise
+        self.sparsity = sparsity
+        self.validation = validation
+        self.patience = patience
+        self.contamination = contamination
+        self.seed = seed
+        self.dtype = dtype
+
+    # -- validation -----------------------------------------------------------------------
+    def _dtype(self):
+        if self.dtype not in DTYPES:
+            raise InvalidParameterError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        return DTYPES[self.dtype]
+
+    def _preserved_dtypes(self) -> list[str]:
+        return [self.dtype] if self.dtype in DTYPES else ["float32"]
+
+    def _check_params(self, n_features: int) -> tuple[int, ...]:
+        v.check_int("latent", self.latent, 1)
+        if self.latent > n_features:
+            raise InvalidParameterError(
+                f"latent={self.latent} is larger than the number of features "
+                f"(n_features = {n_features}); choose latent <= {n_features}"
+            )
+        hidden = (self.hidden,) if isinstance(self.hidden, int) else tuple(self.hidden or ())
+        for size in hidden:
+            v.check_int("each hidden layer size", size, 1)
+        for name in ("activation", "latent_activation", "output_activation"):
+            v.check_choice(name, getattr(self, name), ActivationKind)
+        v.check_choice("optimizer", self.optimizer, OptimizerKind)
+        v.check_int("epochs", self.epochs, 1)
+        v.check_int("batch_size", self.batch_size, 1)
+        v.check_float("lr", self.lr, 0.0, 10.0, low_open=True)
+        v.check_float("weight_decay", self.weight_decay, 0.0, 1e3)
+        v.check_float("dropout", self.dropout, 0.0, 1.0, high_open=True)
+        v.check_float("noise", self.noise, 0.0, 1e3)
+        v.check_float("sparsity", self.sparsity, 0.0, 1e3)
+        v.check_float("validation", self.validation, 0.0, 0.9)
+        v.check_float("contamination", self.contamination, 0.0, 0.5, low_open=True)
+        if self.patience is not None:
+            v.check_int("patience", self.patience, 1)
+        if self.seed is not None:
+            v.check_int("seed", self.seed, 0)
+        self._dtype()
+        return hidden
+
+    # -- fitting --------------------------------------------------------------------------
+    def fit(self, X, y=None, callback: Callable[[EpochReport], None] | None = None):
+        """Train the autoencoder to reconstruct ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+            Present for scikit-learn compatibility; the target is ``X`` itself.
+        callback : callable, optional
+            Called after every epoch with an :class:`aecli.training.EpochReport`.
+
+        Returns
+        -------
+        self : Autoencoder
+
+        Raises
+        ------
+        aecli.errors.TrainingError
+            If the loss becomes NaN or infinite; the estimator is then left unfitted.
+        """
+        dtype = self._dtype()
+        arr = v.check_array(X, dtype, min_samples=2)
+        hidden = self._check_params(arr.shape[1])
+        names = v.feature_names_of(X)
+        rng = np.random.default_rng(self.seed)
+        X_train, X_val = _split(arr, self.validation, rng)
+        specs = autoencoder_specs(
+            arr.shape[1], hidden, self.latent, ActivationKind(self.activation).value,
+            ActivationKind(self.latent_activation).value,
+            ActivationKind(self.output_activation).value, bool(self.tied),
+        )
+        network = Network(specs, dtype=dtype, rng=rng, dropout=float(self.dropout))
+        optimizer = make_optimizer(
+            self.optimizer, network.theta.size, dtype, float(self.lr), bool(self.nesterov)
+        )
+        settings = LoopSettings(
+            int(self.epochs), int(self.batch_size), float(self.noise), float(self.sparsity),
+            float(self.weight_decay), self.patience,
+        )
+        result = train(network, optimizer, X_train, X_val, settings, rng, callback)
+
+        # Assign fitted state only now, so a failed fit leaves nothing half-made behind.
+        self.network_ = network
+        self.n_features_in_ = arr.shape[1]
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.loss_history_ = result.train_history
+        self.val_loss_history_ = result.val_history
+        self.best_epoch_ = result.best_epoch
+        self.stopped_early_ = result.stopped_early
+        train_errors = reconstruction_mse_rows(network, X_train)
+        self.train_mse_ = float(train_errors.mean())
+        calibration = train_errors
+        self.validation_mse_ = None
+        if X_val is not None:
+            calibration = reconstruction_mse_rows(network, X_val)
+            self.validation_mse_ = float(calibration.mean())
+        self.error_quantiles_ = np.quantile(calibration, QUANTILE_LEVELS)
+        self.threshold_ = float(np.quantile(calibration, 1.0 - self.contamination))
+        return self
+
+    # -- inference ------------------------------------------------------------------------
+    def _input(self, X) -> np.ndarray:
+        v.check_is_fitted(self, "network_")
+        arr = v.check_array(X, self.network_.dtype)
+        v.check_features(self, X, arr)
+        return arr
+
+    def transform(self, X) -> np.ndarray:
+        """Codes of ``X``: array of shape (n_samples, latent)."""
+        arr = self._input(X)
+        return _chunked(self.network_.encode, arr, self.latent)
+
+    encode = transform
+
+    def inverse_transform(self, Z) -> np.ndarray:
+        """Decode codes ``Z`` (n_samples, latent) to shape (n_samples, n_features)."""
+        v.check_is_fitted(self, "network_")
+        arr = v.check_array(Z, self.network_.dtype, name="Z")
+        if arr.shape[1] != self.latent:
+            raise InvalidParameterError(
+                f"Z has {arr.shape[1]} columns, but the code of this model has {self.latent}"
+            )
+        return _chunked(self.network_.decode, arr, self.n_features_in_)
+
+    decode = inverse_transform
+
+    def reconstruct(self, X) -> np.ndarray:
+        """``decode(encode(X))``: shape (n_samples, n_features)."""
+        arr = self._input(X)
+        net = self.network_
+        return _chunked(lambda x: net.decode(net.encode(x)), arr, self.n_features_in_)
+
+    def fit_transform(self, X, y=None, callback=None) -> np.ndarray:
+        """Fit to ``X`` and return its codes."""
+        return self.fit(X, callback=callback).transform(X)
+
+    def reconstruction_error(self, X) -> np.ndarray:
+        """Per-row mean squared reconstruction error, shape (n_samples,)."""
+        return reconstruction_mse_rows(self.network_, self._input(X))
+
+    def score_samples(self, X) -> np.ndarray:
+        """Negative reconstruction error per row: higher is more normal."""
+        return -self.reconstruction_error(X)
+
+    def score(self, X, y=None) -> float:
+        """Negative mean reconstruction error (higher is better), for model selection."""
+        return float(self.score_samples(X).mean())
+
+
+def _split(X: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, np.ndarray | None]:
+    """Hold out ``fraction`` of the rows at random; none when too few rows remain."""
+    n_val = int(round(X.shape[0] * fraction))
+    if n_val < 1 or X.shape[0] - n_val < 1:
+        return X, None
+    order = rng.permutation(X.shape[0])
+    return X[np.sort(order[n_val:])], X[np.sort(order[:n_val])]
+
+
+def _chunked(fn, X: np.ndarray, width: int) -> np.ndarray:
+    """Apply a row-wise ``fn`` in chunks so that memory does not grow with rows."""
+    step = 16384
+    if X.shape[0] <= step:
+        return fn(X)
+    out = np.empty((X.shape[0], width), dtype=X.dtype)
+    for start in range(0, X.shape[0], step):
+        out[start : start + step] = fn(X[start : start + step])
+    return out

@@ -1,0 +1,22 @@
+"""The neural-network engine: activations, layers, losses, optimizers, all in NumPy."""
+
+from .activations import ActivationKind, get_activation
+from .layers import Dense, Dropout
+from .losses import l1_penalty, l2_penalty, mse
+from .network import LayerSpec, Network, autoencoder_specs
+from .optimizers import OptimizerKind, make_optimizer
+
+__all__ = [
+    "ActivationKind",
+    "Dense",
+    "Dropout",
+    "LayerSpec",
+    "Network",
+    "OptimizerKind",
+    "autoencoder_specs",
+    "get_activation",
+    "l1_penalty",
+    "l2_penalty",
+    "make_optimizer",
+    "mse",
+]

@@ -1,0 +1,68 @@
+"""Layers: a dense layer and inverted dropout, forward and backward side by side.
+
+A layer keeps what its backward pass needs in ``cache``. Parameters and their gradients are
+views into the network's flat vectors (see :mod:`aecli.nn.network`), so a layer writes its
+gradient in place and the optimizer updates every parameter with a handful of vector operations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import Activation
+
+
+class Dense:
+    """``a = f(x @ W + b)``.
+
+    Parameters
+    ----------
+    W : ndarray of shape (n_in, n_out)
+        Weights; a view into the network's parameters (a transposed view for a tied layer).
+    b : ndarray of shape (n_out,)
+    dW : ndarray of shape (n_in, n_out)
+        Where backward writes the weight gradient.
+    db : ndarray of shape (n_out,)
+    activation : Activation
+    """
+
+    def __init__(self, W, b, dW, db, activation: Activation):
+        self.W, self.b, self.dW, self.db = W, b, dW, db
+        self.activation = activation
+        self.cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def forward(self, x: np.ndarray, keep: bool = False) -> np.ndarray:
+        """Apply the layer to ``x`` of shape (n, n_in); ``keep`` caches for backward."""
+        z = x @ self.W  # (n, n_out)
+        z += self.b
+        a = self.activation.forward(z)  # (n, n_out)
+        if keep:
+            self.cache = (x, z, a)
+        return a
+
+    def backward(self, da: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        """Write dW and db from ``da`` (n, n_out); return dx (n, n_in) unless not needed."""
+        x, z, a = self.cache
+        dz = self.activation.backward(z, a, da)  # (n, n_out)
+        np.matmul(x.T, dz, out=self.dW)  # (n_in, n_out)
+        np.sum(dz, axis=0, out=self.db)  # (n_out,)
+        return dz @ self.W.T if need_dx else None  # (n, n_in)
+
+
+class Dropout:
+    """Inverted dropout: zero a fraction ``rate`` of units and scale the rest by 1/(1-rate),
+    so that nothing changes at inference time."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self.mask: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Drop units of ``x`` (n, m) with a fresh mask drawn from ``rng``."""
+        keep = x.dtype.type(1.0 - self.rate)
+        self.mask = (rng.random(x.shape, dtype=x.dtype) < keep) / keep  # (n, m)
+        return x * self.mask
+
+    def backward(self, da: np.ndarray) -> np.ndarray:
+        """Route the gradient through the units kept in forward."""
+        return da * self.mask

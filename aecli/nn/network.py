@@ -1,0 +1,199 @@
+"""The autoencoder network: a stack of dense layers over one flat parameter vector.
+
+Layout of ``theta``: the weight matrices of the layers that own one, then every bias. Keeping
+the weights first makes weight decay a single slice, and keeping everything in one vector
+lets the optimizers update the whole network in a few vectorised operations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .activations import get_activation
+from .initializers import init_weights
+from .layers import Dense, Dropout
+from .losses import l1_penalty, mse
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One dense layer: sizes, activation, and for a tied decoder layer the encoder layer whose
+    weights it uses transposed."""
+
+    n_in: int
+    n_out: int
+    activation: str
+    tied_to: int | None = None
+
+    def to_dict(self) -> dict:
+        """Plain-JSON form, for the model file."""
+        return asdict(self)
+
+
+def autoencoder_specs(
+    n_features: int,
+    hidden: tuple[int, ...],
+    latent: int,
+    activation: str,
+    latent_activation: str,
+    output_activation: str,
+    tied: bool,
+) -> list[LayerSpec]:
+    """Encoder ``n_features -> hidden... -> latent`` and the mirrored decoder."""
+    sizes = [n_features, *hidden, latent]
+    n_enc = len(sizes) - 1
+    enc_acts = [activation] * (n_enc - 1) + [latent_activation]
+    dec_acts = [activation] * (n_enc - 1) + [output_activation]
+    specs = [LayerSpec(sizes[i], sizes[i + 1], enc_acts[i]) for i in range(n_enc)]
+    for j in range(n_enc):
+        mirror = n_enc - 1 - j  # the encoder layer this decoder layer undoes
+        specs.append(
+            LayerSpec(sizes[mirror + 1], sizes[mirror], dec_acts[j], mirror if tied else None)
+        )
+    return specs
+
+
+class Network:
+    """A feed-forward autoencoder over a flat parameter vector.
+
+    Parameters
+    ----------
+    specs : list of LayerSpec
+        Encoder layers then decoder layers; the code is the output of layer ``len(specs)//2 - 1``.
+    dtype : numpy dtype
+        float32 or float64; parameters and arithmetic use it throughout.
+    rng : numpy.random.Generator, optional
+        Draws the initial weights. Without it, parameters start at zero (to be loaded).
+    dropout : float
+        Inverted-dropout rate on the hidden layers (not the code, not the output).
+    """
+
+    def __init__(self, specs, dtype=np.float32, rng=None, dropout: float = 0.0):
+        self.specs = list(specs)
+        self.dtype = np.dtype(dtype)
+        self.code_index = len(self.specs) // 2 - 1
+        owners = [i for i, s in enumerate(self.specs) if s.tied_to is None]
+        self.n_weights = sum(self.specs[i].n_in * self.specs[i].n_out for i in owners)
+        n_bias = sum(s.n_out for s in self.specs)
+        self.theta = np.zeros(self.n_weights + n_bias, dtype=self.dtype)
+        self.grad = np.zeros_like(self.theta)
+        self.layers: list[Dense] = []
+        w_at, b_at = 0, self.n_weights
+        for spec in self.specs:
+            act = get_activation(spec.activation)
+            b = self.theta[b_at : b_at + spec.n_out]
+            db = self.grad[b_at : b_at + spec.n_out]
+            b_at += spec.n_out
+            if spec.tied_to is None:
+                size = spec.n_in * spec.n_out
+                W = self.theta[w_at : w_at + size].reshape(spec.n_in, spec.n_out)
+                dW = self.grad[w_at : w_at + size].reshape(spec.n_in, spec.n_out)
+                w_at += size
+                if rng is not None:
+                    W[...] = init_weights(spec.n_in, spec.n_out, act.init, rng)
+            else:
+                # A tied layer reads the encoder's weights transposed; its gradient goes to a
+                # scratch matrix that backward adds onto the encoder's.
+                W = self.layers[spec.tied_to].W.T
+                dW = np.zeros((spec.n_in, spec.n_out), dtype=self.dtype)
+            self.layers.append(Dense(W, b, dW, db, act))
+        hidden = [i for i in range(len(self.specs) - 1) if i != self.code_index]
+        self.dropouts = {i: Dropout(dropout) for i in hidden} if dropout > 0 else {}
+
+    # -- inference ------------------------------------------------------------------------
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """Codes (n, latent) of inputs ``x`` (n, n_features)."""
+        for layer in self.layers[: self.code_index + 1]:
+            x = layer.forward(x)
+        return x
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """Reconstructions (n, n_features) of codes ``z`` (n, latent)."""
+        for layer in self.layers[self.code_index + 1 :]:
+            z = layer.forward(z)
+        return z
+
+    # -- training -------------------------------------------------------------------------
+    def forward_train(self, x: np.ndarray, rng=None) -> tuple[np.ndarray, np.ndarray]:
+        """Forward pass that caches for backward; returns (reconstruction, code)."""
+        code = None
+        for i, layer in enumerate(self.layers):
+            x = layer.forward(x, keep=True)
+            if i == self.code_index:
+                code = x
+            elif i in self.dropouts and rng is not None:
+                x = self.dropouts[i].forward(x, rng)
+        return x, code
+
+    def backward(self, d_out: np.ndarray, d_code: np.ndarray | None = None, rng=None) -> None:
+        """Fill ``self.grad`` from the gradient of the loss with respect to the output and,
+        optionally, extra gradient on the code (the sparsity penalty)."""
+        da = d_out
+        for i in range(len(self.layers) - 1, -1, -1):
+            if i in self.dropouts and rng is not None:
+                da = self.dropouts[i].backward(da)
+            if i == self.code_index and d_code is not None:
+                da = da + d_code
+            da = self.layers[i].backward(da, need_dx=i > 0)
+        for spec, layer in zip(self.specs, self.layers, strict=True):
+            if spec.tied_to is not None:
+                self.layers[spec.tied_to].dW += layer.dW.T
+
+    def loss_and_grad(
+        self,
+        x_in: np.ndarray,
+        target: np.ndarray,
+        sparsity: float = 0.0,
+        weight_decay: float = 0.0,
+        rng=None,
+    ) -> tuple[float, float]:
+        """One training step's loss and gradient (left in ``self.grad``).
+
+        Returns
+        -------
+        reconstruction_mse : float
+            The MSE between output and target, the figure reported to users.
+        objective : float
+            MSE plus the sparsity and weight-decay penalties, what the gradient is of.
+        """
+        out, code = self.forward_train(x_in, rng)
+        rec, d_out = mse(out, target)
+        objective = rec
+        d_code = None
+        if sparsity > 0:
+            penalty, d_code = l1_penalty(code, sparsity)
+            objective += penalty
+        self.backward(d_out, d_code, rng)
+        if weight_decay > 0:
+            w = self.theta[: self.n_weights]
+            objective += 0.5 * weight_decay * float(np.vdot(w, w))
+            self.grad[: self.n_weights] += self.dtype.type(weight_decay) * w
+        return rec, objective
+
+    # -- persistence ----------------------------------------------------------------------
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Named weight arrays (``layer{i}.W``, ``layer{i}.b``), copies; tied layers have no W."""
+        out = {}
+        for i, (spec, layer) in enumerate(zip(self.specs, self.layers, strict=True)):
+            if spec.tied_to is None:
+                out[f"layer{i}.W"] = layer.W.copy()
+            out[f"layer{i}.b"] = layer.b.copy()
+        return out
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of each array :meth:`arrays` returns, for validating a model file."""
+        out = {}
+        for i, spec in enumerate(self.specs):
+            if spec.tied_to is None:
+                out[f"layer{i}.W"] = (spec.n_in, spec.n_out)
+            out[f"layer{i}.b"] = (spec.n_out,)
+        return out
+
+    def load_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Copy named arrays (as from :meth:`arrays`) into the parameters."""
+        for i, (spec, layer) in enumerate(zip(self.specs, self.layers, strict=True)):
+            if spec.tied_to is None:
+                layer.W[...] = arrays[f"layer{i}.W"]
+            layer.b[...] = arrays[f"layer{i}.b"]
