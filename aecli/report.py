@@ -1,0 +1,422 @@
+"""Rich renderables for aecli's human-facing output.
+
+Every function here takes plain Python data (dicts, lists, floats) and *returns* a renderable;
+none prints, none owns a ``Console``. The CLI decides where, and whether, to print them, so the
+same tables serve a terminal, a pipe (no colour, plain width) and the tests.
+
+Numbers are shown to four significant digits by :func:`fmt`; a missing value (``None`` or NaN)
+shows as an em dash. Meaning never rides on colour alone, so ``NO_COLOR`` loses nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
+from typing import Any
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+__all__ = [
+    "MISSING",
+    "compare_table",
+    "feature_error_table",
+    "fmt",
+    "format_architecture",
+    "inspect_panel",
+    "score_summary",
+    "score_table",
+    "sparkline",
+    "train_summary",
+    "truncate_list",
+]
+
+MISSING = "—"
+BARS = "▁▂▃▄▅▆▇█"
+LOG_SPAN = 100.0  # auto log scale when max / min exceeds two decades
+
+
+def _number(x: Any) -> float | None:
+    """``x`` as a finite-or-infinite float, or None when it is missing (None, NaN, not a number)."""
+    if x is None or isinstance(x, bool) or not isinstance(x, Real):
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def fmt(x: Any, digits: int = 4) -> str:
+    """Format a number for a table: integers exactly, other reals to ``digits`` significant digits.
+
+    ``None`` and NaN give ``"—"``; infinities give ``"inf"``/``"-inf"``; a value that is not a
+    number (a string, say) is returned as ``str(x)``.
+
+    Examples
+    --------
+    >>> fmt(0.000123456), fmt(1234.5678), fmt(1500), fmt(None), fmt(float("nan"))
+    ('0.0001235', '1235', '1,500', '—', '—')
+    """
+    if x is None:
+        return MISSING
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, Integral):
+        return f"{int(x):,}"
+    if not isinstance(x, Real):
+        return str(x)
+    x = float(x)
+    if math.isnan(x):
+        return MISSING
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.{digits}g}"
+
+
+def sparkline(values: Sequence[float], width: int = 40, log: bool | None = None) -> str:
+    """Draw ``values`` as a line of ``width`` block characters, ``▁`` lowest to ``█`` highest.
+
+    Parameters
+    ----------
+    values : sequence of float, length n
+        The series, e.g. a loss per epoch. NaN, infinities and None are gaps.
+    width : int, default 40
+        Length of the result. Longer series are averaged into ``width`` buckets; shorter ones
+        are stretched (each value repeated).
+    log : bool or None, default None
+        Plot ``log10(values)``. None chooses it when every finite value is positive and they span
+        more than two decades (typical of a loss curve). Ignored when a value is not positive.
+
+    Returns
+    -------
+    str
+        ``""`` for an empty series, else exactly ``width`` characters; a bucket with no finite
+        value is a space, and a constant series is a flat line at mid height.
+    """
+    if width < 1:
+        raise ValueError(f"sparkline width must be at least 1, got {width!r}")
+    n = len(values)
+    if n == 0:
+        return ""
+    points: list[float | None] = []
+    for v in values:
+        v = _number(v)
+        points.append(v if v is not None and math.isfinite(v) else None)
+
+    if log is None:
+        log = _wants_log(points)
+    if log and all(v > 0 for v in points if v is not None):
+        points = [None if v is None else math.log10(v) for v in points]
+
+    buckets: list[float | None] = []
+    for i in range(width):
+        lo = i * n // width
+        hi = max((i + 1) * n // width, lo + 1)  # stretching: at least one value per bucket
+        chunk = [v for v in points[lo:hi] if v is not None]
+        buckets.append(sum(chunk) / len(chunk) if chunk else None)
+
+    shown = [v for v in buckets if v is not None]
+    if not shown:
+        return " " * width
+    low, span = min(shown), max(shown) - min(shown)
+    top = len(BARS) - 1
+    chars = []
+    for v in buckets:
+        if v is None:
+            chars.append(" ")
+        elif span == 0:
+            chars.append(BARS[top // 2])
+        else:
+            chars.append(BARS[min(top, int((v - low) / span * top + 0.5))])
+    return "".join(chars)
+
+
+def _wants_log(values: Sequence[Any]) -> bool:
+    """True when the finite values are all positive and span more than two decades."""
+    finite = [v for v in map(_number, values) if v is not None and math.isfinite(v)]
+    return bool(finite) and min(finite) > 0 and max(finite) / min(finite) > LOG_SPAN
+
+
+def truncate_list(items: Sequence[Any], head: int = 4, tail: int = 2) -> str:
+    """Join ``items`` with commas, eliding the middle of long lists: ``a, b, …, y, z (26)``."""
+    names = [str(x) for x in items]
+    if len(names) <= head + tail + 1:
+        return ", ".join(names)
+    return ", ".join([*names[:head], "…", *names[-tail:]]) + f" ({len(names):,})"
+
+
+def format_architecture(layers: Sequence[Mapping[str, Any]]) -> str:
+    """``"64 → 32 → 2 → 32 → 64"`` from layer dicts with ``in`` and ``out`` sizes."""
+    if not layers:
+        return MISSING
+    sizes = [layers[0]["in"], *(layer["out"] for layer in layers)]
+    return " → ".join(str(s) for s in sizes)
+
+
+def _ratio(numerator: Any, denominator: Any) -> float | None:
+    a, b = _number(numerator), _number(denominator)
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def _versus_pca(ratio: float | None) -> str:
+    """Words for an autoencoder/PCA MSE ratio, so the table reads without colour."""
+    if ratio is None:
+        return ""
+    if ratio < 1:
+        return f"autoencoder error {fmt(1 / ratio, 3)}× lower than PCA"
+    if ratio > 1:
+        return f"autoencoder error {fmt(ratio, 3)}× higher than PCA"
+    return "same as PCA"
+
+
+def _key_value_table(title: str | None = None) -> Table:
+    table = Table(title=title, show_header=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
+    table.add_column("what", style="bold", no_wrap=True)
+    table.add_column("value", justify="right")
+    table.add_column("note", overflow="fold")
+    return table
+
+
+def train_summary(summary: Mapping[str, Any]) -> Table:
+    """The table ``aecli train`` shows on stderr.
+
+    Parameters
+    ----------
+    summary : mapping
+        ``rows_train``, ``rows_validation``, ``features``, ``latent``, ``architecture`` (str),
+        ``train_mse``, ``validation_mse`` (None without validation), ``pca_mse`` (PCA's MSE at
+        the same k on the same rows as the headline MSE; None if not computed), ``epochs_run``,
+        ``best_epoch``, ``early_stopped``, ``seconds``, ``loss_history`` and ``val_history``
+        (None without validation). Missing keys show as ``—``.
+
+    Returns
+    -------
+    rich.table.Table
+    """
+    s = summary
+    validation = _number(s.get("validation_mse"))
+    # PCA is compared on the same rows as the headline error: held out when there are any.
+    headline, on = (validation, "validation") if validation is not None else (
+        _number(s.get("train_mse")), "train")
+    ratio = _ratio(headline, s.get("pca_mse"))
+
+    table = _key_value_table("Training summary")
+    held_out = s.get("rows_validation")
+    table.add_row("rows", fmt(s.get("rows_train")),
+                  f"train, {fmt(held_out)} validation" if held_out else "train, none held out")
+    table.add_row("features", fmt(s.get("features")), "")
+    table.add_row("latent k", fmt(s.get("latent")), "")
+    table.add_row("architecture", str(s.get("architecture") or MISSING), "")
+    table.add_row("train MSE", fmt(s.get("train_mse")), "scaled units")
+    if validation is not None:
+        table.add_row("validation MSE", fmt(validation), "scaled units")
+    if _number(s.get("pca_mse")) is not None:
+        table.add_row("PCA MSE", fmt(s.get("pca_mse")), f"same k, {on} rows")
+        table.add_row("vs PCA", fmt(ratio), _versus_pca(ratio))
+    best = s.get("best_epoch")
+    epochs_note = [f"best {fmt(best)}"] if best is not None else []
+    if s.get("early_stopped"):
+        epochs_note.append("stopped early, best weights restored")
+    table.add_row("epochs", fmt(s.get("epochs_run")), ", ".join(epochs_note))
+    table.add_row("time", fmt(s.get("seconds"), 3), "seconds")
+    for label, history in (("train loss", s.get("loss_history")),
+                           ("validation loss", s.get("val_history"))):
+        if history:
+            scale = "  (log scale)" if _wants_log(history) else ""
+            table.add_row(label, f"{fmt(history[0])} → {fmt(history[-1])}",
+                          sparkline(history, width=30) + scale)
+    return table
+
+
+def feature_error_table(
+    names: Sequence[str],
+    mse_scaled: Sequence[float],
+    mse_original: Sequence[float],
+    top: int | None = None,
+) -> Table:
+    """Per-feature reconstruction error, worst first, with the mean over all features.
+
+    Parameters
+    ----------
+    names : sequence of str, length d
+    mse_scaled : sequence of float, length d
+        MSE in scaled units; these are comparable across features, so they set the order.
+    mse_original : sequence of float, length d
+        MSE in each feature's own (squared) units; shown with its square root, the RMSE.
+    top : int, optional
+        Show only the ``top`` worst features (the mean row still covers all of them).
+
+    Returns
+    -------
+    rich.table.Table
+    """
+    if not len(names) == len(mse_scaled) == len(mse_original):
+        raise ValueError(
+            f"names, mse_scaled and mse_original differ in length: "
+            f"{len(names)}, {len(mse_scaled)}, {len(mse_original)}")
+    rows = list(zip(names, (_number(v) for v in mse_scaled), (_number(v) for v in mse_original),
+                    strict=True))
+    rows.sort(key=lambda r: (r[1] is None, -(r[1] or 0.0)))  # worst first, missing last
+    shown = rows if top is None else rows[:max(top, 0)]
+
+    table = Table(title="Reconstruction error by feature")
+    table.add_column("feature", no_wrap=True)
+    table.add_column("MSE (scaled)", justify="right")
+    table.add_column("MSE (original units²)", justify="right")
+    table.add_column("RMSE (original units)", justify="right")
+    for name, scaled, original in shown:
+        rmse = math.sqrt(original) if original is not None and original >= 0 else None
+        table.add_row(str(name), fmt(scaled), fmt(original), fmt(rmse))
+    scaled_values = [r[1] for r in rows if r[1] is not None]
+    mean = sum(scaled_values) / len(scaled_values) if scaled_values else None
+    table.add_section()
+    # Original units differ between features, so only the scaled error has a meaningful mean.
+    table.add_row(f"mean of {len(rows):,}", fmt(mean), MISSING, MISSING, style="bold")
+    if len(shown) < len(rows):
+        table.caption = f"the {len(shown):,} worst of {len(rows):,} features"
+    return table
+
+
+def compare_table(rows: Sequence[Mapping[str, Any]], suggestion: Mapping[str, Any] | None) -> Table:
+    """Autoencoder vs PCA reconstruction error for each latent size k.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        Each with ``k``, ``pca_explained_variance`` (cumulative fraction), ``pca_mse``,
+        ``ae_mse`` and ``ratio`` (``ae_mse / pca_mse``; computed here when None or absent).
+    suggestion : mapping or None
+        ``k`` and ``rule`` (text saying how k was chosen); its row is marked and the caption
+        states it.
+
+    Returns
+    -------
+    rich.table.Table
+    """
+    suggested = suggestion.get("k") if suggestion else None
+    table = Table(title="Autoencoder vs PCA: reconstruction MSE", caption_justify="left")
+    table.add_column("k", justify="right")
+    table.add_column("PCA var. explained", justify="right")
+    table.add_column("PCA MSE", justify="right")
+    table.add_column("AE MSE", justify="right")
+    table.add_column("AE / PCA", justify="right")
+    table.add_column("", no_wrap=True)
+    for row in rows:
+        ratio = row.get("ratio")
+        if _number(ratio) is None:
+            ratio = _ratio(row.get("ae_mse"), row.get("pca_mse"))
+        mark = "◀ suggested" if suggested is not None and row.get("k") == suggested else ""
+        table.add_row(fmt(row.get("k")), fmt(row.get("pca_explained_variance")),
+                      fmt(row.get("pca_mse")), fmt(row.get("ae_mse")), fmt(ratio), mark,
+                      style="bold" if mark else None)
+    if suggestion:
+        table.caption = f"suggested k = {fmt(suggested)}: {suggestion.get('rule') or MISSING}"
+    else:
+        table.caption = "no k suggested"
+    return table
+
+
+def _value(v: Any) -> str:
+    """Compact text for a setting or metric of any plain type."""
+    if isinstance(v, Mapping):
+        return ", ".join(f"{k}={_value(x)}" for k, x in v.items()) or MISSING
+    if isinstance(v, (list, tuple)):
+        return truncate_list([_value(x) for x in v]) if v else MISSING
+    return fmt(v)
+
+
+def _grid(mapping: Mapping[str, Any]) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for key, v in mapping.items():
+        grid.add_row(str(key), _value(v))
+    return grid
+
+
+def inspect_panel(info: Mapping[str, Any]) -> Panel:
+    """The panel ``aecli inspect`` shows: format, columns, layers, scaler, settings, metrics.
+
+    Parameters
+    ----------
+    info : mapping
+        ``format_version``, ``aecli_version``, ``created``, ``features`` (names),
+        ``architecture`` (layer dicts with ``in``, ``out``, ``activation``), ``scaler`` (kind),
+        ``missing`` (policy), ``settings`` (dict), ``metrics`` (dict), ``threshold`` (float or
+        None). An optional ``path`` becomes the panel's title.
+
+    Returns
+    -------
+    rich.panel.Panel
+    """
+    features = list(info.get("features") or [])
+    layers = list(info.get("architecture") or [])
+
+    head = _key_value_table()
+    head.add_row("format", fmt(info.get("format_version")),
+                 f"written by aecli {info.get('aecli_version') or MISSING}")
+    head.add_row("created", str(info.get("created") or MISSING), "")
+    head.add_row("features", fmt(len(features)), truncate_list(features) or MISSING)
+    head.add_row("scaler", str(info.get("scaler") or MISSING), "")
+    head.add_row("missing values", str(info.get("missing") or MISSING), "")
+    head.add_row("score threshold", fmt(info.get("threshold")),
+                 "" if _number(info.get("threshold")) is not None else "not calibrated")
+
+    arch = Table(title=f"Layers: {format_architecture(layers)}", title_justify="left")
+    arch.add_column("layer", justify="right")
+    arch.add_column("in", justify="right")
+    arch.add_column("out", justify="right")
+    arch.add_column("activation")
+    for i, layer in enumerate(layers, start=1):
+        arch.add_row(fmt(i), fmt(layer.get("in")), fmt(layer.get("out")),
+                     str(layer.get("activation") or MISSING))
+
+    parts: list[Any] = [head, Text(""), arch]
+    for label, key in (("Training settings", "settings"), ("Metrics", "metrics")):
+        if info.get(key):
+            parts += [Text(""), Text(label, style="bold underline"), _grid(info[key])]
+    title = f"aecli model {info['path']}" if info.get("path") else "aecli model"
+    return Panel(Group(*parts), title=title, title_align="left", expand=False)
+
+
+def score_table(rows: Sequence[Mapping[str, Any]], threshold: float) -> Table:
+    """Per-row anomaly scores.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        Each with ``row`` (1-based row number in the input), ``error`` (reconstruction MSE),
+        ``percentile`` (0-100, among the training rows' errors), ``flagged`` (bool) and
+        ``top_features`` (``(name, contribution)`` pairs, largest first).
+    threshold : float
+        The calibrated threshold, shown in the title.
+
+    Returns
+    -------
+    rich.table.Table
+    """
+    table = Table(title=f"Anomaly scores (threshold {fmt(threshold)})")
+    table.add_column("row", justify="right")
+    table.add_column("error", justify="right")
+    table.add_column("percentile", justify="right")
+    table.add_column("over", justify="center")
+    table.add_column("top features (contribution)", overflow="fold")
+    for r in rows:
+        flagged = bool(r.get("flagged"))
+        top = ", ".join(f"{name} {fmt(c)}" for name, c in (r.get("top_features") or []))
+        table.add_row(fmt(r.get("row")), fmt(r.get("error")), fmt(r.get("percentile")),
+                      "yes" if flagged else "", top, style="bold" if flagged else None)
+    return table
+
+
+def score_summary(n_rows: int, n_flagged: int, threshold: float) -> Text:
+    """One line: how many of ``n_rows`` rows are over ``threshold``."""
+    if n_flagged == 0:
+        return Text(f"No rows over the threshold {fmt(threshold)} ({fmt(n_rows)} rows scored).")
+    share = f" ({fmt(100 * n_flagged / n_rows, 3)}%)" if n_rows else ""
+    noun = "row" if n_rows == 1 else "rows"
+    return Text(f"{fmt(n_flagged)} of {fmt(n_rows)} {noun}{share} over the threshold "
+                f"{fmt(threshold)}.", style="bold")
