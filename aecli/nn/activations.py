@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
@@ -18,7 +18,7 @@ ELU_ALPHA = 1.0
 _GELU_C = float(np.sqrt(2.0 / np.pi))  # a Python float keeps float32 arrays float32
 
 
-class ActivationKind(str, Enum):
+class ActivationKind(StrEnum):
     """The activations aecli knows, by their command-line names."""
 
     LINEAR = "linear"

@@ -6,12 +6,12 @@ whole network, whatever its depth, using preallocated state and scratch buffers.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
 
-class OptimizerKind(str, Enum):
+class OptimizerKind(StrEnum):
     """The optimizers aecli knows, by their command-line names."""
 
     ADAM = "adam"
