@@ -177,7 +177,13 @@ class Autoencoder(ParamsMixin):
         return hidden
 
     # -- fitting --------------------------------------------------------------------------
-    def fit(self, X, y=None, callback: Callable[[EpochReport], None] | None = None):
+    def fit(
+        self,
+        X,
+        y=None,
+        callback: Callable[[EpochReport], None] | None = None,
+        validation_data=None,
+    ):
         """Train the autoencoder to reconstruct ``X``.
 
         Parameters
@@ -187,6 +193,8 @@ class Autoencoder(ParamsMixin):
             Present for scikit-learn compatibility; the target is ``X`` itself.
         callback : callable, optional
             Called after every epoch with an :class:`aecli.training.EpochReport`.
+        validation_data : array-like of shape (n_val, n_features), optional
+            Held-out rows to monitor instead of splitting off ``validation`` of ``X``.
 
         Returns
         -------
@@ -202,7 +210,15 @@ class Autoencoder(ParamsMixin):
         hidden = self._check_params(arr.shape[1])
         names = v.feature_names_of(X)
         rng = np.random.default_rng(self.seed)
-        X_train, X_val = _split(arr, self.validation, rng)
+        if validation_data is None:
+            X_train, X_val = _split(arr, self.validation, rng)
+        else:
+            X_train = arr
+            X_val = v.check_array(validation_data, dtype, name="validation_data")
+            if X_val.shape[1] != arr.shape[1]:
+                raise InvalidParameterError(
+                    f"validation_data has {X_val.shape[1]} features, X has {arr.shape[1]}"
+                )
         specs = autoencoder_specs(
             arr.shape[1], hidden, self.latent, ActivationKind(self.activation).value,
             ActivationKind(self.latent_activation).value,

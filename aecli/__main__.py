@@ -1,0 +1,5 @@
+"""``python -m aecli``."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,172 @@
+"""Apply a trained model to a stream of record batches: encode, reconstruct, score.
+
+Each function takes the batches of an input table and yields output batches (pass-through
+columns first), so that memory does not grow with the number of rows. Totals for the
+per-feature error table accumulate in an :class:`ErrorTotals` as the stream goes by.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from .bundle import ModelBundle
+from .errors import DataError
+from .io import to_matrix
+from .preprocessing import MissingPolicy, find_missing, match_model_columns, missing_error
+from .workflows import top_contributors
+
+
+@dataclass
+class ErrorTotals:
+    """Running sums of squared reconstruction error per feature (scaled and original units)."""
+
+    rows: int = 0
+    dropped: int = 0
+    scaled: np.ndarray | None = None
+    original: np.ndarray | None = None
+
+    def add(self, bundle: ModelBundle, sq_err: np.ndarray) -> None:
+        """Add a batch's per-cell squared errors (m, d)."""
+        s = sq_err.sum(axis=0, dtype=np.float64)
+        o = bundle.original_units(sq_err).sum(axis=0, dtype=np.float64)
+        self.scaled = s if self.scaled is None else self.scaled + s
+        self.original = o if self.original is None else self.original + o
+        self.rows += sq_err.shape[0]
+
+    def means(self) -> tuple[list[float], list[float]]:
+        """Mean squared error per feature: (scaled, original units)."""
+        n = max(self.rows, 1)
+        if self.scaled is None:
+            return [], []
+        return (self.scaled / n).tolist(), (self.original / n).tolist()
+
+
+@dataclass
+class ScoreSummary:
+    """What a scoring pass found: row counts, flagged rows and the worst rows."""
+
+    threshold: float
+    rows: int = 0
+    flagged: int = 0
+    worst: list = field(default_factory=list)  # heap of (error, row, percentile, top)
+    flagged_rows: list = field(default_factory=list)
+    keep_flagged: int = 1000  # how many flagged rows to keep for reports
+
+    def ranked(self) -> list[dict]:
+        """The worst rows kept, worst first, as plain dicts."""
+        out = []
+        for error, row, pct, top in sorted(self.worst, reverse=True):
+            out.append({"row": row, "error": error, "percentile": pct,
+                        "flagged": error > self.threshold, "top_features": top})
+        return out
+
+
+def _matrix(bundle: ModelBundle, batch: pa.RecordBatch, offset: int, name: str, totals):
+    """Model columns of ``batch`` as raw floats, with the model's missing-value policy.
+
+    Returns the matrix and the mask of rows kept (None when all are)."""
+    X = to_matrix(batch, bundle.features, dtype=np.float64, row_offset=offset, name=name)
+    nan = np.isnan(X)
+    if not nan.any():
+        return X, None
+    policy = MissingPolicy(bundle.missing)
+    if policy is MissingPolicy.IMPUTE:
+        return X, None  # the bundle fills them with the training means
+    if policy is MissingPolicy.DROP:
+        keep = ~nan.any(axis=1)
+        totals.dropped += int((~keep).sum())
+        return X[keep], keep
+    raise missing_error(find_missing(X, bundle.features, row_offset=offset))
+
+
+def check_columns(bundle: ModelBundle, schema: pa.Schema, name: str) -> None:
+    """Fail early, naming them, when the input lacks any of the model's columns."""
+    try:
+        match_model_columns(schema.names, bundle.features)
+    except DataError as e:
+        raise DataError(f"{name}: {e.message}", e.hint) from None
+
+
+def _with_keep(batch: pa.RecordBatch, keep: list[str], mask, columns: dict) -> pa.RecordBatch:
+    arrays, names = [], []
+    for c in keep:
+        col = batch.column(c)
+        arrays.append(col if mask is None else col.filter(pa.array(mask)))
+        names.append(c)
+    for c, values in columns.items():
+        arrays.append(pa.array(values))
+        names.append(c)
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def encode_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
+                  name: str, totals: ErrorTotals) -> Iterator[pa.RecordBatch]:
+    """Codes ``z1..zk`` for each input batch."""
+    offset = 0
+    for batch in batches:
+        X, mask = _matrix(bundle, batch, offset, name, totals)
+        offset += batch.num_rows
+        Z = bundle.encode(X)  # (m, k)
+        totals.rows += Z.shape[0]
+        yield _with_keep(batch, keep, mask, {f"z{j + 1}": Z[:, j] for j in range(Z.shape[1])})
+
+
+def reconstruct_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
+                       name: str, totals: ErrorTotals, error_column: bool):
+    """Reconstructions in original units under the model's column names; optionally each
+    row's mean squared error (scaled space) in a column ``error``."""
+    offset = 0
+    for batch in batches:
+        X, mask = _matrix(bundle, batch, offset, name, totals)
+        offset += batch.num_rows
+        X_hat, sq = bundle.reconstruct(X)
+        totals.add(bundle, sq)
+        cols = {f: X_hat[:, j] for j, f in enumerate(bundle.features)}
+        if error_column:
+            cols["error"] = sq.mean(axis=1, dtype=np.float64)
+        yield _with_keep(batch, keep, mask, cols)
+
+
+def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
+                 name: str, totals: ErrorTotals, summary: ScoreSummary, top: int):
+    """Per row: its 1-based row number, error, percentile among the calibration errors,
+    whether it is over the threshold, and the three features contributing most."""
+    offset = 0
+    for batch in batches:
+        X, mask = _matrix(bundle, batch, offset, name, totals)
+        rows = np.arange(offset + 1, offset + batch.num_rows + 1)
+        if mask is not None:
+            rows = rows[mask]
+        offset += batch.num_rows
+        errors, sq = bundle.errors(X)
+        totals.add(bundle, sq)
+        pct = bundle.percentile(errors)
+        flagged = errors > summary.threshold
+        summary.rows += len(errors)
+        summary.flagged += int(flagged.sum())
+        worst = np.argsort(-errors)[:top] if top > 0 else np.array([], dtype=int)
+        interesting = np.union1d(np.flatnonzero(flagged), worst)
+        tops = dict(zip(interesting.tolist(),
+                        top_contributors(sq[interesting], bundle.features), strict=True))
+        for i in worst.tolist():
+            item = (float(errors[i]), int(rows[i]), float(pct[i]), tops[i])
+            if len(summary.worst) < top:
+                heapq.heappush(summary.worst, item)
+            else:
+                heapq.heappushpop(summary.worst, item)
+        for i in np.flatnonzero(flagged)[: summary.keep_flagged - len(summary.flagged_rows)]:
+            summary.flagged_rows.append({"row": int(rows[i]), "error": float(errors[i]),
+                                         "percentile": float(pct[i]), "flagged": True,
+                                         "top_features": tops[int(i)]})
+        top_text = [""] * len(errors)
+        for i in np.flatnonzero(flagged).tolist():
+            top_text[i] = "; ".join(f"{n} ({s:.0%})" for n, s in tops[i])
+        yield _with_keep(batch, keep, mask, {
+            "row": rows, "error": errors, "percentile": pct, "anomaly": flagged,
+            "top_features": top_text,
+        })

@@ -1,0 +1,190 @@
+"""``aecli encode``, ``reconstruct`` and ``score``: stream a table through a trained model."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import apply, modelfile
+from ..errors import AnomalyFound
+from ..io import TableWriter, iter_batches
+from ..report import feature_error_table, score_summary, score_table
+from . import options as o
+from .data import check_keep, write_columns
+from .runtime import guarded, stderr_console
+
+BATCH_ROWS = 65536
+
+
+def _open(model: Path, data, input_format, keep):
+    bundle = modelfile.read_model(model)
+    stream = iter_batches(data, input_format, batch_rows=BATCH_ROWS)
+    apply.check_columns(bundle, stream.schema, stream.name)
+    return bundle, stream, check_keep(stream.schema, o.split_list(keep), stream.name)
+
+
+def _dropped_note(err, totals, quiet):
+    if totals.dropped and not quiet:
+        err.print(f"skipped {totals.dropped} row(s) with missing values (model trained with "
+                  "--missing drop)", markup=False)
+
+
+@guarded
+def encode(
+    model: o.ModelArg,
+    data: o.DataArg = None,
+    output: o.OutFile = None,
+    fmt: o.OutputFormat = None,
+    keep: o.Keep = None,
+    input_format: o.InputFormat = None,
+    plot: o.Plot = None,
+    color_by: Annotated[str | None, typer.Option("--color-by", help="Colour the --plot "
+                                                 "points by this column.",
+                                                 rich_help_panel=o.OUTPUT)] = None,
+    threads: o.Threads = None,
+    quiet: o.Quiet = False,
+    verbose: o.Verbose = False,
+    debug: o.Debug = False,
+):
+    """Encode rows to their latent codes z1..zk.
+
+    Example:
+
+      cat sample_data/digits.csv | aecli encode digits.npz --keep label > codes.csv
+    """
+    err = stderr_console()
+    bundle, stream, keep_cols = _open(model, data, input_format, keep)
+    totals = apply.ErrorTotals()
+    batches = apply.encode_stream(bundle, stream, keep_cols, stream.name, totals)
+    if plot is not None:
+        from .plots import CodeCollector
+
+        batches = CodeCollector(batches, color_by, stream.schema)
+    with stream, TableWriter(output, fmt) as out:
+        for batch in batches:
+            out.write(batch)
+    if plot is not None:
+        batches.save(plot)
+    _dropped_note(err, totals, quiet)
+    if verbose:
+        err.print(f"encoded {totals.rows} row(s) from {stream.name}", markup=False)
+
+
+@guarded
+def reconstruct(
+    model: o.ModelArg,
+    data: o.DataArg = None,
+    output: o.OutFile = None,
+    fmt: o.OutputFormat = None,
+    keep: o.Keep = None,
+    error: Annotated[bool, typer.Option("--error/--no-error", help="Add each row's mean "
+                                        "squared error (scaled units) as column 'error'.",
+                                        rich_help_panel=o.OUTPUT)] = False,
+    top: Annotated[int | None, typer.Option("--top", min=1, help="Show only the N worst "
+                                            "features in the error table.")] = None,
+    input_format: o.InputFormat = None,
+    threads: o.Threads = None,
+    quiet: o.Quiet = False,
+    verbose: o.Verbose = False,
+    debug: o.Debug = False,
+):
+    """Reconstruct rows through the code, in original units and column names.
+
+    Example:
+
+      aecli reconstruct digits.npz sample_data/digits.csv --error -o recon.parquet
+    """
+    err = stderr_console()
+    bundle, stream, keep_cols = _open(model, data, input_format, keep)
+    totals = apply.ErrorTotals()
+    with stream, TableWriter(output, fmt) as out:
+        for batch in apply.reconstruct_stream(bundle, stream, keep_cols, stream.name, totals,
+                                              error):
+            out.write(batch)
+    _dropped_note(err, totals, quiet)
+    if not quiet and totals.rows:
+        scaled, original = totals.means()
+        err.print(feature_error_table(bundle.features, scaled, original, top=top))
+
+
+@guarded
+def score(
+    model: o.ModelArg,
+    data: o.DataArg = None,
+    output: o.OutFile = None,
+    fmt: o.OutputFormat = None,
+    keep: o.Keep = None,
+    top: Annotated[int | None, typer.Option("--top", min=1, help="Output only the N worst "
+                                            "rows, worst first.")] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, help="Flag rows "
+                                                    "whose error exceeds this (default: the "
+                                                    "threshold calibrated at training).")
+                         ] = None,
+    fail_on_anomaly: Annotated[bool, typer.Option("--fail-on-anomaly", help="Exit 1 when any "
+                                                  "row is flagged (for cron).")] = False,
+    json_out: o.Json = False,
+    input_format: o.InputFormat = None,
+    plot: o.Plot = None,
+    threads: o.Threads = None,
+    quiet: o.Quiet = False,
+    verbose: o.Verbose = False,
+    debug: o.Debug = False,
+):
+    """Score rows by reconstruction error against the model's anomaly threshold.
+
+    Example:
+
+      aecli score digits.npz sample_data/digits.csv --top 10 --fail-on-anomaly
+    """
+    err = stderr_console()
+    bundle, stream, keep_cols = _open(model, data, input_format, keep)
+    limit = threshold if threshold is not None else bundle.autoencoder.threshold_
+    totals, summary = apply.ErrorTotals(), apply.ScoreSummary(limit)
+    n_worst = top if top is not None else 10
+    batches = apply.score_stream(bundle, stream, keep_cols, stream.name, totals, summary,
+                                 n_worst)
+    collector = None
+    if plot is not None:
+        from .plots import ErrorCollector
+
+        batches = collector = ErrorCollector(batches)
+    with stream:
+        if json_out or top is not None:
+            for _ in batches:  # the report is built from the summary once all rows are seen
+                pass
+        else:
+            with TableWriter(output, fmt) as out:
+                for batch in batches:
+                    out.write(batch)
+    ranked = summary.ranked()
+    if top is not None and not json_out:
+        rows = [{**r, "top_features": "; ".join(f"{n} ({s:.0%})" for n, s in r["top_features"])}
+                for r in ranked]
+        write_columns(output, {k: [r[k] for r in rows] for k in
+                               ("row", "error", "percentile", "flagged", "top_features")}, fmt)
+    if collector is not None:
+        collector.save(plot, limit)
+    scaled, original = totals.means()
+    if json_out:
+        report = {
+            "rows": summary.rows, "flagged": summary.flagged, "threshold": limit,
+            "rows_dropped": totals.dropped, "worst": ranked, "flagged_rows": summary.flagged_rows,
+            "feature_mse": dict(zip(bundle.features, scaled, strict=True)),
+            "feature_mse_original_units": dict(zip(bundle.features, original, strict=True)),
+        }
+        sys.stdout.write(json.dumps(report) + "\n")
+    _dropped_note(err, totals, quiet)
+    if not quiet:
+        flagged = sorted(summary.flagged_rows, key=lambda r: -r["error"])
+        shown = flagged[:20] if flagged else ranked[:10]
+        err.print(score_table(shown, limit))
+        if verbose:
+            err.print(feature_error_table(bundle.features, scaled, original, top=10))
+        err.print(score_summary(summary.rows, summary.flagged, limit))
+    if fail_on_anomaly and summary.flagged:
+        raise AnomalyFound(f"{summary.flagged} of {summary.rows} row(s) are over the anomaly "
+                           f"threshold {limit:.4g}")

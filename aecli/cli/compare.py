@@ -1,0 +1,118 @@
+"""``aecli compare-pca``: the autoencoder against PCA on the same held-out rows, over k."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from .. import workflows
+from ..nn import ActivationKind, OptimizerKind
+from ..preprocessing import MissingPolicy, ScalerKind
+from ..report import compare_table
+from . import options as o
+from .data import load_features, write_columns
+from .plots import compare_plot, require_matplotlib
+from .progress import TrainingProgress
+from .runtime import guarded, stderr_console, stdout_console
+from .train import training_params
+
+
+def parse_ks(text: str) -> list[int]:
+    """``"1,2,4"`` or ``"1-8"`` (every k) or ``"2-16:2"`` (a step) → sorted unique ks."""
+    ks: set[int] = set()
+    for part in o.split_list(text) or []:
+        try:
+            if "-" in part:
+                span, _, step = part.partition(":")
+                lo, hi = (int(x) for x in span.split("-", 1))
+                ks.update(range(lo, hi + 1, int(step) if step else 1))
+            else:
+                ks.add(int(part))
+        except ValueError:
+            raise typer.BadParameter(f"{part!r} is not a k, a list (1,2,4) or a range (1-8)",
+                                     param_hint="--latent") from None
+    if not ks or min(ks) < 1:
+        raise typer.BadParameter("give k values >= 1, e.g. 1,2,4,8", param_hint="--latent")
+    return sorted(ks)
+
+
+@guarded
+def compare_pca(
+    data: o.DataArg = None,
+    latent: Annotated[str, typer.Option("-k", "--latent", help="k values: 2, or 1,2,4,8, or "
+                                        "a range 1-8.", rich_help_panel=o.TRAINING)] = "1,2,4,8",
+    hidden: o.Hidden = "64,32",
+    activation: o.Activation = ActivationKind.ELU,
+    latent_activation: o.LatentActivation = ActivationKind.LINEAR,
+    output_activation: o.OutputActivation = ActivationKind.LINEAR,
+    tied: o.Tied = False,
+    epochs: o.Epochs = 100,
+    batch_size: o.BatchSize = 64,
+    lr: o.LearningRate = 1e-3,
+    optimizer: o.Optimizer = OptimizerKind.ADAM,
+    nesterov: o.Nesterov = False,
+    weight_decay: o.WeightDecay = 0.0,
+    dropout: o.Dropout = 0.0,
+    noise: o.Noise = 0.0,
+    sparsity: o.Sparsity = 0.0,
+    validation: o.Validation = 0.2,
+    patience: o.Patience = 20,
+    seed: o.Seed = 0,
+    dtype: o.Dtype = "float32",
+    input_format: o.InputFormat = None,
+    columns: o.Columns = None,
+    exclude: o.Exclude = None,
+    missing: o.Missing = MissingPolicy.ERROR,
+    scale: o.Scale = ScalerKind.STANDARD,
+    json_out: o.Json = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="The sweep as CSV on stdout.",
+                                          rich_help_panel=o.OUTPUT)] = False,
+    plot: o.Plot = None,
+    threads: o.Threads = None,
+    quiet: o.Quiet = False,
+    verbose: o.Verbose = False,
+    debug: o.Debug = False,
+):
+    """Compare the autoencoder with PCA on the same held-out rows, for one k or a sweep.
+
+    Example:
+
+      aecli compare-pca sample_data/curve.csv -k 1,2,3,4 --epochs 60
+    """
+    if plot is not None:
+        require_matplotlib()
+    ks = parse_ks(latent)
+    err = stderr_console()
+    params = training_params(ks[0], hidden, activation, latent_activation, output_activation,
+                             tied, epochs, batch_size, lr, optimizer, nesterov, weight_decay,
+                             dropout, noise, sparsity, validation, patience, seed, dtype)
+    X, features, unused = load_features(data, input_format, o.split_list(columns),
+                                        o.split_list(exclude))
+    if unused and not quiet:
+        err.print(f"not used as features: {', '.join(unused)}", markup=False)
+
+    def on_k(row):
+        if verbose and not quiet:
+            err.print(f"k={row['k']}: PCA {row['pca_mse']:.4g}, autoencoder "
+                      f"{row['ae_mse']:.4g}", markup=False)
+
+    with TrainingProgress(err, quiet, False, label="sweep") as progress:
+        rows, suggestion = workflows.compare_with_pca(
+            X, features, ks, params, missing=missing.value, scale=scale.value, on_k=on_k,
+            callback=progress,
+        )
+    if plot is not None:
+        compare_plot(plot, rows, suggestion)
+    if json_out:
+        sys.stdout.write(json.dumps({"rows": rows, "suggestion": suggestion,
+                                     "features": features}) + "\n")
+    elif csv_out:
+        write_columns(None, {key: [r[key] for r in rows] for key in rows[0]})
+    table = compare_table(rows, suggestion)
+    if not quiet:
+        # People at a terminal get the table on stdout; scripts get it on stderr.
+        out = stdout_console()
+        (out if out.is_terminal and not (json_out or csv_out) else err).print(table)

@@ -1,0 +1,48 @@
+"""``aecli inspect``: what a model file holds."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .. import modelfile
+from ..report import inspect_panel
+from . import options as o
+from .runtime import guarded, stdout_console
+
+
+@guarded
+def inspect(
+    model: o.ModelArg,
+    json_out: o.Json = False,
+    quiet: o.Quiet = False,
+    verbose: o.Verbose = False,
+    debug: o.Debug = False,
+):
+    """Show a model's architecture, columns, scaler, training settings, metrics and format.
+
+    Example:
+
+      aecli inspect digits.npz --json
+    """
+    modelfile.read_model(model)  # checks every array, not only the metadata
+    meta = modelfile.describe(model)
+    if json_out:
+        sys.stdout.write(json.dumps(meta) + "\n")
+        return
+    info = {
+        "path": str(model),
+        "format_version": meta["format_version"],
+        "aecli_version": meta["aecli_version"],
+        "created": meta["created"],
+        "features": meta["features"],
+        "architecture": [{"in": s["n_in"], "out": s["n_out"], "activation": s["activation"]}
+                         for s in meta["architecture"]],
+        "scaler": meta["scaler"],
+        "missing": meta["missing"],
+        "settings": meta["params"],
+        "metrics": {k: v for k, v in meta["metrics"].items()
+                    if k not in ("loss_history", "val_loss_history")},
+        "threshold": meta["threshold"],
+    }
+    stdout_console().print(inspect_panel(info))

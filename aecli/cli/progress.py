@@ -1,0 +1,60 @@
+"""Training progress on stderr: a rich bar on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..report import fmt
+from ..training import EpochReport
+
+
+class TrainingProgress:
+    """A callback for ``Autoencoder.fit`` that shows each epoch to a person.
+
+    On a terminal: a progress bar with epoch, train and validation loss and ETA. Elsewhere
+    (cron, pipes): a plain line every ``every`` epochs, or every epoch with ``verbose``.
+    ``quiet`` shows nothing.
+    """
+
+    def __init__(self, console: Console, quiet: bool, verbose: bool, label: str = "training"):
+        self.console, self.quiet, self.verbose, self.label = console, quiet, verbose, label
+        self.bar: Progress | None = None
+        self.task = None
+
+    def __enter__(self) -> TrainingProgress:
+        if not self.quiet and self.console.is_terminal:
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("epoch {task.completed}/{task.total}"),
+                TextColumn("{task.fields[losses]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar, self.task = None, None
+
+    def __call__(self, r: EpochReport) -> None:
+        if self.quiet:
+            return
+        losses = f"train {fmt(r.train_loss)}"
+        if r.val_loss is not None:
+            losses += f"  val {fmt(r.val_loss)}"
+        if self.bar is not None:
+            if self.task is None:
+                self.task = self.bar.add_task(self.label, total=r.epochs, losses="")
+            self.bar.update(self.task, completed=r.epoch, losses=losses)
+            return
+        every = 1 if self.verbose else max(1, r.epochs // 10)
+        if r.epoch % every == 0 or r.epoch == r.epochs or r.epoch == 1:
+            self.console.print(f"{self.label}: epoch {r.epoch}/{r.epochs}  {losses}",
+                               markup=False, highlight=False)

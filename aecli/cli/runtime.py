@@ -1,0 +1,99 @@
+"""How every command runs: consoles, thread caps, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+import traceback
+from contextlib import nullcontext
+
+import typer
+from rich.console import Console
+
+from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AecliError
+
+
+class Terminated(BaseException):
+    """Raised from the SIGTERM handler so that ``finally`` blocks remove temporary files."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def stderr_console() -> Console:
+    """Console for everything meant for people: progress, tables, warnings, errors."""
+    return Console(stderr=True, highlight=False)
+
+
+def stdout_console() -> Console:
+    """Console for rendering to stdout (tables when stdout is a terminal)."""
+    return Console(highlight=False)
+
+
+def _threads(n: int | None):
+    if n is None:
+        return nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=n)
+
+
+def _quiet_stdout() -> None:
+    # The reader closed the pipe: point stdout at /dev/null so the interpreter's final flush
+    # does not raise again, then leave quietly.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def guarded(fn):
+    """Wrap a command: cap BLAS threads, turn expected failures into a message and exit code,
+    leave quietly on a closed pipe, exit 130 on Ctrl-C, and hide tracebacks unless --debug."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        debug = kwargs.get("debug", False)
+        err = stderr_console()
+        previous = None
+        if hasattr(signal, "SIGTERM"):
+            try:
+                previous = signal.signal(signal.SIGTERM, _on_sigterm)
+            except ValueError:  # not the main thread (e.g. some test runners)
+                previous = None
+        try:
+            with _threads(kwargs.get("threads")):
+                return fn(*args, **kwargs)
+        except (typer.Exit, typer.BadParameter, typer.Abort):
+            raise
+        except AecliError as e:
+            if debug:
+                err.print(traceback.format_exc(), markup=False)
+            err.print(f"[bold red]error:[/] {e.message}", markup=True, soft_wrap=True,
+                      emoji=False)
+            if e.hint:
+                err.print(e.hint, markup=False, soft_wrap=True)
+            raise typer.Exit(e.exit_code) from None
+        except BrokenPipeError:
+            _quiet_stdout()
+            raise typer.Exit(EXIT_OK) from None
+        except (KeyboardInterrupt, Terminated):
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception:
+            if debug:
+                raise
+            exc = sys.exc_info()[1]
+            err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", markup=True,
+                      soft_wrap=True, emoji=False)
+            err.print("This is a bug in aecli. Run again with --debug for the traceback and "
+                      "report it.", markup=False)
+            raise typer.Exit(EXIT_FAILED) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    return wrapper

@@ -1,0 +1,188 @@
+"""What the commands do, on arrays: train a bundle, sweep k against PCA, score rows.
+
+This layer sits between the CLI and the estimators. It takes raw matrices (original units,
+NaN for missing) and column names, and returns bundles, plain-JSON summaries and arrays. No
+paths, no printing: the CLI reads, renders and writes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bundle import ModelBundle
+from .model import Autoencoder
+from .pca import PCA
+from .preprocessing import MissingPolicy, find_missing, make_scaler, missing_error
+from .training import EpochReport
+
+SUGGEST_TOLERANCE = 0.05  # a k whose error is within 5% of the best k's counts as good enough
+
+
+@dataclass
+class Prepared:
+    """Training rows after the missing-value policy: scaled train and validation splits."""
+
+    X_train: np.ndarray
+    X_val: np.ndarray | None
+    scaler: object
+    fill: np.ndarray | None
+    rows_dropped: int
+
+
+def prepare(X, names, *, missing: str, scale: str, validation: float, seed, dtype) -> Prepared:
+    """Apply the missing-value policy, split off validation rows, fit the scaler on the
+    training rows only (so validation error is honest), and scale both splits."""
+    policy = MissingPolicy(missing)
+    fill, dropped = None, 0
+    nan = np.isnan(X)
+    if nan.any():
+        report = find_missing(X, names)
+        if policy is MissingPolicy.ERROR:
+            raise missing_error(report)
+        if policy is MissingPolicy.DROP:
+            keep = ~nan.any(axis=1)
+            dropped = int((~keep).sum())
+            X = X[keep]
+    rng = np.random.default_rng(seed)
+    n_val = int(round(X.shape[0] * validation))
+    if n_val < 1 or X.shape[0] - n_val < 2:
+        train_rows, val_rows = np.arange(X.shape[0]), None
+    else:
+        order = rng.permutation(X.shape[0])
+        train_rows, val_rows = np.sort(order[n_val:]), np.sort(order[:n_val])
+    X_train = X[train_rows]
+    if policy is MissingPolicy.IMPUTE:
+        fill = np.nanmean(X_train, axis=0) if np.isnan(X_train).any() else X_train.mean(axis=0)
+        if np.isnan(fill).any():
+            raise missing_error(find_missing(X_train, names))
+        X = np.where(np.isnan(X), fill, X)
+        X_train = X[train_rows]
+    scaler = make_scaler(scale).fit(X_train)
+    X_val = None if val_rows is None else scaler.transform(X[val_rows]).astype(dtype)
+    return Prepared(scaler.transform(X_train).astype(dtype), X_val, scaler, fill, dropped)
+
+
+def pca_error(X_train: np.ndarray, X_eval: np.ndarray, k: int) -> tuple[float, float]:
+    """PCA fitted on ``X_train`` at ``k``: (mean reconstruction MSE on ``X_eval``,
+    cumulative explained variance ratio)."""
+    pca = PCA(n_components=k).fit(X_train.astype(np.float64))
+    err = pca.reconstruction_error(X_eval.astype(np.float64))
+    return float(err.mean()), float(pca.explained_variance_ratio_.sum())
+
+
+def architecture(ae: Autoencoder) -> str:
+    """``"64 → 32 → 2 → 32 → 64"`` for a fitted autoencoder."""
+    specs = ae.network_.specs
+    return " → ".join(str(s) for s in [specs[0].n_in, *(s.n_out for s in specs)])
+
+
+def train_bundle(
+    X: np.ndarray,
+    names: list[str],
+    params: dict,
+    *,
+    missing: str = "error",
+    scale: str = "standard",
+    callback: Callable[[EpochReport], None] | None = None,
+    info: dict | None = None,
+) -> tuple[ModelBundle, dict]:
+    """Fit scaler and autoencoder on raw rows ``X`` (n, d) with columns ``names``.
+
+    Returns the bundle and a summary (see :func:`aecli.report.train_summary`) that also
+    carries PCA's error at the same k on the same held-out rows.
+    """
+    started = time.perf_counter()
+    ae = Autoencoder(**params)
+    dtype = ae._dtype()
+    p = prepare(X, names, missing=missing, scale=scale, validation=ae.validation,
+                seed=ae.seed, dtype=dtype)
+    ae.fit(p.X_train, callback=callback, validation_data=p.X_val)
+    seconds = time.perf_counter() - started
+    X_eval = p.X_val if p.X_val is not None else p.X_train
+    pca_mse, pca_var = pca_error(p.X_train, X_eval, ae.latent)
+    summary = {
+        "rows_train": int(p.X_train.shape[0]),
+        "rows_validation": 0 if p.X_val is None else int(p.X_val.shape[0]),
+        "rows_dropped": p.rows_dropped,
+        "features": len(names),
+        "latent": int(ae.latent),
+        "architecture": architecture(ae),
+        "train_mse": ae.train_mse_,
+        "validation_mse": ae.validation_mse_,
+        "pca_mse": pca_mse,
+        "pca_explained_variance": pca_var,
+        "epochs_run": len(ae.loss_history_),
+        "best_epoch": ae.best_epoch_,
+        "early_stopped": ae.stopped_early_,
+        "seconds": seconds,
+        "loss_history": ae.loss_history_,
+        "val_history": ae.val_loss_history_,
+        "threshold": ae.threshold_,
+    }
+    meta = dict(info or {})
+    meta["summary"] = {k: v for k, v in summary.items() if k not in ("loss_history", "val_history")}
+    bundle = ModelBundle(ae, p.scaler, str(scale), list(names), str(missing), p.fill, meta)
+    return bundle, summary
+
+
+def suggest_k(rows: list[dict], tolerance: float = SUGGEST_TOLERANCE) -> dict | None:
+    """The smallest k whose autoencoder error is within ``tolerance`` of the best k's."""
+    scored = [r for r in rows if r.get("ae_mse") is not None]
+    if not scored:
+        return None
+    best = min(r["ae_mse"] for r in scored)
+    for r in sorted(scored, key=lambda r: r["k"]):
+        if r["ae_mse"] <= best * (1 + tolerance):
+            return {
+                "k": r["k"],
+                "rule": f"smallest k whose autoencoder held-out MSE is within "
+                f"{tolerance:.0%} of the best ({best:.4g})",
+            }
+    return None
+
+
+def compare_with_pca(
+    X: np.ndarray,
+    names: list[str],
+    ks: list[int],
+    params: dict,
+    *,
+    missing: str = "error",
+    scale: str = "standard",
+    on_k: Callable[[dict], None] | None = None,
+    callback: Callable[[EpochReport], None] | None = None,
+) -> tuple[list[dict], dict | None]:
+    """For each k: PCA explained variance and held-out MSE, the autoencoder's held-out MSE,
+    and their ratio, all on the same split. Returns the rows and a suggested k."""
+    validation = params.get("validation", 0.2) or 0.2  # a comparison needs held-out rows
+    ae0 = Autoencoder(**{**params, "validation": validation})
+    p = prepare(X, names, missing=missing, scale=scale, validation=validation,
+                seed=ae0.seed, dtype=ae0._dtype())
+    if p.X_val is None:
+        p.X_val = p.X_train
+    rows = []
+    for k in ks:
+        pca_mse, pca_var = pca_error(p.X_train, p.X_val, k)
+        ae = Autoencoder(**{**params, "latent": k, "validation": validation})
+        ae.fit(p.X_train, callback=callback, validation_data=p.X_val)
+        ae_mse = float(ae.reconstruction_error(p.X_val).mean())
+        row = {"k": k, "pca_explained_variance": pca_var, "pca_mse": pca_mse,
+               "ae_mse": ae_mse, "ratio": ae_mse / pca_mse if pca_mse > 0 else None,
+               "epochs_run": len(ae.loss_history_)}
+        rows.append(row)
+        if on_k is not None:
+            on_k(row)
+    return rows, suggest_k(rows)
+
+
+def top_contributors(sq_err: np.ndarray, names: list[str], n: int = 3) -> list[list[tuple]]:
+    """For each row of per-cell squared errors (m, d): the ``n`` largest (name, share)."""
+    total = sq_err.sum(axis=1, keepdims=True)
+    share = np.divide(sq_err, total, out=np.zeros_like(sq_err, dtype=np.float64),
+                      where=total > 0)
+    order = np.argsort(-sq_err, axis=1)[:, :n]
+    return [[(names[j], float(share[i, j])) for j in order[i]] for i in range(len(order))]
