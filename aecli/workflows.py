@@ -19,7 +19,9 @@ from .pca import PCA
 from .preprocessing import MissingPolicy, find_missing, make_scaler, missing_error
 from .training import EpochReport
 
-SUGGEST_TOLERANCE = 0.05  # a k whose error is within 5% of the best k's counts as good enough
+# A k counts as good enough when its error is within this fraction of the data's variance
+# (the error of reconstructing every row by the mean) of the best k's error.
+SUGGEST_TOLERANCE = 0.01
 
 
 @dataclass
@@ -129,18 +131,19 @@ def train_bundle(
     return bundle, summary
 
 
-def suggest_k(rows: list[dict], tolerance: float = SUGGEST_TOLERANCE) -> dict | None:
-    """The smallest k whose autoencoder error is within ``tolerance`` of the best k's."""
+def suggest_k(rows: list[dict], baseline: float, tolerance: float = SUGGEST_TOLERANCE):
+    """The smallest k whose autoencoder error is within ``tolerance * baseline`` of the best
+    k's, where ``baseline`` is the error of predicting every row by the mean (k = 0)."""
     scored = [r for r in rows if r.get("ae_mse") is not None]
     if not scored:
         return None
     best = min(r["ae_mse"] for r in scored)
     for r in sorted(scored, key=lambda r: r["k"]):
-        if r["ae_mse"] <= best * (1 + tolerance):
+        if r["ae_mse"] - best <= tolerance * baseline:
             return {
                 "k": r["k"],
-                "rule": f"smallest k whose autoencoder held-out MSE is within "
-                f"{tolerance:.0%} of the best ({best:.4g})",
+                "rule": f"smallest k whose autoencoder held-out MSE is within {tolerance:.0%} "
+                f"of the data's variance ({baseline:.4g}) of the best k's ({best:.4g})",
             }
     return None
 
@@ -154,18 +157,23 @@ def compare_with_pca(
     missing: str = "error",
     scale: str = "standard",
     on_k: Callable[[dict], None] | None = None,
+    before_k: Callable[[int], None] | None = None,
     callback: Callable[[EpochReport], None] | None = None,
 ) -> tuple[list[dict], dict | None]:
     """For each k: PCA explained variance and held-out MSE, the autoencoder's held-out MSE,
-    and their ratio, all on the same split. Returns the rows and a suggested k."""
+    and their ratio, all on the same split. Returns the rows and a suggested k (see
+    :func:`suggest_k`)."""
     validation = params.get("validation", 0.2) or 0.2  # a comparison needs held-out rows
     ae0 = Autoencoder(**{**params, "validation": validation})
     p = prepare(X, names, missing=missing, scale=scale, validation=validation,
                 seed=ae0.seed, dtype=ae0._dtype())
     if p.X_val is None:
         p.X_val = p.X_train
+    baseline = float(np.mean((p.X_val - p.X_train.mean(axis=0)) ** 2))
     rows = []
     for k in ks:
+        if before_k is not None:
+            before_k(k)
         pca_mse, pca_var = pca_error(p.X_train, p.X_val, k)
         ae = Autoencoder(**{**params, "latent": k, "validation": validation})
         ae.fit(p.X_train, callback=callback, validation_data=p.X_val)
@@ -176,7 +184,7 @@ def compare_with_pca(
         rows.append(row)
         if on_k is not None:
             on_k(row)
-    return rows, suggest_k(rows)
+    return rows, suggest_k(rows, baseline)
 
 
 def top_contributors(sq_err: np.ndarray, names: list[str], n: int = 3) -> list[list[tuple]]:

@@ -102,7 +102,7 @@ def compare_pca(
     with TrainingProgress(err, quiet, False, label="sweep") as progress:
         rows, suggestion = workflows.compare_with_pca(
             X, features, ks, params, missing=missing.value, scale=scale.value, on_k=on_k,
-            callback=progress,
+            before_k=progress.relabel, callback=progress,
         )
     if plot is not None:
         compare_plot(plot, rows, suggestion)

@@ -43,6 +43,11 @@ class TrainingProgress:
             self.bar.stop()
             self.bar, self.task = None, None
 
+    def relabel(self, k: int) -> None:
+        """Name the next run (e.g. each k of a sweep); its epochs start a fresh bar."""
+        self.label = f"k={k}"
+        self.task = None
+
     def __call__(self, r: EpochReport) -> None:
         if self.quiet:
             return
@@ -51,6 +56,8 @@ class TrainingProgress:
             losses += f"  val {fmt(r.val_loss)}"
         if self.bar is not None:
             if self.task is None:
+                for old in self.bar.task_ids:
+                    self.bar.remove_task(old)
                 self.task = self.bar.add_task(self.label, total=r.epochs, losses="")
             self.bar.update(self.task, completed=r.epoch, losses=losses)
             return
