@@ -61,7 +61,7 @@ def compare_pca(
     validation: o.Validation = 0.2,
     patience: o.Patience = 20,
     seed: o.Seed = 0,
-    dtype: o.Dtype = "float32",
+    dtype: o.Dtype = o.DtypeChoice.FLOAT32,
     input_format: o.InputFormat = None,
     columns: o.Columns = None,
     exclude: o.Exclude = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -107,13 +108,23 @@ Sparsity = Annotated[float, typer.Option("--sparsity", min=0.0, help="L1 penalty
                                          "code.", rich_help_panel=TRAINING)]
 Validation = Annotated[float, typer.Option("--validation", min=0.0, max=0.9, help="Fraction "
                                            "of rows held out.", rich_help_panel=TRAINING)]
-Patience = Annotated[int | None, typer.Option("--patience", min=1, help="Stop after this "
-                                              "many epochs without improvement; best weights "
-                                              "restored.", rich_help_panel=TRAINING)]
+Patience = Annotated[int, typer.Option("--patience", min=0, help="Stop after this many "
+                                       "epochs without improvement and restore the best "
+                                       "weights; 0 trains every epoch.",
+                                       rich_help_panel=TRAINING)]
 Seed = Annotated[int, typer.Option("--seed", min=0, help="Random seed.",
                                    rich_help_panel=TRAINING)]
-Dtype = Annotated[str, typer.Option("--dtype", help="float32 or float64.",
-                                    rich_help_panel=TRAINING)]
+
+
+class DtypeChoice(StrEnum):
+    """Float precision of the network."""
+
+    FLOAT32 = "float32"
+    FLOAT64 = "float64"
+
+
+Dtype = Annotated[DtypeChoice, typer.Option("--dtype", help="Float precision of the network.",
+                                            rich_help_panel=TRAINING)]
 Threads = Annotated[int | None, typer.Option("--threads", min=1, help="Cap BLAS threads.")]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Only errors on stderr.")]
 Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="More detail on stderr.")]
@@ -121,7 +132,7 @@ Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.",
                                     rich_help_panel=OUTPUT)]
 Plot = Annotated[Path | None, typer.Option("--plot", help="Write a PNG picture here "
-                                           "(needs 'pip install aecli[plot]').",
+                                           "(needs 'pip install aecli\\[plot]').",
                                            rich_help_panel=OUTPUT)]
 
 

@@ -30,8 +30,8 @@ def training_params(latent, hidden, activation, latent_activation, output_activa
         latent_activation=latent_activation.value, output_activation=output_activation.value,
         tied=tied, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer.value,
         nesterov=nesterov, weight_decay=weight_decay, dropout=dropout, noise=noise,
-        sparsity=sparsity, validation=validation, patience=patience, contamination=contamination,
-        seed=seed, dtype=dtype,
+        sparsity=sparsity, validation=validation, patience=patience or None,
+        contamination=contamination, seed=seed, dtype=str(dtype.value),
     )
 
 
@@ -59,7 +59,7 @@ def train(
     validation: o.Validation = 0.1,
     patience: o.Patience = 20,
     seed: o.Seed = 0,
-    dtype: o.Dtype = "float32",
+    dtype: o.Dtype = o.DtypeChoice.FLOAT32,
     contamination: Annotated[float, typer.Option("--contamination", min=0.0, max=0.5,
                                                  help="Expected anomaly fraction: sets the "
                                                  "score threshold.",
