@@ -403,10 +403,10 @@ def score_table(rows: Sequence[Mapping[str, Any]], threshold: float) -> Table:
     table.add_column("error", justify="right")
     table.add_column("percentile", justify="right")
     table.add_column("over", justify="center")
-    table.add_column("top features (contribution)", overflow="fold")
+    table.add_column("top features (share of the row's error)", overflow="fold")
     for r in rows:
         flagged = bool(r.get("flagged"))
-        top = ", ".join(f"{name} {fmt(c)}" for name, c in (r.get("top_features") or []))
+        top = ", ".join(f"{name} {c:.0%}" for name, c in (r.get("top_features") or []))
         table.add_row(fmt(r.get("row")), fmt(r.get("error")), fmt(r.get("percentile")),
                       "yes" if flagged else "", top, style="bold" if flagged else None)
     return table

@@ -333,7 +333,7 @@ def test_score_table_shows_flag_in_words():
     out = render(score_table(rows, threshold=2.1))
     assert "threshold 2.1" in out
     first = line_with(out, "0.1235")
-    assert "x01 0.5, x02 0.25" in first and "yes" not in first
+    assert "x01 50%, x02 25%" in first and "yes" not in first
     flagged = line_with(out, "1,234")
     assert "5.2" in flagged and "99.97" in flagged and "yes" in flagged
     assert "x04 0.8123" in flagged

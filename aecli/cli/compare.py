@@ -95,11 +95,13 @@ def compare_pca(
         err.print(f"not used as features: {', '.join(unused)}", markup=False)
 
     def on_k(row):
-        if verbose and not quiet:
-            err.print(f"k={row['k']}: PCA {row['pca_mse']:.4g}, autoencoder "
-                      f"{row['ae_mse']:.4g}", markup=False)
+        if not quiet:
+            err.print(f"k={row['k']}: held-out MSE PCA {row['pca_mse']:.4g}, autoencoder "
+                      f"{row['ae_mse']:.4g} ({row['epochs_run']} epochs)", markup=False)
 
-    with TrainingProgress(err, quiet, False, label="sweep") as progress:
+    # Off a terminal, one line per k says enough; -v adds the epochs.
+    epochs_quiet = quiet or not (err.is_terminal or verbose)
+    with TrainingProgress(err, epochs_quiet, verbose, label="sweep") as progress:
         rows, suggestion = workflows.compare_with_pca(
             X, features, ks, params, missing=missing.value, scale=scale.value, on_k=on_k,
             before_k=progress.relabel, callback=progress,
