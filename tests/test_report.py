@@ -336,7 +336,7 @@ def test_score_table_shows_flag_in_words():
     assert "x01 50%, x02 25%" in first and "yes" not in first
     flagged = line_with(out, "1,234")
     assert "5.2" in flagged and "99.97" in flagged and "yes" in flagged
-    assert "x04 0.8123" in flagged
+    assert "x04 81%" in flagged
 
 
 def test_score_summary():
