@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 
 from . import validation as v
 from ._estimator import ParamsMixin
-from .errors import InvalidParameterError
+from .errors import InvalidParameterError, TrainingError
 from .nn import ActivationKind, Network, OptimizerKind, autoencoder_specs, make_optimizer
 from .training import EpochReport, LoopSettings, reconstruction_mse_rows, train
 
@@ -155,14 +156,14 @@ class Autoencoder(ParamsMixin):
                 f"(n_features = {n_features}); choose latent <= {n_features}"
             )
         hidden = (self.hidden,) if isinstance(self.hidden, int) else tuple(self.hidden or ())
-        for size in hidden:
-            v.check_int("each hidden layer size", size, 1)
+        # As Python ints: NumPy ints (a grid from np.arange) would reach the JSON in the model file.
+        hidden = tuple(v.check_int("each hidden layer size", size, 1) for size in hidden)
         for name in ("activation", "latent_activation", "output_activation"):
             v.check_choice(name, getattr(self, name), ActivationKind)
         v.check_choice("optimizer", self.optimizer, OptimizerKind)
         v.check_int("epochs", self.epochs, 1)
         v.check_int("batch_size", self.batch_size, 1)
-        v.check_float("lr", self.lr, 0.0, 10.0, low_open=True)
+        v.check_float("lr", self.lr, 0.0, math.inf, low_open=True)
         v.check_float("weight_decay", self.weight_decay, 0.0, 1e3)
         v.check_float("dropout", self.dropout, 0.0, 1.0, high_open=True)
         v.check_float("noise", self.noise, 0.0, 1e3)
@@ -220,7 +221,7 @@ class Autoencoder(ParamsMixin):
                     f"validation_data has {X_val.shape[1]} features, X has {arr.shape[1]}"
                 )
         specs = autoencoder_specs(
-            arr.shape[1], hidden, self.latent, ActivationKind(self.activation).value,
+            arr.shape[1], hidden, int(self.latent), ActivationKind(self.activation).value,
             ActivationKind(self.latent_activation).value,
             ActivationKind(self.output_activation).value, bool(self.tied),
         )
@@ -232,7 +233,13 @@ class Autoencoder(ParamsMixin):
             int(self.epochs), int(self.batch_size), float(self.noise), float(self.sparsity),
             float(self.weight_decay), self.patience,
         )
-        result = train(network, optimizer, X_train, X_val, settings, rng, callback)
+        try:
+            result = train(network, optimizer, X_train, X_val, settings, rng, callback)
+        except TrainingError:
+            # Unfitted, as documented: an earlier fit's model would pass for this one's.
+            for name in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+                delattr(self, name)
+            raise
 
         # Assign fitted state only now, so a failed fit leaves nothing half-made behind.
         self.network_ = network
