@@ -62,14 +62,17 @@ def reconstruction_mse_rows(network: Network, X: np.ndarray) -> np.ndarray:
     return out
 
 
-def _diverged(epoch: int, value: float) -> TrainingError:
+def _diverged(epoch: int, value: float, lr: float) -> TrainingError:
     return TrainingError(
-        f"training diverged at epoch {epoch}: the loss became {value}",
+        f"training diverged at epoch {epoch} with lr={lr:g}: the loss became {value}",
         hint="Try a lower learning rate (--lr), scaling the data (--scale standard), "
         "or --dtype float64.",
     )
 
 
+# Divergence is detected below and raised as TrainingError; NumPy's overflow warnings on the
+# way there would only repeat it, unasked, on stderr.
+@np.errstate(over="ignore", invalid="ignore")
 def train(
     network: Network,
     optimizer,
@@ -105,7 +108,7 @@ def train(
                 x_in, xb, settings.sparsity, settings.weight_decay, rng
             )
             if not math.isfinite(objective):
-                raise _diverged(epoch, objective)
+                raise _diverged(epoch, objective, optimizer.lr)
             optimizer.step(network.theta, network.grad)
             total += rec * len(rows)
         train_loss = total / n
@@ -113,7 +116,7 @@ def train(
         if X_val is not None:
             val_loss = float(reconstruction_mse_rows(network, X_val).mean())
             if not math.isfinite(val_loss):
-                raise _diverged(epoch, val_loss)
+                raise _diverged(epoch, val_loss, optimizer.lr)
             result.val_history.append(val_loss)
         result.train_history.append(train_loss)
         monitored = val_loss if val_loss is not None else train_loss
@@ -133,5 +136,5 @@ def train(
     if settings.patience is not None:
         np.copyto(network.theta, best_theta)
     if not np.isfinite(network.theta).all():
-        raise _diverged(len(result.train_history), math.nan)
+        raise _diverged(len(result.train_history), math.nan, optimizer.lr)
     return result

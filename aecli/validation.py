@@ -69,7 +69,7 @@ def check_array(X, dtype, *, min_samples: int = 1, name: str = "X") -> np.ndarra
         arr = arr.astype(np.float64)
     if arr.ndim != 2:
         raise DataError(
-            f"Expected 2D array, got {arr.ndim}D array instead; reshape your data with "
+            f"Expected 2D array, got {arr.ndim}D array instead. Reshape your data with "
             "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample"
         )
     n, d = arr.shape
@@ -79,7 +79,10 @@ def check_array(X, dtype, *, min_samples: int = 1, name: str = "X") -> np.ndarra
             f"{min_samples} is required (n_samples = {n})"
         )
     if d < 1:
-        raise DataError(f"Found array with 0 feature(s) (shape={arr.shape}); need at least one")
+        raise DataError(
+            f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required. "
+            "Pass at least one numeric column."
+        )
     out = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(out).all():
         bad = ~np.isfinite(out)

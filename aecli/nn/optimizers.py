@@ -6,6 +6,7 @@ whole network, whatever its depth, using preallocated state and scratch buffers.
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 
 import numpy as np
@@ -99,7 +100,7 @@ class Adam:
         s -= v
         s *= 1 - b2
         v += s
-        c2 = np.sqrt(1 - b2**self.t)
+        c2 = math.sqrt(1 - b2**self.t)  # a Python float: np.float64 would upcast float32 ops
         step = self.lr * c2 / (1 - b1**self.t)
         np.sqrt(v, out=s)
         s += self.eps * c2

@@ -1,0 +1,81 @@
+"""Shared test helpers: central finite differences for the gradient checks; CLI fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def _numerical_grad(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """Central-difference gradient of the scalar ``f()`` in ``x``, which is perturbed in place."""
+    g = np.zeros(x.shape, dtype=np.float64)
+    flat, gflat = x.reshape(-1), g.reshape(-1)
+    assert np.shares_memory(flat, x), "x must be contiguous so that its flat view perturbs it"
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + h
+        up = f()
+        flat[i] = old - h
+        down = f()
+        flat[i] = old
+        gflat[i] = (up - down) / (2 * h)
+    return g
+
+
+@pytest.fixture
+def numerical_grad():
+    """``numerical_grad(f, x)``: the central-difference gradient of ``f()`` in ``x``."""
+    return _numerical_grad
+
+
+@pytest.fixture
+def assert_grad_close():
+    """Compare an analytic gradient with a numerical one, relative to the gradient's scale."""
+
+    def check(analytic, numeric, rtol=1e-6):
+        analytic, numeric = np.asarray(analytic), np.asarray(numeric)
+        assert analytic.shape == numeric.shape
+        scale = np.abs(numeric).max()
+        assert scale > 0, "degenerate check: the numerical gradient is zero"
+        np.testing.assert_allclose(analytic, numeric, rtol=rtol, atol=rtol * scale)
+
+    return check
+
+
+# --- CLI fixtures (tests/test_cli*.py) -------------------------------------------------------
+
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+CLI_TRAIN_ARGS = ["--exclude", "label", "--epochs", "3", "--hidden", "8", "-k", "2", "-q"]
+
+
+@pytest.fixture(scope="session")
+def cli_files(tmp_path_factory):
+    """A tiny digits model trained once per session by the CLI, and inputs in every format.
+
+    Keys: ``model`` (.npz), ``digits`` (the full sample CSV), ``small_csv``/``small_tsv``/
+    ``small_parquet``/``small_jsonl`` (its first 40 rows), ``curve`` (the helix sample) and
+    ``dir`` (a scratch directory shared by the session).
+    """
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from aecli.cli import app
+
+    d = tmp_path_factory.mktemp("cli")
+    digits = SAMPLE_DATA / "digits.csv"
+    model = d / "model.npz"
+    r = CliRunner().invoke(app, ["train", str(digits), "-o", str(model), *CLI_TRAIN_ARGS])
+    assert r.exit_code == 0, r.output
+    small = pd.read_csv(digits).head(40)
+    files = {"dir": d, "model": model, "digits": digits, "curve": SAMPLE_DATA / "curve.csv"}
+    files["small_csv"] = d / "small.csv"
+    small.to_csv(files["small_csv"], index=False)
+    files["small_tsv"] = d / "small.tsv"
+    small.to_csv(files["small_tsv"], sep="\t", index=False)
+    files["small_parquet"] = d / "small.parquet"
+    small.to_parquet(files["small_parquet"], index=False)
+    files["small_jsonl"] = d / "small.jsonl"
+    small.to_json(files["small_jsonl"], orient="records", lines=True)
+    return files

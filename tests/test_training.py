@@ -1,0 +1,138 @@
+"""Tests for aecli.training: the loop's early stopping, divergence, callback and dtypes."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from aecli.errors import TrainingError
+from aecli.nn import ActivationKind, Network, OptimizerKind, autoencoder_specs, make_optimizer
+from aecli.training import LoopSettings, reconstruction_mse_rows, train
+
+
+def _setup(d=6, hidden=(8,), latent=2, kind="tanh", dtype=np.float64, optimizer="adam", lr=1e-2,
+           dropout=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    specs = autoencoder_specs(d, hidden, latent, kind, "linear", "linear", False)
+    net = Network(specs, dtype=dtype, rng=rng, dropout=dropout)
+    return net, make_optimizer(optimizer, net.theta.size, dtype, lr), rng
+
+
+def _settings(epochs=20, batch_size=32, patience=None, noise=0.0, sparsity=0.0, wd=0.0):
+    return LoopSettings(epochs, batch_size, noise, sparsity, wd, patience)
+
+
+def _data(n=200, d=6, seed=1, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 2))
+    return (np.tanh(z @ rng.normal(size=(2, d))) + 0.05 * rng.normal(size=(n, d))).astype(dtype)
+
+
+def test_training_reduces_the_loss_and_reports_each_epoch():
+    net, opt, rng = _setup()
+    X = _data()
+    before = reconstruction_mse_rows(net, X).mean()
+    reports = []
+    result = train(net, opt, X[:160], X[160:], _settings(epochs=15), rng, reports.append)
+    assert [r.epoch for r in reports] == list(range(1, 16))
+    assert all(r.epochs == 15 and r.seconds >= 0 for r in reports)
+    assert [r.train_loss for r in reports] == result.train_history
+    assert [r.val_loss for r in reports] == result.val_history
+    assert result.train_history[-1] < 0.5 * result.train_history[0]
+    assert reconstruction_mse_rows(net, X).mean() < 0.5 * before
+    assert not result.stopped_early
+
+
+def test_early_stopping_restores_the_best_weights():
+    # A high learning rate on little data makes validation loss wander, so patience triggers.
+    net, opt, rng = _setup(hidden=(32,), lr=0.05)
+    X = _data(n=60)
+    X_val = _data(n=40, seed=9)
+    result = train(net, opt, X, X_val, _settings(epochs=300, batch_size=8, patience=5), rng)
+    assert result.stopped_early
+    assert len(result.val_history) < 300
+    assert len(result.val_history) - result.best_epoch == 5
+    best = min(result.val_history)
+    assert result.val_history[result.best_epoch - 1] == best
+    assert reconstruction_mse_rows(net, X_val).mean() == pytest.approx(best, rel=1e-12)
+
+
+def test_without_patience_the_last_weights_are_kept():
+    net, opt, rng = _setup(lr=0.05)
+    X = _data(n=60)
+    result = train(net, opt, X, X[:20], _settings(epochs=30, batch_size=8), rng)
+    assert len(result.train_history) == 30 and not result.stopped_early
+    assert reconstruction_mse_rows(net, X[:20]).mean() == pytest.approx(result.val_history[-1])
+
+
+@pytest.mark.parametrize(
+    ("scale", "optimizer", "lr", "dtype"),
+    [(1e3, "sgd", 10.0, np.float64), (1e3, "sgd", 10.0, np.float32),
+     (1e30, "adam", 1e-3, np.float32)],
+)
+def test_divergence_raises_training_error_naming_epoch_and_lr(scale, optimizer, lr, dtype):
+    net, opt, rng = _setup(kind="elu", optimizer=optimizer, lr=lr, dtype=dtype)
+    X = (_data() * scale).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the error says it; no overflow warnings on the way
+        with pytest.raises(TrainingError, match=r"epoch \d+ with lr=") as info:
+            train(net, opt, X, None, _settings(epochs=5), rng)
+    assert f"lr={lr:g}" in info.value.message
+    assert info.value.exit_code == 1
+    assert "--lr" in info.value.hint
+
+
+# -- the float32 hot path never computes in float64 ----------------------------------------------
+class _Tracer(np.ndarray):
+    """An ndarray view that records the dtype of every NumPy operand of every ufunc it meets.
+
+    Python scalars are not recorded: NumPy treats them as "weak" and keeps the array's dtype,
+    whereas a NumPy float64 scalar or array makes the ufunc compute in float64.
+    """
+
+    seen: set = set()
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        plain = [a.view(np.ndarray) if isinstance(a, _Tracer) else a for a in inputs]
+        outs = None if out is None else tuple(
+            o.view(np.ndarray) if isinstance(o, _Tracer) else o for o in out
+        )
+        for a in (*plain, *(outs or ())):
+            if isinstance(a, np.ndarray | np.generic):
+                _Tracer.seen.add((ufunc.__name__, a.dtype))
+        if outs is not None:
+            kwargs["out"] = outs
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        return result.view(_Tracer) if isinstance(result, np.ndarray) else result
+
+
+def _trace(obj, names):
+    for name in names:
+        setattr(obj, name, getattr(obj, name).view(_Tracer))
+
+
+@pytest.mark.parametrize("optimizer", list(OptimizerKind))
+@pytest.mark.parametrize("kind", list(ActivationKind))
+def test_float32_training_never_upcasts(kind, optimizer):
+    """A 64-128-32-8 mirror network trained in float32, with noise, dropout, sparsity and
+    weight decay: every ufunc on the hot path sees float32 (or bool) operands only."""
+    net, opt, rng = _setup(64, (128, 32), 8, kind, np.float32, optimizer, 1e-3, dropout=0.1)
+    # Views of the same memory, so the network behaves exactly as before, traced.
+    _trace(net, ["theta", "grad"])
+    for layer in net.layers:
+        _trace(layer, ["W", "b", "dW", "db"])
+    _trace(opt, [k for k, a in vars(opt).items() if isinstance(a, np.ndarray)])
+    X = np.random.default_rng(2).normal(size=(96, 64)).astype(np.float32)
+    _Tracer.seen = set()
+    train(net, opt, X, X[:32], _settings(2, 32, noise=0.1, sparsity=1e-3, wd=1e-4), rng)
+    assert any(dt == np.float32 for _, dt in _Tracer.seen)  # the tracing worked
+    upcast = sorted({name for name, dt in _Tracer.seen if dt not in (np.float32, np.bool_)})
+    assert not upcast, f"ufuncs that saw a non-float32 operand: {upcast}"
+    out, code = net.forward_train(X[:5].view(_Tracer), rng)
+    assert out.dtype == code.dtype == net.grad.dtype == net.theta.dtype == np.float32
+    assert net.encode(X).dtype == net.decode(net.encode(X)).dtype == np.float32
+    assert all(layer.cache[2].dtype == np.float32 for layer in net.layers)
