@@ -180,7 +180,7 @@ def test_wrong_number_of_features(X):
         (dict(dropout=1.0), r"dropout must be in \[0\.0, 1\.0\), got 1\.0"),
         (dict(optimizer="bogus"), r"optimizer must be one of adam, sgd, .*got 'bogus'"),
         (dict(activation="swish"), r"activation must be one of linear, .*got 'swish'"),
-        (dict(lr=0.0), r"lr must be in \(0\.0, 10\.0\], got 0\.0"),
+        (dict(lr=0.0), r"lr must be in \(0\.0, inf\], got 0\.0"),
         (dict(lr=float("nan")), r"lr must be a finite number, got nan"),
         (dict(epochs=True), r"epochs must be an integer, got True"),
         (dict(patience=0), r"patience must be >= 1, got 0"),

@@ -1,0 +1,160 @@
+"""Streaming reader for delimited text (CSV, TSV, ``;`` or ``|`` separated).
+
+Types come from the first rows and are then fixed: a numeric-looking column is float64 (an
+integer column that later holds ``2.5`` does not break the stream), an integer column beyond
+2**53 and every other column is text, passed through as written (``--keep`` ids, dates).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+
+from aecli.errors import DataError
+from aecli.io.formats import NULL_VALUES, detect_delimiter
+from aecli.io.streams import Opened
+from aecli.io.text import (
+    MAX_EXACT_INT,
+    MAX_HEAD_BYTES,
+    block_size,
+    check_names,
+    check_text,
+    chunk_size,
+    chunks,
+    largest,
+    line_of,
+    record_end,
+    split,
+)
+
+_ROW = re.compile(r"Row #(\d+): ")
+_CONVERSION = re.compile(
+    r"In CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to \w+: invalid value '(.*)'"
+)
+_RAGGED = re.compile(r"Expected (\d+) columns, got (\d+): (.*)", re.DOTALL)
+
+
+def _csv_error(e: Exception, name: str, part: bytes, lines: int, names: list[str]) -> DataError:
+    text = str(e)
+    m = _ROW.search(text)
+    where = f"line {lines + line_of(part, int(m.group(1)))}" if m else f"after line {lines}"
+    conversion = _CONVERSION.search(text)
+    if conversion is not None:
+        i, value = int(conversion.group(1)), conversion.group(2)
+        column = names[i] if i < len(names) else f"#{i + 1}"
+        return DataError(
+            f"{name}: {where}: column {column!r} holds {value!r}, not a number, though its "
+            "first rows were numbers (or empty)",
+            hint="fix the value, or leave the column out (--exclude/--columns)",
+        )
+    if "UTF8" in text or "UTF-8" in text:
+        return DataError(
+            f"{name}: {where}: text is not valid UTF-8",
+            hint="convert the file to UTF-8 first (iconv -f latin1 -t utf-8)",
+        )
+    ragged = _RAGGED.search(text)
+    if ragged is not None:
+        expected, found, row = ragged.groups()
+        return DataError(
+            f"{name}: {where}: expected {expected} fields like the header, found {found}: "
+            f"{row[:80]!r}",
+            hint="every row needs as many fields as the header; check the quoting and the "
+            "delimiter, or pass --input-format",
+        )
+    text = _ROW.sub("", text).removeprefix("CSV parse error: ")
+    return DataError(f"{name}: {where}: cannot read: {text}")
+
+
+def read_csv(
+    opened: Opened, name: str, delimiter: str | None, batch_rows: int
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """Open delimited text for streaming; check it and fix its schema from the first rows.
+
+    Parameters
+    ----------
+    opened : Opened
+        The decompressed input with its head.
+    name : str
+        The input's name for messages.
+    delimiter : str or None
+        The delimiter; ``None`` detects it from the head.
+    batch_rows : int
+        Most rows per batch.
+
+    Returns
+    -------
+    schema : pyarrow.Schema
+        The schema of every batch.
+    batches : iterator of pyarrow.RecordBatch
+        Lazily read batches; closes ``opened`` when done.
+    """
+    if not opened.head.strip():
+        raise DataError(f"{name}: file is empty", hint="give a file with a header and rows")
+    check_text(opened.head, name, opened.eof)
+    delimiter = delimiter or detect_delimiter(opened.head)
+    parse = pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    convert = pcsv.ConvertOptions(
+        null_values=list(NULL_VALUES), strings_can_be_null=True, quoted_strings_can_be_null=True
+    )
+
+    known_names: list[str] = []
+    block = block_size(opened.head)
+
+    def parse_part(part: bytes, lines: int, **read) -> pa.Table:
+        def parse_with(threads: bool) -> pa.Table:
+            return pcsv.read_csv(
+                pa.BufferReader(part),
+                read_options=pcsv.ReadOptions(use_threads=threads, block_size=block, **read),
+                parse_options=parse,
+                convert_options=convert,
+            )
+
+        try:
+            return parse_with(threads=True)
+        except (pa.ArrowException, OSError):
+            pass
+        # Only serial parsing numbers the rows (across blocks too): parse again for the line.
+        try:
+            return parse_with(threads=False)
+        except (pa.ArrowException, OSError) as e:
+            raise _csv_error(e, name, part, lines, known_names) from None
+
+    while True:
+        cut = opened.head if opened.eof else opened.head[: record_end(opened.head)]
+        first = parse_part(cut, 0)
+        if first.num_rows or opened.eof or len(opened.head) >= MAX_HEAD_BYTES:
+            break
+        opened.read_more(len(opened.head))
+    names = first.column_names
+    known_names.extend(names)
+    check_names(names, name)
+    if first.num_rows == 0:
+        raise DataError(f"{name}: has a header but no data rows", hint="give rows after the header")
+    types = {}
+    for field, column in zip(first.schema, first.columns, strict=True):
+        t = field.type
+        if pa.types.is_integer(t) and largest(column) > MAX_EXACT_INT:
+            types[field.name] = pa.string()
+        elif pa.types.is_null(t) or pa.types.is_integer(t) or pa.types.is_floating(t):
+            types[field.name] = pa.float64()
+        else:
+            types[field.name] = pa.string()
+    convert.column_types = types
+    schema = pa.schema([(n, types[n]) for n in names])
+    size = chunk_size(cut, first.num_rows, batch_rows)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for part, lines in chunks(opened, size, record_end, name):
+                # The first part starts with the header (maybe after blank lines): let pyarrow
+                # find it there; later parts are all rows.
+                later = {"column_names": names} if lines else {}
+                table = parse_part(part, lines, **later)
+                yield from split(table, batch_rows)
+        finally:
+            opened.close()
+
+    return schema, batches()

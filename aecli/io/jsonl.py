@@ -1,0 +1,115 @@
+"""Streaming reader for JSON lines: one JSON object per line.
+
+Types come from the first lines and are then fixed: numbers are float64 (integers beyond 2**53
+stay integers), text that pyarrow would take for a timestamp stays text; keys that first appear
+after the first ``HEAD_BYTES`` are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.json as pjson
+
+from aecli.errors import DataError
+from aecli.io.streams import Opened
+from aecli.io.text import (
+    MAX_EXACT_INT,
+    MAX_HEAD_BYTES,
+    block_size,
+    check_names,
+    check_text,
+    chunk_size,
+    chunks,
+    largest,
+    line_end,
+    line_of,
+    split,
+)
+
+_JSON_ROW = re.compile(r" in row (\d+)")
+
+
+def _parse_json(
+    part: bytes, schema: pa.Schema | None, name: str, lines: int, block: int
+) -> pa.Table:
+    parse = pjson.ParseOptions(
+        explicit_schema=schema, unexpected_field_behavior="ignore" if schema else "infer"
+    )
+
+    def read(block: int) -> pa.Table:
+        return pjson.read_json(
+            pa.BufferReader(part),
+            read_options=pjson.ReadOptions(use_threads=False, block_size=block),
+            parse_options=parse,
+        )
+
+    try:
+        return read(block)
+    except pa.ArrowException:
+        pass
+    # Parse again as one block: that reads a line longer than a block, and otherwise gives
+    # the row of the error within the whole part (pyarrow numbers rows within a block).
+    try:
+        return read(len(part) + 1)
+    except pa.ArrowException as e:
+        text = str(e).removeprefix("JSON parse error: ")
+    m = _JSON_ROW.search(text)
+    where = f"line {lines + line_of(part, int(m.group(1)) + 1)}: " if m else ""
+    text = _JSON_ROW.sub("", text).rstrip(" .")
+    raise DataError(
+        f"{name}: {where}not valid JSON lines: {text}",
+        hint="each line must be one JSON object, with the same kind of value per key",
+    )
+
+
+def read_jsonl(
+    opened: Opened, name: str, batch_rows: int
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """Open JSON lines for streaming; check it and fix its schema from the first lines.
+
+    Numbers are float64 (integers beyond 2**53 stay integers); keys that first appear after
+    the first ``HEAD_BYTES`` are ignored, as the schema is fixed by then.
+
+    Returns
+    -------
+    schema : pyarrow.Schema
+        The schema of every batch.
+    batches : iterator of pyarrow.RecordBatch
+        Lazily read batches; closes ``opened`` when done.
+    """
+    if not opened.head.strip():
+        raise DataError(f"{name}: file is empty", hint="give one JSON object per line")
+    check_text(opened.head, name, opened.eof)
+    while not opened.eof and b"\n" not in opened.head and len(opened.head) < MAX_HEAD_BYTES:
+        opened.read_more(len(opened.head))
+    cut = opened.head if opened.eof else opened.head[: line_end(opened.head)]
+    block = block_size(opened.head)
+    first = _parse_json(cut, None, name, 0, block)
+    names = first.column_names
+    check_names(names, name)
+    fields = []
+    for f in first.schema:
+        t = f.type
+        if pa.types.is_null(t) or pa.types.is_floating(t):
+            t = pa.float64()
+        elif pa.types.is_integer(t):
+            t = t if largest(first[f.name]) > MAX_EXACT_INT else pa.float64()
+        elif pa.types.is_temporal(t):
+            t = pa.string()  # pyarrow guessed a time from text: keep the text as written
+        fields.append(pa.field(f.name, t))
+    schema = pa.schema(fields)
+    size = chunk_size(cut, first.num_rows, batch_rows)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for part, lines in chunks(opened, size, line_end, name):
+                if part.strip():
+                    table = _parse_json(part, schema, name, lines, block)
+                    yield from split(table, batch_rows)
+        finally:
+            opened.close()
+
+    return schema, batches()

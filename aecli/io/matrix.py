@@ -1,0 +1,173 @@
+"""From Arrow tables to NumPy matrices: which columns are numeric, and the conversion itself."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aecli.errors import DataError, InvalidParameterError
+from aecli.io.formats import NULL_VALUES
+
+_F32_MAX = float(np.finfo(np.float32).max)
+_NULL_TEXT = pa.array(NULL_VALUES)
+
+
+def _is_numeric(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        return _is_numeric(t.value_type)
+    return (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_null(t)
+    )
+
+
+def numeric_columns(schema: pa.Schema) -> list[bool]:
+    """Tell, for each column of ``schema``, whether it is numeric (a default feature).
+
+    Integers, floats, decimals, and all-missing (null-typed) columns are numeric; booleans,
+    text, dates and nested values are not.
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+
+    Returns
+    -------
+    list of bool
+        One flag per column, in schema order.
+    """
+    return [_is_numeric(field.type) for field in schema]
+
+
+def _not_numeric(column: str, chunk: pa.Array, first_row: int, where: str) -> DataError:
+    """The error for a column that holds a value that is not a number, with an example."""
+    for i, value in enumerate(chunk.to_pylist()):
+        if value is None:
+            continue
+        if isinstance(value, str):
+            try:
+                float(value)
+                continue
+            except ValueError:
+                pass
+        return DataError(
+            f"{where}column {column!r} is not numeric: row {first_row + i} holds {value!r}",
+            hint=f"choose numeric columns with --columns, or leave this one out "
+            f"with --exclude {column}",
+        )
+    return DataError(
+        f"{where}column {column!r} ({chunk.type}) is not numeric",
+        hint=f"leave it out with --exclude {column}",
+    )
+
+
+def _as_float(chunk: pa.Array, column: str, first_row: int, where: str) -> np.ndarray:
+    """Return ``chunk`` as a float NumPy array, nulls as NaN (zero-copy for plain floats)."""
+    t = chunk.type
+    if pa.types.is_dictionary(t):
+        chunk = chunk.dictionary_decode()
+        t = chunk.type
+    if pa.types.is_float32(t) or pa.types.is_float64(t):
+        # Floats map nulls to NaN themselves; without nulls this is a view, not a copy.
+        return chunk.to_numpy(zero_copy_only=False)
+    if (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_null(t)
+    ):
+        return chunk.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        text = pc.utf8_trim_whitespace(chunk)
+        text = pc.if_else(pc.is_in(text, value_set=_NULL_TEXT), pa.scalar(None, t), text)
+        try:
+            return text.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise _not_numeric(column, text, first_row, where) from None
+    raise _not_numeric(column, chunk, first_row, where)
+
+
+def _check_float32(values: np.ndarray, column: str, first_row: int, where: str) -> None:
+    """Raise when a finite value would overflow float32 (and silently become inf)."""
+    if values.size == 0:
+        return
+    hi, lo = np.fmax.reduce(values), np.fmin.reduce(values)
+    if hi <= _F32_MAX and lo >= -_F32_MAX:
+        return
+    bad = np.isfinite(values) & (np.abs(values) > _F32_MAX)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(
+            f"{where}column {column!r}, row {first_row + i}: {values[i]!r} is too large "
+            "for float32",
+            hint="use --dtype float64, or rescale the column",
+        )
+
+
+def to_matrix(
+    data: pa.Table | pa.RecordBatch,
+    columns: Sequence[str],
+    dtype=np.float32,
+    *,
+    row_offset: int = 0,
+    name: str | None = None,
+) -> np.ndarray:
+    """Gather columns of a table or batch into one float matrix; missing values become NaN.
+
+    One ``(n, k)`` array is allocated; plain float columns are read without a copy. Text that
+    spells a number (``" 1.5"``) is converted; ``NA``/``null``/empty text is missing.
+
+    Parameters
+    ----------
+    data : pyarrow.Table or pyarrow.RecordBatch
+        n rows.
+    columns : sequence of str
+        k column names, in the order wanted.
+    dtype : {numpy.float32, numpy.float64}
+        The matrix's dtype.
+    row_offset : int, default 0
+        Rows before ``data`` in its input, so that messages give the row in the input.
+    name : str, optional
+        The input's name, for messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n, k), C order.
+
+    Raises
+    ------
+    DataError
+        A column is missing or not numeric (the message gives an example value and its row,
+        counted from 1 = first data row), or a value overflows float32.
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise InvalidParameterError(f"dtype must be float32 or float64, got {dtype}")
+    where = f"{name}: " if name else ""
+    missing = [c for c in columns if c not in data.schema.names]
+    if missing:
+        raise DataError(
+            f"{where}no column {missing[0]!r}"
+            + (f" (nor {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else ""),
+            hint=f"the columns are: {', '.join(data.schema.names)}",
+        )
+    out = np.empty((data.num_rows, len(columns)), dtype=dtype)  # (n, k)
+    for j, column in enumerate(columns):
+        values = data.column(column)
+        chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+        start = 0
+        for chunk in chunks:
+            first_row = row_offset + start + 1
+            x = _as_float(chunk, column, first_row, where)  # (len(chunk),)
+            if dtype == np.float32 and x.dtype == np.float64:
+                _check_float32(x, column, first_row, where)
+            out[start : start + len(chunk), j] = x
+            start += len(chunk)
+    return out

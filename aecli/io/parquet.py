@@ -1,0 +1,154 @@
+"""Streaming readers for a Parquet file, a Parquet byte buffer (stdin), or a Parquet dataset.
+
+A dataset is a directory (read recursively, with hive partitions such as ``year=2024/``) or a
+glob of files. Files whose schemas differ are read under one schema unified from all of them
+(an ``int64`` column in one file and ``double`` in another is read as ``double``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from aecli.errors import DataError
+from aecli.io.formats import expand_glob, is_glob
+from aecli.io.text import check_names
+
+# pandas stores a non-default index as a column with this name; pandas hides it, so do we.
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")
+_DAMAGED_HINT = "the file may be truncated or damaged, or not Parquet; check how it was written"
+
+
+def _keep(schema: pa.Schema, name: str) -> list[str]:
+    check_names(schema.names, name)
+    return [n for n in schema.names if not _PANDAS_INDEX.fullmatch(n)]
+
+
+def _plain(schema: pa.Schema, keep: list[str]) -> pa.Schema:
+    return pa.schema([schema.field(n) for n in keep]).remove_metadata()
+
+
+def _rebatch(batches, schema: pa.Schema, name: str) -> Iterator[pa.RecordBatch]:
+    """Yield the non-empty batches of ``batches()`` under ``schema``, errors translated."""
+    rows = 0
+    try:
+        for batch in batches():
+            if batch.num_rows:
+                yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+                rows += batch.num_rows
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(
+            f"{name}: damaged Parquet data after row {rows}: {e}", _DAMAGED_HINT
+        ) from None
+
+
+def _no_rows(name: str) -> DataError:
+    return DataError(f"{name}: no data rows", hint="give a Parquet file with at least one row")
+
+
+def read_parquet_file(
+    file: str | pa.Buffer, name: str, batch_rows: int
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """Open one Parquet file (a path, or its bytes) for streaming by row groups.
+
+    Returns
+    -------
+    schema : pyarrow.Schema
+    batches : iterator of pyarrow.RecordBatch
+    """
+    if isinstance(file, str) and os.path.isfile(file) and os.path.getsize(file) == 0:
+        raise DataError(f"{name}: file is empty", hint="give a Parquet file with rows")
+    try:
+        pf = pq.ParquetFile(pa.BufferReader(file) if isinstance(file, pa.Buffer) else file)
+    except FileNotFoundError:
+        raise DataError(f"{name}: no such file", hint="check the path") from None
+    except PermissionError:
+        raise DataError(f"{name}: permission denied", hint="check the file's permissions") from None
+    except (pa.ArrowException, OSError) as e:
+        if isinstance(file, pa.Buffer) and file.size == 0:
+            raise DataError(f"{name}: is empty", hint="pipe a Parquet file with rows") from None
+        raise DataError(f"{name}: not a readable Parquet file ({e})", _DAMAGED_HINT) from None
+    try:
+        keep = _keep(pf.schema_arrow, name)
+        if pf.metadata.num_rows == 0:
+            raise _no_rows(name)
+    except BaseException:
+        pf.close()
+        raise
+    schema = _plain(pf.schema_arrow, keep)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from _rebatch(
+                lambda: pf.iter_batches(batch_size=batch_rows, columns=keep, use_threads=True),
+                schema,
+                name,
+            )
+        finally:
+            pf.close()
+
+    return schema, batches()
+
+
+def read_parquet_dataset(path: str, batch_rows: int) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """Open a directory or glob of Parquet files as one dataset, for streaming.
+
+    Returns
+    -------
+    schema : pyarrow.Schema
+    batches : iterator of pyarrow.RecordBatch
+    """
+    if is_glob(path) and not os.path.exists(path):
+        files = expand_glob(path)
+        if not files:
+            raise DataError(f"{path}: no files match", hint="check the pattern (quote it)")
+        where, partitioning = files, None
+    elif os.path.isdir(path):
+        where, partitioning = path, "hive"
+    else:
+        raise DataError(f"{path}: no such directory", hint="check the path")
+    try:
+        dataset = ds.dataset(where, format="parquet", partitioning=partitioning)
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(f"{path}: cannot read as a Parquet dataset: {e}", _DAMAGED_HINT) from None
+    if not dataset.files:
+        raise DataError(f"{path}: no Parquet files in the directory", hint="check the path")
+    schemas = [dataset.schema]
+    for fragment in dataset.get_fragments():
+        try:
+            schemas.append(fragment.physical_schema)
+        except (pa.ArrowException, OSError) as e:
+            raise DataError(
+                f"{fragment.path}: not a readable Parquet file ({e})", _DAMAGED_HINT
+            ) from None
+    if any(not s.equals(schemas[0]) for s in schemas[1:]):
+        try:
+            unified = pa.unify_schemas(
+                [s.remove_metadata() for s in schemas], promote_options="permissive"
+            )
+        except (pa.ArrowException, TypeError) as e:
+            raise DataError(
+                f"{path}: the files' columns have incompatible types: {e}",
+                hint="read the files one at a time, or rewrite them with one schema",
+            ) from None
+        dataset = ds.dataset(where, format="parquet", partitioning=partitioning, schema=unified)
+    keep = _keep(dataset.schema, path)
+    schema = _plain(dataset.schema, keep)
+    try:
+        rows = dataset.count_rows()
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(f"{path}: cannot read the Parquet dataset: {e}", _DAMAGED_HINT) from None
+    if rows == 0:
+        raise _no_rows(path)
+
+    def scan():
+        return dataset.to_batches(
+            columns=keep, batch_size=batch_rows, batch_readahead=2, fragment_readahead=1
+        )
+
+    return schema, _rebatch(scan, schema, path)

@@ -1,0 +1,193 @@
+"""Read tables: the whole input (``read_table``, for training) or in batches (``iter_batches``).
+
+Both take a path, ``"-"`` or ``None`` (stdin). The format comes from ``input_format``, else the
+path's extension, else (stdin) from sniffing the first bytes. Every expected failure is a
+``DataError`` naming the input, and where possible the line and column.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
+
+import pyarrow as pa
+
+from aecli.errors import DataError, InvalidParameterError
+from aecli.io.delimited import read_csv
+from aecli.io.formats import Format, format_from_path, is_glob, sniff
+from aecli.io.jsonl import read_jsonl
+from aecli.io.matrix import numeric_columns, to_matrix
+from aecli.io.parquet import read_parquet_dataset, read_parquet_file
+from aecli.io.streams import Source, open_stream
+
+#: Rows per batch for ``read_table``: few chunks, bounded peak while parsing.
+_TABLE_BATCH_ROWS = 1 << 20
+
+SourceLike = Source | str | os.PathLike | None
+
+
+class BatchStream:
+    """An iterator of ``pyarrow.RecordBatch`` that also knows its schema before the first batch.
+
+    Every batch has exactly ``schema``; none is empty. Iterating to the end (or ``close``)
+    releases the input. Raises ``DataError`` while iterating for input damaged further down.
+
+    Attributes
+    ----------
+    schema : pyarrow.Schema
+        The schema of every batch.
+    name : str
+        The input's name for messages (a path or ``<stdin>``).
+    format : Format
+        The format the input was read as.
+    rows : int
+        Rows given out so far.
+    """
+
+    def __init__(
+        self,
+        schema: pa.Schema,
+        batches: Iterator[pa.RecordBatch],
+        name: str,
+        fmt: Format,
+        release: Callable[[], None] | None = None,
+    ):
+        self.schema = schema
+        self.name = name
+        self.format = fmt
+        self.rows = 0
+        self._batches = batches
+        self._release = release
+
+    def __iter__(self) -> BatchStream:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        batch = next(self._batches)
+        self.rows += batch.num_rows
+        return batch
+
+    def close(self) -> None:
+        """Stop reading and release the input."""
+        close = getattr(self._batches, "close", None)
+        if close is not None:
+            close()
+        if self._release is not None:
+            # A generator never started runs no ``finally``: release the input here too.
+            self._release()
+
+    def __enter__(self) -> BatchStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _open(source: SourceLike, input_format, batch_rows: int, stdin) -> BatchStream:
+    if not isinstance(batch_rows, int) or batch_rows < 1:
+        raise InvalidParameterError(f"batch_rows must be a positive integer, got {batch_rows!r}")
+    src = Source.of(source, stdin)
+    fmt = Format.parse(input_format) if input_format is not None else None
+    if not src.is_stdin:
+        if not is_glob(src.path) and not os.path.exists(src.path):
+            raise DataError(
+                f"{src.path}: no such file", hint="check the path; use - (or nothing) for stdin"
+            )
+        fmt = fmt or format_from_path(src.path)
+        if fmt is Format.parquet:
+            path = src.path
+            if os.path.isdir(path) or (is_glob(path) and not os.path.exists(path)):
+                schema, batches = read_parquet_dataset(path, batch_rows)
+            else:
+                schema, batches = read_parquet_file(path, src.name, batch_rows)
+            return BatchStream(schema, batches, src.name, fmt)
+    opened = open_stream(src)
+    try:
+        if fmt is None:
+            fmt = sniff(opened.head)
+        if fmt is Format.parquet:
+            data = pa.py_buffer(opened.read_all())
+            opened.close()
+            schema, batches = read_parquet_file(data, src.name, batch_rows)
+        elif fmt is Format.jsonl:
+            schema, batches = read_jsonl(opened, src.name, batch_rows)
+        else:
+            delimiter = "\t" if fmt is Format.tsv else None
+            schema, batches = read_csv(opened, src.name, delimiter, batch_rows)
+    except BaseException:
+        opened.close()
+        raise
+    return BatchStream(schema, batches, src.name, fmt, release=opened.close)
+
+
+def iter_batches(
+    source: SourceLike,
+    input_format: Format | str | None = None,
+    batch_rows: int = 65536,
+    stdin: BinaryIO | None = None,
+) -> BatchStream:
+    """Read a table in batches; memory does not grow with the number of rows.
+
+    The input is opened and checked at once (a missing file, an empty input, bad column names
+    fail here); damage further down fails while iterating. stdin is streamed, except Parquet,
+    whose footer is at the end.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, Source or None
+        A file, a directory or glob of Parquet files, ``"-"`` or ``None`` for stdin.
+    input_format : Format or str, optional
+        Overrides the extension / sniffing.
+    batch_rows : int, default 65536
+        Most rows per batch.
+    stdin : binary file-like, optional
+        Read instead of ``sys.stdin.buffer`` when ``source`` is stdin.
+
+    Returns
+    -------
+    BatchStream
+        An iterator of ``pyarrow.RecordBatch`` with a ``schema`` attribute.
+
+    Raises
+    ------
+    DataError
+        When the input is missing, unreadable, empty, or not a table.
+    """
+    return _open(source, input_format, batch_rows, stdin)
+
+
+def read_table(
+    source: SourceLike,
+    input_format: Format | str | None = None,
+    stdin: BinaryIO | None = None,
+) -> pa.Table:
+    """Read a whole table into memory, with the same schema ``iter_batches`` would give.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, Source or None
+        A file, a directory or glob of Parquet files, ``"-"`` or ``None`` for stdin.
+    input_format : Format or str, optional
+        Overrides the extension / sniffing.
+    stdin : binary file-like, optional
+        Read instead of ``sys.stdin.buffer`` when ``source`` is stdin.
+
+    Returns
+    -------
+    pyarrow.Table
+        At least one row.
+
+    Raises
+    ------
+    DataError
+        When the input is missing, unreadable, empty, damaged, or not a table.
+    """
+    with _open(source, input_format, _TABLE_BATCH_ROWS, stdin) as stream:
+        batches = list(stream)
+    if not batches:
+        raise DataError(f"{stream.name}: no data rows")
+    return pa.Table.from_batches(batches, schema=stream.schema)
+
+
+__all__ = ["BatchStream", "Source", "iter_batches", "numeric_columns", "read_table", "to_matrix"]
