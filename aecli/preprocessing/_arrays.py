@@ -1,0 +1,102 @@
+"""Array checks shared by the preprocessing modules, which, unlike the estimators, accept NaN."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import DataError
+
+MAX_ROWS_SHOWN = 5
+
+
+def as_float_2d(X, *, min_samples: int = 0, name: str = "X") -> np.ndarray:
+    """``X`` as a 2-D float32 (kept) or float64 array, without copying when already one.
+
+    The shape and type checks, and their messages, are those of ``validation.check_array``;
+    NaN and infinity are left for the caller to judge.
+    """
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            "sparse input is not supported: convert it to a dense array with X.toarray()"
+        )
+    arr = np.asarray(X)
+    if np.iscomplexobj(arr):
+        raise DataError("Complex data not supported; pass real numbers")
+    if arr.dtype.kind in "OUS":
+        try:
+            arr = arr.astype(np.float64)
+        except ValueError as err:
+            raise DataError(f"{name} must hold numbers: {err}") from None
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{name} must hold real numbers, got an array of dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise DataError(
+            f"Expected 2D array, got {arr.ndim}D array instead. Reshape your data with "
+            "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample"
+        )
+    n, d = arr.shape
+    if n < min_samples:
+        raise DataError(
+            f"Found array with {n} sample(s) (shape={arr.shape}) while a minimum of "
+            f"{min_samples} is required (n_samples = {n})"
+        )
+    if d < 1:
+        raise DataError(
+            f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is "
+            "required. Pass at least one numeric column."
+        )
+    return arr.astype(np.float32 if arr.dtype == np.float32 else np.float64, copy=False)
+
+
+class AllowsNaN:
+    """Tells scikit-learn's checks that NaN is accepted (as a missing value)."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+def column_label(names: Sequence[str] | None, j: int) -> str:
+    """How messages name column ``j``: ``'price'``, or ``column 3`` (1-based) without names."""
+    return f"column {names[j]!r}" if names is not None else f"column {j + 1}"
+
+
+def row_list(rows: Sequence[int], count: int) -> str:
+    """``row 4`` / ``rows 4, 9, 12`` / ``rows 4, 9, 12, 15, 20, ...`` for messages."""
+    shown = ", ".join(str(r) for r in rows)
+    more = ", ..." if count > len(rows) else ""
+    return f"row{'s' if count > 1 else ''} {shown}{more}"
+
+
+def reject_infinite(X: np.ndarray, names: Sequence[str] | None = None, row_offset: int = 0):
+    """Raise DataError naming the columns and rows of any infinite value in ``X`` (n, d).
+
+    Infinity is never treated as missing: it is most often an overflow or a bad export, and
+    filling it in would hide that.
+    """
+    # NaN and infinity both make the sum non-finite, so clean data costs one fast reduction.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if X.dtype.kind != "f" or np.isfinite(X.sum()):
+            return
+    inf = np.isinf(X)  # (n, d)
+    counts = inf.sum(axis=0)
+    bad = np.flatnonzero(counts)
+    if len(bad) == 0:
+        return
+    parts = []
+    for j in bad[:MAX_ROWS_SHOWN]:
+        rows = np.flatnonzero(inf[:, j])[:MAX_ROWS_SHOWN] + 1 + row_offset
+        parts.append(
+            f"{column_label(names, j)} has {counts[j]} infinite "
+            f"value{'s' if counts[j] > 1 else ''} ({row_list(rows.tolist(), counts[j])})"
+        )
+    if len(bad) > MAX_ROWS_SHOWN:
+        parts.append(f"and {len(bad) - MAX_ROWS_SHOWN} more columns")
+    raise DataError(
+        "; ".join(parts),
+        hint="infinite values are never imputed or dropped: fix them in the data or filter "
+        "those rows out first",
+    )

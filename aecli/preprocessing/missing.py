@@ -1,0 +1,351 @@
+"""Missing values (NaN): find them, report them, and apply the ``--missing`` policy.
+
+Infinity is not a missing value: it is always an error (see :func:`reject_infinite`).
+Row numbers in messages are 1-based data rows (the header is not counted) plus ``row_offset``,
+the number of rows before ``X`` when data arrive in batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import validation as v
+from .._estimator import ParamsMixin
+from ..errors import DataError, InvalidParameterError
+from ._arrays import (
+    MAX_ROWS_SHOWN,
+    AllowsNaN,
+    as_float_2d,
+    column_label,
+    reject_infinite,
+    row_list,
+)
+
+__all__ = [
+    "ColumnMissing",
+    "Imputer",
+    "MissingPolicy",
+    "MissingReport",
+    "MissingResult",
+    "apply_missing_policy",
+    "drop_missing",
+    "find_missing",
+    "imputer_from_array",
+    "missing_error",
+    "reject_infinite",
+]
+
+_POLICY_HINT = (
+    "use --missing drop to skip those rows or --missing impute to fill them with training means"
+)
+
+
+class MissingPolicy(StrEnum):
+    """What to do with missing values, by their ``--missing`` names."""
+
+    ERROR = "error"
+    DROP = "drop"
+    IMPUTE = "impute"
+
+
+@dataclass(frozen=True)
+class ColumnMissing:
+    """Missing values of one column: how many, and the first row numbers (at most 5)."""
+
+    index: int
+    name: str | None
+    count: int
+    rows: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MissingReport:
+    """Where the missing values of a batch are; ``columns`` lists only columns that have any."""
+
+    n_rows: int
+    columns: tuple[ColumnMissing, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.columns)
+
+    @property
+    def total(self) -> int:
+        """Number of missing cells."""
+        return sum(c.count for c in self.columns)
+
+
+def find_missing(X, names: Sequence[str] | None = None, row_offset: int = 0) -> MissingReport:
+    """Count the missing values (NaN) of each column and note where the first ones are.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    names : sequence of str, optional
+        Column names for messages; columns are numbered from 1 without them.
+    row_offset : int, default=0
+        Rows that came before X; added to the 1-based row numbers.
+
+    Returns
+    -------
+    report : MissingReport
+        False when nothing is missing.
+    """
+    arr = as_float_2d(X)
+    nan = np.isnan(arr)  # (n, d)
+    counts = nan.sum(axis=0)
+    columns = tuple(
+        ColumnMissing(
+            int(j),
+            None if names is None else names[j],
+            int(counts[j]),
+            tuple((np.flatnonzero(nan[:, j])[:MAX_ROWS_SHOWN] + 1 + row_offset).tolist()),
+        )
+        for j in np.flatnonzero(counts)
+    )
+    return MissingReport(arr.shape[0], columns)
+
+
+def missing_error(report: MissingReport) -> DataError:
+    """The error to raise for a report under ``--missing error``: columns, counts and rows.
+
+    Parameters
+    ----------
+    report : MissingReport
+        A non-empty report from :func:`find_missing`.
+
+    Returns
+    -------
+    error : DataError
+    """
+    columns = report.columns
+    if len(columns) == 1:
+        c = columns[0]
+        message = (
+            f"{_label(c)} has {c.count} missing value{'s' if c.count > 1 else ''} "
+            f"({row_list(c.rows, c.count)})"
+        )
+    else:
+        parts = [
+            f"{_label(c)} has {c.count} ({row_list(c.rows, c.count)})"
+            for c in columns[:MAX_ROWS_SHOWN]
+        ]
+        if len(columns) > MAX_ROWS_SHOWN:
+            parts.append(f"and {len(columns) - MAX_ROWS_SHOWN} more columns")
+        message = f"missing values in {len(columns)} columns: " + "; ".join(parts)
+    hint = _POLICY_HINT
+    entire = [_label(c) for c in columns if c.count == report.n_rows]
+    if entire:
+        hint = (
+            f"{', '.join(entire)} {'has' if len(entire) == 1 else 'have'} no values at all: "
+            f"leave {'it' if len(entire) == 1 else 'them'} out with --exclude; otherwise " + hint
+        )
+    return DataError(message, hint=hint)
+
+
+def _label(c: ColumnMissing) -> str:
+    return f"column {c.name!r}" if c.name is not None else f"column {c.index + 1}"
+
+
+class Imputer(AllowsNaN, ParamsMixin):
+    """Fill missing values with the training mean of their column.
+
+    Attributes
+    ----------
+    fill_ : ndarray of shape (n_features,)
+        Column means of the training data, missing values ignored (float64).
+    n_features_in_ : int
+    """
+
+    def __init__(self):
+        pass
+
+    def fit(self, X, y=None, *, names: Sequence[str] | None = None) -> Imputer:
+        """Learn the column means of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; NaN marks a missing value, infinity is an error.
+        y : None
+            Ignored.
+        names : sequence of str, optional
+            Column names for messages (a DataFrame's own names are used otherwise).
+
+        Returns
+        -------
+        self : Imputer
+
+        Raises
+        ------
+        DataError
+            If a column is missing in every row: it has no mean to fill with.
+        """
+        if names is None:
+            names = v.feature_names_of(X)
+        names = None if names is None else list(names)
+        arr = as_float_2d(X, min_samples=1)
+        reject_infinite(arr, names)
+        nan = np.isnan(arr)
+        empty = np.flatnonzero(nan.all(axis=0))
+        if len(empty):
+            labels = ", ".join(column_label(names, j) for j in empty)
+            raise DataError(
+                f"{labels} {'is' if len(empty) == 1 else 'are'} missing in all "
+                f"{arr.shape[0]} rows, so there is no mean to impute with",
+                hint="leave the column out with --exclude",
+            )
+        arr64 = arr.astype(np.float64, copy=False)
+        self.fill_ = np.nanmean(arr64, axis=0) if nan.any() else arr64.mean(axis=0)
+        self.n_features_in_ = arr.shape[1]
+        self.names_ = names
+        return self
+
+    def transform(self, X, row_offset: int = 0) -> np.ndarray:
+        """Replace each NaN by its column's ``fill_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        row_offset : int, default=0
+            Rows before X, for the row numbers in messages.
+
+        Returns
+        -------
+        X_filled : ndarray of shape (n_samples, n_features)
+            A new array, float32 for float32 input, else float64.
+        """
+        v.check_is_fitted(self, "fill_")
+        arr = as_float_2d(X)
+        if arr.shape[1] != self.n_features_in_:
+            raise DataError(
+                f"X has {arr.shape[1]} features, but Imputer is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        reject_infinite(arr, getattr(self, "names_", None), row_offset)
+        nan = np.isnan(arr)
+        return np.where(nan, self.fill_.astype(arr.dtype), arr)
+
+    def fit_transform(self, X, y=None, *, names: Sequence[str] | None = None) -> np.ndarray:
+        """``fit(X).transform(X)``; shape (n_samples, n_features)."""
+        return self.fit(X, names=names).transform(X)
+
+
+def imputer_from_array(fill, names: Sequence[str] | None = None) -> Imputer:
+    """Rebuild a fitted Imputer from its stored ``fill_``.
+
+    Parameters
+    ----------
+    fill : array-like of shape (n_features,)
+        Finite fill values.
+    names : sequence of str, optional
+        Column names for messages.
+
+    Returns
+    -------
+    imputer : Imputer
+    """
+    fill = np.array(fill, dtype=np.float64)
+    if fill.ndim != 1 or fill.size == 0 or not np.all(np.isfinite(fill)):
+        raise InvalidParameterError(
+            f"imputer fill values must be a non-empty 1-D array of finite numbers, got shape "
+            f"{fill.shape}"
+        )
+    imputer = Imputer()
+    imputer.fill_, imputer.n_features_in_ = fill, fill.size
+    imputer.names_ = None if names is None else list(names)
+    return imputer
+
+
+def drop_missing(X) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the rows with no missing value.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+
+    Returns
+    -------
+    X_kept : ndarray of shape (n_kept, n_features)
+    keep : ndarray of bool, shape (n_samples,)
+        Which rows were kept, to drop the same rows from pass-through columns.
+    """
+    arr = as_float_2d(X)
+    keep = ~np.isnan(arr).any(axis=1)
+    return (arr if keep.all() else arr[keep]), keep
+
+
+class MissingResult(NamedTuple):
+    """What :func:`apply_missing_policy` returns."""
+
+    X: np.ndarray  # (n_kept, d)
+    keep: np.ndarray  # (n,) bool: rows of the input that are in X
+    imputer: Imputer | None  # the imputer used ("impute"), fitted here when none was given
+
+
+def apply_missing_policy(
+    X,
+    names: Sequence[str] | None,
+    policy: str | MissingPolicy,
+    *,
+    imputer: Imputer | None = None,
+    row_offset: int = 0,
+    min_rows: int = 0,
+) -> MissingResult:
+    """Check X for infinite and missing values and apply ``policy`` to the missing ones.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    names : sequence of str or None
+        Column names for messages.
+    policy : {"error", "drop", "impute"} or MissingPolicy
+    imputer : Imputer, optional
+        A fitted imputer (the model's, at encode time). With "impute" and none given, one is
+        fitted on X (at training time); it is returned either way.
+    row_offset : int, default=0
+        Rows before X, for the row numbers in messages.
+    min_rows : int, default=0
+        With "drop", fewer rows left than this is an error (training needs rows; a batch at
+        encode time may well lose all of its rows).
+
+    Returns
+    -------
+    result : MissingResult
+        ``X`` cleaned, ``keep`` the rows kept, ``imputer`` the imputer used or None.
+
+    Raises
+    ------
+    DataError
+        Infinite values under any policy; missing values under "error"; too few rows left.
+    """
+    policy = v.check_choice("missing", policy, MissingPolicy)
+    arr = as_float_2d(X)
+    reject_infinite(arr, names, row_offset)
+    if policy is MissingPolicy.IMPUTE:
+        # Fitted even when nothing is missing here: later data may have gaps to fill.
+        if imputer is None:
+            imputer = Imputer().fit(arr, names=names)
+        return MissingResult(imputer.transform(arr, row_offset), _all_rows(arr), imputer)
+    report = find_missing(arr, names, row_offset) if np.isnan(arr.sum()) else None
+    if not report:
+        return MissingResult(arr, _all_rows(arr), None)
+    if policy is MissingPolicy.ERROR:
+        raise missing_error(report)
+    kept, keep = drop_missing(arr)
+    if kept.shape[0] < min_rows:
+        raise DataError(
+            f"only {kept.shape[0]} of {arr.shape[0]} rows are free of missing values, and at least "
+            f"{min_rows} are needed; " + str(missing_error(report)).split("\n")[0],
+            hint="use --missing impute to fill missing values with training means, or "
+            "--exclude the columns with most gaps",
+        )
+    return MissingResult(kept, keep, None)
+
+
+def _all_rows(arr: np.ndarray) -> np.ndarray:
+    return np.ones(arr.shape[0], dtype=bool)
