@@ -161,8 +161,10 @@ def _absent(name: str, available: list[str], subject: str) -> DataError:
     )
 
 
-def _quoted(names: Sequence[str]) -> str:
-    return ", ".join(repr(n) for n in names)
+def _quoted(names: Sequence[str], most: int = 8) -> str:
+    # A model of hundreds of columns would otherwise bury the message under their names.
+    shown = ", ".join(repr(n) for n in names[:most])
+    return shown if len(names) <= most else f"{shown}, ... ({len(names)} in all)"
 
 
 def _column_s(names: Sequence[str]) -> str:
