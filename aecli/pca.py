@@ -141,7 +141,7 @@ class PCA(ParamsMixin):
         """Fit and return the validated X and, from the SVD path, U of shape (n, min(n, d))."""
         if not isinstance(self.whiten, bool | np.bool_):
             raise InvalidParameterError(f"whiten must be True or False, got {self.whiten!r}")
-        X_in, X = X, _as_float_2d(X, min_samples=2)
+        X_in, X = X, v.as_real_2d(X, min_samples=2)
         n, d = X.shape
         k_max = min(n, d)
         _check_n_components(self.n_components, k_max)
@@ -220,7 +220,7 @@ class PCA(ParamsMixin):
             Points in feature space, float32 for float32 input, else float64.
         """
         v.check_is_fitted(self, "components_")
-        Z = _as_float_2d(Z, name="Z")
+        Z = v.as_real_2d(Z, name="Z")
         _check_finite(Z, name="Z")
         if Z.shape[1] != self.n_components_:
             raise DataError(
@@ -305,27 +305,13 @@ class PCA(ParamsMixin):
 
     def _check_X(self, X) -> np.ndarray:
         v.check_is_fitted(self, "components_")
-        arr = _as_float_2d(X)
+        arr = v.as_real_2d(X)
         v.check_features(self, X, arr)
         _check_finite(arr)
         return arr
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def _as_float_2d(X, *, min_samples: int = 1, name: str = "X") -> np.ndarray:
-    """X as a 2-D float32 (kept) or float64 array, without copying when already one.
-
-    Finiteness is left to the caller, which can often prove it without a pass of its own.
-    """
-    arr = np.asarray(X)
-    dtype = np.float32 if arr.dtype == np.float32 else np.float64
-    n, d = arr.shape if arr.ndim == 2 else (0, 0)
-    if arr.ndim == 2 and arr.dtype.kind in "biuf" and n >= min_samples and d >= 1:
-        return arr.astype(dtype, copy=False)
-    # Anything unusual goes through the shared checks, which convert or raise.
-    return v.check_array(X, dtype, min_samples=min_samples, name=name)
 
 
 def _check_finite(X: np.ndarray, name: str = "X") -> None:

@@ -56,8 +56,12 @@ def feature_names_of(X) -> np.ndarray | None:
     return np.asarray(names, dtype=object)
 
 
-def check_array(X, dtype, *, min_samples: int = 1, name: str = "X") -> np.ndarray:
-    """Validate ``X`` as a finite 2-D array and return it as C-contiguous ``dtype``."""
+def as_real_2d(X, *, min_samples: int = 1, name: str = "X") -> np.ndarray:
+    """``X`` as a 2-D float32 (kept) or float64 array, without copying when already one.
+
+    Checks type and shape, with scikit-learn's wording where its tooling matches on it;
+    NaN and infinity are left for the caller to judge.
+    """
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise TypeError(
             "sparse input is not supported: convert it to a dense array with X.toarray()"
@@ -66,7 +70,12 @@ def check_array(X, dtype, *, min_samples: int = 1, name: str = "X") -> np.ndarra
     if np.iscomplexobj(arr):
         raise DataError("Complex data not supported; pass real numbers")
     if arr.dtype.kind in "OUS":
-        arr = arr.astype(np.float64)
+        try:
+            arr = arr.astype(np.float64)
+        except ValueError as err:  # a TypeError (e.g. a dict in a cell) passes as it is
+            raise DataError(f"{name} must hold numbers: {err}") from None
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{name} must hold real numbers, got an array of dtype {arr.dtype}")
     if arr.ndim != 2:
         raise DataError(
             f"Expected 2D array, got {arr.ndim}D array instead. Reshape your data with "
@@ -80,10 +89,15 @@ def check_array(X, dtype, *, min_samples: int = 1, name: str = "X") -> np.ndarra
         )
     if d < 1:
         raise DataError(
-            f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required. "
-            "Pass at least one numeric column."
+            f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is "
+            "required. Pass at least one numeric column."
         )
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    return arr.astype(np.float32 if arr.dtype == np.float32 else np.float64, copy=False)
+
+
+def check_array(X, dtype, *, min_samples: int = 1, name: str = "X") -> np.ndarray:
+    """Validate ``X`` as a finite 2-D array and return it as C-contiguous ``dtype``."""
+    out = np.ascontiguousarray(as_real_2d(X, min_samples=min_samples, name=name), dtype=dtype)
     if not np.isfinite(out).all():
         bad = ~np.isfinite(out)
         row, col = np.argwhere(bad)[0]

@@ -7,47 +7,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import DataError
+from ..validation import as_real_2d
 
 MAX_ROWS_SHOWN = 5
 
 
 def as_float_2d(X, *, min_samples: int = 0, name: str = "X") -> np.ndarray:
-    """``X`` as a 2-D float32 (kept) or float64 array, without copying when already one.
-
-    The shape and type checks, and their messages, are those of ``validation.check_array``;
-    NaN and infinity are left for the caller to judge.
-    """
-    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
-        raise TypeError(
-            "sparse input is not supported: convert it to a dense array with X.toarray()"
-        )
-    arr = np.asarray(X)
-    if np.iscomplexobj(arr):
-        raise DataError("Complex data not supported; pass real numbers")
-    if arr.dtype.kind in "OUS":
-        try:
-            arr = arr.astype(np.float64)
-        except ValueError as err:
-            raise DataError(f"{name} must hold numbers: {err}") from None
-    if arr.dtype.kind not in "biuf":
-        raise DataError(f"{name} must hold real numbers, got an array of dtype {arr.dtype}")
-    if arr.ndim != 2:
-        raise DataError(
-            f"Expected 2D array, got {arr.ndim}D array instead. Reshape your data with "
-            "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample"
-        )
-    n, d = arr.shape
-    if n < min_samples:
-        raise DataError(
-            f"Found array with {n} sample(s) (shape={arr.shape}) while a minimum of "
-            f"{min_samples} is required (n_samples = {n})"
-        )
-    if d < 1:
-        raise DataError(
-            f"Found array with 0 feature(s) (shape={arr.shape}) while a minimum of 1 is "
-            "required. Pass at least one numeric column."
-        )
-    return arr.astype(np.float32 if arr.dtype == np.float32 else np.float64, copy=False)
+    """``X`` as a 2-D float32 (kept) or float64 array, without copying when already one;
+    NaN and infinity are left for the caller to judge (see ``validation.as_real_2d``)."""
+    return as_real_2d(X, min_samples=min_samples, name=name)
 
 
 class AllowsNaN:
