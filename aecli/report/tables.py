@@ -1,18 +1,10 @@
-"""Rich renderables for aecli's human-facing output.
-
-Every function here takes plain Python data (dicts, lists, floats) and *returns* a renderable;
-none prints, none owns a ``Console``. The CLI decides where, and whether, to print them, so the
-same tables serve a terminal, a pipe (no colour, plain width) and the tests.
-
-Numbers are shown to four significant digits by :func:`fmt`; a missing value (``None`` or NaN)
-shows as an em dash. Meaning never rides on colour alone, so ``NO_COLOR`` loses nothing.
-"""
+"""The tables and panels aecli shows: train summary, feature errors, PCA sweep, scores, and
+a model's description."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from numbers import Integral, Real
 from typing import Any
 
 from rich.console import Group
@@ -20,142 +12,19 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-__all__ = [
-    "MISSING",
-    "compare_table",
-    "feature_error_table",
-    "fmt",
-    "format_architecture",
-    "inspect_panel",
-    "score_summary",
-    "score_table",
-    "sparkline",
-    "train_summary",
-    "truncate_list",
-]
-
-MISSING = "—"
-BARS = "▁▂▃▄▅▆▇█"
-LOG_SPAN = 100.0  # auto log scale when max / min exceeds two decades
-
-
-def _number(x: Any) -> float | None:
-    """``x`` as a finite-or-infinite float, or None when it is missing (None, NaN, not a number)."""
-    if x is None or isinstance(x, bool) or not isinstance(x, Real):
-        return None
-    x = float(x)
-    return None if math.isnan(x) else x
-
-
-def fmt(x: Any, digits: int = 4) -> str:
-    """Format a number for a table: integers exactly, other reals to ``digits`` significant digits.
-
-    ``None`` and NaN give ``"—"``; infinities give ``"inf"``/``"-inf"``; a value that is not a
-    number (a string, say) is returned as ``str(x)``.
-
-    Examples
-    --------
-    >>> fmt(0.000123456), fmt(1234.5678), fmt(1500), fmt(None), fmt(float("nan"))
-    ('0.0001235', '1235', '1,500', '—', '—')
-    """
-    if x is None:
-        return MISSING
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, Integral):
-        return f"{int(x):,}"
-    if not isinstance(x, Real):
-        return str(x)
-    x = float(x)
-    if math.isnan(x):
-        return MISSING
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return f"{x:.{digits}g}"
-
-
-def sparkline(values: Sequence[float], width: int = 40, log: bool | None = None) -> str:
-    """Draw ``values`` as a line of ``width`` block characters, ``▁`` lowest to ``█`` highest.
-
-    Parameters
-    ----------
-    values : sequence of float, length n
-        The series, e.g. a loss per epoch. NaN, infinities and None are gaps.
-    width : int, default 40
-        Length of the result. Longer series are averaged into ``width`` buckets; shorter ones
-        are stretched (each value repeated).
-    log : bool or None, default None
-        Plot ``log10(values)``. None chooses it when every finite value is positive and they span
-        more than two decades (typical of a loss curve). Ignored when a value is not positive.
-
-    Returns
-    -------
-    str
-        ``""`` for an empty series, else exactly ``width`` characters; a bucket with no finite
-        value is a space, and a constant series is a flat line at mid height.
-    """
-    if width < 1:
-        raise ValueError(f"sparkline width must be at least 1, got {width!r}")
-    n = len(values)
-    if n == 0:
-        return ""
-    points: list[float | None] = []
-    for v in values:
-        v = _number(v)
-        points.append(v if v is not None and math.isfinite(v) else None)
-
-    if log is None:
-        log = _wants_log(points)
-    if log and all(v > 0 for v in points if v is not None):
-        points = [None if v is None else math.log10(v) for v in points]
-
-    buckets: list[float | None] = []
-    for i in range(width):
-        lo = i * n // width
-        hi = max((i + 1) * n // width, lo + 1)  # stretching: at least one value per bucket
-        chunk = [v for v in points[lo:hi] if v is not None]
-        buckets.append(sum(chunk) / len(chunk) if chunk else None)
-
-    shown = [v for v in buckets if v is not None]
-    if not shown:
-        return " " * width
-    low, span = min(shown), max(shown) - min(shown)
-    top = len(BARS) - 1
-    chars = []
-    for v in buckets:
-        if v is None:
-            chars.append(" ")
-        elif span == 0:
-            chars.append(BARS[top // 2])
-        else:
-            chars.append(BARS[min(top, int((v - low) / span * top + 0.5))])
-    return "".join(chars)
-
-
-def _wants_log(values: Sequence[Any]) -> bool:
-    """True when the finite values are all positive and span more than two decades."""
-    finite = [v for v in map(_number, values) if v is not None and math.isfinite(v)]
-    return bool(finite) and min(finite) > 0 and max(finite) / min(finite) > LOG_SPAN
-
-
-def truncate_list(items: Sequence[Any], head: int = 4, tail: int = 2) -> str:
-    """Join ``items`` with commas, eliding the middle of long lists: ``a, b, …, y, z (26)``."""
-    names = [str(x) for x in items]
-    if len(names) <= head + tail + 1:
-        return ", ".join(names)
-    return ", ".join([*names[:head], "…", *names[-tail:]]) + f" ({len(names):,})"
-
-
-def format_architecture(layers: Sequence[Mapping[str, Any]]) -> str:
-    """``"64 → 32 → 2 → 32 → 64"`` from layer dicts with ``in`` and ``out`` sizes."""
-    if not layers:
-        return MISSING
-    sizes = [layers[0]["in"], *(layer["out"] for layer in layers)]
-    return " → ".join(str(s) for s in sizes)
+from .text import (
+    MISSING,
+    as_number,
+    fmt,
+    format_architecture,
+    sparkline,
+    truncate_list,
+    wants_log,
+)
 
 
 def _ratio(numerator: Any, denominator: Any) -> float | None:
-    a, b = _number(numerator), _number(denominator)
+    a, b = as_number(numerator), as_number(denominator)
     if a is None or b is None or b == 0:
         return None
     return a / b
@@ -197,10 +66,10 @@ def train_summary(summary: Mapping[str, Any]) -> Table:
     rich.table.Table
     """
     s = summary
-    validation = _number(s.get("validation_mse"))
+    validation = as_number(s.get("validation_mse"))
     # PCA is compared on the same rows as the headline error: held out when there are any.
     headline, on = (validation, "validation") if validation is not None else (
-        _number(s.get("train_mse")), "train")
+        as_number(s.get("train_mse")), "train")
     ratio = _ratio(headline, s.get("pca_mse"))
 
     table = _key_value_table("Training summary")
@@ -213,7 +82,7 @@ def train_summary(summary: Mapping[str, Any]) -> Table:
     table.add_row("train MSE", fmt(s.get("train_mse")), "scaled units")
     if validation is not None:
         table.add_row("validation MSE", fmt(validation), "scaled units")
-    if _number(s.get("pca_mse")) is not None:
+    if as_number(s.get("pca_mse")) is not None:
         table.add_row("PCA MSE", fmt(s.get("pca_mse")), f"same k, {on} rows")
         table.add_row("vs PCA", fmt(ratio), _versus_pca(ratio))
     best = s.get("best_epoch")
@@ -225,7 +94,7 @@ def train_summary(summary: Mapping[str, Any]) -> Table:
     for label, history in (("train loss", s.get("loss_history")),
                            ("validation loss", s.get("val_history"))):
         if history:
-            scale = "  (log scale)" if _wants_log(history) else ""
+            scale = "  (log scale)" if wants_log(history) else ""
             table.add_row(label, f"{fmt(history[0])} → {fmt(history[-1])}",
                           sparkline(history, width=30) + scale)
     return table
@@ -257,7 +126,7 @@ def feature_error_table(
         raise ValueError(
             f"names, mse_scaled and mse_original differ in length: "
             f"{len(names)}, {len(mse_scaled)}, {len(mse_original)}")
-    rows = list(zip(names, (_number(v) for v in mse_scaled), (_number(v) for v in mse_original),
+    rows = list(zip(names, (as_number(v) for v in mse_scaled), (as_number(v) for v in mse_original),
                     strict=True))
     rows.sort(key=lambda r: (r[1] is None, -(r[1] or 0.0)))  # worst first, missing last
     shown = rows if top is None else rows[:max(top, 0)]
@@ -306,7 +175,7 @@ def compare_table(rows: Sequence[Mapping[str, Any]], suggestion: Mapping[str, An
     table.add_column("", no_wrap=True)
     for row in rows:
         ratio = row.get("ratio")
-        if _number(ratio) is None:
+        if as_number(ratio) is None:
             ratio = _ratio(row.get("ae_mse"), row.get("pca_mse"))
         mark = "◀ suggested" if suggested is not None and row.get("k") == suggested else ""
         table.add_row(fmt(row.get("k")), fmt(row.get("pca_explained_variance")),
@@ -363,7 +232,7 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
     head.add_row("scaler", str(info.get("scaler") or MISSING), "")
     head.add_row("missing values", str(info.get("missing") or MISSING), "")
     head.add_row("score threshold", fmt(info.get("threshold")),
-                 "" if _number(info.get("threshold")) is not None else "not calibrated")
+                 "" if as_number(info.get("threshold")) is not None else "not calibrated")
 
     arch = Table(title=f"Layers: {format_architecture(layers)}", title_justify="left")
     arch.add_column("layer", justify="right")
