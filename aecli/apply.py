@@ -17,7 +17,13 @@ import pyarrow as pa
 from .bundle import ModelBundle
 from .errors import DataError
 from .io import to_matrix
-from .preprocessing import MissingPolicy, find_missing, match_model_columns, missing_error
+from .preprocessing import (
+    MissingPolicy,
+    find_missing,
+    match_model_columns,
+    missing_error,
+    reject_infinite,
+)
 from .workflows import top_contributors
 
 
@@ -53,16 +59,19 @@ class ScoreSummary:
     threshold: float
     rows: int = 0
     flagged: int = 0
-    worst: list = field(default_factory=list)  # heap of (error, row, percentile, top)
+    # heap of (error, row, percentile, top, keep); row numbers are unique, so tuples never
+    # compare past them
+    worst: list = field(default_factory=list)
     flagged_rows: list = field(default_factory=list)
     keep_flagged: int = 1000  # how many flagged rows to keep for reports
 
     def ranked(self) -> list[dict]:
-        """The worst rows kept, worst first, as plain dicts."""
+        """The worst rows kept, worst first, as plain dicts; ``keep`` holds the row's values
+        of the pass-through (``--keep``) columns."""
         out = []
-        for error, row, pct, top in sorted(self.worst, reverse=True):
+        for error, row, pct, top, kept in sorted(self.worst, reverse=True):
             out.append({"row": row, "error": error, "percentile": pct,
-                        "flagged": error > self.threshold, "top_features": top})
+                        "flagged": error > self.threshold, "top_features": top, "keep": kept})
         return out
 
 
@@ -71,6 +80,7 @@ def _matrix(bundle: ModelBundle, batch: pa.RecordBatch, offset: int, name: str, 
 
     Returns the matrix and the mask of rows kept (None when all are)."""
     X = to_matrix(batch, bundle.features, dtype=np.float64, row_offset=offset, name=name)
+    _check_values(bundle, X, offset, name)
     nan = np.isnan(X)
     if not nan.any():
         return X, None
@@ -81,7 +91,34 @@ def _matrix(bundle: ModelBundle, batch: pa.RecordBatch, offset: int, name: str, 
         keep = ~nan.any(axis=1)
         totals.dropped += int((~keep).sum())
         return X[keep], keep
-    raise missing_error(find_missing(X, bundle.features, row_offset=offset))
+    e = missing_error(find_missing(X, bundle.features, row_offset=offset))
+    raise DataError(f"{name}: {e.message}", e.hint)
+
+
+def _check_values(bundle: ModelBundle, X: np.ndarray, offset: int, name: str) -> None:
+    """Raise DataError, naming the input, column and row, for a value that is infinite or that
+    would overflow the model's dtype once scaled (it would silently give NaN outputs)."""
+    try:
+        reject_infinite(X, bundle.features, row_offset=offset)
+    except DataError as e:
+        raise DataError(f"{name}: {e.message}", e.hint) from None
+    if X.shape[0] == 0:
+        return
+    limit = np.finfo(bundle.dtype).max
+    center, scale = bundle.scaler.center_, bundle.scaler.scale_  # (d,)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # The scaling is monotonic, so each column's extremes (NaN ignored) tell.
+        lo = np.abs((np.fmin.reduce(X, axis=0) - center) / scale)
+        hi = np.abs((np.fmax.reduce(X, axis=0) - center) / scale)
+    if not ((lo > limit) | (hi > limit)).any():
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        i, j = np.argwhere(np.abs((X - center) / scale) > limit)[0]
+    raise DataError(
+        f"{name}: column {bundle.features[j]!r}, row {offset + i + 1}: {X[i, j]:g} is too "
+        f"large for this model (scaled, it overflows {bundle.dtype.name})",
+        hint="fix or filter out that row",
+    )
 
 
 def check_columns(bundle: ModelBundle, schema: pa.Schema, name: str) -> None:
@@ -102,6 +139,11 @@ def _with_keep(batch: pa.RecordBatch, keep: list[str], mask, columns: dict) -> p
         arrays.append(pa.array(values))
         names.append(c)
     return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _values(batch: pa.RecordBatch, i: int) -> dict:
+    """Row ``i`` of ``batch`` as ``{column: Python value}``."""
+    return {name: batch.column(j)[i].as_py() for j, name in enumerate(batch.schema.names)}
 
 
 def encode_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
@@ -153,8 +195,9 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
         interesting = np.union1d(np.flatnonzero(flagged), worst)
         tops = dict(zip(interesting.tolist(),
                         top_contributors(sq[interesting], bundle.features), strict=True))
+        kept = _with_keep(batch, keep, mask, {})  # pass-through values of the rows scored
         for i in worst.tolist():
-            item = (float(errors[i]), int(rows[i]), float(pct[i]), tops[i])
+            item = (float(errors[i]), int(rows[i]), float(pct[i]), tops[i], _values(kept, i))
             if len(summary.worst) < top:
                 heapq.heappush(summary.worst, item)
             else:
@@ -162,7 +205,8 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
         for i in np.flatnonzero(flagged)[: summary.keep_flagged - len(summary.flagged_rows)]:
             summary.flagged_rows.append({"row": int(rows[i]), "error": float(errors[i]),
                                          "percentile": float(pct[i]), "flagged": True,
-                                         "top_features": tops[int(i)]})
+                                         "top_features": tops[int(i)],
+                                         "keep": _values(kept, int(i))})
         top_text = [""] * len(errors)
         for i in np.flatnonzero(flagged).tolist():
             top_text[i] = "; ".join(f"{n} ({s:.0%})" for n, s in tops[i])

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import lzma
 import math
 import os
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -20,8 +22,8 @@ from . import __version__
 from .bundle import ModelBundle
 from .errors import ModelFileError
 from .model import Autoencoder
-from .nn import LayerSpec, Network
-from .preprocessing import scaler_from_arrays
+from .nn import ActivationKind, LayerSpec, Network
+from .preprocessing import MissingPolicy, scaler_from_arrays
 
 FORMAT_NAME = "aecli-model"
 FORMAT_VERSION = 1
@@ -84,12 +86,30 @@ def write_model(bundle: ModelBundle, fileobj) -> None:
 
 
 # -- reading ------------------------------------------------------------------------------
+# What zipfile and its decompressors raise on damaged or hostile archives (besides OSError).
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError,
+                   RuntimeError, zlib.error, lzma.LZMAError)
+# Metadata fields the reader relies on, with their JSON types (bool is excluded from numbers).
+_FIELDS = {
+    "aecli_version": str, "created": str, "features": list, "dtype": str, "scaler": str,
+    "missing": str, "params": dict, "architecture": list, "metrics": dict,
+    "threshold": (int, float),
+}
+_LAYER_KEYS = {"n_in", "n_out", "activation", "tied_to"}
+_REQUIRED_ARRAYS = ("scaler.center", "scaler.scale", "calibration.quantiles")
+
+
 def _bad(path, what: str) -> ModelFileError:
     return ModelFileError(f"{path}: not a valid aecli model file: {what}", _NOT_MODEL_HINT)
 
 
-def _read_member(zf: zipfile.ZipFile, name: str, path, max_bytes: int) -> np.ndarray:
-    """Read one ``.npy`` member, checking its header before reading its data."""
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, path, max_bytes: int,
+                 spec: dict | None = None) -> np.ndarray:
+    """Read one ``.npy`` member, checking its header (and ``spec``) before reading its data."""
     info = zf.getinfo(name + ".npy")
     with zf.open(info) as fp:
         try:
@@ -100,14 +120,19 @@ def _read_member(zf: zipfile.ZipFile, name: str, path, max_bytes: int) -> np.nda
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
             else:
                 raise ValueError(f"unsupported .npy version {version}")
-        except ValueError as e:
+        except (ValueError, TypeError, SyntaxError, RecursionError) as e:
             raise _bad(path, f"array {name!r} has a damaged header ({e})") from None
         if dtype.hasobject:
             raise _bad(path, f"array {name!r} holds Python objects, which aecli never loads")
+        if any(n < 0 for n in shape):
+            raise _bad(path, f"array {name!r} has a damaged header (shape {list(shape)})")
+        if spec is not None and (dtype.name != spec["dtype"] or list(shape) != spec["shape"]):
+            raise _bad(path, f"array {name!r} is {dtype.name} {list(shape)}, metadata says "
+                       f"{spec['dtype']} {spec['shape']}")
         nbytes = math.prod(shape) * dtype.itemsize
-        if nbytes > max_bytes or nbytes != info.file_size - fp.tell():
-            raise _bad(path, f"array {name!r} declares {nbytes} bytes but stores "
-                       f"{info.file_size - fp.tell()}")
+        stored = info.file_size - fp.tell()
+        if nbytes > max_bytes or nbytes != stored:
+            raise _bad(path, f"array {name!r} declares {nbytes} bytes but stores {stored}")
         data = fp.read(nbytes)
     if len(data) != nbytes:
         raise _bad(path, f"array {name!r} is truncated")
@@ -132,45 +157,57 @@ def read_members(path) -> tuple[dict, dict[str, np.ndarray]]:
                 raise _bad(path, "its metadata is not a byte string")
             meta = _parse_meta(raw, path)
             arrays = {}
+            total = 0
             for name, spec in meta["arrays"].items():
                 if name not in names:
                     raise _bad(path, f"array {name!r} is missing")
-                arr = _read_member(zf, name, path, MAX_ARRAY_BYTES)
-                if arr.dtype.name != spec.get("dtype") or list(arr.shape) != spec.get("shape"):
-                    raise _bad(path, f"array {name!r} is {arr.dtype.name} {list(arr.shape)}, "
-                               f"metadata says {spec.get('dtype')} {spec.get('shape')}")
+                arr = _read_member(zf, name, path, MAX_ARRAY_BYTES - total, spec)
+                total += arr.nbytes
                 if not np.isfinite(arr).all():
                     raise _bad(path, f"array {name!r} contains NaN or infinite values")
                 arrays[name] = arr
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as e:
+    except _ARCHIVE_ERRORS as e:
         raise _bad(path, f"the archive is damaged or truncated ({e})") from None
     except OSError as e:
         raise ModelFileError(f"{path}: cannot read the model file ({e.strerror or e})") from None
     return meta, arrays
 
 
+def _reject_constant(name: str):
+    # JSON's NaN and Infinity: the writer never emits them (allow_nan=False).
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _parse_meta(raw: np.ndarray, path) -> dict:
     try:
-        meta = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        meta = json.loads(raw.tobytes().decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise _bad(path, f"its metadata is not valid JSON ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise _bad(path, "its metadata does not describe an aecli model")
     version = meta.get("format_version")
-    if not isinstance(version, int):
-        raise _bad(path, "its metadata has no format version")
+    if not _is_int(version) or version < 1:
+        raise _bad(path, "its metadata has no valid format version")
     if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path}: written in model format {version} (by aecli "
-            f"{meta.get('aecli_version', '?')}); this aecli ({__version__}) reads format "
-            f"{FORMAT_VERSION} and older",
-            "Upgrade aecli to read this model.",
+            f"{meta.get('aecli_version', '?')}), which is newer than this aecli "
+            f"({__version__}) can read: it reads model format {FORMAT_VERSION} and older",
+            "Upgrade aecli (pip install -U aecli) to read this model.",
         )
     if not isinstance(meta.get("arrays"), dict):
         raise _bad(path, "its metadata lists no arrays")
     for name, spec in meta["arrays"].items():
         if not isinstance(spec, dict) or spec.get("dtype") not in ALLOWED_DTYPES:
             raise _bad(path, f"array {name!r} has a dtype aecli does not use")
+        shape = spec.get("shape")
+        if not isinstance(shape, list) or not all(_is_int(n) and n >= 0 for n in shape):
+            raise _bad(path, f"array {name!r} has no valid shape in the metadata")
+    for key, kind in _FIELDS.items():
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            raise _bad(path, f"its metadata has no valid {key!r}")
+    if not isinstance(meta.get("info", {}), dict):
+        raise _bad(path, "its metadata has no valid 'info'")
     return meta
 
 
@@ -186,46 +223,94 @@ def read_model(path) -> ModelBundle:
     meta, arrays = read_members(path)
     try:
         return _build(meta, arrays)
-    except (KeyError, TypeError, ValueError, IndexError) as e:
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as e:
         if isinstance(e, ModelFileError):
             raise
         raise _bad(path, f"its metadata is inconsistent ({type(e).__name__}: {e})") from None
 
 
+def _layer_specs(architecture: list, d: int) -> list[LayerSpec]:
+    """The layers the metadata describes, checked to chain from ``d`` features back to ``d``
+    before anything is allocated."""
+    if not architecture or len(architecture) % 2:
+        raise ValueError("the architecture needs an encoder and a mirrored decoder")
+    specs: list[LayerSpec] = []
+    for i, s in enumerate(architecture):
+        if not isinstance(s, dict) or not {"n_in", "n_out", "activation"} <= set(s) <= _LAYER_KEYS:
+            raise ValueError(f"layer {i} is not a layer description")
+        n_in, n_out, tied = s["n_in"], s["n_out"], s.get("tied_to")
+        if not (_is_int(n_in) and _is_int(n_out) and n_in >= 1 and n_out >= 1):
+            raise ValueError(f"layer {i} has sizes {n_in!r} → {n_out!r}")
+        if n_in != (specs[-1].n_out if specs else d):
+            raise ValueError(f"layer {i} takes {n_in} inputs but gets "
+                             f"{specs[-1].n_out if specs else d}")
+        if tied is not None:
+            owner = specs[tied] if _is_int(tied) and 0 <= tied < i else None
+            if owner is None or owner.tied_to is not None or (owner.n_in, owner.n_out) != (
+                    n_out, n_in):
+                raise ValueError(f"layer {i} is tied to a layer {tied!r} it cannot mirror")
+        specs.append(LayerSpec(n_in, n_out, ActivationKind(s["activation"]).value, tied))
+    if specs[-1].n_out != d:
+        raise ValueError("the architecture does not end with one output per feature")
+    return specs
+
+
 def _build(meta: dict, arrays: dict[str, np.ndarray]) -> ModelBundle:
-    features = [str(f) for f in meta["features"]]
+    features = meta["features"]
+    if not features or not all(isinstance(f, str) and f for f in features) or len(
+            set(features)) != len(features):
+        raise ValueError("the feature list is not a list of distinct column names")
     d = len(features)
-    specs = [LayerSpec(**s) for s in meta["architecture"]]
-    if not specs or len(specs) % 2 or specs[0].n_in != d or specs[-1].n_out != d:
-        raise ValueError("architecture does not match the feature list")
-    network = Network(specs, dtype=np.dtype(meta["dtype"]))
-    for name, shape in network.expected_shapes().items():
+    dtype = meta["dtype"]
+    if dtype not in ALLOWED_DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not float32 or float64")
+    missing = MissingPolicy(meta["missing"]).value
+    specs = _layer_specs(meta["architecture"], d)
+    expected = {}
+    for i, spec in enumerate(specs):
+        if spec.tied_to is None:
+            expected[f"layer{i}.W"] = (spec.n_in, spec.n_out)
+        expected[f"layer{i}.b"] = (spec.n_out,)
+    expected.update({"scaler.center": (d,), "scaler.scale": (d,)})
+    if meta["missing"] == MissingPolicy.IMPUTE or "imputer.fill" in arrays:
+        expected["imputer.fill"] = (d,)
+    for name, shape in expected.items():
+        if name not in arrays:
+            raise ValueError(f"array {name!r} is missing")
         if arrays[name].shape != shape:
             raise ValueError(f"array {name!r} has shape {arrays[name].shape}, expected {shape}")
+    quantiles = arrays.get("calibration.quantiles")
+    if quantiles is None or quantiles.ndim != 1 or len(quantiles) < 2 or np.any(
+            np.diff(quantiles) < 0):
+        raise ValueError("array 'calibration.quantiles' is not an increasing list of errors")
+    threshold = float(meta["threshold"])
+    if not math.isfinite(threshold) or threshold < 0:
+        raise ValueError(f"threshold {threshold!r} is not a finite error")
+    network = Network(specs, dtype=np.dtype(dtype))  # sizes now match the stored arrays
     network.load_arrays(arrays)
     params = dict(meta["params"])
     params["hidden"] = tuple(params["hidden"])
     ae = Autoencoder(**params)
+    ae._check_params(d)
+    code = specs[network.code_index]
+    if ae.latent != code.n_out or ae.dtype != dtype:
+        raise ValueError("the training settings do not match the architecture")
     m = meta["metrics"]
     ae.network_ = network
     ae.n_features_in_ = d
     ae.feature_names_in_ = np.asarray(features, dtype=object)
-    ae.loss_history_ = list(m["loss_history"])
-    ae.val_loss_history_ = m["val_loss_history"]
+    ae.loss_history_ = [float(x) for x in m["loss_history"]]
+    val = m["val_loss_history"]
+    ae.val_loss_history_ = None if val is None else [float(x) for x in val]
     ae.best_epoch_ = int(m["best_epoch"])
     ae.stopped_early_ = bool(m["stopped_early"])
     ae.train_mse_ = float(m["train_mse"])
-    ae.validation_mse_ = m["validation_mse"]
-    ae.error_quantiles_ = arrays["calibration.quantiles"].copy()
-    ae.threshold_ = float(meta["threshold"])
-    for name in ("scaler.center", "scaler.scale"):
-        if arrays[name].shape != (d,):
-            raise ValueError(f"array {name!r} does not have one value per feature")
+    ae.validation_mse_ = None if m["validation_mse"] is None else float(m["validation_mse"])
+    ae.error_quantiles_ = quantiles.copy()
+    ae.threshold_ = threshold
     scaler = scaler_from_arrays(meta["scaler"], arrays["scaler.center"], arrays["scaler.scale"])
     fill = arrays.get("imputer.fill")
-    if fill is not None and fill.shape != (d,):
-        raise ValueError("array 'imputer.fill' does not have one value per feature")
-    return ModelBundle(ae, scaler, str(meta["scaler"]), features, str(meta["missing"]),
+    return ModelBundle(ae, scaler, str(meta["scaler"]), list(features), missing,
                        None if fill is None else fill.copy(), dict(meta.get("info", {})))
 
 

@@ -14,9 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bundle import ModelBundle
+from .errors import DataError, InvalidParameterError
 from .model import Autoencoder
 from .pca import PCA
-from .preprocessing import MissingPolicy, find_missing, make_scaler, missing_error
+from .preprocessing import (
+    MissingPolicy,
+    find_missing,
+    make_scaler,
+    missing_error,
+    reject_infinite,
+)
 from .training import EpochReport
 
 # A k counts as good enough when its error is within this fraction of the data's variance
@@ -37,9 +44,15 @@ class Prepared:
 
 def prepare(X, names, *, missing: str, scale: str, validation: float, seed, dtype) -> Prepared:
     """Apply the missing-value policy, split off validation rows, fit the scaler on the
-    training rows only (so validation error is honest), and scale both splits."""
+    training rows only (so validation error is honest), and scale both splits.
+
+    Every check runs on the whole of ``X`` before the split, so that messages give the
+    column's name and the row's number in the input (1-based data rows).
+    """
     policy = MissingPolicy(missing)
+    reject_infinite(X, names)
     fill, dropped = None, 0
+    rows = np.arange(1, X.shape[0] + 1)  # the input row of each row of X
     nan = np.isnan(X)
     if nan.any():
         report = find_missing(X, names)
@@ -48,7 +61,11 @@ def prepare(X, names, *, missing: str, scale: str, validation: float, seed, dtyp
         if policy is MissingPolicy.DROP:
             keep = ~nan.any(axis=1)
             dropped = int((~keep).sum())
-            X = X[keep]
+            X, rows = X[keep], rows[keep]
+    if X.shape[0] < 2:
+        after = f" after dropping {dropped} with missing values" if dropped else ""
+        raise DataError(f"{X.shape[0]} row(s) to train on{after}; training needs at least 2",
+                        hint="give more rows" + (", or use --missing impute" if dropped else ""))
     rng = np.random.default_rng(seed)
     n_val = int(round(X.shape[0] * validation))
     if n_val < 1 or X.shape[0] - n_val < 2:
@@ -58,14 +75,41 @@ def prepare(X, names, *, missing: str, scale: str, validation: float, seed, dtyp
         train_rows, val_rows = np.sort(order[n_val:]), np.sort(order[:n_val])
     X_train = X[train_rows]
     if policy is MissingPolicy.IMPUTE:
+        empty = np.flatnonzero(np.isnan(X_train).all(axis=0))
+        if len(empty):
+            name = names[empty[0]]
+            raise DataError(f"column {name!r} has no values to impute from (all "
+                            f"{X_train.shape[0]} training rows are missing)",
+                            hint=f"leave the column out with --exclude {name}")
         fill = np.nanmean(X_train, axis=0) if np.isnan(X_train).any() else X_train.mean(axis=0)
-        if np.isnan(fill).any():
-            raise missing_error(find_missing(X_train, names))
         X = np.where(np.isnan(X), fill, X)
         X_train = X[train_rows]
     scaler = make_scaler(scale).fit(X_train)
+    _check_scaled_range(X, rows, names, scaler, dtype)
     X_val = None if val_rows is None else scaler.transform(X[val_rows]).astype(dtype)
     return Prepared(scaler.transform(X_train).astype(dtype), X_val, scaler, fill, dropped)
+
+
+def _check_scaled_range(X, rows, names, scaler, dtype) -> None:
+    """Raise DataError naming the first column whose values, once scaled, do not fit in
+    ``dtype`` (they would become infinite and poison training)."""
+    limit = np.finfo(dtype).max
+    with np.errstate(over="ignore", invalid="ignore"):
+        center, scale = scaler.center_, scaler.scale_  # (d,)
+        lo = (X.min(axis=0) - center) / scale  # the affine map is monotonic: its extremes
+        hi = (X.max(axis=0) - center) / scale  # come from the column's extremes
+        ok = np.isfinite(center) & np.isfinite(scale) & (np.abs(lo) <= limit) & (
+            np.abs(hi) <= limit)
+    if ok.all():
+        return
+    j = int(np.flatnonzero(~ok)[0])
+    i = int(np.argmax(np.abs(X[:, j])))
+    raise DataError(
+        f"column {names[j]!r}, row {rows[i]}: {X[i, j]:g} is too large to train on (scaled, "
+        f"it overflows {np.dtype(dtype).name})",
+        hint=f"rescale the column (change its units), use --dtype float64 or --scale standard, "
+        f"or leave it out with --exclude {names[j]}",
+    )
 
 
 def pca_error(X_train: np.ndarray, X_eval: np.ndarray, k: int) -> tuple[float, float]:
@@ -163,6 +207,12 @@ def compare_with_pca(
     """For each k: PCA explained variance and held-out MSE, the autoencoder's held-out MSE,
     and their ratio, all on the same split. Returns the rows and a suggested k (see
     :func:`suggest_k`)."""
+    too_big = [k for k in ks if k > X.shape[1]]
+    if too_big:  # before any training, and in the terms of -k rather than of PCA
+        raise InvalidParameterError(
+            f"latent={too_big[0]} is larger than the number of features (n_features = "
+            f"{X.shape[1]}); choose latent <= {X.shape[1]}"
+        )
     validation = params.get("validation", 0.2) or 0.2  # a comparison needs held-out rows
     ae0 = Autoencoder(**{**params, "validation": validation})
     p = prepare(X, names, missing=missing, scale=scale, validation=validation,

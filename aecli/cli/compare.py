@@ -13,7 +13,7 @@ from ..nn import ActivationKind, OptimizerKind
 from ..preprocessing import MissingPolicy, ScalerKind
 from ..report import compare_table
 from . import options as o
-from .data import load_features, write_columns
+from .data import input_name, load_features, naming_errors, write_columns
 from .plots import compare_plot, require_matplotlib
 from .progress import TrainingProgress
 from .runtime import guarded, stderr_console, stdout_console
@@ -101,7 +101,8 @@ def compare_pca(
 
     # Off a terminal, one line per k says enough; -v adds the epochs.
     epochs_quiet = quiet or not (err.is_terminal or verbose)
-    with TrainingProgress(err, epochs_quiet, verbose, label="sweep") as progress:
+    with naming_errors(input_name(data)), TrainingProgress(err, epochs_quiet, verbose,
+                                                          label="sweep") as progress:
         rows, suggestion = workflows.compare_with_pca(
             X, features, ks, params, missing=missing.value, scale=scale.value, on_k=on_k,
             before_k=progress.relabel, callback=progress,

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
+
 import numpy as np
 import pyarrow as pa
 
 from ..errors import DataError
 from ..io import TableWriter, numeric_columns, read_table, to_matrix
 from ..preprocessing import choose_feature_columns
+
+
+def check_stdin(data) -> None:
+    """Refuse to wait for a table typed at the terminal when DATA was left out: a person who
+    forgot the file name gets told so instead of a silent pause. ``-`` still reads it."""
+    if data is None and sys.stdin is not None and sys.stdin.isatty():
+        raise DataError("no input: DATA was not given and stdin is a terminal",
+                        hint="name a file, or pipe a table in (e.g. cat data.csv | aecli ...)")
 
 
 def load_features(data, input_format, columns, exclude, dtype=np.float64):
@@ -21,12 +32,35 @@ def load_features(data, input_format, columns, exclude, dtype=np.float64):
     unused : list of str
         Columns present but not used as features.
     """
+    check_stdin(data)
     table = read_table(data, input_format)
-    features, unused = choose_feature_columns(
-        table.schema.names, numeric_columns(table.schema), columns=columns, exclude=exclude
-    )
-    name = "<stdin>" if data in (None, "-") else str(data)
+    name = input_name(data)
+    numeric = numeric_columns(table.schema)
+    for column in columns or ():
+        if column in table.schema.names and not numeric[table.schema.names.index(column)]:
+            # Named on purpose but read as text: say which row holds what is not a number.
+            to_matrix(table, [column], dtype=dtype, name=name)
+    with naming_errors(name):
+        features, unused = choose_feature_columns(
+            table.schema.names, numeric, columns=columns, exclude=exclude
+        )
     return to_matrix(table, features, dtype=dtype, name=name), features, unused
+
+
+def input_name(data) -> str:
+    """How messages name the input: its path, or ``<stdin>``."""
+    return "<stdin>" if data in (None, "-") else str(data)
+
+
+@contextmanager
+def naming_errors(name: str):
+    """Prefix the ``DataError``s raised inside with the input's name, as read errors have it."""
+    try:
+        yield
+    except DataError as e:
+        if e.message.startswith(f"{name}: "):
+            raise
+        raise DataError(f"{name}: {e.message}", e.hint) from None
 
 
 def write_columns(dest, columns: dict[str, list], fmt=None) -> None:

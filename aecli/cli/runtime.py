@@ -11,6 +11,7 @@ from contextlib import nullcontext
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AecliError
 
@@ -51,6 +52,12 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _labelled(label: str, message: str) -> Text:
+    # The message quotes user data (column names, values, paths) that may look like rich
+    # markup ("[/]", "[bold]"): it goes in as plain text, never parsed.
+    return Text.assemble((label, "bold red"), " ", message)
+
+
 def guarded(fn):
     """Wrap a command: cap BLAS threads, turn expected failures into a message and exit code,
     leave quietly on a closed pipe, exit 130 on Ctrl-C, and hide tracebacks unless --debug."""
@@ -73,8 +80,7 @@ def guarded(fn):
         except AecliError as e:
             if debug:
                 err.print(traceback.format_exc(), markup=False)
-            err.print(f"[bold red]error:[/] {e.message}", markup=True, soft_wrap=True,
-                      emoji=False)
+            err.print(_labelled("error:", e.message), soft_wrap=True)
             if e.hint:
                 err.print(e.hint, markup=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
@@ -87,8 +93,8 @@ def guarded(fn):
             if debug:
                 raise
             exc = sys.exc_info()[1]
-            err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", markup=True,
-                      soft_wrap=True, emoji=False)
+            err.print(_labelled("internal error:", f"{type(exc).__name__}: {exc}"),
+                      soft_wrap=True)
             err.print("This is a bug in aecli. Run again with --debug for the traceback and "
                       "report it.", markup=False)
             raise typer.Exit(EXIT_FAILED) from None

@@ -10,12 +10,12 @@ from typing import Annotated
 import typer
 
 from .. import modelfile, workflows
-from ..io import atomic_open
+from ..io import AtomicFile, atomic_open
 from ..nn import ActivationKind, OptimizerKind
 from ..preprocessing import MissingPolicy, ScalerKind
 from ..report import train_summary
 from . import options as o
-from .data import load_features, write_columns
+from .data import load_features, naming_errors, write_columns
 from .plots import loss_plot, require_matplotlib
 from .progress import TrainingProgress
 from .runtime import guarded, stderr_console
@@ -92,12 +92,15 @@ def train(
                              tied, epochs, batch_size, lr, optimizer, nesterov, weight_decay,
                              dropout, noise, sparsity, validation, patience, seed, dtype,
                              contamination)
+    for path in (output, history, plot):
+        if path is not None:
+            AtomicFile(path).abort()  # an unwritable path fails now, not after training
     X, features, unused = load_features(data, input_format, o.split_list(columns),
                                         o.split_list(exclude))
     if unused and not quiet:
         err.print(f"not used as features: {', '.join(unused)}", markup=False)
     info = {"source": "<stdin>" if data in (None, "-") else str(data), "unused_columns": unused}
-    with TrainingProgress(err, quiet, verbose) as progress:
+    with naming_errors(info["source"]), TrainingProgress(err, quiet, verbose) as progress:
         bundle, summary = workflows.train_bundle(X, features, params, missing=missing.value,
                                                  scale=scale.value, callback=progress,
                                                  info=info)
