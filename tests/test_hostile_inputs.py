@@ -366,8 +366,6 @@ def test_messages_quoting_markup_are_printed_verbatim(tmp_path):
     assert "MarkupError" not in text
 
 
-@pytest.mark.xfail(strict=True, reason="aecli/report.py passes column names to rich as markup "
-                   "(inspect_panel, feature_error_table, score_table): '[/]' raises MarkupError")
 def test_reports_render_markup_like_column_names(tmp_path):
     data = write(tmp_path, "mk.csv", "[/],[bold]x,c\n" + ROWS)
     model = tmp_path / "m.npz"

@@ -138,7 +138,7 @@ def feature_error_table(
     table.add_column("RMSE (original units)", justify="right")
     for name, scaled, original in shown:
         rmse = math.sqrt(original) if original is not None and original >= 0 else None
-        table.add_row(str(name), fmt(scaled), fmt(original), fmt(rmse))
+        table.add_row(Text(str(name)), fmt(scaled), fmt(original), fmt(rmse))
     scaled_values = [r[1] for r in rows if r[1] is not None]
     mean = sum(scaled_values) / len(scaled_values) if scaled_values else None
     table.add_section()
@@ -202,7 +202,7 @@ def _grid(mapping: Mapping[str, Any]) -> Table:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     for key, v in mapping.items():
-        grid.add_row(str(key), _value(v))
+        grid.add_row(Text(str(key)), Text(_value(v)))
     return grid
 
 
@@ -227,10 +227,10 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
     head = _key_value_table()
     head.add_row("format", fmt(info.get("format_version")),
                  f"written by aecli {info.get('aecli_version') or MISSING}")
-    head.add_row("created", str(info.get("created") or MISSING), "")
-    head.add_row("features", fmt(len(features)), truncate_list(features) or MISSING)
-    head.add_row("scaler", str(info.get("scaler") or MISSING), "")
-    head.add_row("missing values", str(info.get("missing") or MISSING), "")
+    head.add_row("created", Text(str(info.get("created") or MISSING)), "")
+    head.add_row("features", fmt(len(features)), Text(truncate_list(features) or MISSING))
+    head.add_row("scaler", Text(str(info.get("scaler") or MISSING)), "")
+    head.add_row("missing values", Text(str(info.get("missing") or MISSING)), "")
     head.add_row("score threshold", fmt(info.get("threshold")),
                  "" if as_number(info.get("threshold")) is not None else "not calibrated")
 
@@ -247,7 +247,7 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
     for label, key in (("Training settings", "settings"), ("Metrics", "metrics")):
         if info.get(key):
             parts += [Text(""), Text(label, style="bold underline"), _grid(info[key])]
-    title = f"aecli model {info['path']}" if info.get("path") else "aecli model"
+    title = Text(f"aecli model {info['path']}" if info.get("path") else "aecli model")
     return Panel(Group(*parts), title=title, title_align="left", expand=False)
 
 
@@ -277,7 +277,7 @@ def score_table(rows: Sequence[Mapping[str, Any]], threshold: float) -> Table:
         flagged = bool(r.get("flagged"))
         top = ", ".join(f"{name} {c:.0%}" for name, c in (r.get("top_features") or []))
         table.add_row(fmt(r.get("row")), fmt(r.get("error")), fmt(r.get("percentile")),
-                      "yes" if flagged else "", top, style="bold" if flagged else None)
+                      "yes" if flagged else "", Text(top), style="bold" if flagged else None)
     return table
 
 
