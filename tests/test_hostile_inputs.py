@@ -129,9 +129,6 @@ def test_train_on_a_bad_table_fails_clearly_and_writes_nothing(tmp_path, case):
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no temporary files
 
 
-@pytest.mark.xfail(strict=True, reason="io bug: aecli/io/delimited.py sizes pyarrow's parse block "
-                   "once, from the first look at the input; a row longer than ~3 MiB beyond it "
-                   "fails with 'after line 0: cannot read: straddling object ...'")
 def test_a_very_long_row_is_read(tmp_path):
     data = write(tmp_path, "long.csv", "a,b,note\n" + "".join(
         f"{i},{i % 7},x\n" for i in range(100)) + "5,6," + "y" * 5_000_000 + "\n7,8,z\n")

@@ -104,18 +104,24 @@ def read_csv(
     block = block_size(opened.head)
 
     def parse_part(part: bytes, lines: int, **read) -> pa.Table:
-        def parse_with(threads: bool) -> pa.Table:
+        def parse_with(threads: bool, size: int = block) -> pa.Table:
             return pcsv.read_csv(
                 pa.BufferReader(part),
-                read_options=pcsv.ReadOptions(use_threads=threads, block_size=block, **read),
+                read_options=pcsv.ReadOptions(use_threads=threads, block_size=size, **read),
                 parse_options=parse,
                 convert_options=convert,
             )
 
         try:
             return parse_with(threads=True)
-        except (pa.ArrowException, OSError):
-            pass
+        except (pa.ArrowException, OSError) as e:
+            # A row longer than the blocks sized from the head straddles two of them; the
+            # whole part as one block always holds it.
+            if "straddl" in str(e):
+                try:
+                    return parse_with(threads=False, size=len(part) + 1)
+                except (pa.ArrowException, OSError):
+                    pass
         # Only serial parsing numbers the rows (across blocks too): parse again for the line.
         try:
             return parse_with(threads=False)
