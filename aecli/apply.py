@@ -75,6 +75,13 @@ class ScoreSummary:
         return out
 
 
+# Batches are large so that reading and writing them is efficient; the model's arithmetic
+# goes over slices of about this size, so that the float64 matrix and every temporary are
+# reused from cache and the heap, instead of fresh tens-of-MiB allocations (a page fault per
+# 4 KiB) for every batch.
+BLOCK_BYTES = 4 << 20
+
+
 def _matrix(bundle: ModelBundle, batch: pa.RecordBatch, offset: int, name: str, totals):
     """Model columns of ``batch`` as raw floats, with the model's missing-value policy.
 
@@ -146,16 +153,38 @@ def _values(batch: pa.RecordBatch, i: int) -> dict:
     return {name: batch.column(j)[i].as_py() for j, name in enumerate(batch.schema.names)}
 
 
+def _blocks(batch: pa.RecordBatch, width: int) -> Iterator[pa.RecordBatch]:
+    """Zero-copy row slices of ``batch`` whose float64 matrix of ``width`` columns takes
+    about ``BLOCK_BYTES``."""
+    rows = max(1024, BLOCK_BYTES // (8 * width))
+    for start in range(0, batch.num_rows, rows):
+        yield batch.slice(start, rows)
+
+
+def _encode_batch(bundle: ModelBundle, batch: pa.RecordBatch, offset: int, name: str,
+                  totals: ErrorTotals) -> tuple[np.ndarray, np.ndarray | None]:
+    """Codes (m, k) of the rows of ``batch`` kept, and the mask of rows kept (None when all
+    are), computed a block of rows at a time."""
+    codes, masks = [], []
+    for part in _blocks(batch, len(bundle.features)):
+        X, mask = _matrix(bundle, part, offset, name, totals)
+        codes.append(bundle.encode(X))  # (m_part, k)
+        masks.append(np.ones(part.num_rows, dtype=bool) if mask is None else mask)
+        offset += part.num_rows
+    Z = np.concatenate(codes)  # (m, k)
+    return Z, None if len(Z) == batch.num_rows else np.concatenate(masks)
+
+
 def encode_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
                   name: str, totals: ErrorTotals) -> Iterator[pa.RecordBatch]:
     """Codes ``z1..zk`` for each input batch."""
     offset = 0
     for batch in batches:
-        X, mask = _matrix(bundle, batch, offset, name, totals)
+        Z, mask = _encode_batch(bundle, batch, offset, name, totals)
         offset += batch.num_rows
-        Z = bundle.encode(X)  # (m, k)
         totals.rows += Z.shape[0]
-        yield _with_keep(batch, keep, mask, {f"z{j + 1}": Z[:, j] for j in range(Z.shape[1])})
+        columns = np.ascontiguousarray(Z.T)  # (k, m): each code's values side by side for Arrow
+        yield _with_keep(batch, keep, mask, {f"z{j + 1}": z for j, z in enumerate(columns)})
 
 
 def reconstruct_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+import sys
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -44,6 +46,33 @@ def _main(
     """Dimensionality reduction with autoencoders."""
 
 
-def main() -> None:
+def main() -> NoReturn:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+        code = 0
+    except SystemExit as e:
+        if isinstance(e.code, int) or e.code is None:
+            code = e.code or 0
+        else:
+            print(e.code, file=sys.stderr)
+            code = 1
+        if code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            # Click met a closed pipe outside a command (`aecli --version | true`): it wraps
+            # stdout in a PacifyFlushWrapper and exits 1, but a closed pipe is a quiet success.
+            code = 0
+    _leave(code)
+
+
+def _leave(code: int) -> NoReturn:
+    # By now every output is written and every file renamed into place. pyarrow's native
+    # thread pools can still abort the process while the interpreter tears down ("terminate
+    # called without an active exception", status 134; apache/arrow#34314), which would turn
+    # a success into a failure for cron and `set -o pipefail`. So flush and leave without the
+    # teardown, keeping the command's own exit status.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: the reader has what it wanted
+            pass
+    os._exit(code)

@@ -18,11 +18,12 @@ OUTPUT = "Output"
 
 DataArg = Annotated[
     str | None,
-    typer.Argument(help="Input table: a file, a directory or glob of Parquet files, or '-' "
-                   "for stdin (the default).", show_default=False),
+    typer.Argument(metavar="DATA", help="Input table: a file, a directory or glob of Parquet "
+                   "files, or '-' for stdin (the default).", show_default=False),
 ]
 ModelArg = Annotated[
-    Path, typer.Argument(help="A model file written by 'aecli train'.", show_default=False)
+    Path, typer.Argument(metavar="MODEL", help="A model file written by 'aecli train'.",
+                         show_default=False)
 ]
 InputFormat = Annotated[
     Format | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import signal
@@ -29,9 +30,19 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+class _PipeConsole(Console):
+    """A console whose closed pipe is left to :func:`guarded`, like any other write to stdout.
+
+    rich's own handling exits with status 1; a reader closing the pipe (``| head``) is a
+    quiet success (status 0)."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
 def stdout_console() -> Console:
     """Console for rendering to stdout (tables when stdout is a terminal)."""
-    return Console(highlight=False)
+    return _PipeConsole(highlight=False)
 
 
 def _threads(n: int | None):
