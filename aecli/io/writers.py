@@ -176,7 +176,9 @@ class TableWriter:
             else:
                 self.format = Format.csv if to_stdout else format_from_path(self.name)
         except DataError as e:
-            raise OutputError(e.message, hint=e.hint) from None
+            # Only --format names an output's format.
+            hint = e.hint.replace("--input-format/--format", "--format")
+            raise OutputError(e.message, hint=hint) from None
         codec = None if to_stdout or self.format is Format.parquet else compression_from_path(dest)
         self.schema = schema
         self._writer = None

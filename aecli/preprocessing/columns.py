@@ -151,7 +151,8 @@ def match_model_columns(available_names: Sequence[str], model_names: Sequence[st
 
 def _absent(name: str, available: list[str], subject: str) -> DataError:
     """The error for a column that is not in the table, suggesting the closest name."""
-    close = difflib.get_close_matches(name, available, n=1, cutoff=0.6)
+    # A high cutoff: short names like p07 and p60 look alike to difflib at its default.
+    close = difflib.get_close_matches(name, available, n=1, cutoff=0.75)
     folded = [a for a in available if a.casefold() == name.casefold()]
     suggestion = folded[0] if folded else close[0] if close else None
     hint = f"did you mean {suggestion!r}?" if suggestion else "check the spelling and the header"
