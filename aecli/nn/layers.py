@@ -24,29 +24,57 @@ class Dense:
         Where backward writes the weight gradient.
     db : ndarray of shape (n_out,)
     activation : Activation
+
+    Notes
+    -----
+    A training step (``forward(keep=True)`` then ``backward``) allocates nothing: it works in
+    buffers kept between steps, so its results are only valid until the next step.
     """
 
     def __init__(self, W, b, dW, db, activation: Activation):
         self.W, self.b, self.dW, self.db = W, b, dW, db
         self.activation = activation
         self.cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def _buffer(self, name: str, n: int, width: int) -> np.ndarray:
+        """The first ``n`` rows of a ``(rows, width)`` training buffer, grown when needed."""
+        buf = self._buffers.get(name)
+        if buf is None or len(buf) < n:
+            buf = self._buffers[name] = np.empty((n, width), dtype=self.W.dtype)
+        return buf[:n]
+
+    def _ones(self, n: int) -> np.ndarray:
+        ones = self._buffers.get("ones")
+        if ones is None or len(ones) < n:
+            ones = self._buffers["ones"] = np.ones(n, dtype=self.W.dtype)
+        return ones[:n]
 
     def forward(self, x: np.ndarray, keep: bool = False) -> np.ndarray:
         """Apply the layer to ``x`` of shape (n, n_in); ``keep`` caches for backward."""
-        z = x @ self.W  # (n, n_out)
+        n, n_out = len(x), self.W.shape[1]
+        if not keep:
+            z = x @ self.W  # (n, n_out)
+            z += self.b
+            return self.activation.forward(z)
+        z = np.matmul(x, self.W, out=self._buffer("z", n, n_out))  # (n, n_out)
         z += self.b
-        a = self.activation.forward(z)  # (n, n_out)
-        if keep:
-            self.cache = (x, z, a)
+        a = self.activation.forward(z, out=self._buffer("a", n, n_out))  # (n, n_out)
+        self.cache = (x, z, a)
         return a
 
     def backward(self, da: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         """Write dW and db from ``da`` (n, n_out); return dx (n, n_in) unless not needed."""
         x, z, a = self.cache
-        dz = self.activation.backward(z, a, da)  # (n, n_out)
+        n, (n_in, n_out) = len(da), self.W.shape
+        dz = self.activation.backward(z, a, da, out=self._buffer("dz", n, n_out))  # (n, n_out)
         np.matmul(x.T, dz, out=self.dW)  # (n_in, n_out)
-        np.sum(dz, axis=0, out=self.db)  # (n_out,)
-        return dz @ self.W.T if need_dx else None  # (n, n_in)
+        # The column sums as a BLAS matrix-vector product: several times faster than
+        # dz.sum(axis=0), NumPy's pairwise reduction across rows.
+        np.matmul(self._ones(n), dz, out=self.db)  # (n_out,)
+        if not need_dx:
+            return None
+        return np.matmul(dz, self.W.T, out=self._buffer("dx", n, n_in))  # (n, n_in)
 
 
 class Dropout:

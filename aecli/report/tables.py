@@ -44,7 +44,7 @@ def _versus_pca(ratio: float | None) -> str:
 def _key_value_table(title: str | None = None) -> Table:
     table = Table(title=title, show_header=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
     table.add_column("what", style="bold", no_wrap=True)
-    table.add_column("value", justify="right")
+    table.add_column("value", justify="right", no_wrap=True)  # a wrapped figure misleads
     table.add_column("note", overflow="fold")
     return table
 
