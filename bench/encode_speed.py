@@ -1,0 +1,149 @@
+"""``aecli encode`` end to end: time against the I/O floor, and peak memory as rows grow.
+
+The inputs are 64 float columns (values with four decimals, as exported tables often hold)
+generated once into ``bench/data/`` with a model trained quickly on a sample of them. Every run
+is a fresh child process of the same Python: the real CLI (``python -m aecli encode``) on one
+side, ``bench/io_floor.py`` (pyarrow reading the same file and writing 8 float columns of the
+same row count in the same format, no model) on the other. The input is read once beforehand
+so that both find it in the page cache; the figure is each side's fastest run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+from figures import Figure
+from measure import drop_into_page_cache, run_child
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+FEATURES = 64
+LATENT = 8
+CHUNK = 100_000  # rows generated (and one Parquet row group) at a time
+GENERATOR_VERSION = 1  # bump when the data below changes, to regenerate old files
+SAMPLE_ROWS = 20_000
+
+
+def _chunk(index: int, rows: int) -> pa.Table:
+    """Rows ``index*CHUNK ...`` of the benchmark's endless table: any prefix is the same data."""
+    mix = np.random.default_rng(12345).standard_normal((LATENT, FEATURES))
+    scale = np.random.default_rng(54321).uniform(0.5, 20.0, FEATURES)
+    rng = np.random.default_rng([12345, index])
+    z = rng.standard_normal((rows, LATENT))
+    X = np.tanh(z @ mix / np.sqrt(LATENT)) + 0.05 * rng.standard_normal((rows, FEATURES))
+    X = np.round(X * scale + 10.0, 4)  # (rows, 64)
+    return pa.table({f"f{j + 1:02d}": X[:, j] for j in range(FEATURES)})
+
+
+def _write(path: Path, rows: int) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    writer = None
+    for index, start in enumerate(range(0, rows, CHUNK)):
+        table = _chunk(index, min(CHUNK, rows - start))
+        if writer is None:
+            writer = (pq.ParquetWriter(tmp, table.schema) if path.suffix == ".parquet"
+                      else pcsv.CSVWriter(tmp, table.schema))
+        writer.write_table(table)
+    writer.close()
+    os.replace(tmp, path)
+
+
+def ensure_data(files: dict[str, int], log) -> None:
+    """Write each file ``name -> rows`` into bench/data/ unless it is already there, and the
+    model; a manifest remembers what was written."""
+    DATA.mkdir(exist_ok=True)
+    manifest_path = DATA / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    wanted = {**files, "sample.csv": SAMPLE_ROWS}
+    for name, rows in wanted.items():
+        entry = {"rows": rows, "version": GENERATOR_VERSION}
+        if manifest.get(name) == entry and (DATA / name).exists():
+            continue
+        log(f"writing bench/data/{name} ({rows:,} rows)")
+        _write(DATA / name, rows)
+        manifest[name] = entry
+        if name == "sample.csv":
+            manifest.pop("model.npz", None)  # the model follows the sample
+        manifest_path.write_text(json.dumps(manifest, indent=1))
+    if "model.npz" not in manifest or not (DATA / "model.npz").exists():
+        log("training bench/data/model.npz on the sample")
+        run_child([sys.executable, "-m", "aecli", "train", str(DATA / "sample.csv"),
+                   "-o", str(DATA / "model.npz"), "-k", str(LATENT), "--hidden", "128,32",
+                   "--epochs", "5", "-q"])
+        manifest["model.npz"] = {"version": GENERATOR_VERSION}
+        manifest_path.write_text(json.dumps(manifest, indent=1))
+
+
+def _rows_written(path: Path) -> int:
+    if path.suffix == ".parquet":
+        return pq.ParquetFile(path).metadata.num_rows
+    with open(path, "rb") as f:
+        return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 24), b"")) - 1
+
+
+def _encode(src: Path, out: Path):
+    return run_child([sys.executable, "-m", "aecli", "encode", str(DATA / "model.npz"),
+                      str(src), "-o", str(out), "-q"])
+
+
+def _floor(src: Path, out: Path):
+    return run_child([sys.executable, str(HERE / "io_floor.py"), str(src), str(out)])
+
+
+def _checked(run, src: Path, out: Path, rows: int):
+    result = run(src, out)
+    written = _rows_written(out)
+    out.unlink()
+    if written != rows:
+        raise RuntimeError(f"{run.__name__} on {src.name} wrote {written} rows, not {rows}")
+    return result
+
+
+def encode_figures(rows: int, rounds: int) -> list[Figure]:
+    """aecli encode time / I/O floor time, for CSV and Parquet inputs of ``rows`` rows."""
+    figures = []
+    for ext in ("csv", "parquet"):
+        src = table_path(rows, ext)
+        out = DATA / f"out.{ext}"
+        drop_into_page_cache(str(src))
+        ours, floor = [], []
+        for _ in range(rounds):
+            ours.append(_checked(_encode, src, out, rows).seconds)
+            floor.append(_checked(_floor, src, out, rows).seconds)
+        figures.append(Figure(
+            f"encode {rows:,} x 64 {ext.upper()}: time vs I/O floor", min(ours), min(floor),
+            "s", min(ours) / min(floor), 1.3, at_least=False,
+        ))
+    return figures
+
+
+def memory_figures(small: int, large: int) -> list[Figure]:
+    """Peak RSS of aecli encode on ``large`` rows over that on ``small`` rows."""
+    figures = []
+    for ext in ("csv", "parquet"):
+        peaks = []
+        for rows in (small, large):
+            src = table_path(rows, ext)
+            peaks.append(_checked(_encode, src, DATA / f"out.{ext}", rows).max_rss / 2**20)
+        figures.append(Figure(
+            f"encode peak RSS {ext.upper()}: {large:,} rows vs {small:,}", peaks[1], peaks[0],
+            "MiB", peaks[1] / peaks[0], 1.2, at_least=False,
+        ))
+    return figures
+
+
+def table_path(rows: int, ext: str) -> Path:
+    """Where the input of ``rows`` rows in format ``ext`` lives."""
+    return DATA / f"rows_{rows}.{ext}"
+
+
+def files(*row_counts: int) -> dict[str, int]:
+    """The input files (name -> rows) the figures above need for these row counts."""
+    return {table_path(n, ext).name: n for n in row_counts for ext in ("csv", "parquet")}
