@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
 from . import validation as v
 from ._estimator import ParamsMixin
-from .errors import InvalidParameterError, TrainingError
+from .errors import DataError, InvalidParameterError, TrainingError
 from .nn import ActivationKind, Network, OptimizerKind, autoencoder_specs, make_optimizer
-from .training import EpochReport, LoopSettings, reconstruction_mse_rows, train
+from .training import (
+    EpochReport,
+    LoopSettings,
+    chunked_batches,
+    reconstruction_mse_rows,
+    train,
+)
 
 # Percentile levels at which the calibration errors are stored, for score percentiles.
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
 DTYPES = {"float32": np.float32, "float64": np.float64}
+CALIBRATION_ROWS = 100_000  # most training rows whose errors calibrate a streamed fit
 
 
 class Autoencoder(ParamsMixin):
@@ -220,8 +227,68 @@ class Autoencoder(ParamsMixin):
                 raise InvalidParameterError(
                     f"validation_data has {X_val.shape[1]} features, X has {arr.shape[1]}"
                 )
+        network, result = self._train(arr.shape[1], hidden, X_train, X_val, rng, callback)
+        self._set_fitted(network, result, arr.shape[1], names,
+                         reconstruction_mse_rows(network, X_train), X_val)
+        return self
+
+    def fit_chunks(
+        self,
+        chunks: Callable[[], Iterable[np.ndarray]],
+        validation_data=None,
+        callback: Callable[[EpochReport], None] | None = None,
+    ):
+        """Train on rows read anew each epoch, for data larger than memory.
+
+        Parameters
+        ----------
+        chunks : callable
+            ``chunks()`` returns an iterable of arrays of shape (m_i, n_features): finite,
+            already scaled, read afresh on every call. Rows are shuffled within each chunk.
+        validation_data : array-like of shape (n_val, n_features), optional
+            Held-out rows (in memory) for early stopping and the score calibration; without
+            them, the first rows of the training data calibrate the threshold.
+        callback : callable, optional
+            Called after every epoch with an :class:`aecli.training.EpochReport`.
+
+        Returns
+        -------
+        self : Autoencoder
+        """
+        dtype = self._dtype()
+
+        def checked() -> Iterator[np.ndarray]:
+            for chunk in chunks():
+                if len(chunk):
+                    yield np.ascontiguousarray(chunk, dtype=dtype)
+
+        first = next(checked(), None)
+        if first is None:
+            raise DataError("no rows to train on", hint="give a table with rows")
+        d = v.check_array(first, dtype).shape[1]
+        hidden = self._check_params(d)
+        X_val = None
+        if validation_data is not None:
+            X_val = v.check_array(validation_data, dtype, name="validation_data")
+        rng = np.random.default_rng(self.seed)
+        source = chunked_batches(checked, int(self.batch_size))
+        network, result = self._train(d, hidden, source, X_val, rng, callback)
+        # One more pass for the training error; only a bounded prefix of the per-row errors
+        # is kept, to calibrate the threshold when there are no validation rows.
+        total, n, kept = 0.0, 0, []
+        for chunk in checked():
+            errors = reconstruction_mse_rows(network, chunk)
+            total, n = total + float(errors.sum()), n + len(errors)
+            if sum(map(len, kept)) < CALIBRATION_ROWS:
+                kept.append(errors)
+        self._set_fitted(network, result, d, None, np.concatenate(kept), X_val, total / n)
+        return self
+
+    def _train(self, d, hidden, source, X_val, rng, callback):
+        """Build the network and run the training loop; unfit ``self`` on divergence."""
+        dtype = self._dtype()
         specs = autoencoder_specs(
-            arr.shape[1], hidden, int(self.latent), ActivationKind(self.activation).value,
+            d, hidden, int(self.latent), ActivationKind(self.activation).value,
             ActivationKind(self.latent_activation).value,
             ActivationKind(self.output_activation).value, bool(self.tied),
         )
@@ -234,16 +301,17 @@ class Autoencoder(ParamsMixin):
             float(self.weight_decay), self.patience,
         )
         try:
-            result = train(network, optimizer, X_train, X_val, settings, rng, callback)
+            return network, train(network, optimizer, source, X_val, settings, rng, callback)
         except TrainingError:
             # Unfitted, as documented: an earlier fit's model would pass for this one's.
             for name in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
                 delattr(self, name)
             raise
 
-        # Assign fitted state only now, so a failed fit leaves nothing half-made behind.
+    def _set_fitted(self, network, result, d, names, train_errors, X_val, train_mse=None):
+        """Assign the fitted state, only once training has succeeded."""
         self.network_ = network
-        self.n_features_in_ = arr.shape[1]
+        self.n_features_in_ = d
         if names is not None:
             self.feature_names_in_ = names
         elif hasattr(self, "feature_names_in_"):
@@ -252,8 +320,7 @@ class Autoencoder(ParamsMixin):
         self.val_loss_history_ = result.val_history
         self.best_epoch_ = result.best_epoch
         self.stopped_early_ = result.stopped_early
-        train_errors = reconstruction_mse_rows(network, X_train)
-        self.train_mse_ = float(train_errors.mean())
+        self.train_mse_ = float(train_errors.mean() if train_mse is None else train_mse)
         calibration = train_errors
         self.validation_mse_ = None
         if X_val is not None:
@@ -261,7 +328,6 @@ class Autoencoder(ParamsMixin):
             self.validation_mse_ = float(calibration.mean())
         self.error_quantiles_ = np.quantile(calibration, QUANTILE_LEVELS)
         self.threshold_ = float(np.quantile(calibration, 1.0 - self.contamination))
-        return self
 
     # -- inference ------------------------------------------------------------------------
     def _input(self, X) -> np.ndarray:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,37 +70,67 @@ def _diverged(epoch: int, value: float, lr: float) -> TrainingError:
     )
 
 
+def in_memory_batches(X: np.ndarray, batch_size: int) -> Callable:
+    """Epoch source over rows held in memory: a fresh permutation each epoch, each batch
+    gathered into one reused buffer, so no epoch copies the data set."""
+    n, d = X.shape
+    bs = min(batch_size, n)
+    batch = np.empty((bs, d), dtype=X.dtype)
+
+    def epoch(rng: np.random.Generator) -> Iterator[np.ndarray]:
+        order = rng.permutation(n)
+        for start in range(0, n, bs):
+            rows = order[start : start + bs]
+            yield np.take(X, rows, axis=0, out=batch[: len(rows)])  # (b, d)
+
+    return epoch
+
+
+def chunked_batches(chunks: Callable[[], Iterable[np.ndarray]], batch_size: int) -> Callable:
+    """Epoch source over rows read anew each epoch, for data larger than memory.
+
+    ``chunks()`` yields arrays of rows; each chunk is shuffled on its own (the chunks keep
+    their order), so memory holds one chunk at a time.
+    """
+
+    def epoch(rng: np.random.Generator) -> Iterator[np.ndarray]:
+        for chunk in chunks():
+            order = rng.permutation(len(chunk))
+            for start in range(0, len(chunk), batch_size):
+                yield chunk[order[start : start + batch_size]]  # (b, d)
+
+    return epoch
+
+
 # Divergence is detected below and raised as TrainingError; NumPy's overflow warnings on the
 # way there would only repeat it, unasked, on stderr.
 @np.errstate(over="ignore", invalid="ignore")
 def train(
     network: Network,
     optimizer,
-    X_train: np.ndarray,
+    X_train: np.ndarray | Callable,
     X_val: np.ndarray | None,
     settings: LoopSettings,
     rng: np.random.Generator,
     callback: Callable[[EpochReport], None] | None = None,
 ) -> TrainingResult:
-    """Train ``network`` in place on ``X_train`` (n, d); ``X_val`` monitors early stopping.
+    """Train ``network`` in place on ``X_train``; ``X_val`` monitors early stopping.
 
-    With ``settings.patience`` set, training stops after that many epochs without improvement
-    of the monitored loss (validation if given, else training) and the best weights are
+    ``X_train`` is an array (n, d) or an epoch source (see :func:`chunked_batches`): a
+    callable taking the generator and yielding the batches of one epoch. With
+    ``settings.patience`` set, training stops after that many epochs without improvement of
+    the monitored loss (validation if given, else training) and the best weights are
     restored. A non-finite loss raises :class:`TrainingError` at once.
     """
-    n, d = X_train.shape
-    bs = min(settings.batch_size, n)
-    batch = np.empty((bs, d), dtype=network.dtype)  # reused for every batch: no per-epoch copy
+    if isinstance(X_train, np.ndarray):
+        X_train = in_memory_batches(X_train, settings.batch_size)
     noise_scale = network.dtype.type(settings.noise)
     result = TrainingResult(val_history=[] if X_val is not None else None)
     best, best_theta, waited = math.inf, network.theta.copy(), 0
     for epoch in range(1, settings.epochs + 1):
         started = time.perf_counter()
-        order = rng.permutation(n)
-        total = 0.0
-        for start in range(0, n, bs):
-            rows = order[start : start + bs]
-            xb = np.take(X_train, rows, axis=0, out=batch[: len(rows)])  # (b, d)
+        total, n = 0.0, 0
+        for xb in X_train(rng):
             x_in = xb
             if settings.noise > 0:
                 x_in = xb + noise_scale * rng.standard_normal(xb.shape, dtype=network.dtype)
@@ -110,8 +140,9 @@ def train(
             if not math.isfinite(objective):
                 raise _diverged(epoch, objective, optimizer.lr)
             optimizer.step(network.theta, network.grad)
-            total += rec * len(rows)
-        train_loss = total / n
+            total += rec * len(xb)
+            n += len(xb)
+        train_loss = total / max(n, 1)
         val_loss = None
         if X_val is not None:
             val_loss = float(reconstruction_mse_rows(network, X_val).mean())

@@ -149,18 +149,26 @@ def train_bundle(
     ae.fit(p.X_train, callback=callback, validation_data=p.X_val)
     seconds = time.perf_counter() - started
     X_eval = p.X_val if p.X_val is not None else p.X_train
-    pca_mse, pca_var = pca_error(p.X_train, X_eval, ae.latent)
-    summary = {
-        "rows_train": int(p.X_train.shape[0]),
-        "rows_validation": 0 if p.X_val is None else int(p.X_val.shape[0]),
-        "rows_dropped": p.rows_dropped,
-        "features": len(names),
+    summary = training_summary(ae, len(p.X_train), 0 if p.X_val is None else len(p.X_val),
+                               p.rows_dropped, pca_error(p.X_train, X_eval, ae.latent), seconds)
+    return bundle_of(ae, p.scaler, scale, names, missing, p.fill, summary, info), summary
+
+
+def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dropped: int,
+                     pca: tuple[float, float], seconds: float) -> dict:
+    """The figures of a training run (see :func:`aecli.report.train_summary`), with PCA's
+    held-out error and explained variance at the same k as ``pca``."""
+    return {
+        "rows_train": int(rows_train),
+        "rows_validation": int(rows_validation),
+        "rows_dropped": int(dropped),
+        "features": int(ae.n_features_in_),
         "latent": int(ae.latent),
         "architecture": architecture(ae),
         "train_mse": ae.train_mse_,
         "validation_mse": ae.validation_mse_,
-        "pca_mse": pca_mse,
-        "pca_explained_variance": pca_var,
+        "pca_mse": pca[0],
+        "pca_explained_variance": pca[1],
         "epochs_run": len(ae.loss_history_),
         "best_epoch": ae.best_epoch_,
         "early_stopped": ae.stopped_early_,
@@ -169,10 +177,13 @@ def train_bundle(
         "val_history": ae.val_loss_history_,
         "threshold": ae.threshold_,
     }
+
+
+def bundle_of(ae, scaler, scale, names, missing, fill, summary, info) -> ModelBundle:
+    """The bundle to save, its info carrying the summary without the per-epoch lists."""
     meta = dict(info or {})
     meta["summary"] = {k: v for k, v in summary.items() if k not in ("loss_history", "val_history")}
-    bundle = ModelBundle(ae, p.scaler, str(scale), list(names), str(missing), p.fill, meta)
-    return bundle, summary
+    return ModelBundle(ae, scaler, str(scale), list(names), str(missing), fill, meta)
 
 
 def suggest_k(rows: list[dict], baseline: float, tolerance: float = SUGGEST_TOLERANCE):

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import DataError
-from ..io import TableWriter, numeric_columns, read_table, to_matrix
+from ..io import TableWriter, iter_batches, numeric_columns, read_table, to_matrix
 from ..preprocessing import choose_feature_columns
 
 
@@ -45,6 +45,37 @@ def load_features(data, input_format, columns, exclude, dtype=np.float64):
             table.schema.names, numeric, columns=columns, exclude=exclude
         )
     return to_matrix(table, features, dtype=dtype, name=name), features, unused
+
+
+def stream_features(data, input_format, columns, exclude, chunk_rows: int = 65536):
+    """Pick the feature columns from a table's schema, and return a reader that streams the
+    table anew on every call, for training on data larger than memory.
+
+    Returns
+    -------
+    read_chunks : callable
+        ``read_chunks()`` yields raw float64 matrices (m, d), NaN where missing.
+    features, unused : list of str
+    """
+    if data in (None, "-"):
+        raise DataError("--stream reads the input once per epoch, so it needs a file, not stdin",
+                        hint="save the table to a file (Parquet reads fastest) and name it")
+    name = input_name(data)
+    with iter_batches(data, input_format) as stream:
+        schema = stream.schema
+    with naming_errors(name):
+        features, unused = choose_feature_columns(
+            schema.names, numeric_columns(schema), columns=columns, exclude=exclude
+        )
+
+    def read_chunks():
+        offset = 0
+        with iter_batches(data, input_format, batch_rows=chunk_rows) as batches:
+            for batch in batches:
+                yield to_matrix(batch, features, dtype=np.float64, row_offset=offset, name=name)
+                offset += batch.num_rows
+
+    return read_chunks, features, unused
 
 
 def input_name(data) -> str:

@@ -9,13 +9,13 @@ from typing import Annotated
 
 import typer
 
-from .. import modelfile, workflows
+from .. import modelfile, streaming, workflows
 from ..io import AtomicFile, atomic_open
 from ..nn import ActivationKind, OptimizerKind
 from ..preprocessing import MissingPolicy, ScalerKind
 from ..report import train_summary
 from . import options as o
-from .data import load_features, naming_errors, write_columns
+from .data import load_features, naming_errors, stream_features, write_columns
 from .plots import loss_plot, require_matplotlib
 from .progress import TrainingProgress
 from .runtime import guarded, stderr_console
@@ -73,6 +73,10 @@ def train(
                                                  "here (CSV, Parquet, ...).",
                                                  rich_help_panel=o.OUTPUT)] = None,
     plot: o.Plot = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Read the file anew every epoch "
+                                         "instead of loading it: for data larger than memory "
+                                         "(rows are shuffled within chunks).",
+                                         rich_help_panel=o.DATA)] = False,
     json_out: o.Json = False,
     threads: o.Threads = None,
     quiet: o.Quiet = False,
@@ -95,15 +99,20 @@ def train(
     for path in (output, history, plot):
         if path is not None:
             AtomicFile(path).abort()  # an unwritable path fails now, not after training
-    X, features, unused = load_features(data, input_format, o.split_list(columns),
-                                        o.split_list(exclude))
+    if stream:
+        rows, features, unused = stream_features(data, input_format, o.split_list(columns),
+                                                 o.split_list(exclude))
+        fit = streaming.train_bundle_streaming
+    else:
+        rows, features, unused = load_features(data, input_format, o.split_list(columns),
+                                               o.split_list(exclude))
+        fit = workflows.train_bundle
     if unused and not quiet:
         err.print(f"not used as features: {', '.join(unused)}", markup=False)
     info = {"source": "<stdin>" if data in (None, "-") else str(data), "unused_columns": unused}
     with naming_errors(info["source"]), TrainingProgress(err, quiet, verbose) as progress:
-        bundle, summary = workflows.train_bundle(X, features, params, missing=missing.value,
-                                                 scale=scale.value, callback=progress,
-                                                 info=info)
+        bundle, summary = fit(rows, features, params, missing=missing.value, scale=scale.value,
+                              callback=progress, info=info)
     with atomic_open(output) as f:
         modelfile.write_model(bundle, f)
     if history is not None:

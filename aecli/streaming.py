@@ -1,0 +1,153 @@
+"""Training on data larger than memory: the table is read anew for every pass.
+
+A first pass checks every row (infinity, the missing-value policy), splits rows between
+training and validation, and keeps a uniform sample of the training rows. The scaler, the
+imputation means and the PCA reference are fitted on that sample; validation rows are kept in
+memory up to a cap. Every epoch then streams the training rows again, shuffled within each
+chunk. Memory is bounded by the sample, the validation rows and one chunk, whatever the table's
+length.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .bundle import ModelBundle
+from .errors import DataError
+from .model import Autoencoder
+from .preprocessing import MissingPolicy, find_missing, make_scaler, missing_error, reject_infinite
+from .training import EpochReport
+from .workflows import bundle_of, pca_error, training_summary
+
+SAMPLE_ROWS = 200_000  # training rows sampled to fit the scaler, the imputer and the PCA reference
+VALIDATION_ROWS = 100_000  # most validation rows kept in memory; later ones are only left out
+
+ReadChunks = Callable[[], Iterable[np.ndarray]]
+
+
+@dataclass
+class Survey:
+    """What the first pass found."""
+
+    rows_train: int = 0
+    rows_dropped: int = 0
+    sample: np.ndarray | None = None  # (<= SAMPLE_ROWS, d) raw training rows
+    keys: np.ndarray | None = None  # their sampling keys: the smallest keys are kept
+    validation: list = field(default_factory=list)  # raw validation chunks
+
+    def add_sample(self, rows: np.ndarray, keys: np.ndarray) -> None:
+        """Keep the ``SAMPLE_ROWS`` rows with the smallest keys (a uniform sample)."""
+        if self.sample is not None:
+            rows, keys = np.concatenate([self.sample, rows]), np.concatenate([self.keys, keys])
+        if len(keys) > SAMPLE_ROWS:
+            best = np.argpartition(keys, SAMPLE_ROWS)[:SAMPLE_ROWS]
+            rows, keys = rows[best], keys[best]
+        self.sample, self.keys = rows, keys
+
+
+def _validation_masks(seed: int, fraction: float) -> Callable[[int], np.ndarray]:
+    """A fresh, seeded draw per pass, so every pass splits the same rows the same way."""
+    rng = np.random.default_rng([seed, 1])
+    return lambda m: rng.random(m) < fraction
+
+
+def _apply_policy(X, policy, names, offset, fill=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows of a raw chunk after the missing-value policy, and the mask of rows kept."""
+    nan = np.isnan(X)
+    if not nan.any():
+        return X, None
+    if policy is MissingPolicy.ERROR:
+        raise missing_error(find_missing(X, names, row_offset=offset))
+    if policy is MissingPolicy.DROP:
+        keep = ~nan.any(axis=1)
+        return X[keep], keep
+    return (X if fill is None else np.where(nan, fill, X)), None
+
+
+def survey(read_chunks: ReadChunks, names, policy: MissingPolicy, fraction: float,
+           seed: int) -> Survey:
+    """The first pass: check every row, split, sample, and keep validation rows."""
+    s = Survey()
+    is_val = _validation_masks(seed, fraction)
+    keys_rng = np.random.default_rng([seed, 2])
+    offset, kept_val = 0, 0
+    for raw in read_chunks():
+        reject_infinite(raw, names, row_offset=offset)
+        val = is_val(len(raw))
+        X, keep = _apply_policy(raw, policy, names, offset)
+        if keep is not None:
+            s.rows_dropped += int((~keep).sum())
+            val = val[keep]
+        offset += len(raw)
+        train_rows = X[~val]
+        s.rows_train += len(train_rows)
+        s.add_sample(train_rows, keys_rng.random(len(train_rows)))
+        if kept_val < VALIDATION_ROWS and val.any():
+            rows = X[val][: VALIDATION_ROWS - kept_val]
+            s.validation.append(rows)
+            kept_val += len(rows)
+    if s.rows_train < 2:
+        raise DataError(f"{s.rows_train} row(s) to train on; training needs at least 2",
+                        hint="give more rows, or a smaller --validation")
+    return s
+
+
+def train_bundle_streaming(
+    read_chunks: ReadChunks,
+    names: list[str],
+    params: dict,
+    *,
+    missing: str = "error",
+    scale: str = "standard",
+    callback: Callable[[EpochReport], None] | None = None,
+    info: dict | None = None,
+) -> tuple[ModelBundle, dict]:
+    """Like :func:`aecli.workflows.train_bundle`, but reading the rows anew for every pass.
+
+    ``read_chunks()`` returns an iterable of raw (m, d) float64 arrays (NaN where missing),
+    the same rows in the same order each time it is called.
+    """
+    started = time.perf_counter()
+    ae = Autoencoder(**params)
+    dtype = ae._dtype()
+    policy = MissingPolicy(missing)
+    s = survey(read_chunks, names, policy, float(ae.validation), int(ae.seed))
+    fill = None
+    if policy is MissingPolicy.IMPUTE:
+        with np.errstate(invalid="ignore"):
+            fill = np.nanmean(s.sample, axis=0)
+        if np.isnan(fill).any():
+            name = names[int(np.flatnonzero(np.isnan(fill))[0])]
+            raise DataError(f"column {name!r} has no values to impute from",
+                            hint=f"leave the column out with --exclude {name}")
+    sample, _ = _apply_policy(s.sample, MissingPolicy.IMPUTE, names, 0, fill)
+    scaler = make_scaler(scale).fit(sample)
+    X_val = None
+    if s.validation:
+        val, _ = _apply_policy(np.concatenate(s.validation), MissingPolicy.IMPUTE, names, 0, fill)
+        X_val = scaler.transform(val).astype(dtype)
+
+    def training_chunks() -> Iterator[np.ndarray]:
+        is_val = _validation_masks(int(ae.seed), float(ae.validation))
+        offset = 0
+        for raw in read_chunks():
+            val = is_val(len(raw))
+            X, keep = _apply_policy(raw, policy, names, offset, fill)
+            offset += len(raw)
+            if keep is not None:
+                val = val[keep]
+            yield scaler.transform(X[~val]).astype(dtype)
+
+    ae.fit_chunks(training_chunks, validation_data=X_val, callback=callback)
+    seconds = time.perf_counter() - started
+    scaled_sample = scaler.transform(sample).astype(dtype)
+    X_eval = X_val if X_val is not None else scaled_sample
+    summary = training_summary(ae, s.rows_train, 0 if X_val is None else len(X_val),
+                               s.rows_dropped, pca_error(scaled_sample, X_eval, ae.latent),
+                               seconds)
+    summary["streamed"] = True
+    return bundle_of(ae, scaler, scale, names, missing, fill, summary, info), summary

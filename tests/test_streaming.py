@@ -1,0 +1,100 @@
+"""Training on data larger than memory (issue 5): the table is read anew every epoch."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import aecli.streaming as streaming
+from aecli import Autoencoder
+from aecli.cli import app
+from aecli.errors import DataError
+from aecli.modelfile import read_model
+from aecli.preprocessing import MissingPolicy
+from aecli.workflows import train_bundle
+
+CURVE = "sample_data/curve.csv"
+PARAMS = dict(latent=2, hidden=(32, 16), epochs=40, seed=0)
+
+
+def chunks_of(X, size):
+    """A reader that yields ``X`` in chunks and counts how often it was called."""
+    calls = []
+
+    def read():
+        calls.append(1)
+        for start in range(0, len(X), size):
+            yield X[start : start + size]
+
+    return read, calls
+
+
+@pytest.fixture(scope="module")
+def curve():
+    df = pd.read_csv(CURVE)
+    names = [c for c in df.columns if c.startswith("x")]
+    return df[names].to_numpy(np.float64), names
+
+
+def test_streamed_training_matches_in_memory_quality(curve):
+    X, names = curve
+    read, calls = chunks_of(X, 300)
+    bundle, summary = streaming.train_bundle_streaming(read, names, PARAMS)
+    _, in_memory = train_bundle(X, names, PARAMS)
+    # The survey, a look at the first chunk for the width, each epoch, the training error.
+    assert len(calls) == 1 + 1 + PARAMS["epochs"] + 1
+    assert summary["rows_train"] + summary["rows_validation"] == len(X)
+    assert summary["validation_mse"] < 0.1 * summary["pca_mse"]
+    assert summary["validation_mse"] < 3 * in_memory["validation_mse"]
+    assert bundle.encode(X[:5]).shape == (5, 2)
+
+
+def test_fit_chunks_is_deterministic_and_uses_every_chunk():
+    X = np.random.default_rng(0).normal(size=(900, 6)).astype(np.float32)
+    read, _ = chunks_of(X, 200)
+    a = Autoencoder(latent=2, hidden=(8,), epochs=3).fit_chunks(read, validation_data=X[:100])
+    b = Autoencoder(latent=2, hidden=(8,), epochs=3).fit_chunks(read, validation_data=X[:100])
+    c = Autoencoder(latent=2, hidden=(8,), epochs=3, seed=1).fit_chunks(read)
+    assert np.array_equal(a.network_.theta, b.network_.theta)
+    assert not np.array_equal(a.network_.theta, c.network_.theta)
+    expected = float(a.reconstruction_error(X).mean())
+    assert a.train_mse_ == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_sample_is_bounded_and_uniform(monkeypatch):
+    monkeypatch.setattr(streaming, "SAMPLE_ROWS", 500)
+    X = np.arange(20_000, dtype=np.float64).reshape(-1, 1) * np.ones((1, 3))
+    read, _ = chunks_of(X, 1000)
+    s = streaming.survey(read, ["a", "b", "c"], MissingPolicy.ERROR, 0.1, seed=0)
+    assert s.sample.shape == (500, 3)
+    # Drawn from the whole table, not its start: about half the sample is past the middle.
+    assert 0.4 < np.mean(s.sample[:, 0] >= 10_000) < 0.6
+    assert s.rows_train + sum(map(len, s.validation)) == 20_000
+
+
+def test_missing_values_name_the_row_across_chunks():
+    X = np.ones((1000, 2))
+    X[:, 1] = np.arange(1000)
+    X[733, 1] = np.nan
+    read, _ = chunks_of(X, 100)
+    with pytest.raises(DataError, match="734"):
+        streaming.train_bundle_streaming(read, ["a", "b"], PARAMS)
+    bundle, summary = streaming.train_bundle_streaming(read, ["a", "b"], PARAMS, missing="drop")
+    assert summary["rows_dropped"] == 1
+    bundle, _ = streaming.train_bundle_streaming(read, ["a", "b"], PARAMS, missing="impute")
+    assert bundle.fill[1] == pytest.approx(np.nanmean(X[:, 1]), rel=0.05)
+
+
+def test_cli_stream_trains_from_parquet_and_refuses_stdin(tmp_path):
+    pd.read_csv(CURVE).to_parquet(tmp_path / "curve.parquet")
+    model = tmp_path / "m.npz"
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", str(tmp_path / "curve.parquet"), "--stream", "-o",
+                            str(model), "--epochs", "5", "-q"])
+    assert r.exit_code == 0, r.output
+    assert read_model(model).features == [f"x{j:02d}" for j in range(1, 11)]
+    r = runner.invoke(app, ["train", "-", "--stream", "-o", str(tmp_path / "s.npz")],
+                      input=open(CURVE).read())
+    assert r.exit_code == 2
+    assert "--stream" in r.stderr and "file" in r.stderr
+    assert not (tmp_path / "s.npz").exists()
