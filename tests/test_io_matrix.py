@@ -38,7 +38,7 @@ def test_to_matrix_shape_order_dtype_and_missing_values():
         }
     )
     X = to_matrix(batch, ["c", "a", "b"])
-    assert X.shape == (3, 3) and X.dtype == np.float32 and X.flags.c_contiguous
+    assert X.shape == (3, 3) and X.dtype == np.float32 and X.flags.f_contiguous
     np.testing.assert_array_equal(X[:, 0], [1, 2, 3])
     np.testing.assert_array_equal(X[[0, 2], 1], [1, 3])
     assert np.isnan(X[1, 1]) and np.isnan(X[1, 2]) and np.isnan(X[2, 2])

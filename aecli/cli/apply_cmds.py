@@ -13,6 +13,7 @@ import typer
 from .. import apply, modelfile
 from ..errors import AnomalyFound
 from ..io import TableWriter, iter_batches
+from ..io.background import WriteBehind, prefetch
 from ..report import feature_error_table, score_summary, score_table
 from . import options as o
 from .data import check_keep, check_stdin, write_columns
@@ -81,14 +82,15 @@ def encode(
     err = stderr_console()
     bundle, stream, keep_cols = _open(model, data, input_format, keep)
     totals = apply.ErrorTotals()
-    batches = apply.encode_stream(bundle, stream, keep_cols, stream.name, totals)
+    batches = apply.encode_stream(bundle, prefetch(stream), keep_cols, stream.name, totals)
     if plot is not None:
         from .plots import CodeCollector
 
         batches = CodeCollector(batches, color_by, stream.schema)
-    with stream, _stream_threads(threads), TableWriter(output, fmt) as out:
-        for batch in batches:
-            out.write(batch)
+    with stream, _stream_threads(threads), TableWriter(output, fmt) as table:
+        with WriteBehind(table) as out:
+            for batch in batches:
+                out.write(batch)
     if plot is not None:
         batches.save(plot)
     _dropped_note(err, totals, quiet)
@@ -123,10 +125,11 @@ def reconstruct(
     err = stderr_console()
     bundle, stream, keep_cols = _open(model, data, input_format, keep)
     totals = apply.ErrorTotals()
-    with stream, _stream_threads(threads), TableWriter(output, fmt) as out:
-        for batch in apply.reconstruct_stream(bundle, stream, keep_cols, stream.name, totals,
-                                              error):
-            out.write(batch)
+    with stream, _stream_threads(threads), TableWriter(output, fmt) as table:
+        with WriteBehind(table) as out:
+            for batch in apply.reconstruct_stream(bundle, prefetch(stream), keep_cols,
+                                                  stream.name, totals, error):
+                out.write(batch)
     _dropped_note(err, totals, quiet)
     if not quiet and totals.rows:
         scaled, original = totals.means()
@@ -170,7 +173,7 @@ def score(
     limit = threshold if threshold is not None else bundle.autoencoder.threshold_
     totals, summary = apply.ErrorTotals(), apply.ScoreSummary(limit)
     n_worst = top if top is not None else 10
-    batches = apply.score_stream(bundle, stream, keep_cols, stream.name, totals, summary,
+    batches = apply.score_stream(bundle, prefetch(stream), keep_cols, stream.name, totals, summary,
                                  n_worst)
     collector = None
     if plot is not None:
@@ -185,7 +188,7 @@ def score(
             for _ in batches:  # the report is built from the summary once all rows are seen
                 pass
         else:
-            with TableWriter(output, fmt) as out:
+            with TableWriter(output, fmt) as table, WriteBehind(table) as out:
                 for batch in batches:
                     out.write(batch)
     ranked = summary.ranked()
