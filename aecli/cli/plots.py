@@ -122,8 +122,10 @@ class CodeCollector:
         z1 = np.array([i[0] for i in items])
         z2 = np.array([i[1] for i in items])
         if self.color_by:
-            labels = [i[2] for i in items]
-            uniq = sorted({str(x) for x in labels})
+            # Numeric-looking columns are read as floats: a label 3 should not read "3.0".
+            labels = [int(x) if isinstance(x, float) and x.is_integer() else x
+                      for x in (i[2] for i in items)]
+            uniq = sorted({str(x) for x in labels}, key=lambda u: (len(u), u))
             if len(uniq) <= 20:
                 for u in uniq:
                     m = np.array([str(x) == u for x in labels])
