@@ -84,7 +84,7 @@ def encode(
     totals = apply.ErrorTotals()
     batches = apply.encode_stream(bundle, prefetch(stream), keep_cols, stream.name, totals)
     if plot is not None:
-        from .plots import CodeCollector
+        from ..plots import CodeCollector
 
         batches = CodeCollector(batches, color_by, stream.schema)
     with stream, _stream_threads(threads), TableWriter(output, fmt) as table:
@@ -177,7 +177,7 @@ def score(
                                  n_worst)
     collector = None
     if plot is not None:
-        from .plots import ErrorCollector
+        from ..plots import ErrorCollector
 
         batches = collector = ErrorCollector(batches)
     # stdout carries one thing: the JSON report with --json, else the rows; a file named

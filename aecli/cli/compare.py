@@ -10,11 +10,11 @@ import typer
 
 from .. import workflows
 from ..nn import ActivationKind, OptimizerKind
+from ..plots import compare_plot, require_matplotlib
 from ..preprocessing import MissingPolicy, ScalerKind
 from ..report import compare_table
 from . import options as o
 from .data import input_name, load_features, naming_errors, write_columns
-from .plots import compare_plot, require_matplotlib
 from .progress import TrainingProgress
 from .runtime import guarded, stderr_console, stdout_console
 from .train import training_params

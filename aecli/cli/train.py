@@ -12,11 +12,11 @@ import typer
 from .. import modelfile, streaming, workflows
 from ..io import AtomicFile, atomic_open
 from ..nn import ActivationKind, OptimizerKind
+from ..plots import loss_plot, require_matplotlib
 from ..preprocessing import MissingPolicy, ScalerKind
 from ..report import train_summary
 from . import options as o
 from .data import load_features, naming_errors, stream_features, write_columns
-from .plots import loss_plot, require_matplotlib
 from .progress import TrainingProgress
 from .runtime import guarded, stderr_console
 
