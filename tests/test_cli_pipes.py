@@ -61,9 +61,13 @@ def test_version_from_the_script_and_from_python_m(work):
 # aecli.cli.app._leave): pyarrow's and duckdb's native thread pools can abort a process at
 # interpreter teardown (status 134) after its work is done, which would fail the pipeline.
 DUCKDB_READER = """
-import io, os, sys, duckdb
-codes = duckdb.read_csv(io.BytesIO(sys.stdin.buffer.read()))
+import os, sys, tempfile, duckdb
+# DuckDB reads a file-like object only through fsspec, so the stream goes to a file first.
+with tempfile.NamedTemporaryFile(suffix=".csv", delete=False) as f:
+    f.write(sys.stdin.buffer.read())
+codes = duckdb.read_csv(f.name)
 print(*codes.columns, *duckdb.sql("select count(*), count(z2) from codes").fetchall()[0])
+os.unlink(f.name)
 sys.stdout.flush(); os._exit(0)
 """
 PARQUET_READER = """
@@ -76,7 +80,7 @@ sys.stdout.flush(); os._exit(0)
 
 def test_csv_pipeline_into_python_csv_and_duckdb(work):
     # duckdb's read_csv('/dev/stdin') reads nothing from a pipe (duckdb 2.0), so it reads
-    # aecli's output from a buffer; csv.reader reads the stream as it comes.
+    # aecli's output from a file; csv.reader reads the stream as it comes.
     (work / "duck.py").write_text(DUCKDB_READER)
     script = f"""
 cat digits.csv | aecli encode model.npz --keep label 2>err.txt \\
