@@ -1,18 +1,20 @@
 """Read-ahead and write-behind threads: same items, same order, failures where they belong."""
 
 import threading
+import time
 
 import pytest
 
 from aecli.errors import DataError, OutputError
-from aecli.io.background import WriteBehind, prefetch
+from aecli.io.background import ReadAhead, WriteBehind
 
 
-def test_prefetch_yields_every_item_in_order():
-    assert list(prefetch(iter(range(100)), depth=3)) == list(range(100))
+def test_read_ahead_yields_every_item_in_order():
+    with ReadAhead(iter(range(100)), depth=3) as items:
+        assert list(items) == list(range(100))
 
 
-def test_prefetch_raises_a_read_failure_where_the_item_would_come():
+def test_read_ahead_raises_a_read_failure_where_the_item_would_come():
     def items():
         yield 1
         yield 2
@@ -20,24 +22,39 @@ def test_prefetch_raises_a_read_failure_where_the_item_would_come():
 
     got = []
     with pytest.raises(DataError, match="line 3"):
-        for x in prefetch(items()):
+        for x in ReadAhead(items()):
             got.append(x)
     assert got == [1, 2]
 
 
-def test_prefetch_reads_at_most_depth_ahead_and_stops_when_closed():
-    read = []
+class Stream:
+    """A stream that counts what was read and fails if closed while being read."""
 
-    def items():
-        for i in range(1000):
-            read.append(i)
+    def __init__(self, n):
+        self.read, self.n, self.busy, self.closed = [], n, False, False
+
+    def __iter__(self):
+        for i in range(self.n):
+            self.busy = True
+            time.sleep(0.02)  # a slow read: closing now would land inside it
+            self.read.append(i)
+            self.busy = False
             yield i
 
-    gen = prefetch(items(), depth=2)
-    assert next(gen) == 0
-    gen.close()
-    assert len(read) <= 4  # the one taken, two queued, one waiting to be queued
-    assert not any(t.name == "aecli-prefetch" and t.is_alive() for t in threading.enumerate())
+    def close(self):
+        assert not self.busy, "closed while the reader was inside it"
+        self.closed = True
+
+
+def test_read_ahead_reads_at_most_depth_ahead_and_stops_the_thread_before_closing():
+    stream = Stream(1000)
+    reader = ReadAhead(stream, depth=2)
+    items = iter(reader)
+    assert next(items) == 0
+    reader.close()
+    assert stream.closed
+    assert len(stream.read) <= 4  # the one taken, two queued, one waiting to be queued
+    assert not any(t.name == "aecli-read" and t.is_alive() for t in threading.enumerate())
 
 
 class Sink:

@@ -13,7 +13,7 @@ import typer
 from .. import apply, modelfile
 from ..errors import AnomalyFound
 from ..io import TableWriter, iter_batches
-from ..io.background import WriteBehind, prefetch
+from ..io.background import ReadAhead, WriteBehind
 from ..report import feature_error_table, score_summary, score_table
 from . import options as o
 from .data import check_keep, check_stdin, write_columns
@@ -82,12 +82,13 @@ def encode(
     err = stderr_console()
     bundle, stream, keep_cols = _open(model, data, input_format, keep)
     totals = apply.ErrorTotals()
-    batches = apply.encode_stream(bundle, prefetch(stream), keep_cols, stream.name, totals)
+    reader = ReadAhead(stream)
+    batches = apply.encode_stream(bundle, reader, keep_cols, stream.name, totals)
     if plot is not None:
         from ..plots import CodeCollector
 
         batches = CodeCollector(batches, color_by, stream.schema)
-    with stream, _stream_threads(threads), TableWriter(output, fmt) as table:
+    with reader, _stream_threads(threads), TableWriter(output, fmt) as table:
         with WriteBehind(table) as out:
             for batch in batches:
                 out.write(batch)
@@ -125,10 +126,10 @@ def reconstruct(
     err = stderr_console()
     bundle, stream, keep_cols = _open(model, data, input_format, keep)
     totals = apply.ErrorTotals()
-    with stream, _stream_threads(threads), TableWriter(output, fmt) as table:
+    with ReadAhead(stream) as reader, _stream_threads(threads), TableWriter(output, fmt) as table:
         with WriteBehind(table) as out:
-            for batch in apply.reconstruct_stream(bundle, prefetch(stream), keep_cols,
-                                                  stream.name, totals, error):
+            for batch in apply.reconstruct_stream(bundle, reader, keep_cols, stream.name,
+                                                  totals, error):
                 out.write(batch)
     _dropped_note(err, totals, quiet)
     if not quiet and totals.rows:
@@ -173,7 +174,8 @@ def score(
     limit = threshold if threshold is not None else bundle.autoencoder.threshold_
     totals, summary = apply.ErrorTotals(), apply.ScoreSummary(limit)
     n_worst = top if top is not None else 10
-    batches = apply.score_stream(bundle, prefetch(stream), keep_cols, stream.name, totals, summary,
+    reader = ReadAhead(stream)
+    batches = apply.score_stream(bundle, reader, keep_cols, stream.name, totals, summary,
                                  n_worst)
     collector = None
     if plot is not None:
@@ -183,7 +185,7 @@ def score(
     # stdout carries one thing: the JSON report with --json, else the rows; a file named
     # with -o gets the rows either way
     write_rows = not json_out or output not in (None, "-")
-    with stream, _stream_threads(threads):
+    with reader, _stream_threads(threads):
         if top is not None or not write_rows:
             for _ in batches:  # the report is built from the summary once all rows are seen
                 pass

@@ -21,47 +21,67 @@ class _Failed:
         self.error = error
 
 
-def prefetch(items: Iterable[T], depth: int = 1) -> Iterator[T]:
-    """Yield ``items`` while a thread reads up to ``depth`` of them ahead.
+class ReadAhead:
+    """Iterate ``stream`` while a thread reads up to ``depth`` items ahead of the consumer.
 
-    Memory holds at most ``depth + 1`` items. An exception raised while reading is raised
-    here, in the consumer's thread, at the point the item would have come. Closing the
-    generator early stops the reader.
+    Memory holds at most ``depth + 1`` items. An exception raised while reading is raised to
+    the consumer at the point its item would have come. ``close`` (or leaving the ``with``
+    block) stops the thread first and only then closes ``stream``, so the stream is never
+    closed while the thread is inside it.
     """
-    ahead: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
 
-    def put(item) -> bool:
-        while not stop.is_set():
+    def __init__(self, stream: Iterable[T], depth: int = 1):
+        self.stream = stream
+        self._ahead: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
             try:
-                ahead.put(item, timeout=0.1)
+                self._ahead.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def read() -> None:
+    def _read(self) -> None:
         try:
-            for item in items:
-                if not put(item):
+            for item in self.stream:
+                if not self._put(item):
                     return
-            put(_DONE)
+            self._put(_DONE)
         except BaseException as e:  # handed over to the consumer, which raises it
-            put(_Failed(e))
+            self._put(_Failed(e))
 
-    reader = threading.Thread(target=read, name="aecli-prefetch", daemon=True)
-    reader.start()
-    try:
+    def __iter__(self) -> Iterator[T]:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._read, name="aecli-read", daemon=True)
+            self._thread.start()
         while True:
-            item = ahead.get()
+            item = self._ahead.get()
             if item is _DONE:
                 return
             if isinstance(item, _Failed):
                 raise item.error
             yield item
-    finally:
-        stop.set()
-        reader.join(timeout=5)
+
+    def close(self) -> None:
+        """Stop the reading thread, then close the stream."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            if self._thread.is_alive():
+                return  # still blocked in a read (a silent pipe): the process is ending
+        close = getattr(self.stream, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class WriteBehind:
