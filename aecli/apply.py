@@ -143,9 +143,25 @@ def _with_keep(batch: pa.RecordBatch, keep: list[str], mask, columns: dict) -> p
         arrays.append(col if mask is None else col.filter(pa.array(mask)))
         names.append(c)
     for c, values in columns.items():
-        arrays.append(pa.array(values))
+        arrays.append(_arrow(values))
         names.append(c)
     return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+_ARROW_FLOATS = {np.dtype(np.float32): pa.float32(), np.dtype(np.float64): pa.float64()}
+
+
+def _arrow(values) -> pa.Array:
+    """An Arrow array of ``values``; a contiguous float column is wrapped without a copy.
+
+    ``pa.array`` on a NumPy array first imports pandas (a fifth of a second for every run of
+    a command); the codes and reconstructions, the bulk of the output, do not need it.
+    """
+    if isinstance(values, np.ndarray) and values.dtype in _ARROW_FLOATS and values.ndim == 1:
+        values = np.ascontiguousarray(values)
+        buffer = pa.py_buffer(values)  # keeps ``values`` alive as long as the array
+        return pa.Array.from_buffers(_ARROW_FLOATS[values.dtype], len(values), [None, buffer])
+    return pa.array(values)
 
 
 def _values(batch: pa.RecordBatch, i: int) -> dict:

@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterator
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from aecli.errors import DataError
@@ -106,6 +105,10 @@ def read_parquet_dataset(path: str, batch_rows: int) -> tuple[pa.Schema, Iterato
     schema : pyarrow.Schema
     batches : iterator of pyarrow.RecordBatch
     """
+    # Imported here: pyarrow.dataset imports pandas, a fifth of a second that every other
+    # command would pay at start-up.
+    import pyarrow.dataset as ds
+
     if is_glob(path) and not os.path.exists(path):
         files = expand_glob(path)
         if not files:
