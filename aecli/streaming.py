@@ -19,7 +19,15 @@ import numpy as np
 from .bundle import ModelBundle
 from .errors import DataError
 from .model import Autoencoder
-from .preprocessing import MissingPolicy, find_missing, make_scaler, missing_error, reject_infinite
+from .preprocessing import (
+    Imputer,
+    MissingPolicy,
+    drop_missing,
+    find_missing,
+    make_scaler,
+    missing_error,
+    reject_infinite,
+)
 from .training import EpochReport
 from .workflows import bundle_of, pca_error, training_summary
 
@@ -55,17 +63,18 @@ def _validation_masks(seed: int, fraction: float) -> Callable[[int], np.ndarray]
     return lambda m: rng.random(m) < fraction
 
 
-def _apply_policy(X, policy, names, offset, fill=None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Rows of a raw chunk after the missing-value policy, and the mask of rows kept."""
-    nan = np.isnan(X)
-    if not nan.any():
+def _apply_policy(X, policy, names, offset, imputer=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows of a raw chunk after the missing-value policy, and the mask of rows kept.
+
+    Under "impute" without an ``imputer`` (the survey, before the means are known), NaN stays.
+    """
+    if not np.isnan(X).any():
         return X, None
     if policy is MissingPolicy.ERROR:
         raise missing_error(find_missing(X, names, row_offset=offset))
     if policy is MissingPolicy.DROP:
-        keep = ~nan.any(axis=1)
-        return X[keep], keep
-    return (X if fill is None else np.where(nan, fill, X)), None
+        return drop_missing(X)
+    return (X if imputer is None else imputer.transform(X, offset)), None
 
 
 def survey(read_chunks: ReadChunks, names, policy: MissingPolicy, fraction: float,
@@ -116,19 +125,13 @@ def train_bundle_streaming(
     dtype = ae._dtype()
     policy = MissingPolicy(missing)
     s = survey(read_chunks, names, policy, float(ae.validation), int(ae.seed))
-    fill = None
-    if policy is MissingPolicy.IMPUTE:
-        with np.errstate(invalid="ignore"):
-            fill = np.nanmean(s.sample, axis=0)
-        if np.isnan(fill).any():
-            name = names[int(np.flatnonzero(np.isnan(fill))[0])]
-            raise DataError(f"column {name!r} has no values to impute from",
-                            hint=f"leave the column out with --exclude {name}")
-    sample, _ = _apply_policy(s.sample, MissingPolicy.IMPUTE, names, 0, fill)
+    imputer = Imputer().fit(s.sample, names=names) if policy is MissingPolicy.IMPUTE else None
+    fill = None if imputer is None else imputer.fill_
+    sample, _ = _apply_policy(s.sample, policy, names, 0, imputer)
     scaler = make_scaler(scale).fit(sample)
     X_val = None
     if s.validation:
-        val, _ = _apply_policy(np.concatenate(s.validation), MissingPolicy.IMPUTE, names, 0, fill)
+        val, _ = _apply_policy(np.concatenate(s.validation), policy, names, 0, imputer)
         X_val = scaler.transform(val).astype(dtype)
 
     def training_chunks() -> Iterator[np.ndarray]:
@@ -136,7 +139,7 @@ def train_bundle_streaming(
         offset = 0
         for raw in read_chunks():
             val = is_val(len(raw))
-            X, keep = _apply_policy(raw, policy, names, offset, fill)
+            X, keep = _apply_policy(raw, policy, names, offset, imputer)
             offset += len(raw)
             if keep is not None:
                 val = val[keep]

@@ -18,6 +18,7 @@ from .errors import DataError, InvalidParameterError
 from .model import Autoencoder
 from .pca import PCA
 from .preprocessing import (
+    Imputer,
     MissingPolicy,
     find_missing,
     make_scaler,
@@ -75,14 +76,8 @@ def prepare(X, names, *, missing: str, scale: str, validation: float, seed, dtyp
         train_rows, val_rows = np.sort(order[n_val:]), np.sort(order[:n_val])
     X_train = X[train_rows]
     if policy is MissingPolicy.IMPUTE:
-        empty = np.flatnonzero(np.isnan(X_train).all(axis=0))
-        if len(empty):
-            name = names[empty[0]]
-            raise DataError(f"column {name!r} has no values to impute from (all "
-                            f"{X_train.shape[0]} training rows are missing)",
-                            hint=f"leave the column out with --exclude {name}")
-        fill = np.nanmean(X_train, axis=0) if np.isnan(X_train).any() else X_train.mean(axis=0)
-        X = np.where(np.isnan(X), fill, X)
+        imputer = Imputer().fit(X_train, names=names)  # training means, training rows only
+        fill, X = imputer.fill_, imputer.transform(X)
         X_train = X[train_rows]
     scaler = make_scaler(scale).fit(X_train)
     _check_scaled_range(X, rows, names, scaler, dtype)

@@ -194,10 +194,12 @@ class Imputer(AllowsNaN, ParamsMixin):
         empty = np.flatnonzero(nan.all(axis=0))
         if len(empty):
             labels = ", ".join(column_label(names, j) for j in empty)
+            excluded = ",".join(names[j] for j in empty) if names else None
             raise DataError(
                 f"{labels} {'is' if len(empty) == 1 else 'are'} missing in all "
-                f"{arr.shape[0]} rows, so there is no mean to impute with",
-                hint="leave the column out with --exclude",
+                f"{arr.shape[0]} rows: no values to impute from",
+                hint="leave the column out with --exclude"
+                + (f" {excluded}" if excluded else ""),
             )
         arr64 = arr.astype(np.float64, copy=False)
         self.fill_ = np.nanmean(arr64, axis=0) if nan.any() else arr64.mean(axis=0)
