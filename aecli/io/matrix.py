@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from aecli.errors import DataError, InvalidParameterError
 from aecli.io.formats import NULL_VALUES
@@ -80,6 +79,8 @@ def _float_view(chunk: pa.Array) -> np.ndarray:
     for every command.
     """
     if chunk.null_count:
+        import pyarrow.compute as pc  # imported when needed: 40 ms that most runs never use
+
         chunk = pc.fill_null(chunk, pa.scalar(float("nan"), chunk.type))
     dtype = np.dtype(np.float32 if pa.types.is_float32(chunk.type) else np.float64)
     return np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk),
@@ -94,6 +95,12 @@ def _as_float(chunk: pa.Array, column: str, first_row: int, where: str) -> np.nd
         t = chunk.type
     if pa.types.is_float32(t) or pa.types.is_float64(t):
         return _float_view(chunk)
+    if pa.types.is_integer(t) and not chunk.null_count:
+        # NumPy converts from the data buffer; Arrow's cast would import pyarrow.compute
+        dtype = np.dtype(str(t))  # "int64", "uint8", ...
+        ints = np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk),
+                             offset=chunk.offset * dtype.itemsize)
+        return ints.astype(np.float64)
     if (
         pa.types.is_integer(t)
         or pa.types.is_floating(t)
@@ -103,6 +110,8 @@ def _as_float(chunk: pa.Array, column: str, first_row: int, where: str) -> np.nd
     ):
         return _float_view(chunk.cast(pa.float64(), safe=False))
     if pa.types.is_string(t) or pa.types.is_large_string(t):
+        import pyarrow.compute as pc  # imported when needed: 40 ms that most runs never use
+
         text = pc.utf8_trim_whitespace(chunk)
         text = pc.if_else(pc.is_in(text, value_set=_null_text()), pa.scalar(None, t), text)
         try:
@@ -127,6 +136,52 @@ def _check_float32(values: np.ndarray, column: str, first_row: int, where: str) 
             "for float32",
             hint="use --dtype float64, or rescale the column",
         )
+
+
+def _missing_columns(data, columns: Sequence[str], where: str) -> None:
+    names = set(data.schema.names)
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise DataError(
+            f"{where}no column {missing[0]!r}"
+            + (f" (nor {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else ""),
+            hint=f"the columns are: {', '.join(data.schema.names)}",
+        )
+
+
+def float_columns(
+    data: pa.Table | pa.RecordBatch,
+    columns: Sequence[str],
+    *,
+    row_offset: int = 0,
+    name: str | None = None,
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """The values of ``columns`` as float arrays, one Arrow chunk at a time.
+
+    Plain float columns are viewed without a copy; integers, decimals and text that spells a
+    number are converted; missing values are NaN. This is the conversion :func:`to_matrix`
+    makes, for a caller that transforms each column on its way into a matrix of its own.
+
+    Yields
+    ------
+    (j, start, values)
+        ``values`` (float32 or float64, 1-D) are rows ``start:start + len(values)`` of
+        ``columns[j]``.
+
+    Raises
+    ------
+    DataError
+        As :func:`to_matrix`, except that float32 overflow is not checked here.
+    """
+    where = f"{name}: " if name else ""
+    _missing_columns(data, columns, where)
+    for j, column in enumerate(columns):
+        values = data.column(column)
+        chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+        start = 0
+        for chunk in chunks:
+            yield j, start, _as_float(chunk, column, row_offset + start + 1, where)
+            start += len(chunk)
 
 
 def to_matrix(
@@ -170,24 +225,10 @@ def to_matrix(
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise InvalidParameterError(f"dtype must be float32 or float64, got {dtype}")
-    where = f"{name}: " if name else ""
-    missing = [c for c in columns if c not in data.schema.names]
-    if missing:
-        raise DataError(
-            f"{where}no column {missing[0]!r}"
-            + (f" (nor {', '.join(map(repr, missing[1:]))})" if len(missing) > 1 else ""),
-            hint=f"the columns are: {', '.join(data.schema.names)}",
-        )
     out = np.empty((len(columns), data.num_rows), dtype=dtype)  # (k, n)
-    for j, column in enumerate(columns):
-        values = data.column(column)
-        chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-        start = 0
-        for chunk in chunks:
-            first_row = row_offset + start + 1
-            x = _as_float(chunk, column, first_row, where)  # (len(chunk),)
-            if dtype == np.float32 and x.dtype == np.float64:
-                _check_float32(x, column, first_row, where)
-            out[j, start : start + len(chunk)] = x
-            start += len(chunk)
+    for j, start, x in float_columns(data, columns, row_offset=row_offset, name=name):
+        if dtype == np.float32 and x.dtype == np.float64:
+            where = f"{name}: " if name else ""
+            _check_float32(x, columns[j], row_offset + start + 1, where)
+        out[j, start : start + len(x)] = x
     return out.T  # (n, k)
