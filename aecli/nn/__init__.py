@@ -3,7 +3,7 @@
 from .activations import ActivationKind, get_activation
 from .layers import Dense, Dropout
 from .losses import l1_penalty, l2_penalty, mse
-from .network import LayerSpec, Network, autoencoder_specs
+from .network import LayerSpec, Network, Workspace, autoencoder_specs
 from .optimizers import OptimizerKind, make_optimizer
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "LayerSpec",
     "Network",
     "OptimizerKind",
+    "Workspace",
     "autoencoder_specs",
     "get_activation",
     "l1_penalty",

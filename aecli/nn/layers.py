@@ -63,6 +63,13 @@ class Dense:
         self.cache = (x, z, a)
         return a
 
+    def infer(self, x: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """``forward`` without caching, written into ``z`` and ``a`` (both (n, n_out)); returns
+        the output (``a``, or ``z`` when the activation is linear)."""
+        np.matmul(x, self.W, out=z)
+        z += self.b
+        return self.activation.forward(z, out=a)
+
     def backward(self, da: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         """Write dW and db from ``da`` (n, n_out); return dx (n, n_in) unless not needed."""
         x, z, a = self.cache

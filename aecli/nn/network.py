@@ -57,6 +57,27 @@ def autoencoder_specs(
     return specs
 
 
+class Workspace:
+    """Scratch arrays for :meth:`Network.encode`/``decode``, kept by one caller between calls.
+
+    Not for sharing between threads: two calls at once would write into the same arrays.
+    """
+
+    def __init__(self):
+        self._arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def pair(self, layer: Dense, rows: int, width: int, dtype: np.dtype
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """Two arrays of at least ``rows`` rows of ``width`` for ``layer``: its pre-activation
+        and its output."""
+        pair = self._arrays.get(id(layer))
+        if pair is None or len(pair[0]) < rows or pair[0].shape[1] != width \
+                or pair[0].dtype != dtype:
+            pair = self._arrays[id(layer)] = (np.empty((rows, width), dtype=dtype),
+                                              np.empty((rows, width), dtype=dtype))
+        return pair
+
+
 class Network:
     """A feed-forward autoencoder over a flat parameter vector.
 
@@ -105,34 +126,39 @@ class Network:
         self.dropouts = {i: Dropout(dropout) for i in hidden} if dropout > 0 else {}
 
     # -- inference ------------------------------------------------------------------------
-    def encode(self, x: np.ndarray) -> np.ndarray:
-        """Codes (n, latent) of inputs ``x`` (n, n_features)."""
-        return self._infer(self.layers[: self.code_index + 1], x)
+    def encode(self, x: np.ndarray, workspace: Workspace | None = None) -> np.ndarray:
+        """Codes (n, latent) of inputs ``x`` (n, n_features).
 
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        """Reconstructions (n, n_features) of codes ``z`` (n, latent)."""
-        return self._infer(self.layers[self.code_index + 1 :], z)
+        A ``workspace`` kept by the caller from call to call holds the intermediate arrays, so
+        that a stream of calls allocates only its outputs; without one, each call allocates
+        its own (and calls from several threads are safe).
+        """
+        return self._infer(self.layers[: self.code_index + 1], x, workspace)
 
-    def _infer(self, layers: list[Dense], x: np.ndarray) -> np.ndarray:
-        """``x`` through ``layers``, a block of rows at a time.
+    def decode(self, z: np.ndarray, workspace: Workspace | None = None) -> np.ndarray:
+        """Reconstructions (n, n_features) of codes ``z`` (n, latent); ``workspace`` as in
+        :meth:`encode`."""
+        return self._infer(self.layers[self.code_index + 1 :], z, workspace)
+
+    def _infer(self, layers: list[Dense], x: np.ndarray, workspace: Workspace | None
+               ) -> np.ndarray:
+        """``x`` through ``layers``, a block of rows at a time, into a new array.
 
         A block's widest activation stays within ``INFER_BLOCK_BYTES``, so the elementwise
         passes between the matrix products (bias, activation) run in cache rather than in
-        memory: ~1.6x faster on 65536-row batches, and the temporaries stay small.
+        memory: ~1.6x faster on 65536-row batches. The block's arrays are reused from block to
+        block (and from call to call with a workspace): fresh ones would cost a page fault per
+        4 KiB, a third of the time of a stream of small calls.
         """
         widest = max(layer.W.shape[1] for layer in layers)
-        rows = max(256, INFER_BLOCK_BYTES // (widest * self.dtype.itemsize))
-        if len(x) <= rows:
-            for layer in layers:
-                x = layer.forward(x)
-            return x
-        out = None
+        rows = max(1, min(len(x), max(256, INFER_BLOCK_BYTES // (widest * self.dtype.itemsize))))
+        workspace = workspace if workspace is not None else Workspace()
+        out = np.empty((len(x), layers[-1].W.shape[1]), dtype=self.dtype)  # (n, n_out)
         for start in range(0, len(x), rows):
-            h = x[start : start + rows]  # (rows, n_in)
+            h = x[start : start + rows]  # (m, n_in), m <= rows
             for layer in layers:
-                h = layer.forward(h)
-            if out is None:
-                out = np.empty((len(x), h.shape[1]), dtype=h.dtype)  # (n, n_out)
+                z, a = workspace.pair(layer, rows, layer.W.shape[1], self.dtype)
+                h = layer.infer(h, z[: len(h)], a[: len(h)])
             out[start : start + len(h)] = h
         return out
 
