@@ -17,6 +17,8 @@ import pyarrow as pa
 from .bundle import ModelBundle
 from .errors import DataError
 from .io import to_matrix
+from .io.matrix import float_columns as to_float_columns
+from .nn import Workspace
 from .preprocessing import (
     MissingPolicy,
     find_missing,
@@ -80,6 +82,47 @@ class ScoreSummary:
 # reused from cache and the heap, instead of fresh tens-of-MiB allocations (a page fault per
 # 4 KiB) for every batch.
 BLOCK_BYTES = 4 << 20
+
+
+class _Scaler:
+    """Rows of input batches → the model's scaled matrix, in one buffer reused batch after batch.
+
+    The common case (every value present and finite) takes one pass per column from the Arrow
+    buffer straight to the scaled values in the model's dtype, and one read-only pass to check
+    them. Otherwise the block goes the careful way, :func:`_matrix`, which applies the model's
+    missing-value policy and names the column and row of any bad value; both ways give the
+    same numbers.
+    """
+
+    def __init__(self, bundle: ModelBundle, name: str, totals: ErrorTotals):
+        self.bundle, self.name, self.totals = bundle, name, totals
+        self._buffer = np.empty((len(bundle.features), 0), dtype=bundle.dtype)  # (d, rows)
+        self.workspace = Workspace()  # for the network's arithmetic on these rows
+
+    def __call__(self, batch: pa.RecordBatch, offset: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scaled rows (m, d) of ``batch`` and the mask of rows kept (None when all are).
+
+        The matrix is only valid until the next call."""
+        xs = self._fast(batch, offset)
+        if xs is not None:
+            return xs, None
+        X, mask = _matrix(self.bundle, batch, offset, self.name, self.totals)
+        return self.bundle.scale(X), mask
+
+    def _fast(self, batch: pa.RecordBatch, offset: int) -> np.ndarray | None:
+        n = batch.num_rows
+        if self._buffer.shape[1] < n:
+            self._buffer = np.empty((self._buffer.shape[0], n), dtype=self._buffer.dtype)
+        xs = self._buffer[:, :n].T  # (n, d), each column contiguous as Arrow keeps them
+        columns = to_float_columns(batch, self.bundle.features, row_offset=offset, name=self.name)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for j, start, values in columns:
+                self.bundle.scale_column(j, values, xs[start : start + len(values), j])
+            # NaN (missing) and infinity (bad, or too large once scaled) spread to the sums;
+            # so does a sum too large for the dtype, which only costs the careful way
+            if np.isfinite(np.add.reduce(xs, axis=0)).all():
+                return xs
+        return None
 
 
 def _matrix(bundle: ModelBundle, batch: pa.RecordBatch, offset: int, name: str, totals):
@@ -177,14 +220,14 @@ def _blocks(batch: pa.RecordBatch, width: int) -> Iterator[pa.RecordBatch]:
         yield batch.slice(start, rows)
 
 
-def _encode_batch(bundle: ModelBundle, batch: pa.RecordBatch, offset: int, name: str,
-                  totals: ErrorTotals) -> tuple[np.ndarray, np.ndarray | None]:
+def _encode_batch(bundle: ModelBundle, scaler: _Scaler, batch: pa.RecordBatch,
+                  offset: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Codes (m, k) of the rows of ``batch`` kept, and the mask of rows kept (None when all
     are), computed a block of rows at a time."""
     codes, masks = [], []
     for part in _blocks(batch, len(bundle.features)):
-        X, mask = _matrix(bundle, part, offset, name, totals)
-        codes.append(bundle.encode(X))  # (m_part, k)
+        xs, mask = scaler(part, offset)
+        codes.append(bundle.encode_scaled(xs, scaler.workspace))  # (m_part, k)
         masks.append(np.ones(part.num_rows, dtype=bool) if mask is None else mask)
         offset += part.num_rows
     Z = np.concatenate(codes)  # (m, k)
@@ -194,9 +237,9 @@ def _encode_batch(bundle: ModelBundle, batch: pa.RecordBatch, offset: int, name:
 def encode_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
                   name: str, totals: ErrorTotals) -> Iterator[pa.RecordBatch]:
     """Codes ``z1..zk`` for each input batch."""
-    offset = 0
+    offset, scaler = 0, _Scaler(bundle, name, totals)
     for batch in batches:
-        Z, mask = _encode_batch(bundle, batch, offset, name, totals)
+        Z, mask = _encode_batch(bundle, scaler, batch, offset)
         offset += batch.num_rows
         totals.rows += Z.shape[0]
         columns = np.ascontiguousarray(Z.T)  # (k, m): each code's values side by side for Arrow
@@ -207,11 +250,11 @@ def reconstruct_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], k
                        name: str, totals: ErrorTotals, error_column: bool):
     """Reconstructions in original units under the model's column names; optionally each
     row's mean squared error (scaled space) in a column ``error``."""
-    offset = 0
+    offset, scaler = 0, _Scaler(bundle, name, totals)
     for batch in batches:
-        X, mask = _matrix(bundle, batch, offset, name, totals)
+        xs, mask = scaler(batch, offset)
         offset += batch.num_rows
-        X_hat, sq = bundle.reconstruct(X)
+        X_hat, sq = bundle.reconstruct_scaled(xs, scaler.workspace)
         totals.add(bundle, sq)
         cols = {f: X_hat[:, j] for j, f in enumerate(bundle.features)}
         if error_column:
@@ -223,14 +266,14 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
                  name: str, totals: ErrorTotals, summary: ScoreSummary, top: int):
     """Per row: its 1-based row number, error, percentile among the calibration errors,
     whether it is over the threshold, and the three features contributing most."""
-    offset = 0
+    offset, scaler = 0, _Scaler(bundle, name, totals)
     for batch in batches:
-        X, mask = _matrix(bundle, batch, offset, name, totals)
+        xs, mask = scaler(batch, offset)
         rows = np.arange(offset + 1, offset + batch.num_rows + 1)
         if mask is not None:
             rows = rows[mask]
         offset += batch.num_rows
-        errors, sq = bundle.errors(X)
+        errors, sq = bundle.errors_scaled(xs, scaler.workspace)
         totals.add(bundle, sq)
         pct = bundle.percentile(errors)
         flagged = errors > summary.threshold

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .model import Autoencoder
+from .nn import Workspace
 
 
 @dataclass
@@ -60,9 +61,20 @@ class ModelBundle:
         """Raw (n, d) → the scaled space the autoencoder works in, in the model's dtype."""
         return np.asarray(self.scaler.transform(self.impute(X)), dtype=self.dtype)
 
+    def scale_column(self, j: int, values: np.ndarray, out: np.ndarray) -> None:
+        """Scale raw ``values`` of feature ``j`` into ``out`` (same length, the model's dtype),
+        giving exactly what :meth:`scale` gives for that column; NaN stays NaN."""
+        shifted = np.subtract(values, self.scaler.center_[j], dtype=np.float64)
+        np.divide(shifted, self.scaler.scale_[j], out=out, casting="same_kind")
+
     def encode(self, X: np.ndarray) -> np.ndarray:
         """Codes (n, k) of raw rows X (n, d)."""
-        return self.autoencoder.network_.encode(self.scale(X))
+        return self.encode_scaled(self.scale(X))
+
+    def encode_scaled(self, xs: np.ndarray, workspace: Workspace | None = None) -> np.ndarray:
+        """Codes (n, k) of rows already scaled (see :meth:`scale`); a ``workspace`` reused
+        from call to call saves allocating intermediates (see :meth:`Network.encode`)."""
+        return self.autoencoder.network_.encode(xs, workspace)
 
     def reconstruct(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Reconstruct raw rows X (n, d).
@@ -74,16 +86,26 @@ class ModelBundle:
         sq_err : ndarray (n, d)
             Squared error per cell in the scaled space.
         """
-        xs = self.scale(X)
+        return self.reconstruct_scaled(self.scale(X))
+
+    def reconstruct_scaled(self, xs: np.ndarray, workspace: Workspace | None = None
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`reconstruct` for rows already scaled; ``workspace`` as in
+        :meth:`encode_scaled`."""
         net = self.autoencoder.network_
-        xs_hat = net.decode(net.encode(xs))  # (n, d)
+        xs_hat = net.decode(net.encode(xs, workspace), workspace)  # (n, d)
         diff = xs_hat - xs
         X_hat = self.scaler.inverse_transform(xs_hat)
         return np.asarray(X_hat), diff * diff
 
     def errors(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-row mean squared error (n,) and per-cell squared error (n, d), scaled space."""
-        _, sq = self.reconstruct(X)
+        return self.errors_scaled(self.scale(X))
+
+    def errors_scaled(self, xs: np.ndarray, workspace: Workspace | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`errors` for rows already scaled; ``workspace`` as in :meth:`encode_scaled`."""
+        _, sq = self.reconstruct_scaled(xs, workspace)
         return sq.mean(axis=1, dtype=np.float64), sq
 
     def original_units(self, sq_err: np.ndarray) -> np.ndarray:

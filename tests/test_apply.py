@@ -1,0 +1,126 @@
+"""Applying a model to a stream of batches: the quick way and the careful way agree.
+
+Blocks whose values are all present and finite are scaled straight from the Arrow buffers
+(``apply._Scaler._fast``); any other block goes through ``to_matrix`` and the model's
+missing-value policy. These tests pin that both give the same numbers, that each way is taken
+when it should be, and that the network's reusable workspace changes nothing but speed.
+"""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from aecli import apply
+from aecli.errors import DataError
+from aecli.io import to_matrix
+from aecli.nn import Workspace
+from aecli.workflows import train_bundle
+
+NAMES = ["a", "b", "c", "d"]
+
+
+def _bundle(scale="standard", dtype="float32", missing="error", offset=0.0):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4)) * [1.0, 10.0, 0.01, 3.0] + offset
+    params = dict(latent=2, hidden=(8,), epochs=3, seed=0, dtype=dtype, validation=0.2)
+    bundle, _ = train_bundle(X, NAMES, params, scale=scale, missing=missing)
+    return bundle
+
+
+def _batch(X, types=None):
+    types = types or [pa.float64()] * X.shape[1]
+    arrays = [pa.array(X[:, j], type=t) if t != pa.float64() else pa.array(X[:, j])
+              for j, t in enumerate(types)]
+    return pa.RecordBatch.from_arrays(arrays, names=NAMES)
+
+
+def _careful(bundle, batch):
+    return bundle.scale(to_matrix(batch, bundle.features, dtype=np.float64))
+
+
+@pytest.mark.parametrize("scale", ["standard", "minmax", "none"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_quick_scaling_is_bit_identical_to_the_careful_way(scale, dtype):
+    bundle = _bundle(scale, dtype, offset=1e4)  # far from zero: the subtraction must be exact
+    X = np.random.default_rng(1).normal(size=(1000, 4)) * 5 + 1e4
+    batch = _batch(X)
+    scaler = apply._Scaler(bundle, "x", apply.ErrorTotals())
+    quick = scaler._fast(batch, 0)
+    assert quick is not None, "clean data must take the quick way"
+    assert quick.dtype == bundle.dtype
+    np.testing.assert_array_equal(quick, _careful(bundle, batch))
+
+
+def test_integer_and_float32_columns_take_the_quick_way_too():
+    bundle = _bundle()
+    X = np.random.default_rng(2).integers(0, 200, size=(200, 4)).astype(np.float64)
+    batch = _batch(X, [pa.int64(), pa.uint8(), pa.float32(), pa.int16()])
+    scaler = apply._Scaler(bundle, "x", apply.ErrorTotals())
+    quick = scaler._fast(batch, 0)
+    assert quick is not None
+    np.testing.assert_array_equal(quick, _careful(bundle, batch))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_missing_or_infinite_value_sends_the_block_the_careful_way(bad):
+    bundle = _bundle()
+    X = np.random.default_rng(3).normal(size=(50, 4))
+    X[17, 2] = bad
+    scaler = apply._Scaler(bundle, "x", apply.ErrorTotals())
+    assert scaler._fast(_batch(X), 0) is None
+    with pytest.raises(DataError, match=r"column 'c'.*row 18"):
+        scaler(_batch(X), 0)
+
+
+def test_a_value_that_overflows_once_scaled_is_refused_by_name():
+    bundle = _bundle()
+    X = np.random.default_rng(4).normal(size=(30, 4))
+    X[4, 2] = 1e38  # finite in float32 too, but column c's scale is 0.01
+    scaler = apply._Scaler(bundle, "data.csv", apply.ErrorTotals())
+    with pytest.raises(DataError, match=r"data.csv: column 'c', row 105: .*too large"):
+        scaler(_batch(X), 100)
+
+
+def test_a_stream_mixing_clean_and_gappy_batches_encodes_as_one_matrix_would():
+    bundle = _bundle(missing="impute")
+    rng = np.random.default_rng(5)
+    parts = [rng.normal(size=(n, 4)) for n in (700, 1, 2500, 64)]
+    parts[1][0, 3] = np.nan  # a one-row batch that needs imputing
+    parts[2][[5, 2000], [0, 1]] = np.nan
+    totals = apply.ErrorTotals()
+    out = list(apply.encode_stream(bundle, [_batch(p) for p in parts], [], "x", totals))
+    codes = np.column_stack([pa.concat_arrays([b.column(j) for b in out]).to_numpy()
+                             for j in range(out[0].num_columns)])
+    expected = bundle.encode(np.vstack(parts))
+    np.testing.assert_array_equal(codes, expected)
+    assert totals.rows == sum(len(p) for p in parts)
+
+
+def test_reconstruct_and_score_streams_agree_with_the_whole_matrix():
+    bundle = _bundle()
+    X = np.random.default_rng(6).normal(size=(3000, 4))
+    batches = [_batch(X[:1000]), _batch(X[1000:])]
+    recon = list(apply.reconstruct_stream(bundle, batches, [], "x", apply.ErrorTotals(), True))
+    X_hat, sq = bundle.reconstruct(X)
+    got = np.concatenate([b.column("a").to_numpy() for b in recon])
+    np.testing.assert_array_equal(got, X_hat[:, 0])
+    errors = np.concatenate([b.column("error").to_numpy() for b in recon])
+    np.testing.assert_array_equal(errors, sq.mean(axis=1, dtype=np.float64))
+
+
+def test_a_workspace_changes_no_result_and_is_never_returned():
+    bundle = _bundle()
+    net = bundle.autoencoder.network_
+    rng = np.random.default_rng(7)
+    big = rng.normal(size=(20000, 4)).astype(np.float32)  # several inference blocks
+    small = rng.normal(size=(3, 4)).astype(np.float32)
+    ws = Workspace()
+    first = net.encode(big, ws)
+    kept = first.copy()
+    second = net.encode(small, ws)
+    recon = net.decode(second, ws)
+    np.testing.assert_array_equal(first, kept)  # later calls did not write into it
+    np.testing.assert_array_equal(first, net.encode(big))
+    np.testing.assert_array_equal(second, net.encode(small))
+    np.testing.assert_array_equal(recon, net.decode(net.encode(small)))
+    assert net.encode(big[:0], ws).shape == (0, 2)
