@@ -10,11 +10,10 @@ from typing import Annotated
 
 import typer
 
-from .. import apply, modelfile
+from .. import apply, modelfile, report
 from ..errors import AnomalyFound
 from ..io import TableWriter, iter_batches
 from ..io.background import ReadAhead, WriteBehind
-from ..report import feature_error_table, score_summary, score_table
 from . import options as o
 from .data import check_keep, check_stdin, write_columns
 from .runtime import guarded, stderr_console
@@ -50,10 +49,10 @@ def _open(model: Path, data, input_format, keep):
     return bundle, stream, check_keep(stream.schema, o.split_list(keep), stream.name)
 
 
-def _dropped_note(err, totals, quiet):
+def _dropped_note(totals, quiet):
     if totals.dropped and not quiet:
-        err.print(f"skipped {totals.dropped} row(s) with missing values (model trained with "
-                  "--missing drop)", markup=False)
+        stderr_console().print(f"skipped {totals.dropped} row(s) with missing values (model "
+                               "trained with --missing drop)", markup=False)
 
 
 @guarded
@@ -79,7 +78,6 @@ def encode(
 
       cat sample_data/digits.csv | aecli encode digits.npz --keep label > codes.csv
     """
-    err = stderr_console()
     bundle, stream, keep_cols = _open(model, data, input_format, keep)
     totals = apply.ErrorTotals()
     reader = ReadAhead(stream)
@@ -94,9 +92,9 @@ def encode(
                 out.write(batch)
     if plot is not None:
         batches.save(plot)
-    _dropped_note(err, totals, quiet)
+    _dropped_note(totals, quiet)
     if verbose:
-        err.print(f"encoded {totals.rows} row(s) from {stream.name}", markup=False)
+        stderr_console().print(f"encoded {totals.rows} row(s) from {stream.name}", markup=False)
 
 
 @guarded
@@ -131,10 +129,10 @@ def reconstruct(
             for batch in apply.reconstruct_stream(bundle, reader, keep_cols, stream.name,
                                                   totals, error):
                 out.write(batch)
-    _dropped_note(err, totals, quiet)
+    _dropped_note(totals, quiet)
     if not quiet and totals.rows:
         scaled, original = totals.means()
-        err.print(feature_error_table(bundle.features, scaled, original, top=top))
+        err.print(report.feature_error_table(bundle.features, scaled, original, top=top))
 
 
 @guarded
@@ -146,9 +144,10 @@ def score(
     keep: o.Keep = None,
     top: Annotated[int | None, typer.Option("--top", min=1, help="Output only the N worst "
                                             "rows, worst first.")] = None,
-    threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, help="Flag rows "
-                                                    "whose error exceeds this (default: the "
-                                                    "threshold calibrated at training).")
+    threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, callback=o.finite,
+                                                    help="Flag rows whose error exceeds this "
+                                                    "(default: the threshold calibrated at "
+                                                    "training).")
                          ] = None,
     fail_on_anomaly: Annotated[bool, typer.Option("--fail-on-anomaly", help="Exit 1 when any "
                                                   "row is flagged (for cron).")] = False,
@@ -206,22 +205,22 @@ def score(
         collector.save(plot, limit)
     scaled, original = totals.means()
     if json_out:
-        report = {
+        result = {
             "rows": summary.rows, "flagged": summary.flagged, "threshold": limit,
             "rows_dropped": totals.dropped, "worst": ranked, "flagged_rows": summary.flagged_rows,
             "feature_mse": dict(zip(bundle.features, scaled, strict=True)),
             "feature_mse_original_units": dict(zip(bundle.features, original, strict=True)),
         }
         # default=str: pass-through values such as dates are written as text
-        sys.stdout.write(json.dumps(report, default=str) + "\n")
-    _dropped_note(err, totals, quiet)
+        sys.stdout.write(json.dumps(result, default=str) + "\n")
+    _dropped_note(totals, quiet)
     if not quiet:
         flagged = sorted(summary.flagged_rows, key=lambda r: -r["error"])
         shown = flagged[:20] if flagged else ranked[:10]
-        err.print(score_table(shown, limit))
+        err.print(report.score_table(shown, limit))
         if verbose:
-            err.print(feature_error_table(bundle.features, scaled, original, top=10))
-        err.print(score_summary(summary.rows, summary.flagged, limit))
+            err.print(report.feature_error_table(bundle.features, scaled, original, top=10))
+        err.print(report.score_summary(summary.rows, summary.flagged, limit))
     if fail_on_anomaly and summary.flagged:
         raise AnomalyFound(f"{summary.flagged} of {summary.rows} row(s) are over the anomaly "
                            f"threshold {limit:.4g}")

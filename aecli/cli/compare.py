@@ -8,11 +8,10 @@ from typing import Annotated
 
 import typer
 
-from .. import workflows
+from .. import report, workflows
 from ..nn import ActivationKind, OptimizerKind
 from ..plots import compare_plot, require_matplotlib
 from ..preprocessing import MissingPolicy, ScalerKind
-from ..report import compare_table
 from . import options as o
 from .data import input_name, load_features, naming_errors, write_columns
 from .progress import TrainingProgress
@@ -114,7 +113,7 @@ def compare_pca(
                                      "features": features}) + "\n")
     elif csv_out:
         write_columns(None, {key: [r[key] for r in rows] for key in rows[0]})
-    table = compare_table(rows, suggestion)
+    table = report.compare_table(rows, suggestion)
     if not quiet:
         # People at a terminal get the table on stdout; scripts get it on stderr.
         out = stdout_console()

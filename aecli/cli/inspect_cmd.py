@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .. import modelfile
-from ..report import inspect_panel
+from .. import modelfile, report
 from . import options as o
 from .runtime import guarded, stdout_console
 
@@ -45,4 +44,4 @@ def inspect(
                     if k not in ("loss_history", "val_loss_history")},
         "threshold": meta["threshold"],
     }
-    stdout_console().print(inspect_panel(info))
+    stdout_console().print(report.inspect_panel(info))

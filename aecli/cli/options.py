@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -92,23 +93,34 @@ Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Passes over the da
                                      rich_help_panel=TRAINING)]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Rows per update.",
                                         rich_help_panel=TRAINING)]
-LearningRate = Annotated[float, typer.Option("--lr", min=0.0, help="Learning rate.",
-                                             rich_help_panel=TRAINING)]
+def finite(value: float | None) -> float | None:
+    """Option callback: refuse NaN and infinity, which pass every range check."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter("must be a finite number")
+    return value
+
+
+LearningRate = Annotated[float, typer.Option("--lr", min=0.0, callback=finite,
+                                             help="Learning rate.", rich_help_panel=TRAINING)]
 Optimizer = Annotated[OptimizerKind, typer.Option("--optimizer", help="Optimizer.",
                                                   rich_help_panel=TRAINING)]
 Nesterov = Annotated[bool, typer.Option("--nesterov", help="Nesterov momentum (with "
                                         "--optimizer momentum).", rich_help_panel=TRAINING)]
-WeightDecay = Annotated[float, typer.Option("--weight-decay", min=0.0, help="L2 penalty on "
-                                            "the weights.", rich_help_panel=TRAINING)]
-Dropout = Annotated[float, typer.Option("--dropout", min=0.0, max=0.95, help="Dropout rate "
-                                        "on hidden layers.", rich_help_panel=TRAINING)]
-Noise = Annotated[float, typer.Option("--noise", min=0.0, help="Gaussian input noise (std, "
-                                      "scaled units): a denoising autoencoder.",
-                                      rich_help_panel=TRAINING)]
-Sparsity = Annotated[float, typer.Option("--sparsity", min=0.0, help="L1 penalty on the "
-                                         "code.", rich_help_panel=TRAINING)]
-Validation = Annotated[float, typer.Option("--validation", min=0.0, max=0.9, help="Fraction "
-                                           "of rows held out.", rich_help_panel=TRAINING)]
+WeightDecay = Annotated[float, typer.Option("--weight-decay", min=0.0, callback=finite,
+                                            help="L2 penalty on the weights.",
+                                            rich_help_panel=TRAINING)]
+Dropout = Annotated[float, typer.Option("--dropout", min=0.0, max=0.95, callback=finite,
+                                        help="Dropout rate on hidden layers.",
+                                        rich_help_panel=TRAINING)]
+Noise = Annotated[float, typer.Option("--noise", min=0.0, callback=finite,
+                                      help="Gaussian input noise (std, scaled units): a "
+                                      "denoising autoencoder.", rich_help_panel=TRAINING)]
+Sparsity = Annotated[float, typer.Option("--sparsity", min=0.0, callback=finite,
+                                         help="L1 penalty on the code.",
+                                         rich_help_panel=TRAINING)]
+Validation = Annotated[float, typer.Option("--validation", min=0.0, max=0.9, callback=finite,
+                                           help="Fraction of rows held out.",
+                                           rich_help_panel=TRAINING)]
 Patience = Annotated[int, typer.Option("--patience", min=0, help="Stop after this many "
                                        "epochs without improvement and restore the best "
                                        "weights; 0 trains every epoch.",

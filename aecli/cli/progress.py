@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from typing import TYPE_CHECKING
 
 from ..report import fmt
-from ..training import EpochReport
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from ..training import EpochReport
 
 
 class TrainingProgress:
@@ -24,6 +28,14 @@ class TrainingProgress:
 
     def __enter__(self) -> TrainingProgress:
         if not self.quiet and self.console.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
             self.bar = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),

@@ -9,12 +9,18 @@ import signal
 import sys
 import traceback
 from contextlib import nullcontext
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AecliError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+# rich is imported where a console is made, not here: its 30 ms would fall on every run of
+# every command, and a quiet encode in a pipe prints nothing to a person.
 
 
 class Terminated(BaseException):
@@ -27,22 +33,29 @@ def _on_sigterm(signum, frame):
 
 def stderr_console() -> Console:
     """Console for everything meant for people: progress, tables, warnings, errors."""
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False)
 
 
-class _PipeConsole(Console):
-    """A console whose closed pipe is left to :func:`guarded`, like any other write to stdout.
+@functools.cache
+def _pipe_console_class() -> type[Console]:
+    from rich.console import Console
 
-    rich's own handling exits with status 1; a reader closing the pipe (``| head``) is a
-    quiet success (status 0)."""
+    class PipeConsole(Console):
+        """A console whose closed pipe is left to :func:`guarded`, like any other write to
+        stdout: rich's own handling exits with status 1, and a reader closing the pipe
+        (``| head``) is a quiet success (status 0)."""
 
-    def on_broken_pipe(self) -> None:
-        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    return PipeConsole
 
 
 def stdout_console() -> Console:
     """Console for rendering to stdout (tables when stdout is a terminal)."""
-    return _PipeConsole(highlight=False)
+    return _pipe_console_class()(highlight=False)
 
 
 def _threads(n: int | None):
@@ -66,6 +79,8 @@ def _quiet_stdout() -> None:
 def _labelled(label: str, message: str) -> Text:
     # The message quotes user data (column names, values, paths) that may look like rich
     # markup ("[/]", "[bold]"): it goes in as plain text, never parsed.
+    from rich.text import Text
+
     return Text.assemble((label, "bold red"), " ", message)
 
 
@@ -76,7 +91,6 @@ def guarded(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         debug = kwargs.get("debug", False)
-        err = stderr_console()
         previous = None
         if hasattr(signal, "SIGTERM"):
             try:
@@ -89,6 +103,7 @@ def guarded(fn):
         except (typer.Exit, typer.BadParameter, typer.Abort):
             raise
         except AecliError as e:
+            err = stderr_console()
             if debug:
                 err.print(traceback.format_exc(), markup=False)
             err.print(_labelled("error:", e.message), soft_wrap=True)
@@ -104,6 +119,7 @@ def guarded(fn):
             if debug:
                 raise
             exc = sys.exc_info()[1]
+            err = stderr_console()
             err.print(_labelled("internal error:", f"{type(exc).__name__}: {exc}"),
                       soft_wrap=True)
             err.print("This is a bug in aecli. Run again with --debug for the traceback and "

@@ -9,12 +9,11 @@ from typing import Annotated
 
 import typer
 
-from .. import modelfile, streaming, workflows
+from .. import modelfile, report, streaming, workflows
 from ..io import AtomicFile, atomic_open
 from ..nn import ActivationKind, OptimizerKind
 from ..plots import loss_plot, require_matplotlib
 from ..preprocessing import MissingPolicy, ScalerKind
-from ..report import train_summary
 from . import options as o
 from .data import load_features, naming_errors, stream_features, write_columns
 from .progress import TrainingProgress
@@ -61,8 +60,8 @@ def train(
     seed: o.Seed = 0,
     dtype: o.Dtype = o.DtypeChoice.FLOAT32,
     contamination: Annotated[float, typer.Option("--contamination", min=0.0, max=0.5,
-                                                 help="Expected anomaly fraction: sets the "
-                                                 "score threshold.",
+                                                 callback=o.finite, help="Expected anomaly "
+                                                 "fraction: sets the score threshold.",
                                                  rich_help_panel=o.TRAINING)] = 0.01,
     input_format: o.InputFormat = None,
     columns: o.Columns = None,
@@ -125,7 +124,7 @@ def train(
     if plot is not None:
         loss_plot(plot, summary)
     if not quiet:
-        err.print(train_summary(summary))
+        err.print(report.train_summary(summary))
         err.print(f"model saved to {output}", markup=False)
     if json_out:
         sys.stdout.write(json.dumps({**summary, "model": str(output)}) + "\n")

@@ -15,7 +15,6 @@ from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
@@ -70,6 +69,8 @@ def _needs_quotes(batch: pa.RecordBatch, delimiter: str) -> bool:
             column = column.dictionary_decode()
             t = column.type
         if pa.types.is_string(t) or pa.types.is_large_string(t):
+            import pyarrow.compute as pc  # imported when needed: 40 ms most runs never use
+
             if pc.any(pc.match_substring_regex(column, pattern)).as_py():
                 return True
         elif not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)):
@@ -79,6 +80,8 @@ def _needs_quotes(batch: pa.RecordBatch, delimiter: str) -> bool:
 
 def _json_values(column: pa.Array) -> pa.Array:
     """Each value of ``column`` as JSON text (a string array without nulls)."""
+    import pyarrow.compute as pc  # imported when needed: 40 ms that most runs never use
+
     t = column.type
     if pa.types.is_dictionary(t):
         column = column.dictionary_decode()
@@ -127,6 +130,8 @@ def _jsonl_bytes(batch: pa.RecordBatch) -> pa.Buffer:
     parts += ["}\n" if parts else "{}\n"]
     if not any(isinstance(p, pa.Array) for p in parts):
         return pa.py_buffer(parts[0].encode() * batch.num_rows)
+    import pyarrow.compute as pc  # imported when needed: 40 ms that most runs never use
+
     rows = pc.binary_join_element_wise(*parts, "")  # (n,) one line each
     # The lines lie back to back in the array's data buffer: write that buffer, no join.
     offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)

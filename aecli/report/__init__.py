@@ -8,15 +8,20 @@ Numbers are shown to four significant digits by :func:`fmt`; a missing value (``
 shows as an em dash. Meaning never rides on colour alone, so ``NO_COLOR`` loses nothing.
 """
 
-from .tables import (
-    compare_table,
-    feature_error_table,
-    inspect_panel,
-    score_summary,
-    score_table,
-    train_summary,
-)
 from .text import BARS, MISSING, fmt, format_architecture, sparkline, truncate_list
+
+_TABLES = ("compare_table", "feature_error_table", "inspect_panel", "score_summary",
+           "score_table", "train_summary")
+
+
+def __getattr__(name: str):
+    # The tables, and rich under them (30 ms), load on first use: a quiet run in a pipe
+    # shows no table, and every command would pay for them at start-up.
+    if name in _TABLES:
+        from . import tables
+
+        return getattr(tables, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "BARS",
