@@ -92,6 +92,7 @@ def run(sections: list[str], sizes: Sizes, threads: int) -> list[Figure]:
         rows = [sizes.encode_rows] if "encode" in sections else []
         rows += list(sizes.memory_rows) if "memory" in sections else []
         encode_speed.ensure_data(encode_speed.files(*rows), log)
+        encode_speed.compile_aecli()
     for section in sections:
         started = time.perf_counter()
         log(f"measuring {section} ...")
