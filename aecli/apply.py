@@ -103,13 +103,15 @@ class _Scaler:
         """Scaled rows (m, d) of ``batch`` and the mask of rows kept (None when all are).
 
         The matrix is only valid until the next call."""
-        xs = self._fast(batch, offset)
+        xs = self.quick(batch, offset)
         if xs is not None:
             return xs, None
         X, mask = _matrix(self.bundle, batch, offset, self.name, self.totals)
         return self.bundle.scale(X), mask
 
-    def _fast(self, batch: pa.RecordBatch, offset: int) -> np.ndarray | None:
+    def quick(self, batch: pa.RecordBatch, offset: int) -> np.ndarray | None:
+        """The scaled rows (n, d) of ``batch`` when all its values are present and finite
+        once scaled; None when it must go the careful way. Valid until the next call."""
         n = batch.num_rows
         if self._buffer.shape[1] < n:
             self._buffer = np.empty((self._buffer.shape[0], n), dtype=self._buffer.dtype)
@@ -223,7 +225,10 @@ def _blocks(batch: pa.RecordBatch, width: int) -> Iterator[pa.RecordBatch]:
 def _encode_batch(bundle: ModelBundle, scaler: _Scaler, batch: pa.RecordBatch,
                   offset: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Codes (m, k) of the rows of ``batch`` kept, and the mask of rows kept (None when all
-    are), computed a block of rows at a time."""
+    are): in one go when the batch is clean, else a block of rows at a time."""
+    xs = scaler.quick(batch, offset)
+    if xs is not None:
+        return bundle.encode_scaled(xs, scaler.workspace), None
     codes, masks = [], []
     for part in _blocks(batch, len(bundle.features)):
         xs, mask = scaler(part, offset)

@@ -1,7 +1,7 @@
 """Applying a model to a stream of batches: the quick way and the careful way agree.
 
 Blocks whose values are all present and finite are scaled straight from the Arrow buffers
-(``apply._Scaler._fast``); any other block goes through ``to_matrix`` and the model's
+(``apply._Scaler.quick``); any other block goes through ``to_matrix`` and the model's
 missing-value policy. These tests pin that both give the same numbers, that each way is taken
 when it should be, and that the network's reusable workspace changes nothing but speed.
 """
@@ -45,7 +45,7 @@ def test_quick_scaling_is_bit_identical_to_the_careful_way(scale, dtype):
     X = np.random.default_rng(1).normal(size=(1000, 4)) * 5 + 1e4
     batch = _batch(X)
     scaler = apply._Scaler(bundle, "x", apply.ErrorTotals())
-    quick = scaler._fast(batch, 0)
+    quick = scaler.quick(batch, 0)
     assert quick is not None, "clean data must take the quick way"
     assert quick.dtype == bundle.dtype
     np.testing.assert_array_equal(quick, _careful(bundle, batch))
@@ -56,7 +56,7 @@ def test_integer_and_float32_columns_take_the_quick_way_too():
     X = np.random.default_rng(2).integers(0, 200, size=(200, 4)).astype(np.float64)
     batch = _batch(X, [pa.int64(), pa.uint8(), pa.float32(), pa.int16()])
     scaler = apply._Scaler(bundle, "x", apply.ErrorTotals())
-    quick = scaler._fast(batch, 0)
+    quick = scaler.quick(batch, 0)
     assert quick is not None
     np.testing.assert_array_equal(quick, _careful(bundle, batch))
 
@@ -67,7 +67,7 @@ def test_a_missing_or_infinite_value_sends_the_block_the_careful_way(bad):
     X = np.random.default_rng(3).normal(size=(50, 4))
     X[17, 2] = bad
     scaler = apply._Scaler(bundle, "x", apply.ErrorTotals())
-    assert scaler._fast(_batch(X), 0) is None
+    assert scaler.quick(_batch(X), 0) is None
     with pytest.raises(DataError, match=r"column 'c'.*row 18"):
         scaler(_batch(X), 0)
 
