@@ -286,3 +286,18 @@ def test_duckdb_reads_the_output(written):
         assert len(rel.fetchall()) == TABLE.num_rows
     n, total = duckdb.sql(f"select count(*), sum(z1) from '{written['parquet']}'").fetchall()[0]
     assert n == TABLE.num_rows and total == pytest.approx(FLOATS.sum())
+
+
+def test_parquet_floats_are_written_plain_and_text_with_a_dictionary(tmp_path):
+    # Codes hardly ever repeat a value: a dictionary would only make the file bigger.
+    n = 20000
+    table = pa.table({"label": pa.array(["a", "b"] * (n // 2)),
+                      "z1": np.random.default_rng(0).normal(size=n).astype(np.float32)})
+    path = tmp_path / "codes.parquet"
+    with TableWriter(path) as out:
+        out.write(table)
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {meta.column(j).path_in_schema: meta.column(j).encodings for j in range(2)}
+    assert "RLE_DICTIONARY" in encodings["label"]
+    assert "RLE_DICTIONARY" not in encodings["z1"]
+    assert pq.read_table(path).equals(table)
