@@ -27,6 +27,7 @@ from aecli.io import (
     sniff,
     to_matrix,
 )
+from aecli.io.text import largest
 
 TABLE = pa.table(
     {
@@ -547,3 +548,15 @@ def test_batch_rows_must_be_positive(tmp_path):
     path = write_bytes(tmp_path, "a.csv", b"a\n1\n")
     with pytest.raises(ValueError, match="batch_rows"):
         iter_batches(path, batch_rows=0)
+
+
+@pytest.mark.parametrize("column,expected", [
+    (pa.array([3, -7, 5], pa.int64()), 7),
+    (pa.array([3, None, -9], pa.int64()), 9),  # nulls: the pyarrow.compute way
+    (pa.chunked_array([[1, 2], [], [-2**63]], pa.int64()), 2**63),
+    (pa.array([2**64 - 1, 0], pa.uint64()), 2**64 - 1),
+    (pa.array([7, 1, 2, 3], pa.int8()).slice(1), 3),  # an offset into the buffer
+    (pa.array([None, None], pa.int32()), 0),
+])
+def test_largest_magnitude_of_an_integer_column(column, expected):
+    assert largest(column) == expected

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pyarrow as pa
 
 from aecli.errors import DataError
@@ -64,12 +65,23 @@ def check_names(names: list[str], name: str) -> None:
         )
 
 
-def largest(column) -> int:
+def largest(column: pa.Array | pa.ChunkedArray) -> int:
     """Return the largest absolute value of an integer column (0 when all null)."""
-    import pyarrow.compute as pc  # imported when needed: 40 ms that most runs never use
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if any(c.null_count for c in chunks):
+        import pyarrow.compute as pc  # imported when needed: 40 ms that most runs never use
 
-    mm = pc.min_max(column).as_py()
-    return max(abs(mm["min"] or 0), abs(mm["max"] or 0))
+        mm = pc.min_max(column).as_py()
+        return max(abs(mm["min"] or 0), abs(mm["max"] or 0))
+    # Without nulls NumPy reads the values from the data buffer; Python ints cannot overflow.
+    best = 0
+    for c in chunks:
+        if len(c):
+            dtype = np.dtype(str(c.type))  # "int64", "uint8", ...
+            v = np.frombuffer(c.buffers()[1], dtype=dtype, count=len(c),
+                              offset=c.offset * dtype.itemsize)
+            best = max(best, abs(int(v.min())), abs(int(v.max())))
+    return best
 
 
 def record_end(data: bytes) -> int:
