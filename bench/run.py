@@ -137,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - started
 
     print(table(figures))
-    missed = [f.name for f in figures if f.status == "MISS"]
-    print(f"\n{len(figures) - len(missed)} of {len(figures)} figures meet their target "
+    judged = [f for f in figures if f.status in ("PASS", "MISS")]  # not INFO, not SKIP
+    missed = [f.name for f in judged if f.status == "MISS"]
+    print(f"\n{len(judged) - len(missed)} of {len(judged)} figures meet their target "
           f"({seconds:.0f} s)" + (f"; missed: {'; '.join(missed)}" if missed else ""))
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps({
