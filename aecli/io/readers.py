@@ -140,8 +140,7 @@ def iter_batches(
     input_format : Format or str, optional
         Overrides the extension / sniffing.
     batch_rows : int, default 65536
-        Most rows per batch; a Parquet file whose row groups hold up to twice that is read a
-        whole row group per batch (cheaper than batches that straddle row groups).
+        Most rows per batch.
     stdin : binary file-like, optional
         Read instead of ``sys.stdin.buffer`` when ``source`` is stdin.
 
