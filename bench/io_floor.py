@@ -49,12 +49,7 @@ def parquet_floor(src: str, dest: str) -> int:
     writer = None
     # pre_buffer=False: on a local file it reads faster than pyarrow's default, which buffers
     # the row groups ahead (and whose memory grows with the file), so the floor is the faster.
-    pf = pq.ParquetFile(src, pre_buffer=False)
-    # Whole row groups when they hold up to twice BATCH_ROWS, as aecli reads them: batches
-    # that straddle row groups cost more CPU, for the floor as for aecli.
-    largest = max(pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups))
-    batch_rows = largest if BATCH_ROWS < largest <= 2 * BATCH_ROWS else BATCH_ROWS
-    for batch in pf.iter_batches(batch_size=batch_rows):
+    for batch in pq.ParquetFile(src, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS):
         out = _codes(batch)
         if writer is None:
             # as aecli writes float columns: plain, not dictionary-encoded (see

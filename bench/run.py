@@ -90,7 +90,7 @@ def run(sections: list[str], sizes: Sizes, threads: int) -> list[Figure]:
     figures: list[Figure] = []
     if "encode" in sections or "memory" in sections:
         rows = [sizes.encode_rows] if "encode" in sections else []
-        rows += list(sizes.memory_rows) if "memory" in sections else []
+        rows += [sizes.encode_rows, *sizes.memory_rows] if "memory" in sections else []
         encode_speed.ensure_data(encode_speed.files(*rows), log)
         encode_speed.compile_aecli()
     for section in sections:
@@ -103,6 +103,8 @@ def run(sections: list[str], sizes: Sizes, threads: int) -> list[Figure]:
             figures += encode_speed.encode_figures(sizes.encode_rows, sizes.encode_rounds)
         elif section == "memory":
             figures += encode_speed.memory_figures(*sizes.memory_rows)
+            figures.append(encode_speed.stream_training_figure(sizes.encode_rows,
+                                                               sizes.memory_rows[1]))
         elif section == "pca":
             figures += pca_speed.measure(sizes.pca_rows, 256, sizes.pca_repeat)
         log(f"  {section}: {time.perf_counter() - started:.0f} s")
