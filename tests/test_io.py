@@ -537,6 +537,18 @@ def test_batch_rows_must_be_positive(tmp_path):
         iter_batches(path, batch_rows=0)
 
 
+@pytest.mark.parametrize("group,batch,expected", [(700, 512, 350), (1024, 512, 512),
+                                                  (1025, 512, 342), (300, 512, 512)])
+def test_parquet_batches_tile_the_row_groups(tmp_path, group, batch, expected):
+    # equal parts of each row group, none larger than asked: no batch glued from two groups
+    table = pa.table({"v": np.arange(3000, dtype=np.float64)})
+    path = tmp_path / "g.parquet"
+    pq.write_table(table, path, row_group_size=group)
+    sizes = [b.num_rows for b in iter_batches(path, batch_rows=batch)]
+    assert max(sizes) == expected and sum(sizes) == 3000
+    assert pa.Table.from_batches(list(iter_batches(path, batch_rows=batch))).equals(table)
+
+
 @pytest.mark.parametrize("column,expected", [
     (pa.array([3, -7, 5], pa.int64()), 7),
     (pa.array([3, None, -9], pa.int64()), 9),  # nulls: the pyarrow.compute way
