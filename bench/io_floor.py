@@ -49,7 +49,13 @@ def parquet_floor(src: str, dest: str) -> int:
     writer = None
     # pre_buffer=False: on a local file it reads faster than pyarrow's default, which buffers
     # the row groups ahead (and whose memory grows with the file), so the floor is the faster.
-    for batch in pq.ParquetFile(src, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS):
+    pf = pq.ParquetFile(src, pre_buffer=False)
+    # Batches of at most BATCH_ROWS that tile the row groups, as aecli reads them: a batch
+    # glued from two row groups costs more CPU, for the floor as for aecli.
+    largest = max(pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups))
+    parts = -(-largest // BATCH_ROWS)  # ceil
+    batch_rows = BATCH_ROWS if parts == 1 else -(-largest // parts)
+    for batch in pf.iter_batches(batch_size=batch_rows):
         out = _codes(batch)
         if writer is None:
             # as aecli writes float columns: plain, not dictionary-encoded (see
