@@ -97,6 +97,7 @@ class _Scaler:
     def __init__(self, bundle: ModelBundle, name: str, totals: ErrorTotals):
         self.bundle, self.name, self.totals = bundle, name, totals
         self._buffer = np.empty((len(bundle.features), 0), dtype=bundle.dtype)  # (d, rows)
+        self._scratch = np.empty(0, dtype=np.float64)  # one column's values, shifted
         self.workspace = Workspace()  # for the network's arithmetic on these rows
 
     def __call__(self, batch: pa.RecordBatch, offset: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -115,11 +116,13 @@ class _Scaler:
         n = batch.num_rows
         if self._buffer.shape[1] < n:
             self._buffer = np.empty((self._buffer.shape[0], n), dtype=self._buffer.dtype)
+            self._scratch = np.empty(n, dtype=np.float64)
         xs = self._buffer[:, :n].T  # (n, d), each column contiguous as Arrow keeps them
         columns = to_float_columns(batch, self.bundle.features, row_offset=offset, name=self.name)
         with np.errstate(over="ignore", invalid="ignore"):
             for j, start, values in columns:
-                self.bundle.scale_column(j, values, xs[start : start + len(values), j])
+                self.bundle.scale_column(j, values, xs[start : start + len(values), j],
+                                         self._scratch[: len(values)])
             # NaN (missing) and infinity (bad, or too large once scaled) spread to the sums;
             # so does a sum too large for the dtype, which only costs the careful way
             if np.isfinite(np.add.reduce(xs, axis=0)).all():

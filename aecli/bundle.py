@@ -61,10 +61,13 @@ class ModelBundle:
         """Raw (n, d) → the scaled space the autoencoder works in, in the model's dtype."""
         return np.asarray(self.scaler.transform(self.impute(X)), dtype=self.dtype)
 
-    def scale_column(self, j: int, values: np.ndarray, out: np.ndarray) -> None:
+    def scale_column(self, j: int, values: np.ndarray, out: np.ndarray,
+                     scratch: np.ndarray | None = None) -> None:
         """Scale raw ``values`` of feature ``j`` into ``out`` (same length, the model's dtype),
-        giving exactly what :meth:`scale` gives for that column; NaN stays NaN."""
-        shifted = np.subtract(values, self.scaler.center_[j], dtype=np.float64)
+        giving exactly what :meth:`scale` gives for that column; NaN stays NaN.
+
+        ``scratch``, float64 and as long as ``values``, saves allocating the intermediate."""
+        shifted = np.subtract(values, self.scaler.center_[j], out=scratch, dtype=np.float64)
         np.divide(shifted, self.scaler.scale_[j], out=out, casting="same_kind")
 
     def encode(self, X: np.ndarray) -> np.ndarray:
