@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -170,14 +171,20 @@ def arithmetic_seconds(src: Path, rounds: int) -> float:
     return best
 
 
-def memory_figures(small: int, large: int) -> list[Figure]:
-    """Peak RSS of aecli encode on ``large`` rows over that on ``small`` rows."""
+def memory_figures(small: int, large: int, rounds: int = 3) -> list[Figure]:
+    """Peak RSS of aecli encode on ``large`` rows over that on ``small`` rows.
+
+    Each size's figure is the median of ``rounds`` runs: how far the allocators' caches have
+    filled when a short run ends varies by tens of MiB from run to run.
+    """
     figures = []
     for ext in ("csv", "parquet"):
         peaks = []
         for rows in (small, large):
             src = table_path(rows, ext)
-            peaks.append(_checked(_encode, src, DATA / f"out.{ext}", rows).max_rss / 2**20)
+            runs = [_checked(_encode, src, DATA / f"out.{ext}", rows).max_rss / 2**20
+                    for _ in range(rounds)]
+            peaks.append(statistics.median(runs))
         figures.append(Figure(
             f"encode peak RSS {ext.upper()}: {large:,} rows vs {small:,}", peaks[1], peaks[0],
             "MiB", peaks[1] / peaks[0], 1.2, at_least=False,
