@@ -16,8 +16,7 @@ import pyarrow as pa
 
 from .bundle import ModelBundle
 from .errors import DataError
-from .io import to_matrix
-from .io.matrix import float_columns as to_float_columns
+from .io import float_columns, to_matrix
 from .nn import Workspace
 from .preprocessing import (
     MissingPolicy,
@@ -118,7 +117,7 @@ class _Scaler:
             self._buffer = np.empty((self._buffer.shape[0], n), dtype=self._buffer.dtype)
             self._scratch = np.empty(n, dtype=np.float64)
         xs = self._buffer[:, :n].T  # (n, d), each column contiguous as Arrow keeps them
-        columns = to_float_columns(batch, self.bundle.features, row_offset=offset, name=self.name)
+        columns = float_columns(batch, self.bundle.features, row_offset=offset, name=self.name)
         with np.errstate(over="ignore", invalid="ignore"):
             for j, start, values in columns:
                 self.bundle.scale_column(j, values, xs[start : start + len(values), j],

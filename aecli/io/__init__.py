@@ -14,7 +14,7 @@ from aecli.io.formats import (
     format_from_path,
     sniff,
 )
-from aecli.io.matrix import numeric_columns, to_matrix
+from aecli.io.matrix import float_columns, numeric_columns, to_matrix
 from aecli.io.readers import BatchStream, iter_batches, read_table
 from aecli.io.streams import Source
 from aecli.io.writers import TableWriter
@@ -29,6 +29,7 @@ __all__ = [
     "atomic_write",
     "compression_from_path",
     "detect_delimiter",
+    "float_columns",
     "format_from_path",
     "iter_batches",
     "numeric_columns",
