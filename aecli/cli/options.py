@@ -17,6 +17,14 @@ TRAINING = "Training"
 DATA = "Data"
 OUTPUT = "Output"
 
+
+def finite(value: float | None) -> float | None:
+    """Option callback: refuse NaN and infinity, which pass every range check."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter("must be a finite number")
+    return value
+
+
 DataArg = Annotated[
     str | None,
     typer.Argument(metavar="DATA", help="Input table: a file, a directory or glob of Parquet "
@@ -93,13 +101,6 @@ Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Passes over the da
                                      rich_help_panel=TRAINING)]
 BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Rows per update.",
                                         rich_help_panel=TRAINING)]
-def finite(value: float | None) -> float | None:
-    """Option callback: refuse NaN and infinity, which pass every range check."""
-    if value is not None and not math.isfinite(value):
-        raise typer.BadParameter("must be a finite number")
-    return value
-
-
 LearningRate = Annotated[float, typer.Option("--lr", min=0.0, callback=finite,
                                              help="Learning rate.", rich_help_panel=TRAINING)]
 Optimizer = Annotated[OptimizerKind, typer.Option("--optimizer", help="Optimizer.",
