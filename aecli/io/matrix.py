@@ -87,6 +87,14 @@ def _float_view(chunk: pa.Array) -> np.ndarray:
                          offset=chunk.offset * dtype.itemsize)
 
 
+def int_view(chunk: pa.Array) -> np.ndarray:
+    """An integer Arrow array without nulls as a NumPy view of its data buffer (no copy, and
+    no ``to_numpy``, which imports pandas)."""
+    dtype = np.dtype(str(chunk.type))  # "int64", "uint8", ...
+    return np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk),
+                         offset=chunk.offset * dtype.itemsize)
+
+
 def _as_float(chunk: pa.Array, column: str, first_row: int, where: str) -> np.ndarray:
     """Return ``chunk`` as a float NumPy array, nulls as NaN (zero-copy for plain floats)."""
     t = chunk.type
@@ -97,10 +105,7 @@ def _as_float(chunk: pa.Array, column: str, first_row: int, where: str) -> np.nd
         return _float_view(chunk)
     if pa.types.is_integer(t) and not chunk.null_count:
         # NumPy converts from the data buffer; Arrow's cast would import pyarrow.compute
-        dtype = np.dtype(str(t))  # "int64", "uint8", ...
-        ints = np.frombuffer(chunk.buffers()[1], dtype=dtype, count=len(chunk),
-                             offset=chunk.offset * dtype.itemsize)
-        return ints.astype(np.float64)
+        return int_view(chunk).astype(np.float64)
     if (
         pa.types.is_integer(t)
         or pa.types.is_floating(t)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import numpy as np
 import pyarrow as pa
 
 from aecli.errors import DataError
 from aecli.io.formats import PARQUET_MAGIC
+from aecli.io.matrix import int_view
 from aecli.io.streams import Opened, read_up_to
 
 #: Integers beyond 2**53 cannot be float64 exactly.
@@ -77,9 +77,7 @@ def largest(column: pa.Array | pa.ChunkedArray) -> int:
     best = 0
     for c in chunks:
         if len(c):
-            dtype = np.dtype(str(c.type))  # "int64", "uint8", ...
-            v = np.frombuffer(c.buffers()[1], dtype=dtype, count=len(c),
-                              offset=c.offset * dtype.itemsize)
+            v = int_view(c)
             best = max(best, abs(int(v.min())), abs(int(v.max())))
     return best
 
