@@ -40,7 +40,7 @@ class ErrorTotals:
     def add(self, bundle: ModelBundle, sq_err: np.ndarray) -> None:
         """Add a batch's per-cell squared errors (m, d)."""
         s = sq_err.sum(axis=0, dtype=np.float64)
-        o = bundle.original_units(sq_err).sum(axis=0, dtype=np.float64)
+        o = bundle.original_units(s)  # a column's scale factors out of its sum
         self.scaled = s if self.scaled is None else self.scaled + s
         self.original = o if self.original is None else self.original + o
         self.rows += sq_err.shape[0]
@@ -241,6 +241,15 @@ def _encode_batch(bundle: ModelBundle, scaler: _Scaler, batch: pa.RecordBatch,
     return Z, None if len(Z) == batch.num_rows else np.concatenate(masks)
 
 
+def _largest(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest values, largest first (a partition, not a full sort)."""
+    k = min(k, len(values))
+    if k <= 0:
+        return np.array([], dtype=np.intp)
+    part = np.argpartition(values, len(values) - k)[len(values) - k :]
+    return part[np.argsort(-values[part])]
+
+
 def encode_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
                   name: str, totals: ErrorTotals) -> Iterator[pa.RecordBatch]:
     """Codes ``z1..zk`` for each input batch."""
@@ -286,7 +295,7 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
         flagged = errors > summary.threshold
         summary.rows += len(errors)
         summary.flagged += int(flagged.sum())
-        worst = np.argsort(-errors)[:top] if top > 0 else np.array([], dtype=int)
+        worst = _largest(errors, top)
         interesting = np.union1d(np.flatnonzero(flagged), worst)
         tops = dict(zip(interesting.tolist(),
                         top_contributors(sq[interesting], bundle.features), strict=True))

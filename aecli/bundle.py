@@ -95,11 +95,17 @@ class ModelBundle:
                            ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`reconstruct` for rows already scaled; ``workspace`` as in
         :meth:`encode_scaled`."""
+        xs_hat, sq = self._through(xs, workspace)
+        return np.asarray(self.scaler.inverse_transform(xs_hat)), sq
+
+    def _through(self, xs: np.ndarray, workspace: Workspace | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Scaled rows through the network: the reconstruction and the squared error per cell,
+        both (n, d) in the scaled space."""
         net = self.autoencoder.network_
         xs_hat = net.decode(net.encode(xs, workspace), workspace)  # (n, d)
         diff = xs_hat - xs
-        X_hat = self.scaler.inverse_transform(xs_hat)
-        return np.asarray(X_hat), diff * diff
+        return xs_hat, np.multiply(diff, diff, out=diff)
 
     def errors(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-row mean squared error (n,) and per-cell squared error (n, d), scaled space."""
@@ -108,7 +114,7 @@ class ModelBundle:
     def errors_scaled(self, xs: np.ndarray, workspace: Workspace | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`errors` for rows already scaled; ``workspace`` as in :meth:`encode_scaled`."""
-        _, sq = self.reconstruct_scaled(xs, workspace)
+        _, sq = self._through(xs, workspace)  # no need for original units here
         return sq.mean(axis=1, dtype=np.float64), sq
 
     def original_units(self, sq_err: np.ndarray) -> np.ndarray:

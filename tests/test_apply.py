@@ -124,3 +124,9 @@ def test_a_workspace_changes_no_result_and_is_never_returned():
     np.testing.assert_array_equal(second, net.encode(small))
     np.testing.assert_array_equal(recon, net.decode(net.encode(small)))
     assert net.encode(big[:0], ws).shape == (0, 2)
+
+
+@pytest.mark.parametrize("n,k", [(1000, 10), (5, 5), (5, 9), (1, 1), (0, 3), (100, 0)])
+def test_the_worst_rows_are_found_by_partition_as_a_full_sort_would(n, k):
+    errors = np.random.default_rng(n).exponential(size=n)
+    np.testing.assert_array_equal(apply._largest(errors, k), np.argsort(-errors)[:k])
