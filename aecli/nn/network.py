@@ -155,7 +155,9 @@ class Network:
         widest = max(layer.W.shape[1] for layer in layers)
         rows = max(1, min(len(x), max(256, INFER_BLOCK_BYTES // (widest * self.dtype.itemsize))))
         workspace = workspace if workspace is not None else Workspace()
-        out = np.empty((len(x), layers[-1].W.shape[1]), dtype=self.dtype)  # (n, n_out)
+        # (n, n_out) in Fortran order: each output column lies side by side, as Arrow keeps
+        # columns, so the streams hand them over without a copy each
+        out = np.empty((layers[-1].W.shape[1], len(x)), dtype=self.dtype).T
         for start in range(0, len(x), rows):
             h = x[start : start + rows]  # (m, n_in), m <= rows
             for layer in layers:
