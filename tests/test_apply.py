@@ -130,3 +130,30 @@ def test_a_workspace_changes_no_result_and_is_never_returned():
 def test_the_worst_rows_are_found_by_partition_as_a_full_sort_would(n, k):
     errors = np.random.default_rng(n).exponential(size=n)
     np.testing.assert_array_equal(apply._largest(errors, k), np.argsort(-errors)[:k])
+
+
+def test_every_numeric_arrow_type_scales_as_the_careful_way_does():
+    # dictionary-encoded floats, half floats or booleans, decimals, integers (with and
+    # without nulls), in a batch that is a slice (an offset into every buffer)
+    from decimal import Decimal
+
+    bundle = _bundle(missing="impute")
+    n = 300
+    rng = np.random.default_rng(8)
+    a = rng.normal(size=n)
+    b = rng.integers(0, 5, size=n)
+    ints = [int(x) for x in b]
+    gappy = [None if i % 7 == 0 else x for i, x in enumerate(ints)]
+    for second in (pa.array(b.astype(np.float16)), pa.array(b > 2)):
+        for fourth, quick in ((pa.array(ints, pa.int32()), True),
+                              (pa.array(gappy, pa.int32()), False)):
+            part = pa.RecordBatch.from_arrays([
+                pa.array(a).dictionary_encode(), second,
+                pa.array([Decimal(x) / 4 for x in ints], pa.decimal128(10, 2)), fourth,
+            ], names=NAMES).slice(17, 250)
+            scaler = apply._Scaler(bundle, "x", apply.ErrorTotals())
+            assert (scaler.quick(part, 0) is not None) is quick
+            xs, mask = scaler(part, 0)
+            assert mask is None
+            X = to_matrix(part, NAMES, dtype=np.float64)
+            np.testing.assert_array_equal(xs, bundle.scale(X))
