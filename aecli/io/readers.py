@@ -140,7 +140,9 @@ def iter_batches(
     input_format : Format or str, optional
         Overrides the extension / sniffing.
     batch_rows : int, default 65536
-        Most rows per batch.
+        Most rows per batch. A Parquet file whose row groups are larger is read in equal
+        parts of each row group (100k-row groups as 50k-row batches), which is cheaper than
+        batches glued across row groups.
     stdin : binary file-like, optional
         Read instead of ``sys.stdin.buffer`` when ``source`` is stdin.
 
