@@ -10,6 +10,8 @@ expects ``ValueError`` for bad input, treats them as it treats its own.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -68,3 +70,15 @@ class AnomalyFound(AecliError):
     """Rows over the anomaly threshold were found and the caller asked to fail on them."""
 
     exit_code = EXIT_FAILED
+
+
+@contextmanager
+def naming_input(name: str):
+    """Prefix the ``DataError``s raised inside with the input's name (``data.csv: ...``),
+    unless they already carry it."""
+    try:
+        yield
+    except DataError as e:
+        if e.message.startswith(f"{name}: "):
+            raise
+        raise DataError(f"{name}: {e.message}", e.hint) from None

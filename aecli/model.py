@@ -316,8 +316,8 @@ class Autoencoder(ParamsMixin):
             self.feature_names_in_ = names
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        self.loss_history_ = result.train_history
-        self.val_loss_history_ = result.val_history
+        self.loss_history_ = result.loss_history
+        self.val_loss_history_ = result.val_loss_history
         self.best_epoch_ = result.best_epoch
         self.stopped_early_ = result.stopped_early
         self.train_mse_ = float(train_errors.mean() if train_mse is None else train_mse)
@@ -328,6 +328,35 @@ class Autoencoder(ParamsMixin):
             self.validation_mse_ = float(calibration.mean())
         self.error_quantiles_ = np.quantile(calibration, QUANTILE_LEVELS)
         self.threshold_ = float(np.quantile(calibration, 1.0 - self.contamination))
+
+    @classmethod
+    def _from_state(cls, params: dict, network: Network, state: dict,
+                    feature_names=None) -> Autoencoder:
+        """A fitted estimator from a trained ``network`` and the state :meth:`_set_fitted`
+        assigns, as a model file stores it (``state``: ``loss_history``,
+        ``val_loss_history``, ``best_epoch``, ``stopped_early``, ``train_mse``,
+        ``validation_mse``, ``error_quantiles``, ``threshold``)."""
+        ae = cls(**params)
+        d = network.specs[0].n_in
+        ae._check_params(d)
+        if ae.latent != network.specs[network.code_index].n_out or np.dtype(
+                DTYPES[ae.dtype]) != network.dtype:
+            raise InvalidParameterError("the training settings do not match the network")
+        ae.network_ = network
+        ae.n_features_in_ = d
+        if feature_names is not None:
+            ae.feature_names_in_ = np.asarray(feature_names, dtype=object)
+        ae.loss_history_ = [float(x) for x in state["loss_history"]]
+        val = state["val_loss_history"]
+        ae.val_loss_history_ = None if val is None else [float(x) for x in val]
+        ae.best_epoch_ = int(state["best_epoch"])
+        ae.stopped_early_ = bool(state["stopped_early"])
+        ae.train_mse_ = float(state["train_mse"])
+        val_mse = state["validation_mse"]
+        ae.validation_mse_ = None if val_mse is None else float(val_mse)
+        ae.error_quantiles_ = np.array(state["error_quantiles"], dtype=np.float64)
+        ae.threshold_ = float(state["threshold"])
+        return ae
 
     # -- inference ------------------------------------------------------------------------
     def _input(self, X) -> np.ndarray:

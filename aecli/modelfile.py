@@ -1,7 +1,9 @@
 """The aecli model file: ``np.savez`` of plain arrays plus one JSON metadata document.
 
-Format version 1. Member ``meta`` holds UTF-8 JSON as a uint8 array; every other member is a
-numeric array that the metadata lists with its dtype and shape. Reading never unpickles: each
+Format version 2. Member ``meta`` holds UTF-8 JSON as a uint8 array; every other member is a
+numeric array that the metadata lists with its dtype and shape. The training summary is one
+record, ``summary``; version 1 kept its figures in ``metrics``, ``threshold`` and
+``info.summary``, and is still read. Reading never unpickles: each
 member's ``.npy`` header is parsed and checked (no object dtype, declared size equal to the
 stored size, dtype and shape as the metadata says) before its bytes are read.
 """
@@ -23,10 +25,10 @@ from .bundle import ModelBundle
 from .errors import ModelFileError
 from .model import Autoencoder
 from .nn import ActivationKind, LayerSpec, Network
-from .preprocessing import MissingPolicy, scaler_from_arrays
+from .preprocessing import Imputer, MissingPolicy, Preparation, scaler_from_arrays
 
 FORMAT_NAME = "aecli-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_META_BYTES = 16 << 20
 MAX_ARRAY_BYTES = 4 << 30
 ALLOWED_DTYPES = {"float32", "float64"}
@@ -37,19 +39,19 @@ _NOT_MODEL_HINT = "Pass a model file written by 'aecli train -o MODEL.npz'."
 # -- writing ------------------------------------------------------------------------------
 def bundle_arrays(bundle: ModelBundle) -> dict[str, np.ndarray]:
     """Every array of the model file except ``meta``."""
-    ae = bundle.autoencoder
+    ae, prep = bundle.autoencoder, bundle.preparation
     arrays = dict(ae.network_.arrays())
-    arrays["scaler.center"] = np.asarray(bundle.scaler.center_, dtype=np.float64)
-    arrays["scaler.scale"] = np.asarray(bundle.scaler.scale_, dtype=np.float64)
+    arrays["scaler.center"] = np.asarray(prep.scaler.center_, dtype=np.float64)
+    arrays["scaler.scale"] = np.asarray(prep.scaler.scale_, dtype=np.float64)
     arrays["calibration.quantiles"] = np.asarray(ae.error_quantiles_, dtype=np.float64)
-    if bundle.fill is not None:
-        arrays["imputer.fill"] = np.asarray(bundle.fill, dtype=np.float64)
+    if prep.fill is not None:
+        arrays["imputer.fill"] = np.asarray(prep.fill, dtype=np.float64)
     return arrays
 
 
 def bundle_meta(bundle: ModelBundle, arrays: dict[str, np.ndarray]) -> dict:
     """The JSON metadata document: enough to rebuild and check the whole model."""
-    ae = bundle.autoencoder
+    ae, prep = bundle.autoencoder, bundle.preparation
     params = ae.get_params()
     params["hidden"] = list(ae.network_.specs[i].n_out for i in range(ae.network_.code_index))
     return {
@@ -57,22 +59,13 @@ def bundle_meta(bundle: ModelBundle, arrays: dict[str, np.ndarray]) -> dict:
         "format_version": FORMAT_VERSION,
         "aecli_version": __version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "features": list(bundle.features),
+        "features": list(prep.features),
         "dtype": ae.network_.dtype.name,
-        "scaler": bundle.scaler_kind,
-        "missing": bundle.missing,
+        "scaler": prep.scale_kind.value,
+        "missing": prep.missing.value,
         "params": params,
         "architecture": [s.to_dict() for s in ae.network_.specs],
-        "metrics": {
-            "train_mse": ae.train_mse_,
-            "validation_mse": ae.validation_mse_,
-            "best_epoch": ae.best_epoch_,
-            "epochs_run": len(ae.loss_history_),
-            "stopped_early": ae.stopped_early_,
-            "loss_history": ae.loss_history_,
-            "val_loss_history": ae.val_loss_history_,
-        },
-        "threshold": ae.threshold_,
+        "summary": bundle.summary,
         "info": bundle.info,
         "arrays": {k: {"dtype": a.dtype.name, "shape": list(a.shape)} for k, a in arrays.items()},
     }
@@ -92,9 +85,11 @@ _ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplem
 # Metadata fields the reader relies on, with their JSON types (bool is excluded from numbers).
 _FIELDS = {
     "aecli_version": str, "created": str, "features": list, "dtype": str, "scaler": str,
-    "missing": str, "params": dict, "architecture": list, "metrics": dict,
-    "threshold": (int, float),
+    "missing": str, "params": dict, "architecture": list, "summary": dict,
 }
+# What the estimator's fitted state needs from the summary.
+_STATE_KEYS = ("loss_history", "val_loss_history", "best_epoch", "stopped_early", "train_mse",
+               "validation_mse", "threshold")
 _LAYER_KEYS = {"n_in", "n_out", "activation", "tied_to"}
 _REQUIRED_ARRAYS = ("scaler.center", "scaler.scale", "calibration.quantiles")
 
@@ -197,6 +192,8 @@ def _parse_meta(raw: np.ndarray, path) -> dict:
         )
     if not isinstance(meta.get("arrays"), dict):
         raise _bad(path, "its metadata lists no arrays")
+    if version == 1:
+        meta = _from_version_1(meta, path)
     for name, spec in meta["arrays"].items():
         if not isinstance(spec, dict) or spec.get("dtype") not in ALLOWED_DTYPES:
             raise _bad(path, f"array {name!r} has a dtype aecli does not use")
@@ -209,6 +206,21 @@ def _parse_meta(raw: np.ndarray, path) -> dict:
     if not isinstance(meta.get("info", {}), dict):
         raise _bad(path, "its metadata has no valid 'info'")
     return meta
+
+
+def _from_version_1(meta: dict, path) -> dict:
+    """A version-1 document in version 2's terms: its ``metrics``, ``threshold`` and
+    ``info.summary`` become the one ``summary`` record."""
+    info = meta.get("info", {})
+    if not isinstance(meta.get("metrics"), dict) or not isinstance(info, dict):
+        raise _bad(path, "its metadata has no valid 'metrics'")
+    old = info.get("summary", {})
+    summary = {k: v for k, v in old.items() if k != "early_stopped"} if isinstance(
+        old, dict) else {}
+    summary.update(meta["metrics"], threshold=meta.get("threshold"))
+    rest = {k: v for k, v in meta.items() if k not in ("metrics", "threshold")}
+    return {**rest, "summary": summary, "info": {k: v for k, v in info.items()
+                                                   if k != "summary"}}
 
 
 def read_model(path) -> ModelBundle:
@@ -264,7 +276,7 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]) -> ModelBundle:
     dtype = meta["dtype"]
     if dtype not in ALLOWED_DTYPES:
         raise ValueError(f"dtype {dtype!r} is not float32 or float64")
-    missing = MissingPolicy(meta["missing"]).value
+    missing = MissingPolicy(meta["missing"])
     specs = _layer_specs(meta["architecture"], d)
     expected = {}
     for i, spec in enumerate(specs):
@@ -283,35 +295,25 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]) -> ModelBundle:
     if quantiles is None or quantiles.ndim != 1 or len(quantiles) < 2 or np.any(
             np.diff(quantiles) < 0):
         raise ValueError("array 'calibration.quantiles' is not an increasing list of errors")
-    threshold = float(meta["threshold"])
-    if not math.isfinite(threshold) or threshold < 0:
+    summary = meta["summary"]
+    absent = [k for k in _STATE_KEYS if k not in summary]
+    if absent:
+        raise ValueError(f"the training summary has no {absent[0]!r}")
+    threshold = summary["threshold"]
+    if not isinstance(threshold, int | float) or isinstance(threshold, bool) or not (
+            math.isfinite(threshold) and threshold >= 0):
         raise ValueError(f"threshold {threshold!r} is not a finite error")
     network = Network(specs, dtype=np.dtype(dtype))  # sizes now match the stored arrays
     network.load_arrays(arrays)
     params = dict(meta["params"])
     params["hidden"] = tuple(params["hidden"])
-    ae = Autoencoder(**params)
-    ae._check_params(d)
-    code = specs[network.code_index]
-    if ae.latent != code.n_out or ae.dtype != dtype:
-        raise ValueError("the training settings do not match the architecture")
-    m = meta["metrics"]
-    ae.network_ = network
-    ae.n_features_in_ = d
-    ae.feature_names_in_ = np.asarray(features, dtype=object)
-    ae.loss_history_ = [float(x) for x in m["loss_history"]]
-    val = m["val_loss_history"]
-    ae.val_loss_history_ = None if val is None else [float(x) for x in val]
-    ae.best_epoch_ = int(m["best_epoch"])
-    ae.stopped_early_ = bool(m["stopped_early"])
-    ae.train_mse_ = float(m["train_mse"])
-    ae.validation_mse_ = None if m["validation_mse"] is None else float(m["validation_mse"])
-    ae.error_quantiles_ = quantiles.copy()
-    ae.threshold_ = threshold
+    ae = Autoencoder._from_state(params, network, {**summary, "error_quantiles": quantiles},
+                                 features)
     scaler = scaler_from_arrays(meta["scaler"], arrays["scaler.center"], arrays["scaler.scale"])
     fill = arrays.get("imputer.fill")
-    return ModelBundle(ae, scaler, str(meta["scaler"]), list(features), missing,
-                       None if fill is None else fill.copy(), dict(meta.get("info", {})))
+    imputer = None if fill is None else Imputer.from_fill(fill, features)
+    prep = Preparation(features, missing, scaler, imputer, dtype)
+    return ModelBundle(ae, prep, dict(meta.get("info", {})), dict(summary))
 
 
 def describe(path) -> dict:

@@ -41,8 +41,8 @@ def loss_plot(path, summary: dict) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4))
     epochs = np.arange(1, len(summary["loss_history"]) + 1)
     ax.plot(epochs, summary["loss_history"], label="train")
-    if summary.get("val_history"):
-        ax.plot(epochs, summary["val_history"], label="validation")
+    if summary.get("val_loss_history"):
+        ax.plot(epochs, summary["val_loss_history"], label="validation")
     if summary.get("pca_mse"):
         ax.axhline(summary["pca_mse"], color="grey", ls="--", label=f"PCA (k={summary['latent']})")
     if summary.get("best_epoch"):

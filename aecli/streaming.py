@@ -19,17 +19,9 @@ import numpy as np
 from .bundle import ModelBundle
 from .errors import DataError
 from .model import Autoencoder
-from .preprocessing import (
-    Imputer,
-    MissingPolicy,
-    drop_missing,
-    find_missing,
-    make_scaler,
-    missing_error,
-    reject_infinite,
-)
+from .preprocessing import MissingPolicy, Preparation, ScalerKind, screen
 from .training import EpochReport
-from .workflows import bundle_of, pca_error, training_summary
+from .workflows import pca_error, training_summary
 
 SAMPLE_ROWS = 200_000  # training rows sampled to fit the scaler, the imputer and the PCA reference
 VALIDATION_ROWS = 100_000  # most validation rows kept in memory; later ones are only left out
@@ -46,6 +38,7 @@ class Survey:
     sample: np.ndarray | None = None  # (<= SAMPLE_ROWS, d) raw training rows
     keys: np.ndarray | None = None  # their sampling keys: the smallest keys are kept
     validation: list = field(default_factory=list)  # raw validation chunks
+    validation_rows: list = field(default_factory=list)  # their input row numbers
 
     def add_sample(self, rows: np.ndarray, keys: np.ndarray) -> None:
         """Keep the ``SAMPLE_ROWS`` rows with the smallest keys (a uniform sample)."""
@@ -63,20 +56,6 @@ def _validation_masks(seed: int, fraction: float) -> Callable[[int], np.ndarray]
     return lambda m: rng.random(m) < fraction
 
 
-def _apply_policy(X, policy, names, offset, imputer=None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Rows of a raw chunk after the missing-value policy, and the mask of rows kept.
-
-    Under "impute" without an ``imputer`` (the survey, before the means are known), NaN stays.
-    """
-    if not np.isnan(X).any():
-        return X, None
-    if policy is MissingPolicy.ERROR:
-        raise missing_error(find_missing(X, names, row_offset=offset))
-    if policy is MissingPolicy.DROP:
-        return drop_missing(X)
-    return (X if imputer is None else imputer.transform(X, offset)), None
-
-
 def survey(read_chunks: ReadChunks, names, policy: MissingPolicy, fraction: float,
            seed: int) -> Survey:
     """The first pass: check every row, split, sample, and keep validation rows."""
@@ -85,20 +64,22 @@ def survey(read_chunks: ReadChunks, names, policy: MissingPolicy, fraction: floa
     keys_rng = np.random.default_rng([seed, 2])
     offset, kept_val = 0, 0
     for raw in read_chunks():
-        reject_infinite(raw, names, row_offset=offset)
+        keep = screen(raw, names, policy, row_offset=offset)
         val = is_val(len(raw))
-        X, keep = _apply_policy(raw, policy, names, offset)
+        rows = np.arange(offset + 1, offset + len(raw) + 1)
+        offset += len(raw)
+        X = raw
         if keep is not None:
             s.rows_dropped += int((~keep).sum())
-            val = val[keep]
-        offset += len(raw)
+            X, val, rows = raw[keep], val[keep], rows[keep]
         train_rows = X[~val]
         s.rows_train += len(train_rows)
         s.add_sample(train_rows, keys_rng.random(len(train_rows)))
         if kept_val < VALIDATION_ROWS and val.any():
-            rows = X[val][: VALIDATION_ROWS - kept_val]
-            s.validation.append(rows)
-            kept_val += len(rows)
+            room = VALIDATION_ROWS - kept_val
+            s.validation.append(X[val][:room])
+            s.validation_rows.append(rows[val][:room])
+            kept_val += len(s.validation[-1])
     if s.rows_train < 2:
         raise DataError(f"{s.rows_train} row(s) to train on; training needs at least 2",
                         hint="give more rows, or a smaller --validation")
@@ -110,11 +91,11 @@ def train_bundle_streaming(
     names: list[str],
     params: dict,
     *,
-    missing: str = "error",
-    scale: str = "standard",
+    missing: MissingPolicy = MissingPolicy.ERROR,
+    scale: ScalerKind = ScalerKind.STANDARD,
     callback: Callable[[EpochReport], None] | None = None,
     info: dict | None = None,
-) -> tuple[ModelBundle, dict]:
+) -> ModelBundle:
     """Like :func:`aecli.workflows.train_bundle`, but reading the rows anew for every pass.
 
     ``read_chunks()`` returns an iterable of raw (m, d) float64 arrays (NaN where missing),
@@ -122,35 +103,27 @@ def train_bundle_streaming(
     """
     started = time.perf_counter()
     ae = Autoencoder(**params)
-    dtype = ae._dtype()
-    policy = MissingPolicy(missing)
-    s = survey(read_chunks, names, policy, float(ae.validation), int(ae.seed))
-    imputer = Imputer().fit(s.sample, names=names) if policy is MissingPolicy.IMPUTE else None
-    fill = None if imputer is None else imputer.fill_
-    sample, _ = _apply_policy(s.sample, policy, names, 0, imputer)
-    scaler = make_scaler(scale).fit(sample)
+    s = survey(read_chunks, names, missing, float(ae.validation), int(ae.seed))
+    prep = Preparation.fit(s.sample, names, missing=missing, scale=scale, dtype=ae.dtype)
     X_val = None
     if s.validation:
-        val, _ = _apply_policy(np.concatenate(s.validation), policy, names, 0, imputer)
-        X_val = scaler.transform(val).astype(dtype)
+        X_val = prep.transform(np.concatenate(s.validation),
+                               rows=np.concatenate(s.validation_rows)).X
 
     def training_chunks() -> Iterator[np.ndarray]:
         is_val = _validation_masks(int(ae.seed), float(ae.validation))
         offset = 0
         for raw in read_chunks():
             val = is_val(len(raw))
-            X, keep = _apply_policy(raw, policy, names, offset, imputer)
+            X, keep = prep.transform(raw, offset)
             offset += len(raw)
-            if keep is not None:
-                val = val[keep]
-            yield scaler.transform(X[~val]).astype(dtype)
+            yield X[~(val if keep is None else val[keep])]
 
     ae.fit_chunks(training_chunks, validation_data=X_val, callback=callback)
     seconds = time.perf_counter() - started
-    scaled_sample = scaler.transform(sample).astype(dtype)
+    scaled_sample = prep.transform(s.sample).X
     X_eval = X_val if X_val is not None else scaled_sample
     summary = training_summary(ae, s.rows_train, 0 if X_val is None else len(X_val),
                                s.rows_dropped, pca_error(scaled_sample, X_eval, ae.latent),
-                               seconds)
-    summary["streamed"] = True
-    return bundle_of(ae, scaler, scale, names, missing, fill, summary, info), summary
+                               seconds, streamed=True)
+    return ModelBundle(ae, prep, dict(info or {}), summary)

@@ -34,8 +34,8 @@ class EpochReport:
 class TrainingResult:
     """Per-epoch losses and where training stopped."""
 
-    train_history: list[float] = field(default_factory=list)
-    val_history: list[float] | None = None
+    loss_history: list[float] = field(default_factory=list)
+    val_loss_history: list[float] | None = None
     best_epoch: int = 0
     stopped_early: bool = False
 
@@ -125,7 +125,7 @@ def train(
     if isinstance(X_train, np.ndarray):
         X_train = in_memory_batches(X_train, settings.batch_size)
     noise_scale = network.dtype.type(settings.noise)
-    result = TrainingResult(val_history=[] if X_val is not None else None)
+    result = TrainingResult(val_loss_history=[] if X_val is not None else None)
     best, best_theta, waited = math.inf, network.theta.copy(), 0
     for epoch in range(1, settings.epochs + 1):
         started = time.perf_counter()
@@ -148,8 +148,8 @@ def train(
             val_loss = float(reconstruction_mse_rows(network, X_val).mean())
             if not math.isfinite(val_loss):
                 raise _diverged(epoch, val_loss, optimizer.lr)
-            result.val_history.append(val_loss)
-        result.train_history.append(train_loss)
+            result.val_loss_history.append(val_loss)
+        result.loss_history.append(train_loss)
         monitored = val_loss if val_loss is not None else train_loss
         if monitored < best:
             best, waited, result.best_epoch = monitored, 0, epoch
@@ -167,5 +167,5 @@ def train(
     if settings.patience is not None:
         np.copyto(network.theta, best_theta)
     if not np.isfinite(network.theta).all():
-        raise _diverged(len(result.train_history), math.nan, optimizer.lr)
+        raise _diverged(len(result.loss_history), math.nan, optimizer.lr)
     return result

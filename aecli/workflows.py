@@ -17,14 +17,7 @@ from .bundle import ModelBundle
 from .errors import DataError, InvalidParameterError
 from .model import Autoencoder
 from .pca import PCA
-from .preprocessing import (
-    Imputer,
-    MissingPolicy,
-    find_missing,
-    make_scaler,
-    missing_error,
-    reject_infinite,
-)
+from .preprocessing import MissingPolicy, Preparation, ScalerKind, screen
 from .training import EpochReport
 
 # A k counts as good enough when its error is within this fraction of the data's variance
@@ -33,78 +26,46 @@ SUGGEST_TOLERANCE = 0.01
 
 
 @dataclass
-class Prepared:
-    """Training rows after the missing-value policy: scaled train and validation splits."""
+class TrainingRows:
+    """Training rows prepared for the network: the fitted preparation and the scaled splits."""
 
-    X_train: np.ndarray
-    X_val: np.ndarray | None
-    scaler: object
-    fill: np.ndarray | None
+    preparation: Preparation
+    X_train: np.ndarray  # (n_train, d) scaled
+    X_val: np.ndarray | None  # (n_val, d) scaled
     rows_dropped: int
 
 
-def prepare(X, names, *, missing: str, scale: str, validation: float, seed, dtype) -> Prepared:
-    """Apply the missing-value policy, split off validation rows, fit the scaler on the
-    training rows only (so validation error is honest), and scale both splits.
+def split_rows(n: int, validation: float, seed) -> tuple[np.ndarray, np.ndarray | None]:
+    """Indices of the training and validation rows of ``n`` (sorted), drawn with ``seed``;
+    no validation rows when they would leave fewer than 2 to train on."""
+    n_val = int(round(n * validation))
+    if n_val < 1 or n - n_val < 2:
+        return np.arange(n), None
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
-    Every check runs on the whole of ``X`` before the split, so that messages give the
-    column's name and the row's number in the input (1-based data rows).
+
+def prepare(X, names, *, missing: MissingPolicy, scale: ScalerKind, validation: float, seed,
+            dtype) -> TrainingRows:
+    """Screen raw rows ``X`` (n, d), split off validation rows, fit the preparation on the
+    training rows only (so validation error is honest), and transform every row.
+
+    Every check sees the rows with their input row numbers (1-based data rows).
     """
-    policy = MissingPolicy(missing)
-    reject_infinite(X, names)
-    fill, dropped = None, 0
-    rows = np.arange(1, X.shape[0] + 1)  # the input row of each row of X
-    nan = np.isnan(X)
-    if nan.any():
-        report = find_missing(X, names)
-        if policy is MissingPolicy.ERROR:
-            raise missing_error(report)
-        if policy is MissingPolicy.DROP:
-            keep = ~nan.any(axis=1)
-            dropped = int((~keep).sum())
-            X, rows = X[keep], rows[keep]
-    if X.shape[0] < 2:
+    keep = screen(X, names, missing)
+    dropped = 0 if keep is None else int((~keep).sum())
+    kept = X if keep is None else X[keep]
+    if kept.shape[0] < 2:
         after = f" after dropping {dropped} with missing values" if dropped else ""
-        raise DataError(f"{X.shape[0]} row(s) to train on{after}; training needs at least 2",
+        raise DataError(f"{kept.shape[0]} row(s) to train on{after}; training needs at least 2",
                         hint="give more rows" + (", or use --missing impute" if dropped else ""))
-    rng = np.random.default_rng(seed)
-    n_val = int(round(X.shape[0] * validation))
-    if n_val < 1 or X.shape[0] - n_val < 2:
-        train_rows, val_rows = np.arange(X.shape[0]), None
-    else:
-        order = rng.permutation(X.shape[0])
-        train_rows, val_rows = np.sort(order[n_val:]), np.sort(order[:n_val])
-    X_train = X[train_rows]
-    if policy is MissingPolicy.IMPUTE:
-        imputer = Imputer().fit(X_train, names=names)  # training means, training rows only
-        fill, X = imputer.fill_, imputer.transform(X)
-        X_train = X[train_rows]
-    scaler = make_scaler(scale).fit(X_train)
-    _check_scaled_range(X, rows, names, scaler, dtype)
-    X_val = None if val_rows is None else scaler.transform(X[val_rows]).astype(dtype)
-    return Prepared(scaler.transform(X_train).astype(dtype), X_val, scaler, fill, dropped)
-
-
-def _check_scaled_range(X, rows, names, scaler, dtype) -> None:
-    """Raise DataError naming the first column whose values, once scaled, do not fit in
-    ``dtype`` (they would become infinite and poison training)."""
-    limit = np.finfo(dtype).max
-    with np.errstate(over="ignore", invalid="ignore"):
-        center, scale = scaler.center_, scaler.scale_  # (d,)
-        lo = (X.min(axis=0) - center) / scale  # the affine map is monotonic: its extremes
-        hi = (X.max(axis=0) - center) / scale  # come from the column's extremes
-        ok = np.isfinite(center) & np.isfinite(scale) & (np.abs(lo) <= limit) & (
-            np.abs(hi) <= limit)
-    if ok.all():
-        return
-    j = int(np.flatnonzero(~ok)[0])
-    i = int(np.argmax(np.abs(X[:, j])))
-    raise DataError(
-        f"column {names[j]!r}, row {rows[i]}: {X[i, j]:g} is too large to train on (scaled, "
-        f"it overflows {np.dtype(dtype).name})",
-        hint=f"rescale the column (change its units), use --dtype float64 or --scale standard, "
-        f"or leave it out with --exclude {names[j]}",
-    )
+    rows = np.arange(1, X.shape[0] + 1) if keep is None else np.flatnonzero(keep) + 1
+    train_rows, val_rows = split_rows(kept.shape[0], validation, seed)
+    prep = Preparation.fit(kept[train_rows], names, missing=missing, scale=scale, dtype=dtype,
+                           rows=rows[train_rows])
+    Xs = prep.transform(X).X  # (n_kept, d)
+    return TrainingRows(prep, Xs[train_rows], None if val_rows is None else Xs[val_rows],
+                        dropped)
 
 
 def pca_error(X_train: np.ndarray, X_eval: np.ndarray, k: int) -> tuple[float, float]:
@@ -126,33 +87,32 @@ def train_bundle(
     names: list[str],
     params: dict,
     *,
-    missing: str = "error",
-    scale: str = "standard",
+    missing: MissingPolicy = MissingPolicy.ERROR,
+    scale: ScalerKind = ScalerKind.STANDARD,
     callback: Callable[[EpochReport], None] | None = None,
     info: dict | None = None,
-) -> tuple[ModelBundle, dict]:
-    """Fit scaler and autoencoder on raw rows ``X`` (n, d) with columns ``names``.
+) -> ModelBundle:
+    """Fit the preparation and the autoencoder on raw rows ``X`` (n, d) with columns ``names``.
 
-    Returns the bundle and a summary (see :func:`aecli.report.train_summary`) that also
-    carries PCA's error at the same k on the same held-out rows.
+    Returns the bundle; its ``summary`` (see :func:`training_summary`) also carries PCA's
+    error at the same k on the same held-out rows.
     """
     started = time.perf_counter()
     ae = Autoencoder(**params)
-    dtype = ae._dtype()
     p = prepare(X, names, missing=missing, scale=scale, validation=ae.validation,
-                seed=ae.seed, dtype=dtype)
+                seed=ae.seed, dtype=ae.dtype)
     ae.fit(p.X_train, callback=callback, validation_data=p.X_val)
     seconds = time.perf_counter() - started
     X_eval = p.X_val if p.X_val is not None else p.X_train
     summary = training_summary(ae, len(p.X_train), 0 if p.X_val is None else len(p.X_val),
                                p.rows_dropped, pca_error(p.X_train, X_eval, ae.latent), seconds)
-    return bundle_of(ae, p.scaler, scale, names, missing, p.fill, summary, info), summary
+    return ModelBundle(ae, p.preparation, dict(info or {}), summary)
 
 
 def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dropped: int,
-                     pca: tuple[float, float], seconds: float) -> dict:
-    """The figures of a training run (see :func:`aecli.report.train_summary`), with PCA's
-    held-out error and explained variance at the same k as ``pca``."""
+                     pca: tuple[float, float], seconds: float, streamed: bool = False) -> dict:
+    """The figures of a training run, under the names the model file, ``--json`` and the
+    report all use; PCA's held-out error and explained variance at the same k as ``pca``."""
     return {
         "rows_train": int(rows_train),
         "rows_validation": int(rows_validation),
@@ -166,19 +126,13 @@ def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dro
         "pca_explained_variance": pca[1],
         "epochs_run": len(ae.loss_history_),
         "best_epoch": ae.best_epoch_,
-        "early_stopped": ae.stopped_early_,
+        "stopped_early": ae.stopped_early_,
         "seconds": seconds,
         "loss_history": ae.loss_history_,
-        "val_history": ae.val_loss_history_,
+        "val_loss_history": ae.val_loss_history_,
         "threshold": ae.threshold_,
+        "streamed": streamed,
     }
-
-
-def bundle_of(ae, scaler, scale, names, missing, fill, summary, info) -> ModelBundle:
-    """The bundle to save, its info carrying the summary without the per-epoch lists."""
-    meta = dict(info or {})
-    meta["summary"] = {k: v for k, v in summary.items() if k not in ("loss_history", "val_history")}
-    return ModelBundle(ae, scaler, str(scale), list(names), str(missing), fill, meta)
 
 
 def suggest_k(rows: list[dict], baseline: float, tolerance: float = SUGGEST_TOLERANCE):
@@ -204,8 +158,8 @@ def compare_with_pca(
     ks: list[int],
     params: dict,
     *,
-    missing: str = "error",
-    scale: str = "standard",
+    missing: MissingPolicy = MissingPolicy.ERROR,
+    scale: ScalerKind = ScalerKind.STANDARD,
     on_k: Callable[[dict], None] | None = None,
     before_k: Callable[[int], None] | None = None,
     callback: Callable[[EpochReport], None] | None = None,
@@ -222,7 +176,7 @@ def compare_with_pca(
     validation = params.get("validation", 0.2) or 0.2  # a comparison needs held-out rows
     ae0 = Autoencoder(**{**params, "validation": validation})
     p = prepare(X, names, missing=missing, scale=scale, validation=validation,
-                seed=ae0.seed, dtype=ae0._dtype())
+                seed=ae0.seed, dtype=ae0.dtype)
     if p.X_val is None:
         p.X_val = p.X_train
     baseline = float(np.mean((p.X_val - p.X_train.mean(axis=0)) ** 2))

@@ -1,7 +1,7 @@
 """Applying a model to a stream of batches: the quick way and the careful way agree.
 
 Blocks whose values are all present and finite are scaled straight from the Arrow buffers
-(``apply._Scaler.quick``); any other block goes through ``to_matrix`` and the model's
+(``Preparation._quick``); any other block goes through ``to_matrix`` and the model's
 missing-value policy. These tests pin that both give the same numbers, that each way is taken
 when it should be, and that the network's reusable workspace changes nothing but speed.
 """
@@ -14,6 +14,7 @@ from aecli import apply
 from aecli.errors import DataError
 from aecli.io import to_matrix
 from aecli.nn import Workspace
+from aecli.preprocessing import BatchBuffers
 from aecli.workflows import train_bundle
 
 NAMES = ["a", "b", "c", "d"]
@@ -23,8 +24,7 @@ def _bundle(scale="standard", dtype="float32", missing="error", offset=0.0):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 4)) * [1.0, 10.0, 0.01, 3.0] + offset
     params = dict(latent=2, hidden=(8,), epochs=3, seed=0, dtype=dtype, validation=0.2)
-    bundle, _ = train_bundle(X, NAMES, params, scale=scale, missing=missing)
-    return bundle
+    return train_bundle(X, NAMES, params, scale=scale, missing=missing)
 
 
 def _batch(X, types=None):
@@ -35,7 +35,11 @@ def _batch(X, types=None):
 
 
 def _careful(bundle, batch):
-    return bundle.scale(to_matrix(batch, bundle.features, dtype=np.float64))
+    return bundle.prepare(to_matrix(batch, bundle.features, dtype=np.float64)).X
+
+
+def _quick(bundle, batch):
+    return bundle.preparation._quick(batch, BatchBuffers())
 
 
 @pytest.mark.parametrize("scale", ["standard", "minmax", "none"])
@@ -44,8 +48,7 @@ def test_quick_scaling_is_bit_identical_to_the_careful_way(scale, dtype):
     bundle = _bundle(scale, dtype, offset=1e4)  # far from zero: the subtraction must be exact
     X = np.random.default_rng(1).normal(size=(1000, 4)) * 5 + 1e4
     batch = _batch(X)
-    scaler = apply._Scaler(bundle, "x", apply.ErrorTotals())
-    quick = scaler.quick(batch, 0)
+    quick = _quick(bundle, batch)
     assert quick is not None, "clean data must take the quick way"
     assert quick.dtype == bundle.dtype
     np.testing.assert_array_equal(quick, _careful(bundle, batch))
@@ -55,8 +58,7 @@ def test_integer_and_float32_columns_take_the_quick_way_too():
     bundle = _bundle()
     X = np.random.default_rng(2).integers(0, 200, size=(200, 4)).astype(np.float64)
     batch = _batch(X, [pa.int64(), pa.uint8(), pa.float32(), pa.int16()])
-    scaler = apply._Scaler(bundle, "x", apply.ErrorTotals())
-    quick = scaler.quick(batch, 0)
+    quick = _quick(bundle, batch)
     assert quick is not None
     np.testing.assert_array_equal(quick, _careful(bundle, batch))
 
@@ -66,19 +68,20 @@ def test_a_missing_or_infinite_value_sends_the_block_the_careful_way(bad):
     bundle = _bundle()
     X = np.random.default_rng(3).normal(size=(50, 4))
     X[17, 2] = bad
-    scaler = apply._Scaler(bundle, "x", apply.ErrorTotals())
-    assert scaler.quick(_batch(X), 0) is None
+    assert _quick(bundle, _batch(X)) is None
     with pytest.raises(DataError, match=r"column 'c'.*row 18"):
-        scaler(_batch(X), 0)
+        bundle.prepare(_batch(X))
 
 
 def test_a_value_that_overflows_once_scaled_is_refused_by_name():
     bundle = _bundle()
     X = np.random.default_rng(4).normal(size=(30, 4))
     X[4, 2] = 1e38  # finite in float32 too, but column c's scale is 0.01
-    scaler = apply._Scaler(bundle, "data.csv", apply.ErrorTotals())
+    clean = np.zeros((100, 4))
+    batches = apply.encode_stream(bundle, [_batch(clean), _batch(X)], [], "data.csv",
+                                  apply.ErrorTotals())
     with pytest.raises(DataError, match=r"data.csv: column 'c', row 105: .*too large"):
-        scaler(_batch(X), 100)
+        list(batches)
 
 
 def test_a_stream_mixing_clean_and_gappy_batches_encodes_as_one_matrix_would():
@@ -151,9 +154,7 @@ def test_every_numeric_arrow_type_scales_as_the_careful_way_does():
                 pa.array(a).dictionary_encode(), second,
                 pa.array([Decimal(x) / 4 for x in ints], pa.decimal128(10, 2)), fourth,
             ], names=NAMES).slice(17, 250)
-            scaler = apply._Scaler(bundle, "x", apply.ErrorTotals())
-            assert (scaler.quick(part, 0) is not None) is quick
-            xs, mask = scaler(part, 0)
+            assert (_quick(bundle, part) is not None) is quick
+            xs, mask = bundle.prepare(part)
             assert mask is None
-            X = to_matrix(part, NAMES, dtype=np.float64)
-            np.testing.assert_array_equal(xs, bundle.scale(X))
+            np.testing.assert_array_equal(xs, _careful(bundle, part))

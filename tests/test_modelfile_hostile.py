@@ -98,6 +98,10 @@ def arrays_spec(members, name, dtype, shape) -> dict:
     return {**meta_of(members)["arrays"], name: {"dtype": dtype, "shape": shape}}
 
 
+def summary(members, **changes) -> dict:
+    return {**meta_of(members)["summary"], **changes}
+
+
 def layer(members, i: int, **changes) -> list:
     arch = meta_of(members)["architecture"]
     arch[i] = {**arch[i], **changes}
@@ -175,8 +179,10 @@ BROKEN = {
     "dtype object": lambda m, b: with_meta(m, dtype="object"),
     "missing policy unknown": lambda m, b: with_meta(m, missing="bogus"),
     "scaler unknown": lambda m, b: with_meta(m, scaler="bogus"),
-    "threshold text": lambda m, b: with_meta(m, threshold="high"),
-    "threshold negative": lambda m, b: with_meta(m, threshold=-1.0),
+    "threshold text": lambda m, b: with_meta(m, summary=summary(m, threshold="high")),
+    "threshold negative": lambda m, b: with_meta(m, summary=summary(m, threshold=-1.0)),
+    "threshold absent": lambda m, b: with_meta(m, summary={
+        k: v for k, v in meta_of(m)["summary"].items() if k != "threshold"}),
     "created missing": lambda m, b: with_meta(m, created=None),
     "info a list": lambda m, b: with_meta(m, info=[1, 2]),
     "params unknown key": lambda m, b: with_meta(m, params={**meta_of(m)["params"], "evil": 1}),
@@ -184,7 +190,9 @@ BROKEN = {
                                                              "latent": "x"}),
     "params disagree with layers": lambda m, b: with_meta(m, params={**meta_of(m)["params"],
                                                                      "latent": 1}),
-    "metrics empty": lambda m, b: with_meta(m, metrics={}),
+    "summary empty": lambda m, b: with_meta(m, summary={}),
+    "summary a list": lambda m, b: with_meta(m, summary=[1]),
+    "a version 1 file without metrics": lambda m, b: with_meta(m, format_version=1),
     "architecture empty": lambda m, b: with_meta(m, architecture=[]),
     "architecture of numbers": lambda m, b: with_meta(m, architecture=[1, 2]),
     "activation unknown": lambda m, b: with_meta(m, architecture=layer(m, 0, activation="exec")),

@@ -17,17 +17,16 @@ from aecli.preprocessing import (
     Imputer,
     MinMaxScaler,
     MissingPolicy,
+    Preparation,
     ScalerKind,
     StandardScaler,
-    apply_missing_policy,
     choose_feature_columns,
-    drop_missing,
     find_missing,
-    imputer_from_array,
     make_scaler,
     match_model_columns,
     missing_error,
     scaler_from_arrays,
+    screen,
 )
 
 SKLEARN_SCALERS = {"standard": skp.StandardScaler, "minmax": skp.MinMaxScaler}
@@ -250,50 +249,42 @@ def test_missing_error_points_out_empty_columns():
 
 def test_policy_error_raises_and_passes_clean_data():
     with pytest.raises(DataError, match=r"column 'a' has 3 missing values \(rows 4, 9, 12\)"):
-        apply_missing_policy(gappy_table()[:, :2], ["a", "b"], "error")
-    clean = np.ones((3, 2), dtype=np.float32)
-    result = apply_missing_policy(clean, ["x", "y"], MissingPolicy.ERROR)
-    assert result.X is clean or np.shares_memory(result.X, clean)
-    assert result.keep.all() and result.imputer is None
+        screen(gappy_table()[:, :2], ["a", "b"], MissingPolicy.ERROR)
+    assert screen(np.ones((3, 2), dtype=np.float32), ["x", "y"], MissingPolicy.ERROR) is None
 
 
 def test_policy_drop_keeps_complete_rows_and_returns_mask():
     X = gappy_table()
     ids = np.arange(100, 115)
-    result = apply_missing_policy(X, NAMES, "drop")
-    complete = ~np.isnan(X).any(axis=1)
-    assert_array_equal(result.keep, complete)
-    assert_array_equal(result.X, X[complete])
-    assert_array_equal(ids[result.keep], [109, 110, 112, 113, 114])
-    kept, keep = drop_missing(X)
-    assert_array_equal(kept, result.X)
-    assert_array_equal(keep, result.keep)
-
-
-def test_policy_drop_can_demand_rows():
-    X = np.full((3, 2), np.nan)
-    assert apply_missing_policy(X, ["x", "y"], "drop").X.shape == (0, 2)
-    with pytest.raises(DataError, match="only 0 of 3 rows are free of missing values"):
-        apply_missing_policy(X, ["x", "y"], "drop", min_rows=2)
+    keep = screen(X, NAMES, MissingPolicy.DROP)
+    assert_array_equal(keep, ~np.isnan(X).any(axis=1))
+    assert_array_equal(ids[keep], [109, 110, 112, 113, 114])
+    prep = Preparation.fit(X[keep], NAMES, missing="drop", scale="none", dtype=np.float64)
+    prepared = prep.transform(X)
+    assert_array_equal(prepared.keep, keep)
+    assert_array_equal(prepared.X, X[keep])
 
 
 def test_policy_impute_uses_training_means_like_sklearn():
     X = with_gaps()
-    result = apply_missing_policy(X, ["p", "q", "r"], "impute")
+    assert screen(X, ["p", "q", "r"], MissingPolicy.IMPUTE) is None  # filled once fitted
+    prep = Preparation.fit(X, ["p", "q", "r"], missing="impute", scale="none",
+                           dtype=np.float64)
     sk = SimpleImputer(strategy="mean").fit(X)
-    assert_allclose(result.imputer.fill_, sk.statistics_, rtol=1e-14)
-    assert_allclose(result.X, sk.transform(X), rtol=1e-14)
-    assert result.keep.all()
+    assert_allclose(prep.fill, sk.statistics_, rtol=1e-14)
+    prepared = prep.transform(X)
+    assert_allclose(prepared.X, sk.transform(X), rtol=1e-14)
+    assert prepared.keep is None
     # At encode time the model's imputer fills with training means, not the new data's.
     new = np.array([[np.nan, 0.0, np.nan]])
-    filled = apply_missing_policy(new, ["p", "q", "r"], "impute", imputer=result.imputer).X
-    assert_allclose(filled, [[sk.statistics_[0], 0.0, sk.statistics_[2]]])
+    assert_allclose(prep.transform(new).X, [[sk.statistics_[0], 0.0, sk.statistics_[2]]])
 
 
 def test_policy_impute_fits_even_without_gaps():
     X = wine()
-    result = apply_missing_policy(X, None, "impute")
-    assert_allclose(result.imputer.fill_, X.mean(axis=0))
+    prep = Preparation.fit(X, [f"c{j}" for j in range(X.shape[1])], missing="impute",
+                           scale="standard", dtype=np.float32)
+    assert_allclose(prep.fill, X.mean(axis=0))
 
 
 def test_imputer_rejects_entirely_missing_column():
@@ -309,7 +300,7 @@ def test_infinity_is_always_an_error(policy):
     X = gappy_table()
     X[[5, 13], 3] = [np.inf, -np.inf]
     with pytest.raises(DataError, match=r"column 'd' has 2 infinite values \(rows 56, 64\)"):
-        apply_missing_policy(X, NAMES, policy, row_offset=50)
+        screen(X, NAMES, policy, row_offset=50)
 
 
 def test_imputer_keeps_float32_and_rebuilds_from_array():
@@ -317,18 +308,19 @@ def test_imputer_keeps_float32_and_rebuilds_from_array():
     imputer = Imputer().fit(X)
     out = imputer.transform(X)
     assert out.dtype == np.float32 and not np.isnan(out).any()
-    rebuilt = imputer_from_array(imputer.fill_)
+    rebuilt = Imputer.from_fill(imputer.fill_)
     assert_array_equal(rebuilt.transform(X), out)
     with pytest.raises(DataError, match="X has 2 features, but Imputer is expecting 3"):
         rebuilt.transform(X[:, :2])
     for bad in ([], [[1.0]], [1.0, np.nan]):
         with pytest.raises(InvalidParameterError, match="fill values"):
-            imputer_from_array(bad)
+            Imputer.from_fill(bad)
 
 
 def test_unknown_policy():
-    with pytest.raises(InvalidParameterError, match="'ignore'"):
-        apply_missing_policy(np.ones((2, 2)), None, "ignore")
+    with pytest.raises(ValueError, match="'ignore'"):
+        Preparation.fit(np.ones((2, 2)), ["a", "b"], missing="ignore", scale="none",
+                        dtype=np.float64)
 
 
 # -- columns -----------------------------------------------------------------------------------

@@ -164,10 +164,10 @@ SUMMARY = {
     "pca_mse": 0.1915,
     "epochs_run": 120,
     "best_epoch": 98,
-    "early_stopped": True,
+    "stopped_early": True,
     "seconds": 12.3456,
     "loss_history": [0.9 ** i for i in range(120)],
-    "val_history": [1.1 * 0.9 ** i for i in range(120)],
+    "val_loss_history": [1.1 * 0.9 ** i for i in range(120)],
 }
 
 
@@ -196,8 +196,8 @@ def test_train_summary_with_validation_and_pca():
 
 
 def test_train_summary_without_validation_or_pca():
-    summary = {**SUMMARY, "rows_validation": 0, "validation_mse": None, "val_history": None,
-               "pca_mse": None, "early_stopped": False, "loss_history": [1.0, 0.5]}
+    summary = {**SUMMARY, "rows_validation": 0, "validation_mse": None, "val_loss_history": None,
+               "pca_mse": None, "stopped_early": False, "loss_history": [1.0, 0.5]}
     out = render(train_summary(summary))
     assert "validation" not in out
     assert "PCA" not in out
@@ -207,7 +207,7 @@ def test_train_summary_without_validation_or_pca():
 
 
 def test_train_summary_ratio_against_train_error_when_no_validation():
-    summary = {**SUMMARY, "rows_validation": 0, "validation_mse": None, "val_history": None,
+    summary = {**SUMMARY, "rows_validation": 0, "validation_mse": None, "val_loss_history": None,
                "train_mse": 0.3, "pca_mse": 0.2}
     out = render(train_summary(summary))
     assert "train rows" in line_with(out, "PCA MSE")

@@ -35,7 +35,7 @@ def bundle(digits_split):
     params = dict(latent=8, hidden=(64, 32), epochs=100, patience=15, seed=0)
     # Pixels share one range, so min-max scaling keeps rarely-inked pixels from dominating the
     # error the way unit-variance scaling would.
-    return train_bundle(train, names, params, scale="minmax")[0]
+    return train_bundle(train, names, params, scale="minmax")
 
 
 def test_corrupted_rows_rank_at_the_top(digits_split, bundle):
@@ -56,7 +56,7 @@ def test_original_units_scale_by_the_column_scale(bundle, digits_split):
     _, test, _ = digits_split
     _, sq = bundle.errors(test[:5])
     orig = bundle.original_units(sq)
-    np.testing.assert_allclose(orig, sq * bundle.scaler.scale_**2, rtol=1e-6)
+    np.testing.assert_allclose(orig, sq * bundle.preparation.scaler.scale_**2, rtol=1e-6)
 
 
 def test_top_contributors_name_the_largest_cells():

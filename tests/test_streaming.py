@@ -39,8 +39,8 @@ def curve():
 def test_streamed_training_matches_in_memory_quality(curve):
     X, names = curve
     read, calls = chunks_of(X, 300)
-    bundle, summary = streaming.train_bundle_streaming(read, names, PARAMS)
-    _, in_memory = train_bundle(X, names, PARAMS)
+    bundle = streaming.train_bundle_streaming(read, names, PARAMS)
+    summary, in_memory = bundle.summary, train_bundle(X, names, PARAMS).summary
     # The survey, a look at the first chunk for the width, each epoch, the training error.
     assert len(calls) == 1 + 1 + PARAMS["epochs"] + 1
     assert summary["rows_train"] + summary["rows_validation"] == len(X)
@@ -79,10 +79,10 @@ def test_missing_values_name_the_row_across_chunks():
     read, _ = chunks_of(X, 100)
     with pytest.raises(DataError, match="734"):
         streaming.train_bundle_streaming(read, ["a", "b"], PARAMS)
-    bundle, summary = streaming.train_bundle_streaming(read, ["a", "b"], PARAMS, missing="drop")
-    assert summary["rows_dropped"] == 1
-    bundle, _ = streaming.train_bundle_streaming(read, ["a", "b"], PARAMS, missing="impute")
-    assert bundle.fill[1] == pytest.approx(np.nanmean(X[:, 1]), rel=0.05)
+    bundle = streaming.train_bundle_streaming(read, ["a", "b"], PARAMS, missing="drop")
+    assert bundle.summary["rows_dropped"] == 1
+    bundle = streaming.train_bundle_streaming(read, ["a", "b"], PARAMS, missing="impute")
+    assert bundle.preparation.fill[1] == pytest.approx(np.nanmean(X[:, 1]), rel=0.05)
 
 
 def test_cli_stream_trains_from_parquet_and_refuses_stdin(tmp_path):

@@ -38,9 +38,9 @@ def test_training_reduces_the_loss_and_reports_each_epoch():
     result = train(net, opt, X[:160], X[160:], _settings(epochs=15), rng, reports.append)
     assert [r.epoch for r in reports] == list(range(1, 16))
     assert all(r.epochs == 15 and r.seconds >= 0 for r in reports)
-    assert [r.train_loss for r in reports] == result.train_history
-    assert [r.val_loss for r in reports] == result.val_history
-    assert result.train_history[-1] < 0.5 * result.train_history[0]
+    assert [r.train_loss for r in reports] == result.loss_history
+    assert [r.val_loss for r in reports] == result.val_loss_history
+    assert result.loss_history[-1] < 0.5 * result.loss_history[0]
     assert reconstruction_mse_rows(net, X).mean() < 0.5 * before
     assert not result.stopped_early
 
@@ -52,10 +52,10 @@ def test_early_stopping_restores_the_best_weights():
     X_val = _data(n=40, seed=9)
     result = train(net, opt, X, X_val, _settings(epochs=300, batch_size=8, patience=5), rng)
     assert result.stopped_early
-    assert len(result.val_history) < 300
-    assert len(result.val_history) - result.best_epoch == 5
-    best = min(result.val_history)
-    assert result.val_history[result.best_epoch - 1] == best
+    assert len(result.val_loss_history) < 300
+    assert len(result.val_loss_history) - result.best_epoch == 5
+    best = min(result.val_loss_history)
+    assert result.val_loss_history[result.best_epoch - 1] == best
     assert reconstruction_mse_rows(net, X_val).mean() == pytest.approx(best, rel=1e-12)
 
 
@@ -63,8 +63,8 @@ def test_without_patience_the_last_weights_are_kept():
     net, opt, rng = _setup(lr=0.05)
     X = _data(n=60)
     result = train(net, opt, X, X[:20], _settings(epochs=30, batch_size=8), rng)
-    assert len(result.train_history) == 30 and not result.stopped_early
-    assert reconstruction_mse_rows(net, X[:20]).mean() == pytest.approx(result.val_history[-1])
+    assert len(result.loss_history) == 30 and not result.stopped_early
+    assert reconstruction_mse_rows(net, X[:20]).mean() == pytest.approx(result.val_loss_history[-1])
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,7 @@ def compare_pca(
     with naming_errors(input_name(data)), TrainingProgress(err, epochs_quiet, verbose,
                                                           label="sweep") as progress:
         rows, suggestion = workflows.compare_with_pca(
-            X, features, ks, params, missing=missing.value, scale=scale.value, on_k=on_k,
+            X, features, ks, params, missing=missing, scale=scale, on_k=on_k,
             before_k=progress.relabel, callback=progress,
         )
     if plot is not None:

@@ -40,8 +40,8 @@ def inspect(
         "scaler": meta["scaler"],
         "missing": meta["missing"],
         "settings": meta["params"],
-        "metrics": {k: v for k, v in meta["metrics"].items()
-                    if k not in ("loss_history", "val_loss_history")},
-        "threshold": meta["threshold"],
+        "metrics": {k: v for k, v in meta["summary"].items()
+                    if k not in ("loss_history", "val_loss_history", "threshold")},
+        "threshold": meta["summary"]["threshold"],
     }
     stdout_console().print(report.inspect_panel(info))

@@ -110,12 +110,13 @@ def train(
         err.print(f"not used as features: {', '.join(unused)}", markup=False)
     info = {"source": "<stdin>" if data in (None, "-") else str(data), "unused_columns": unused}
     with naming_errors(info["source"]), TrainingProgress(err, quiet, verbose) as progress:
-        bundle, summary = fit(rows, features, params, missing=missing.value, scale=scale.value,
-                              callback=progress, info=info)
+        bundle = fit(rows, features, params, missing=missing, scale=scale, callback=progress,
+                     info=info)
+    summary = bundle.summary
     with atomic_open(output) as f:
         modelfile.write_model(bundle, f)
     if history is not None:
-        val = summary["val_history"]
+        val = summary["val_loss_history"]
         write_columns(history, {
             "epoch": list(range(1, summary["epochs_run"] + 1)),
             "train_loss": summary["loss_history"],

@@ -3,6 +3,7 @@
 - :mod:`.columns` picks the feature columns by name and finds them again at encode time.
 - :mod:`.missing` reports missing values and applies ``--missing error|drop|impute``.
 - :mod:`.scalers` holds the ``--scale standard|minmax|none`` scalers.
+- :mod:`.prepare` is the one path from a table chunk to the network's matrix.
 """
 
 from .columns import choose_feature_columns, match_model_columns
@@ -11,14 +12,11 @@ from .missing import (
     Imputer,
     MissingPolicy,
     MissingReport,
-    MissingResult,
-    apply_missing_policy,
-    drop_missing,
     find_missing,
-    imputer_from_array,
     missing_error,
     reject_infinite,
 )
+from .prepare import BatchBuffers, Preparation, Prepared, screen
 from .scalers import (
     SCALERS,
     IdentityScaler,
@@ -37,17 +35,17 @@ __all__ = [
     "MinMaxScaler",
     "MissingPolicy",
     "MissingReport",
-    "MissingResult",
+    "BatchBuffers",
+    "Prepared",
+    "Preparation",
     "ScalerKind",
     "StandardScaler",
-    "apply_missing_policy",
     "choose_feature_columns",
-    "drop_missing",
     "find_missing",
-    "imputer_from_array",
     "make_scaler",
     "match_model_columns",
     "missing_error",
     "reject_infinite",
     "scaler_from_arrays",
+    "screen",
 ]

@@ -39,11 +39,19 @@ def row_list(rows: Sequence[int], count: int) -> str:
     return f"row{'s' if count > 1 else ''} {shown}{more}"
 
 
-def reject_infinite(X: np.ndarray, names: Sequence[str] | None = None, row_offset: int = 0):
+def row_numbers(index: np.ndarray, row_offset: int = 0, rows: np.ndarray | None = None
+                ) -> np.ndarray:
+    """The input row numbers (1-based data rows) of the rows ``index`` of a chunk: ``rows``
+    (each row's number, for a chunk gathered from across the input) or ``row_offset`` + 1..n."""
+    return rows[index] if rows is not None else index + 1 + row_offset
+
+
+def reject_infinite(X: np.ndarray, names: Sequence[str] | None = None, row_offset: int = 0,
+                    rows: np.ndarray | None = None):
     """Raise DataError naming the columns and rows of any infinite value in ``X`` (n, d).
 
     Infinity is never treated as missing: it is most often an overflow or a bad export, and
-    filling it in would hide that.
+    filling it in would hide that. Rows are numbered as :func:`row_numbers` says.
     """
     # NaN and infinity both make the sum non-finite, so clean data costs one fast reduction.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -56,10 +64,10 @@ def reject_infinite(X: np.ndarray, names: Sequence[str] | None = None, row_offse
         return
     parts = []
     for j in bad[:MAX_ROWS_SHOWN]:
-        rows = np.flatnonzero(inf[:, j])[:MAX_ROWS_SHOWN] + 1 + row_offset
+        first = row_numbers(np.flatnonzero(inf[:, j])[:MAX_ROWS_SHOWN], row_offset, rows)
         parts.append(
             f"{column_label(names, j)} has {counts[j]} infinite "
-            f"value{'s' if counts[j] > 1 else ''} ({row_list(rows.tolist(), counts[j])})"
+            f"value{'s' if counts[j] > 1 else ''} ({row_list(first.tolist(), counts[j])})"
         )
     if len(bad) > MAX_ROWS_SHOWN:
         parts.append(f"and {len(bad) - MAX_ROWS_SHOWN} more columns")

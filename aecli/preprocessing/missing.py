@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from ._arrays import (
     column_label,
     reject_infinite,
     row_list,
+    row_numbers,
 )
 
 __all__ = [
@@ -31,11 +31,7 @@ __all__ = [
     "Imputer",
     "MissingPolicy",
     "MissingReport",
-    "MissingResult",
-    "apply_missing_policy",
-    "drop_missing",
     "find_missing",
-    "imputer_from_array",
     "missing_error",
     "reject_infinite",
 ]
@@ -79,7 +75,8 @@ class MissingReport:
         return sum(c.count for c in self.columns)
 
 
-def find_missing(X, names: Sequence[str] | None = None, row_offset: int = 0) -> MissingReport:
+def find_missing(X, names: Sequence[str] | None = None, row_offset: int = 0,
+                 rows: np.ndarray | None = None) -> MissingReport:
     """Count the missing values (NaN) of each column and note where the first ones are.
 
     Parameters
@@ -89,6 +86,8 @@ def find_missing(X, names: Sequence[str] | None = None, row_offset: int = 0) -> 
         Column names for messages; columns are numbered from 1 without them.
     row_offset : int, default=0
         Rows that came before X; added to the 1-based row numbers.
+    rows : ndarray of int, optional
+        The input row number of each row of X, for rows gathered from across the input.
 
     Returns
     -------
@@ -103,7 +102,8 @@ def find_missing(X, names: Sequence[str] | None = None, row_offset: int = 0) -> 
             int(j),
             None if names is None else names[j],
             int(counts[j]),
-            tuple((np.flatnonzero(nan[:, j])[:MAX_ROWS_SHOWN] + 1 + row_offset).tolist()),
+            tuple(row_numbers(np.flatnonzero(nan[:, j])[:MAX_ROWS_SHOWN], row_offset,
+                              rows).tolist()),
         )
         for j in np.flatnonzero(counts)
     )
@@ -236,118 +236,16 @@ class Imputer(AllowsNaN, ParamsMixin):
         """``fit(X).transform(X)``; shape (n_samples, n_features)."""
         return self.fit(X, names=names).transform(X)
 
-
-def imputer_from_array(fill, names: Sequence[str] | None = None) -> Imputer:
-    """Rebuild a fitted Imputer from its stored ``fill_``.
-
-    Parameters
-    ----------
-    fill : array-like of shape (n_features,)
-        Finite fill values.
-    names : sequence of str, optional
-        Column names for messages.
-
-    Returns
-    -------
-    imputer : Imputer
-    """
-    fill = np.array(fill, dtype=np.float64)
-    if fill.ndim != 1 or fill.size == 0 or not np.all(np.isfinite(fill)):
-        raise InvalidParameterError(
-            f"imputer fill values must be a non-empty 1-D array of finite numbers, got shape "
-            f"{fill.shape}"
-        )
-    imputer = Imputer()
-    imputer.fill_, imputer.n_features_in_ = fill, fill.size
-    imputer.names_ = None if names is None else list(names)
-    return imputer
-
-
-def drop_missing(X) -> tuple[np.ndarray, np.ndarray]:
-    """Keep the rows with no missing value.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, n_features)
-
-    Returns
-    -------
-    X_kept : ndarray of shape (n_kept, n_features)
-    keep : ndarray of bool, shape (n_samples,)
-        Which rows were kept, to drop the same rows from pass-through columns.
-    """
-    arr = as_float_2d(X)
-    keep = ~np.isnan(arr).any(axis=1)
-    return (arr if keep.all() else arr[keep]), keep
-
-
-class MissingResult(NamedTuple):
-    """What :func:`apply_missing_policy` returns."""
-
-    X: np.ndarray  # (n_kept, d)
-    keep: np.ndarray  # (n,) bool: rows of the input that are in X
-    imputer: Imputer | None  # the imputer used ("impute"), fitted here when none was given
-
-
-def apply_missing_policy(
-    X,
-    names: Sequence[str] | None,
-    policy: str | MissingPolicy,
-    *,
-    imputer: Imputer | None = None,
-    row_offset: int = 0,
-    min_rows: int = 0,
-) -> MissingResult:
-    """Check X for infinite and missing values and apply ``policy`` to the missing ones.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, n_features)
-    names : sequence of str or None
-        Column names for messages.
-    policy : {"error", "drop", "impute"} or MissingPolicy
-    imputer : Imputer, optional
-        A fitted imputer (the model's, at encode time). With "impute" and none given, one is
-        fitted on X (at training time); it is returned either way.
-    row_offset : int, default=0
-        Rows before X, for the row numbers in messages.
-    min_rows : int, default=0
-        With "drop", fewer rows left than this is an error (training needs rows; a batch at
-        encode time may well lose all of its rows).
-
-    Returns
-    -------
-    result : MissingResult
-        ``X`` cleaned, ``keep`` the rows kept, ``imputer`` the imputer used or None.
-
-    Raises
-    ------
-    DataError
-        Infinite values under any policy; missing values under "error"; too few rows left.
-    """
-    policy = v.check_choice("missing", policy, MissingPolicy)
-    arr = as_float_2d(X)
-    reject_infinite(arr, names, row_offset)
-    if policy is MissingPolicy.IMPUTE:
-        # Fitted even when nothing is missing here: later data may have gaps to fill.
-        if imputer is None:
-            imputer = Imputer().fit(arr, names=names)
-        return MissingResult(imputer.transform(arr, row_offset), _all_rows(arr), imputer)
-    report = find_missing(arr, names, row_offset) if np.isnan(arr.sum()) else None
-    if not report:
-        return MissingResult(arr, _all_rows(arr), None)
-    if policy is MissingPolicy.ERROR:
-        raise missing_error(report)
-    kept, keep = drop_missing(arr)
-    if kept.shape[0] < min_rows:
-        raise DataError(
-            f"only {kept.shape[0]} of {arr.shape[0]} rows are free of missing values, and at least "
-            f"{min_rows} are needed; " + str(missing_error(report)).split("\n")[0],
-            hint="use --missing impute to fill missing values with training means, or "
-            "--exclude the columns with most gaps",
-        )
-    return MissingResult(kept, keep, None)
-
-
-def _all_rows(arr: np.ndarray) -> np.ndarray:
-    return np.ones(arr.shape[0], dtype=bool)
+    @classmethod
+    def from_fill(cls, fill, names: Sequence[str] | None = None) -> Imputer:
+        """A fitted Imputer from its stored ``fill_`` (finite, one value per feature)."""
+        fill = np.array(fill, dtype=np.float64)
+        if fill.ndim != 1 or fill.size == 0 or not np.all(np.isfinite(fill)):
+            raise InvalidParameterError(
+                "imputer fill values must be a non-empty 1-D array of finite numbers, got "
+                f"shape {fill.shape}"
+            )
+        imputer = cls()
+        imputer.fill_, imputer.n_features_in_ = fill, fill.size
+        imputer.names_ = None if names is None else list(names)
+        return imputer

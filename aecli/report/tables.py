@@ -58,7 +58,7 @@ def train_summary(summary: Mapping[str, Any]) -> Table:
         ``rows_train``, ``rows_validation``, ``features``, ``latent``, ``architecture`` (str),
         ``train_mse``, ``validation_mse`` (None without validation), ``pca_mse`` (PCA's MSE at
         the same k on the same rows as the headline MSE; None if not computed), ``epochs_run``,
-        ``best_epoch``, ``early_stopped``, ``seconds``, ``loss_history`` and ``val_history``
+        ``best_epoch``, ``stopped_early``, ``seconds``, ``loss_history`` and ``val_loss_history``
         (None without validation). Missing keys show as ``—``.
 
     Returns
@@ -87,12 +87,12 @@ def train_summary(summary: Mapping[str, Any]) -> Table:
         table.add_row("vs PCA", fmt(ratio), _versus_pca(ratio))
     best = s.get("best_epoch")
     epochs_note = [f"best {fmt(best)}"] if best is not None else []
-    if s.get("early_stopped"):
+    if s.get("stopped_early"):
         epochs_note.append("stopped early, best weights restored")
     table.add_row("epochs", fmt(s.get("epochs_run")), ", ".join(epochs_note))
     table.add_row("time", fmt(s.get("seconds"), 3), "seconds")
     for label, history in (("train loss", s.get("loss_history")),
-                           ("validation loss", s.get("val_history"))):
+                           ("validation loss", s.get("val_loss_history"))):
         if history:
             scale = "  (log scale)" if wants_log(history) else ""
             table.add_row(label, f"{fmt(history[0])} → {fmt(history[-1])}",

@@ -1,0 +1,238 @@
+"""The one preparation path: a chunk of a table becomes the network's matrix here, and only here.
+
+Training in memory, streamed training, compare-pca, encode, reconstruct and score all go
+through it: :func:`screen` before anything is fitted (infinity, the missing-value policy),
+:meth:`Preparation.fit` on the training rows, then :meth:`Preparation.transform` for every
+chunk (the policy again, imputation, scaling, and the check that scaled values fit the
+model's dtype). A bad value gets the same message, with its input row number, whichever way
+it came in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import DataError
+from ..io.matrix import float_columns, to_matrix
+from ._arrays import reject_infinite, row_numbers
+from .missing import Imputer, MissingPolicy, find_missing, missing_error
+from .scalers import ScalerKind, make_scaler
+
+__all__ = ["BatchBuffers", "Prepared", "Preparation", "screen"]
+
+
+class Prepared(NamedTuple):
+    """What :meth:`Preparation.transform` returns."""
+
+    X: np.ndarray  # (m, d) scaled rows, in the model's dtype
+    keep: np.ndarray | None  # (n,) bool: the chunk's rows that are in X; None when all are
+
+
+def screen(X: np.ndarray, features: Sequence[str], missing: MissingPolicy, *,
+           row_offset: int = 0, rows: np.ndarray | None = None) -> np.ndarray | None:
+    """Check raw rows before anything is fitted, and apply the missing-value policy.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Raw values, NaN where missing.
+    features : sequence of str
+        Column names, for messages.
+    missing : MissingPolicy
+    row_offset, rows
+        How messages number the rows (see :func:`aecli.preprocessing._arrays.row_numbers`).
+
+    Returns
+    -------
+    keep : ndarray of bool, shape (n,), or None
+        The rows to keep under ``drop``; None when every row stays (under ``impute`` the
+        gaps are filled once the means are known).
+
+    Raises
+    ------
+    DataError
+        An infinite value under any policy; a missing value under ``error``.
+    """
+    missing = MissingPolicy(missing)
+    reject_infinite(X, features, row_offset, rows)
+    nan = np.isnan(X)  # (n, d)
+    if not nan.any():
+        return None
+    if missing is MissingPolicy.ERROR:
+        raise missing_error(find_missing(X, features, row_offset, rows))
+    if missing is MissingPolicy.DROP:
+        return ~nan.any(axis=1)
+    return None
+
+
+class BatchBuffers:
+    """Arrays reused from batch to batch by :meth:`Preparation.transform`, kept by one caller.
+
+    The scaled matrix handed back lives in them: it is valid until the next call.
+    """
+
+    def __init__(self):
+        self.matrix = np.empty((0, 0))  # (d, rows): each column contiguous, as Arrow keeps them
+        self.shifted = np.empty(0, dtype=np.float64)  # one column's values, shifted
+
+    def scaled(self, d: int, n: int, dtype: np.dtype) -> np.ndarray:
+        """An (n, d) array of ``dtype`` whose columns are contiguous."""
+        if self.matrix.shape[0] != d or self.matrix.shape[1] < n or self.matrix.dtype != dtype:
+            self.matrix = np.empty((d, n), dtype=dtype)
+        if len(self.shifted) < n:
+            self.shifted = np.empty(n, dtype=np.float64)
+        return self.matrix[:, :n].T
+
+
+class Preparation:
+    """The fitted column spec: which columns, how gaps are handled, how values are scaled.
+
+    Parameters
+    ----------
+    features : list of str
+        The model's columns, in order.
+    missing : MissingPolicy
+    scaler : fitted scaler
+        With ``center_`` and ``scale_`` (see :mod:`aecli.preprocessing.scalers`).
+    imputer : Imputer or None
+        Fitted, under ``missing="impute"``.
+    dtype : numpy dtype
+        The network's float dtype: what the scaled values must fit in.
+    """
+
+    def __init__(self, features: Sequence[str], missing: MissingPolicy, scaler,
+                 imputer: Imputer | None, dtype):
+        self.features = list(features)
+        self.missing = MissingPolicy(missing)
+        self.scaler = scaler
+        self.imputer = imputer
+        self.dtype = np.dtype(dtype)
+
+    @property
+    def scale_kind(self) -> ScalerKind:
+        """The scaler's kind (``--scale``)."""
+        return self.scaler.kind
+
+    @property
+    def fill(self) -> np.ndarray | None:
+        """The imputation values (training means), or None when the policy does not impute."""
+        return None if self.imputer is None else self.imputer.fill_
+
+    @classmethod
+    def fit(cls, X: np.ndarray, features: Sequence[str], *, missing: MissingPolicy,
+            scale: ScalerKind, dtype, rows: np.ndarray | None = None) -> Preparation:
+        """Fit the imputer (under ``impute``) and the scaler on raw training rows ``X`` (n, d),
+        already screened (see :func:`screen`); ``rows`` numbers them for messages."""
+        missing = MissingPolicy(missing)
+        imputer = Imputer().fit(X, names=features) if missing is MissingPolicy.IMPUTE else None
+        filled = X if imputer is None else imputer.transform(X)
+        scaler = make_scaler(scale).fit(filled)
+        prep = cls(features, missing, scaler, imputer, dtype)
+        spread = np.isfinite(scaler.center_) & np.isfinite(scaler.scale_)
+        if not spread.all():  # e.g. a min-max range wider than float64 holds
+            j = int(np.flatnonzero(~spread)[0])
+            i = int(np.argmax(np.abs(filled[:, j])))
+            raise prep._too_large(filled, i, j, rows, "its range overflows float64")
+        return prep
+
+    # -- the path every chunk takes --------------------------------------------------------
+    def transform(self, chunk, row_offset: int = 0, *, rows: np.ndarray | None = None,
+                  buffers: BatchBuffers | None = None) -> Prepared:
+        """The network's matrix for a chunk of rows.
+
+        Parameters
+        ----------
+        chunk : pyarrow.RecordBatch, pyarrow.Table or ndarray of shape (n, d)
+            A table chunk (the model's columns are picked by name) or raw values in the
+            model's column order, NaN where missing.
+        row_offset, rows
+            How messages number the rows: ``row_offset`` rows came before the chunk, or
+            ``rows`` gives each row's number.
+        buffers : BatchBuffers, optional
+            Reused arrays for a stream of table chunks; the result then lives in them.
+
+        Returns
+        -------
+        Prepared
+            The scaled rows kept, and which rows those are.
+
+        Raises
+        ------
+        DataError
+            A column that is not numeric, an infinite value, a missing value under
+            ``error``, a value too large for the model's dtype once scaled: each named by
+            column and input row.
+        """
+        if not isinstance(chunk, np.ndarray):
+            xs = self._quick(chunk, buffers or BatchBuffers())
+            if xs is not None:
+                return Prepared(xs, None)
+            chunk = to_matrix(chunk, self.features, dtype=np.float64, row_offset=row_offset)
+        keep = screen(chunk, self.features, self.missing, row_offset=row_offset, rows=rows)
+        X = chunk
+        if keep is not None:
+            X = chunk[keep]
+            rows = row_numbers(np.flatnonzero(keep), row_offset, rows)
+            row_offset = 0
+        if self.imputer is not None:
+            X = self.imputer.transform(X)
+        xs = self.scale(X)
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(np.add.reduce(xs, axis=0)).all()
+        if not finite:
+            bad = ~np.isfinite(xs)  # gaps are gone by now: what is left overflowed
+            if bad.any():
+                j = int(np.flatnonzero(bad.any(axis=0))[0])
+                i = int(np.flatnonzero(bad[:, j])[0])
+                where = rows if rows is not None else np.arange(len(X)) + 1 + row_offset
+                raise self._too_large(X, i, j, where,
+                                      f"once scaled it overflows {self.dtype.name}")
+        return Prepared(xs, keep)
+
+    def scale(self, X: np.ndarray) -> np.ndarray:
+        """Raw rows (n, d) without gaps → the scaled space, in the model's dtype.
+
+        The arithmetic is float64 whatever the dtype: float32 data far from its centre would
+        otherwise lose digits in the subtraction.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = np.subtract(X, self.scaler.center_, dtype=np.float64)  # (n, d)
+            out /= self.scaler.scale_
+            return out.astype(self.dtype, copy=False)
+
+    def unscale(self, xs: np.ndarray) -> np.ndarray:
+        """Scaled rows (n, d) back to original units."""
+        return np.asarray(self.scaler.inverse_transform(xs))
+
+    def _quick(self, batch: pa.RecordBatch | pa.Table, buffers: BatchBuffers
+               ) -> np.ndarray | None:
+        """The scaled rows of a table chunk whose values are all present and finite once
+        scaled, one pass per column from the Arrow buffer; None when the chunk must go the
+        careful way. Both ways give bit-identical numbers."""
+        n = batch.num_rows
+        xs = buffers.scaled(len(self.features), n, self.dtype)  # (n, d)
+        center, scale = self.scaler.center_, self.scaler.scale_
+        with np.errstate(over="ignore", invalid="ignore"):
+            for j, start, values in float_columns(batch, self.features):
+                shifted = np.subtract(values, center[j], out=buffers.shifted[: len(values)],
+                                      dtype=np.float64)
+                np.divide(shifted, scale[j], out=xs[start : start + len(values), j],
+                          casting="same_kind")
+            # NaN (missing) and infinity (bad, or too large once scaled) spread to the sums;
+            # so does a sum too large for the dtype, which only costs the careful way
+            if np.isfinite(np.add.reduce(xs, axis=0)).all():
+                return xs
+        return None
+
+    def _too_large(self, X: np.ndarray, i: int, j: int, rows: np.ndarray | None,
+                   why: str) -> DataError:
+        row = int(rows[i]) if rows is not None else i + 1
+        return DataError(
+            f"column {self.features[j]!r}, row {row}: {X[i, j]:g} is too large: {why}",
+            hint="fix or filter out that row, or rescale the column (change its units); "
+            "a model trained with --dtype float64 holds larger values",
+        )

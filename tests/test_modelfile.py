@@ -1,0 +1,42 @@
+"""The model file across versions: files written by earlier aecli versions still load."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from aecli import modelfile
+
+DATA = Path(__file__).resolve().parent / "data"
+CURVE = Path(__file__).resolve().parent.parent / "sample_data" / "curve.csv"
+
+
+def test_a_format_1_model_loads_and_encodes_as_the_version_that_wrote_it():
+    # Written by aecli 0.1.0 (format 1: metrics, threshold and info.summary apart) with
+    # `aecli train sample_data/curve.csv --hidden 8 -k 2 --epochs 3 --missing impute`; the
+    # codes are that version's `aecli encode` of the first rows.
+    bundle = modelfile.read_model(DATA / "model-format-1.npz")
+    expected = pd.read_csv(DATA / "model-format-1-codes.csv").to_numpy(np.float32)
+    X = pd.read_csv(CURVE)[bundle.features].to_numpy(np.float64)[: len(expected)]
+    np.testing.assert_array_equal(bundle.encode(X), expected)
+    s = bundle.summary
+    assert s["epochs_run"] == 3 and s["stopped_early"] is False and "early_stopped" not in s
+    assert s["threshold"] == bundle.autoencoder.threshold_ > 0
+    assert len(s["loss_history"]) == 3 and s["pca_mse"] > 0
+    assert bundle.preparation.fill is not None and "summary" not in bundle.info
+    meta = modelfile.describe(DATA / "model-format-1.npz")
+    assert meta["format_version"] == 1 and "metrics" not in meta
+
+
+def test_a_model_written_now_is_format_2_with_one_summary(tmp_path):
+    bundle = modelfile.read_model(DATA / "model-format-1.npz")
+    path = tmp_path / "again.npz"
+    with open(path, "wb") as f:
+        modelfile.write_model(bundle, f)
+    meta = modelfile.describe(path)
+    assert meta["format_version"] == modelfile.FORMAT_VERSION == 2
+    assert "metrics" not in meta and "threshold" not in meta and "summary" not in meta["info"]
+    again = modelfile.read_model(path)
+    assert again.summary == bundle.summary
+    np.testing.assert_array_equal(again.autoencoder.network_.theta,
+                                  bundle.autoencoder.network_.theta)
