@@ -199,7 +199,8 @@ class MinMaxScaler(_AffineScaler):
     def _fit_arrays(self, X, has_nan):
         low = np.nanmin(X, axis=0) if has_nan else X.min(axis=0)  # (d,)
         high = np.nanmax(X, axis=0) if has_nan else X.max(axis=0)  # (d,)
-        span = high - low
+        with np.errstate(over="ignore"):  # a range wider than float64: refused by the caller
+            span = high - low
         constant = span <= 10 * _EPS * np.maximum(np.abs(low), np.abs(high))
         return low, np.where(constant, 1.0, span)
 
