@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
@@ -10,14 +9,9 @@ import numpy as np
 from . import validation as v
 from ._estimator import ParamsMixin
 from .errors import DataError, InvalidParameterError, TrainingError
-from .nn import ActivationKind, Network, OptimizerKind, autoencoder_specs, make_optimizer
-from .training import (
-    EpochReport,
-    LoopSettings,
-    chunked_batches,
-    reconstruction_mse_rows,
-    train,
-)
+from .hyperparameters import Hyperparameters
+from .nn import Network, autoencoder_specs, make_optimizer
+from .training import EpochReport, chunked_batches, reconstruction_mse_rows, train
 
 # Percentile levels at which the calibration errors are stored, for score percentiles.
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
@@ -26,163 +20,24 @@ CALIBRATION_ROWS = 100_000  # most training rows whose errors calibrate a stream
 
 
 class Autoencoder(ParamsMixin):
-    """A dense autoencoder trained to reproduce its input, written in NumPy.
+    # The docstring is assembled below the class: its Parameters come from Hyperparameters.
 
-    The encoder maps ``n_features -> hidden... -> latent``; the decoder mirrors it. With no
-    hidden layers and linear activations it minimises PCA's objective and reaches its error.
+    def __init__(self, **params):  # keyword-only, as Hyperparameters.signature() declares
+        unknown = sorted(set(params) - set(_NAMES))
+        if unknown:
+            raise TypeError(f"Autoencoder() got an unexpected keyword argument {unknown[0]!r}")
+        for name in _NAMES:
+            setattr(self, name, params.get(name, _DEFAULTS[name]))
 
-    Parameters
-    ----------
-    latent : int, default=2
-        Size ``k`` of the code.
-    hidden : tuple of int, default=(64, 32)
-        Encoder layer sizes between input and code; the decoder mirrors them.
-    activation : str, default="elu"
-        Activation of the hidden layers: linear, relu, leaky_relu, elu, tanh, sigmoid,
-        softplus or gelu.
-    latent_activation, output_activation : str, default="linear"
-        Activations of the code layer and of the output layer.
-    tied : bool, default=False
-        Decoder weights are the encoder's transposed (half the weights).
-    epochs : int, default=100
-    batch_size : int, default=64
-    lr : float, default=1e-3
-        Learning rate.
-    optimizer : str, default="adam"
-        adam, sgd, momentum or rmsprop.
-    nesterov : bool, default=False
-        Nesterov's variant, with ``optimizer="momentum"``.
-    weight_decay : float, default=0.0
-        L2 penalty ``weight_decay/2 * sum W**2`` on the weights (not the biases).
-    dropout : float, default=0.0
-        Inverted-dropout rate on the hidden layers, in [0, 1).
-    noise : float, default=0.0
-        Standard deviation of Gaussian noise added to the input while training (denoising);
-        the target stays clean.
-    sparsity : float, default=0.0
-        L1 penalty on the code, ``sparsity * mean over rows of sum |z|``.
-    validation : float, default=0.1
-        Fraction of rows held out to monitor training (0 to use none).
-    patience : int or None, default=None
-        Stop after this many epochs without improvement and restore the best weights.
-    contamination : float, default=0.01
-        Expected fraction of anomalies: the score threshold is this upper quantile of the
-        calibration errors (validation rows, or training rows without validation).
-    seed : int, default=0
-        Seed of the one random generator used for the split, initialisation, shuffling,
-        dropout and noise. Same data, seed and thread count give bit-identical weights.
-    dtype : {"float32", "float64"}, default="float32"
-
-    Attributes
-    ----------
-    network_ : aecli.nn.Network
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Only when fitted on a DataFrame with string column names.
-    loss_history_ : list of float
-        Training reconstruction MSE per epoch.
-    val_loss_history_ : list of float or None
-    best_epoch_ : int
-    stopped_early_ : bool
-    train_mse_, validation_mse_ : float
-        Final reconstruction MSE on the training rows and the held-out rows (None if none).
-    error_quantiles_ : ndarray of shape (101,)
-        Calibration reconstruction errors at percentiles 0..100.
-    threshold_ : float
-        Rows whose reconstruction error exceeds this are anomalies.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from aecli import Autoencoder
-    >>> X = np.random.default_rng(0).normal(size=(200, 6))
-    >>> Z = Autoencoder(latent=2, hidden=(16,), epochs=5).fit(X).transform(X)
-    >>> Z.shape
-    (200, 2)
-    """
-
-    def __init__(
-        self,
-        *,
-        latent=2,
-        hidden=(64, 32),
-        activation="elu",
-        latent_activation="linear",
-        output_activation="linear",
-        tied=False,
-        epochs=100,
-        batch_size=64,
-        lr=1e-3,
-        optimizer="adam",
-        nesterov=False,
-        weight_decay=0.0,
-        dropout=0.0,
-        noise=0.0,
-        sparsity=0.0,
-        validation=0.1,
-        patience=None,
-        contamination=0.01,
-        seed=0,
-        dtype="float32",
-    ):
-        self.latent = latent
-        self.hidden = hidden
-        self.activation = activation
-        self.latent_activation = latent_activation
-        self.output_activation = output_activation
-        self.tied = tied
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.nesterov = nesterov
-        self.weight_decay = weight_decay
-        self.dropout = dropout
-        self.noise = noise
-        self.sparsity = sparsity
-        self.validation = validation
-        self.patience = patience
-        self.contamination = contamination
-        self.seed = seed
-        self.dtype = dtype
+    __init__.__signature__ = Hyperparameters.signature()
 
     # -- validation -----------------------------------------------------------------------
-    def _dtype(self):
-        if self.dtype not in DTYPES:
-            raise InvalidParameterError(f"dtype must be float32 or float64, got {self.dtype!r}")
-        return DTYPES[self.dtype]
-
     def _preserved_dtypes(self) -> list[str]:
         return [self.dtype] if self.dtype in DTYPES else ["float32"]
 
-    def _check_params(self, n_features: int) -> tuple[int, ...]:
-        v.check_int("latent", self.latent, 1)
-        if self.latent > n_features:
-            raise InvalidParameterError(
-                f"latent={self.latent} is larger than the number of features "
-                f"(n_features = {n_features}); choose latent <= {n_features}"
-            )
-        hidden = (self.hidden,) if isinstance(self.hidden, int) else tuple(self.hidden or ())
-        # As Python ints: NumPy ints (a grid from np.arange) would reach the JSON in the model file.
-        hidden = tuple(v.check_int("each hidden layer size", size, 1) for size in hidden)
-        for name in ("activation", "latent_activation", "output_activation"):
-            v.check_choice(name, getattr(self, name), ActivationKind)
-        v.check_choice("optimizer", self.optimizer, OptimizerKind)
-        v.check_int("epochs", self.epochs, 1)
-        v.check_int("batch_size", self.batch_size, 1)
-        v.check_float("lr", self.lr, 0.0, math.inf, low_open=True)
-        v.check_float("weight_decay", self.weight_decay, 0.0, 1e3)
-        v.check_float("dropout", self.dropout, 0.0, 1.0, high_open=True)
-        v.check_float("noise", self.noise, 0.0, 1e3)
-        v.check_float("sparsity", self.sparsity, 0.0, 1e3)
-        v.check_float("validation", self.validation, 0.0, 0.9)
-        v.check_float("contamination", self.contamination, 0.0, 0.5, low_open=True)
-        if self.patience is not None:
-            v.check_int("patience", self.patience, 1)
-        if self.seed is not None:
-            v.check_int("seed", self.seed, 0)
-        self._dtype()
-        return hidden
+    def _checked(self, n_features: int | None = None) -> Hyperparameters:
+        """The parameters validated (see :meth:`Hyperparameters.checked`)."""
+        return Hyperparameters(**self.get_params()).checked(n_features)
 
     # -- fitting --------------------------------------------------------------------------
     def fit(
@@ -213,13 +68,13 @@ class Autoencoder(ParamsMixin):
         aecli.errors.TrainingError
             If the loss becomes NaN or infinite; the estimator is then left unfitted.
         """
-        dtype = self._dtype()
+        dtype = DTYPES[self._checked().dtype]
         arr = v.check_array(X, dtype, min_samples=2)
-        hidden = self._check_params(arr.shape[1])
+        p = self._checked(arr.shape[1])
         names = v.feature_names_of(X)
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(p.seed)
         if validation_data is None:
-            X_train, X_val = _split(arr, self.validation, rng)
+            X_train, X_val = _split(arr, p.validation, rng)
         else:
             X_train = arr
             X_val = v.check_array(validation_data, dtype, name="validation_data")
@@ -227,7 +82,7 @@ class Autoencoder(ParamsMixin):
                 raise InvalidParameterError(
                     f"validation_data has {X_val.shape[1]} features, X has {arr.shape[1]}"
                 )
-        network, result = self._train(arr.shape[1], hidden, X_train, X_val, rng, callback)
+        network, result = self._train(arr.shape[1], p, X_train, X_val, rng, callback)
         self._set_fitted(network, result, arr.shape[1], names,
                          reconstruction_mse_rows(network, X_train), X_val)
         return self
@@ -255,7 +110,7 @@ class Autoencoder(ParamsMixin):
         -------
         self : Autoencoder
         """
-        dtype = self._dtype()
+        dtype = DTYPES[self._checked().dtype]
 
         def checked() -> Iterator[np.ndarray]:
             for chunk in chunks():
@@ -266,13 +121,13 @@ class Autoencoder(ParamsMixin):
         if first is None:
             raise DataError("no rows to train on", hint="give a table with rows")
         d = v.check_array(first, dtype).shape[1]
-        hidden = self._check_params(d)
+        p = self._checked(d)
         X_val = None
         if validation_data is not None:
             X_val = v.check_array(validation_data, dtype, name="validation_data")
-        rng = np.random.default_rng(self.seed)
-        source = chunked_batches(checked, int(self.batch_size))
-        network, result = self._train(d, hidden, source, X_val, rng, callback)
+        rng = np.random.default_rng(p.seed)
+        source = chunked_batches(checked, p.batch_size)
+        network, result = self._train(d, p, source, X_val, rng, callback)
         # One more pass for the training error; only a bounded prefix of the per-row errors
         # is kept, to calibrate the threshold when there are no validation rows.
         total, n, kept = 0.0, 0, []
@@ -284,24 +139,15 @@ class Autoencoder(ParamsMixin):
         self._set_fitted(network, result, d, None, np.concatenate(kept), X_val, total / n)
         return self
 
-    def _train(self, d, hidden, source, X_val, rng, callback):
+    def _train(self, d: int, p: Hyperparameters, source, X_val, rng, callback):
         """Build the network and run the training loop; unfit ``self`` on divergence."""
-        dtype = self._dtype()
-        specs = autoencoder_specs(
-            d, hidden, int(self.latent), ActivationKind(self.activation).value,
-            ActivationKind(self.latent_activation).value,
-            ActivationKind(self.output_activation).value, bool(self.tied),
-        )
-        network = Network(specs, dtype=dtype, rng=rng, dropout=float(self.dropout))
-        optimizer = make_optimizer(
-            self.optimizer, network.theta.size, dtype, float(self.lr), bool(self.nesterov)
-        )
-        settings = LoopSettings(
-            int(self.epochs), int(self.batch_size), float(self.noise), float(self.sparsity),
-            float(self.weight_decay), self.patience,
-        )
+        specs = autoencoder_specs(d, p.hidden, p.latent, p.activation, p.latent_activation,
+                                  p.output_activation, p.tied)
+        network = Network(specs, dtype=DTYPES[p.dtype], rng=rng, dropout=p.dropout)
+        optimizer = make_optimizer(p.optimizer, network.theta.size, network.dtype, p.lr,
+                                   p.nesterov)
         try:
-            return network, train(network, optimizer, source, X_val, settings, rng, callback)
+            return network, train(network, optimizer, source, X_val, p, rng, callback)
         except TrainingError:
             # Unfitted, as documented: an earlier fit's model would pass for this one's.
             for name in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
@@ -327,7 +173,7 @@ class Autoencoder(ParamsMixin):
             calibration = reconstruction_mse_rows(network, X_val)
             self.validation_mse_ = float(calibration.mean())
         self.error_quantiles_ = np.quantile(calibration, QUANTILE_LEVELS)
-        self.threshold_ = float(np.quantile(calibration, 1.0 - self.contamination))
+        self.threshold_ = float(np.quantile(calibration, 1.0 - float(self.contamination)))
 
     @classmethod
     def _from_state(cls, params: dict, network: Network, state: dict,
@@ -338,7 +184,7 @@ class Autoencoder(ParamsMixin):
         ``validation_mse``, ``error_quantiles``, ``threshold``)."""
         ae = cls(**params)
         d = network.specs[0].n_in
-        ae._check_params(d)
+        ae._checked(d)
         if ae.latent != network.specs[network.code_index].n_out or np.dtype(
                 DTYPES[ae.dtype]) != network.dtype:
             raise InvalidParameterError("the training settings do not match the network")
@@ -365,10 +211,13 @@ class Autoencoder(ParamsMixin):
         v.check_features(self, X, arr)
         return arr
 
+    def _code_size(self) -> int:
+        return self.network_.specs[self.network_.code_index].n_out
+
     def transform(self, X) -> np.ndarray:
         """Codes of ``X``: array of shape (n_samples, latent)."""
         arr = self._input(X)
-        return _chunked(self.network_.encode, arr, self.latent)
+        return _chunked(self.network_.encode, arr, self._code_size())
 
     encode = transform
 
@@ -376,9 +225,10 @@ class Autoencoder(ParamsMixin):
         """Decode codes ``Z`` (n_samples, latent) to shape (n_samples, n_features)."""
         v.check_is_fitted(self, "network_")
         arr = v.check_array(Z, self.network_.dtype, name="Z")
-        if arr.shape[1] != self.latent:
+        if arr.shape[1] != self._code_size():
             raise InvalidParameterError(
-                f"Z has {arr.shape[1]} columns, but the code of this model has {self.latent}"
+                f"Z has {arr.shape[1]} columns, but the code of this model has "
+                f"{self._code_size()}"
             )
         return _chunked(self.network_.decode, arr, self.n_features_in_)
 
@@ -425,3 +275,45 @@ def _chunked(fn, X: np.ndarray, width: int) -> np.ndarray:
     for start in range(0, X.shape[0], step):
         out[start : start + step] = fn(X[start : start + step])
     return out
+
+
+_NAMES = list(Hyperparameters.signature().parameters)[1:]
+_DEFAULTS = {name: p.default for name, p in Hyperparameters.signature().parameters.items()}
+
+Autoencoder.__doc__ = f"""A dense autoencoder trained to reproduce its input, written in NumPy.
+
+The encoder maps ``n_features -> hidden... -> latent``; the decoder mirrors it. With no hidden
+layers and linear activations it minimises PCA's objective and reaches its error. Same data,
+seed and thread count give bit-identical weights.
+
+Parameters
+----------
+{Hyperparameters.numpydoc()}
+
+Attributes
+----------
+network_ : aecli.nn.Network
+n_features_in_ : int
+feature_names_in_ : ndarray of str
+    Only when fitted on a DataFrame with string column names.
+loss_history_ : list of float
+    Training reconstruction MSE per epoch.
+val_loss_history_ : list of float or None
+best_epoch_ : int
+stopped_early_ : bool
+train_mse_, validation_mse_ : float
+    Final reconstruction MSE on the training rows and the held-out rows (None if none).
+error_quantiles_ : ndarray of shape (101,)
+    Calibration reconstruction errors at percentiles 0..100.
+threshold_ : float
+    Rows whose reconstruction error exceeds this are anomalies.
+
+Examples
+--------
+>>> import numpy as np
+>>> from aecli import Autoencoder
+>>> X = np.random.default_rng(0).normal(size=(200, 6))
+>>> Z = Autoencoder(latent=2, hidden=(16,), epochs=5).fit(X).transform(X)
+>>> Z.shape
+(200, 2)
+"""

@@ -18,6 +18,7 @@ import numpy as np
 
 from .bundle import ModelBundle
 from .errors import DataError
+from .hyperparameters import Hyperparameters
 from .model import Autoencoder
 from .preprocessing import MissingPolicy, Preparation, ScalerKind, screen
 from .training import EpochReport
@@ -102,16 +103,16 @@ def train_bundle_streaming(
     the same rows in the same order each time it is called.
     """
     started = time.perf_counter()
-    ae = Autoencoder(**params)
-    s = survey(read_chunks, names, missing, float(ae.validation), int(ae.seed))
-    prep = Preparation.fit(s.sample, names, missing=missing, scale=scale, dtype=ae.dtype)
+    hp = Hyperparameters(**params).checked()
+    s = survey(read_chunks, names, missing, hp.validation, hp.seed)
+    prep = Preparation.fit(s.sample, names, missing=missing, scale=scale, dtype=hp.dtype)
     X_val = None
     if s.validation:
         X_val = prep.transform(np.concatenate(s.validation),
                                rows=np.concatenate(s.validation_rows)).X
 
     def training_chunks() -> Iterator[np.ndarray]:
-        is_val = _validation_masks(int(ae.seed), float(ae.validation))
+        is_val = _validation_masks(hp.seed, hp.validation)
         offset = 0
         for raw in read_chunks():
             val = is_val(len(raw))
@@ -119,6 +120,7 @@ def train_bundle_streaming(
             offset += len(raw)
             yield X[~(val if keep is None else val[keep])]
 
+    ae = Autoencoder(**params)
     ae.fit_chunks(training_chunks, validation_data=X_val, callback=callback)
     seconds = time.perf_counter() - started
     scaled_sample = prep.transform(s.sample).X

@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -40,9 +41,8 @@ class TrainingResult:
     stopped_early: bool = False
 
 
-@dataclass(frozen=True)
-class LoopSettings:
-    """The knobs of one training run (validated by the estimator)."""
+class LoopSettings(Protocol):
+    """What the loop reads of the hyperparameters (``aecli.hyperparameters``, validated)."""
 
     epochs: int
     batch_size: int

@@ -15,6 +15,7 @@ import numpy as np
 
 from .bundle import ModelBundle
 from .errors import DataError, InvalidParameterError
+from .hyperparameters import Hyperparameters
 from .model import Autoencoder
 from .pca import PCA
 from .preprocessing import MissingPolicy, Preparation, ScalerKind, screen
@@ -98,9 +99,10 @@ def train_bundle(
     error at the same k on the same held-out rows.
     """
     started = time.perf_counter()
+    hp = Hyperparameters(**params).checked()
+    p = prepare(X, names, missing=missing, scale=scale, validation=hp.validation, seed=hp.seed,
+                dtype=hp.dtype)
     ae = Autoencoder(**params)
-    p = prepare(X, names, missing=missing, scale=scale, validation=ae.validation,
-                seed=ae.seed, dtype=ae.dtype)
     ae.fit(p.X_train, callback=callback, validation_data=p.X_val)
     seconds = time.perf_counter() - started
     X_eval = p.X_val if p.X_val is not None else p.X_train
@@ -174,9 +176,9 @@ def compare_with_pca(
             f"{X.shape[1]}); choose latent <= {X.shape[1]}"
         )
     validation = params.get("validation", 0.2) or 0.2  # a comparison needs held-out rows
-    ae0 = Autoencoder(**{**params, "validation": validation})
-    p = prepare(X, names, missing=missing, scale=scale, validation=validation,
-                seed=ae0.seed, dtype=ae0.dtype)
+    hp = Hyperparameters(**{**params, "validation": validation}).checked()
+    p = prepare(X, names, missing=missing, scale=scale, validation=validation, seed=hp.seed,
+                dtype=hp.dtype)
     if p.X_val is None:
         p.X_val = p.X_train
     baseline = float(np.mean((p.X_val - p.X_train.mean(axis=0)) ** 2))

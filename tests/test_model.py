@@ -185,7 +185,7 @@ def test_wrong_number_of_features(X):
         (dict(epochs=True), r"epochs must be an integer, got True"),
         (dict(patience=0), r"patience must be >= 1, got 0"),
         (dict(contamination=0.0), r"contamination must be in \(0\.0, 0\.5\], got 0\.0"),
-        (dict(dtype="float16"), r"dtype must be float32 or float64, got 'float16'"),
+        (dict(dtype="float16"), r"dtype must be one of float32, float64; got 'float16'"),
     ],
 )
 def test_bad_parameters_are_named_with_their_value(X, params, pattern):

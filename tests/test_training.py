@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from aecli.errors import TrainingError
+from aecli.hyperparameters import Hyperparameters
 from aecli.nn import ActivationKind, Network, OptimizerKind, autoencoder_specs, make_optimizer
-from aecli.training import LoopSettings, reconstruction_mse_rows, train
+from aecli.training import reconstruction_mse_rows, train
 
 
 def _setup(d=6, hidden=(8,), latent=2, kind="tanh", dtype=np.float64, optimizer="adam", lr=1e-2,
@@ -21,7 +22,8 @@ def _setup(d=6, hidden=(8,), latent=2, kind="tanh", dtype=np.float64, optimizer=
 
 
 def _settings(epochs=20, batch_size=32, patience=None, noise=0.0, sparsity=0.0, wd=0.0):
-    return LoopSettings(epochs, batch_size, noise, sparsity, wd, patience)
+    return Hyperparameters(epochs=epochs, batch_size=batch_size, noise=noise, sparsity=sparsity,
+                           weight_decay=wd, patience=patience).checked()
 
 
 def _data(n=200, d=6, seed=1, dtype=np.float64):

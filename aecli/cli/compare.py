@@ -9,14 +9,13 @@ from typing import Annotated
 import typer
 
 from .. import report, workflows
-from ..nn import ActivationKind, OptimizerKind
 from ..plots import compare_plot, require_matplotlib
 from ..preprocessing import MissingPolicy, ScalerKind
 from . import options as o
 from .data import input_name, load_features, naming_errors, write_columns
 from .progress import TrainingProgress
 from .runtime import guarded, stderr_console, stdout_console
-from .train import training_params
+from .training_options import training_options
 
 
 def parse_ks(text: str) -> list[int]:
@@ -39,28 +38,12 @@ def parse_ks(text: str) -> list[int]:
 
 
 @guarded
+@training_options(skip=("latent", "contamination"), patience=20, validation=0.2)
 def compare_pca(
     data: o.DataArg = None,
     latent: Annotated[str, typer.Option("-k", "--latent", help="k values: 2, or 1,2,4,8, or "
                                         "a range 1-8.", rich_help_panel=o.TRAINING)] = "1,2,4,8",
-    hidden: o.Hidden = "64,32",
-    activation: o.Activation = ActivationKind.ELU,
-    latent_activation: o.LatentActivation = ActivationKind.LINEAR,
-    output_activation: o.OutputActivation = ActivationKind.LINEAR,
-    tied: o.Tied = False,
-    epochs: o.Epochs = 100,
-    batch_size: o.BatchSize = 64,
-    lr: o.LearningRate = 1e-3,
-    optimizer: o.Optimizer = OptimizerKind.ADAM,
-    nesterov: o.Nesterov = False,
-    weight_decay: o.WeightDecay = 0.0,
-    dropout: o.Dropout = 0.0,
-    noise: o.Noise = 0.0,
-    sparsity: o.Sparsity = 0.0,
-    validation: o.Validation = 0.2,
-    patience: o.Patience = 20,
-    seed: o.Seed = 0,
-    dtype: o.Dtype = o.DtypeChoice.FLOAT32,
+    params: dict = None,  # the other training options: see training_options
     input_format: o.InputFormat = None,
     columns: o.Columns = None,
     exclude: o.Exclude = None,
@@ -85,9 +68,6 @@ def compare_pca(
         require_matplotlib()
     ks = parse_ks(latent)
     err = stderr_console()
-    params = training_params(ks[0], hidden, activation, latent_activation, output_activation,
-                             tied, epochs, batch_size, lr, optimizer, nesterov, weight_decay,
-                             dropout, noise, sparsity, validation, patience, seed, dtype)
     X, features, unused = load_features(data, input_format, o.split_list(columns),
                                         o.split_list(exclude))
     if unused and not quiet:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..io import Format
-from ..nn import ActivationKind, OptimizerKind
 from ..preprocessing import MissingPolicy, ScalerKind
 
 TRAINING = "Training"
@@ -73,72 +71,6 @@ Scale = Annotated[
     ScalerKind,
     typer.Option("--scale", help="Column scaling, stored in the model.", rich_help_panel=DATA),
 ]
-Hidden = Annotated[
-    str,
-    typer.Option("--hidden", help="Encoder layer sizes, comma-separated; the decoder mirrors "
-                 "them. '' for none (a linear autoencoder with --activation linear equals "
-                 "PCA).", rich_help_panel=TRAINING),
-]
-Activation = Annotated[
-    ActivationKind,
-    typer.Option("--activation", help="Hidden-layer activation.", rich_help_panel=TRAINING),
-]
-OutputActivation = Annotated[
-    ActivationKind,
-    typer.Option("--output-activation", help="Output-layer activation.",
-                 rich_help_panel=TRAINING),
-]
-LatentActivation = Annotated[
-    ActivationKind,
-    typer.Option("--latent-activation", help="Code-layer activation.",
-                 rich_help_panel=TRAINING),
-]
-Tied = Annotated[
-    bool, typer.Option("--tied", help="Tie decoder weights to the encoder's (transposed).",
-                       rich_help_panel=TRAINING)
-]
-Epochs = Annotated[int, typer.Option("--epochs", min=1, help="Passes over the data.",
-                                     rich_help_panel=TRAINING)]
-BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="Rows per update.",
-                                        rich_help_panel=TRAINING)]
-LearningRate = Annotated[float, typer.Option("--lr", min=0.0, callback=finite,
-                                             help="Learning rate.", rich_help_panel=TRAINING)]
-Optimizer = Annotated[OptimizerKind, typer.Option("--optimizer", help="Optimizer.",
-                                                  rich_help_panel=TRAINING)]
-Nesterov = Annotated[bool, typer.Option("--nesterov", help="Nesterov momentum (with "
-                                        "--optimizer momentum).", rich_help_panel=TRAINING)]
-WeightDecay = Annotated[float, typer.Option("--weight-decay", min=0.0, callback=finite,
-                                            help="L2 penalty on the weights.",
-                                            rich_help_panel=TRAINING)]
-Dropout = Annotated[float, typer.Option("--dropout", min=0.0, max=0.95, callback=finite,
-                                        help="Dropout rate on hidden layers.",
-                                        rich_help_panel=TRAINING)]
-Noise = Annotated[float, typer.Option("--noise", min=0.0, callback=finite,
-                                      help="Gaussian input noise (std, scaled units): a "
-                                      "denoising autoencoder.", rich_help_panel=TRAINING)]
-Sparsity = Annotated[float, typer.Option("--sparsity", min=0.0, callback=finite,
-                                         help="L1 penalty on the code.",
-                                         rich_help_panel=TRAINING)]
-Validation = Annotated[float, typer.Option("--validation", min=0.0, max=0.9, callback=finite,
-                                           help="Fraction of rows held out.",
-                                           rich_help_panel=TRAINING)]
-Patience = Annotated[int, typer.Option("--patience", min=0, help="Stop after this many "
-                                       "epochs without improvement and restore the best "
-                                       "weights; 0 trains every epoch.",
-                                       rich_help_panel=TRAINING)]
-Seed = Annotated[int, typer.Option("--seed", min=0, help="Random seed.",
-                                   rich_help_panel=TRAINING)]
-
-
-class DtypeChoice(StrEnum):
-    """Float precision of the network."""
-
-    FLOAT32 = "float32"
-    FLOAT64 = "float64"
-
-
-Dtype = Annotated[DtypeChoice, typer.Option("--dtype", help="Float precision of the network.",
-                                            rich_help_panel=TRAINING)]
 Threads = Annotated[int | None, typer.Option("--threads", min=1, help="Cap BLAS threads.")]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Only errors on stderr.")]
 Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="More detail on stderr.")]

@@ -11,58 +11,22 @@ import typer
 
 from .. import modelfile, report, streaming, workflows
 from ..io import AtomicFile, atomic_open
-from ..nn import ActivationKind, OptimizerKind
 from ..plots import loss_plot, require_matplotlib
 from ..preprocessing import MissingPolicy, ScalerKind
 from . import options as o
 from .data import load_features, naming_errors, stream_features, write_columns
 from .progress import TrainingProgress
 from .runtime import guarded, stderr_console
-
-
-def training_params(latent, hidden, activation, latent_activation, output_activation, tied,
-                    epochs, batch_size, lr, optimizer, nesterov, weight_decay, dropout, noise,
-                    sparsity, validation, patience, seed, dtype, contamination=0.01) -> dict:
-    """Autoencoder keyword arguments from command-line values."""
-    return dict(
-        latent=latent, hidden=o.parse_sizes(hidden, "--hidden"), activation=activation.value,
-        latent_activation=latent_activation.value, output_activation=output_activation.value,
-        tied=tied, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer.value,
-        nesterov=nesterov, weight_decay=weight_decay, dropout=dropout, noise=noise,
-        sparsity=sparsity, validation=validation, patience=patience or None,
-        contamination=contamination, seed=seed, dtype=str(dtype.value),
-    )
+from .training_options import training_options
 
 
 @guarded
+@training_options(patience=20)
 def train(
     data: o.DataArg = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to save the model "
                                          "(.npz).", rich_help_panel=o.OUTPUT)] = ...,
-    latent: Annotated[int, typer.Option("-k", "--latent", min=1, help="Code size k.",
-                                        rich_help_panel=o.TRAINING)] = 2,
-    hidden: o.Hidden = "64,32",
-    activation: o.Activation = ActivationKind.ELU,
-    latent_activation: o.LatentActivation = ActivationKind.LINEAR,
-    output_activation: o.OutputActivation = ActivationKind.LINEAR,
-    tied: o.Tied = False,
-    epochs: o.Epochs = 100,
-    batch_size: o.BatchSize = 64,
-    lr: o.LearningRate = 1e-3,
-    optimizer: o.Optimizer = OptimizerKind.ADAM,
-    nesterov: o.Nesterov = False,
-    weight_decay: o.WeightDecay = 0.0,
-    dropout: o.Dropout = 0.0,
-    noise: o.Noise = 0.0,
-    sparsity: o.Sparsity = 0.0,
-    validation: o.Validation = 0.1,
-    patience: o.Patience = 20,
-    seed: o.Seed = 0,
-    dtype: o.Dtype = o.DtypeChoice.FLOAT32,
-    contamination: Annotated[float, typer.Option("--contamination", min=0.0, max=0.5,
-                                                 callback=o.finite, help="Expected anomaly "
-                                                 "fraction: sets the score threshold.",
-                                                 rich_help_panel=o.TRAINING)] = 0.01,
+    params: dict = None,  # every training option: see training_options
     input_format: o.InputFormat = None,
     columns: o.Columns = None,
     exclude: o.Exclude = None,
@@ -91,10 +55,6 @@ def train(
     if plot is not None:
         require_matplotlib()
     err = stderr_console()
-    params = training_params(latent, hidden, activation, latent_activation, output_activation,
-                             tied, epochs, batch_size, lr, optimizer, nesterov, weight_decay,
-                             dropout, noise, sparsity, validation, patience, seed, dtype,
-                             contamination)
     for path in (output, history, plot):
         if path is not None:
             AtomicFile(path).abort()  # an unwritable path fails now, not after training

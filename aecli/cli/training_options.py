@@ -1,0 +1,112 @@
+"""The training options of ``train`` and ``compare-pca``, derived from the hyperparameters.
+
+Each :class:`aecli.hyperparameters.Hyperparameters` field becomes one option, with its help
+text and range; a command names where they go with a ``params`` parameter and receives them
+there as one dict of estimator keyword arguments.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from dataclasses import fields
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import InvalidParameterError
+from ..hyperparameters import Hyperparameters
+from .options import TRAINING, finite, parse_sizes
+
+
+def _flags(name: str) -> list[str]:
+    short = Hyperparameters.allowed(name).short
+    return [f"--{name.replace('_', '-')}"] + ([short] if short else [])
+
+
+def _option(name: str, default) -> tuple[Any, Any]:
+    """The annotation and command-line default of the option for hyperparameter ``name``."""
+    allowed = Hyperparameters.allowed(name)
+    flags = _flags(name)
+    kind = {f.name: f.type for f in fields(Hyperparameters)}[name]
+    help_text = allowed.help
+    if name == "hidden":  # a comma-separated list on the command line
+        default = ",".join(map(str, default or ()))
+        help_text = ("Encoder layer sizes, comma-separated; the decoder mirrors them. '' for "
+                     "none (a linear autoencoder with --activation linear equals PCA).")
+        return Annotated[str, typer.Option(*flags, help=help_text,
+                                           rich_help_panel=TRAINING)], default
+    if allowed.choices is not None:
+        return Annotated[allowed.choices, typer.Option(*flags, help=help_text,
+                                                       rich_help_panel=TRAINING)], \
+            allowed.choices(default)
+    if kind == "bool":
+        return Annotated[bool, typer.Option(*flags, help=help_text,
+                                            rich_help_panel=TRAINING)], default
+    bounds = {}
+    if allowed.optional and allowed.cli_off is not None:
+        bounds["min"] = allowed.cli_off
+        default = allowed.cli_off if default is None else default
+    elif allowed.low is not None and not allowed.low_open:
+        bounds["min"] = allowed.low
+    elif allowed.low is not None:
+        bounds["min"] = allowed.low  # the open end is refused by the estimator's check
+    if allowed.high is not None and math.isfinite(allowed.high) and not allowed.high_open:
+        bounds["max"] = allowed.high
+    if kind.startswith("int"):
+        bounds = {k: int(v) for k, v in bounds.items()}
+        return Annotated[int, typer.Option(*flags, help=help_text, rich_help_panel=TRAINING,
+                                           **bounds)], default
+    return Annotated[float, typer.Option(*flags, help=help_text, rich_help_panel=TRAINING,
+                                         callback=finite, **bounds)], default
+
+
+def _estimator_value(name: str, value):
+    """A command-line value as the estimator takes it."""
+    allowed = Hyperparameters.allowed(name)
+    if name == "hidden":
+        return parse_sizes(value, "--hidden")
+    if allowed.cli_off is not None and value == allowed.cli_off:
+        return None
+    return value
+
+
+def training_options(*, skip: tuple[str, ...] = (), **defaults):
+    """Give a command an option for every hyperparameter but those in ``skip``, in place of
+    its ``params`` parameter, which then receives them as estimator keyword arguments.
+
+    ``defaults`` override the estimator's defaults on the command line (``patience=20``).
+    """
+
+    def decorate(command):
+        signature = inspect.signature(command, eval_str=True)
+        names = [f.name for f in fields(Hyperparameters) if f.name not in skip]
+        base = {f.name: f.default for f in fields(Hyperparameters)}
+        added = []
+        for name in names:
+            annotation, default = _option(name, defaults.get(name, base[name]))
+            added.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                                           default=default, annotation=annotation))
+        parameters = []
+        for p in signature.parameters.values():
+            if p.name == "params":
+                parameters += added
+            else:
+                parameters.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            params = {name: _estimator_value(name, kwargs.pop(name)) for name in names}
+            for name, value in params.items():  # a bad setting fails before data is read
+                try:
+                    Hyperparameters(**{name: value}).checked()
+                except InvalidParameterError as e:
+                    raise typer.BadParameter(e.message, param_hint=_flags(name)[0]) from None
+            return command(*args, params=params, **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=parameters)
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+        return wrapper
+
+    return decorate
