@@ -68,6 +68,33 @@ class ScoreSummary:
                         "flagged": error > self.threshold, "top_features": top, "keep": kept})
         return out
 
+    def ranked_columns(self, keep: list[str]) -> dict[str, list]:
+        """The worst rows as the columns of the scores table (``score --top``): pass-through
+        columns first, then the columns every row of the full output has."""
+        ranked = self.ranked()
+        table = {c: [r["keep"][c] for r in ranked] for c in keep}
+        table.update({k: [r[k] for r in ranked] for k in ("row", "error", "percentile")})
+        table["anomaly"] = [r["flagged"] for r in ranked]
+        table["top_features"] = [top_features_text(r["top_features"]) for r in ranked]
+        return table
+
+    def report(self, bundle: ModelBundle, totals: ErrorTotals) -> dict:
+        """The whole report, plain JSON (``score --json``): counts, the threshold, the worst
+        and the flagged rows, and the mean squared error of each feature."""
+        scaled, original = totals.means()
+        return {
+            "rows": self.rows, "flagged": self.flagged, "threshold": self.threshold,
+            "rows_dropped": totals.dropped, "worst": self.ranked(),
+            "flagged_rows": sorted(self.flagged_rows, key=lambda r: -r["error"]),
+            "feature_mse": dict(zip(bundle.features, scaled, strict=True)),
+            "feature_mse_original_units": dict(zip(bundle.features, original, strict=True)),
+        }
+
+
+def top_features_text(top: list[tuple[str, float]]) -> str:
+    """``p48 (86%); p31 (9%)``: a row's largest contributions to its error."""
+    return "; ".join(f"{name} ({share:.0%})" for name, share in top)
+
 
 def check_columns(bundle: ModelBundle, schema: pa.Schema, name: str) -> None:
     """Fail early, naming them, when the input lacks any of the model's columns."""
@@ -200,7 +227,7 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
                                          "keep": _values(kept, int(i))})
         top_text = [""] * len(errors)
         for i in np.flatnonzero(flagged).tolist():
-            top_text[i] = "; ".join(f"{n} ({s:.0%})" for n, s in tops[i])
+            top_text[i] = top_features_text(tops[i])
         yield _with_keep(batch, keep, mask, {
             "row": rows, "error": errors, "percentile": pct, "anomaly": flagged,
             "top_features": top_text,

@@ -192,34 +192,20 @@ def score(
             with TableWriter(output, fmt) as table, WriteBehind(table) as out:
                 for batch in batches:
                     out.write(batch)
-    ranked = summary.ranked()
     if top is not None and write_rows:
-        # the same columns as the full output, pass-through columns first
-        table = {c: [r["keep"][c] for r in ranked] for c in keep_cols}
-        table.update({k: [r[k] for r in ranked] for k in ("row", "error", "percentile")})
-        table["anomaly"] = [r["flagged"] for r in ranked]
-        table["top_features"] = ["; ".join(f"{n} ({s:.0%})" for n, s in r["top_features"])
-                                 for r in ranked]
-        write_columns(output, table, fmt)
+        write_columns(output, summary.ranked_columns(keep_cols), fmt)
     if collector is not None:
         collector.save(plot, limit)
-    scaled, original = totals.means()
+    result = summary.report(bundle, totals)
     if json_out:
-        result = {
-            "rows": summary.rows, "flagged": summary.flagged, "threshold": limit,
-            "rows_dropped": totals.dropped, "worst": ranked, "flagged_rows": summary.flagged_rows,
-            "feature_mse": dict(zip(bundle.features, scaled, strict=True)),
-            "feature_mse_original_units": dict(zip(bundle.features, original, strict=True)),
-        }
         # default=str: pass-through values such as dates are written as text
         sys.stdout.write(json.dumps(result, default=str) + "\n")
     _dropped_note(totals, quiet)
     if not quiet:
-        flagged = sorted(summary.flagged_rows, key=lambda r: -r["error"])
-        shown = flagged[:20] if flagged else ranked[:10]
+        shown = result["flagged_rows"][:20] or result["worst"][:10]
         err.print(report.score_table(shown, limit))
         if verbose:
-            err.print(report.feature_error_table(bundle.features, scaled, original, top=10))
+            err.print(report.feature_error_table(bundle.features, *totals.means(), top=10))
         err.print(report.score_summary(summary.rows, summary.flagged, limit))
     if fail_on_anomaly and summary.flagged:
         raise AnomalyFound(f"{summary.flagged} of {summary.rows} row(s) are over the anomaly "
