@@ -1,4 +1,5 @@
-"""PNG pictures for ``--plot``, drawn with matplotlib when it is installed (``aecli[plot]``).
+"""PNG pictures of training, codes and scores, drawn with matplotlib when it is installed
+(``aecli[plot]``).
 
 Each picture is written atomically. Collectors sit in a stream of output batches and keep a
 bounded sample of what they need, so a plot does not make memory grow with rows.
@@ -23,7 +24,7 @@ def require_matplotlib():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise AecliError("--plot needs matplotlib, which is not installed",
+        raise AecliError("drawing a picture needs matplotlib, which is not installed",
                          hint="Install it with: pip install 'aecli[plot]'") from None
     return plt
 
@@ -94,12 +95,9 @@ class _Reservoir:
 class CodeCollector:
     """Pass output batches through, keeping (z1, z2, colour) for a scatter plot."""
 
-    def __init__(self, batches, color_by: str | None, schema: pa.Schema):
+    def __init__(self, batches, color_by: str | None):
         require_matplotlib()
-        if color_by is not None and color_by not in schema.names:
-            raise AecliError(f"--color-by {color_by!r} is not a column of the input",
-                             hint=f"available columns: {', '.join(schema.names[:20])}")
-        self.batches, self.color_by = batches, color_by
+        self.batches, self.color_by = batches, color_by  # a column of every batch
         self.sample = _Reservoir()
         self.colors: pa.Array | None = None
 
@@ -107,9 +105,6 @@ class CodeCollector:
         for batch in self.batches:
             z1 = batch.column("z1").to_numpy()
             z2 = batch.column("z2").to_numpy() if "z2" in batch.schema.names else np.zeros_like(z1)
-            if self.color_by is not None and self.color_by not in batch.schema.names:
-                raise AecliError(f"--color-by {self.color_by!r} must also be passed with --keep",
-                                 hint=f"add --keep {self.color_by}")
             c = batch.column(self.color_by).to_pylist() if self.color_by else [None] * len(z1)
             self.sample.add_many(list(zip(z1.tolist(), z2.tolist(), c, strict=True)))
             yield batch

@@ -15,7 +15,7 @@ from ..errors import AnomalyFound
 from ..io import TableWriter, iter_batches
 from ..io.background import ReadAhead, WriteBehind
 from . import options as o
-from .data import check_keep, check_stdin, write_columns
+from .data import check_color_by, check_keep, check_stdin, write_columns
 from .runtime import guarded, stderr_console
 
 BATCH_ROWS = 65536
@@ -85,7 +85,8 @@ def encode(
     if plot is not None:
         from ..plots import CodeCollector
 
-        batches = CodeCollector(batches, color_by, stream.schema)
+        check_color_by(color_by, stream.schema, keep_cols)
+        batches = CodeCollector(batches, color_by)
     with reader, _stream_threads(threads), TableWriter(output, fmt) as table:
         with WriteBehind(table) as out:
             for batch in batches:

@@ -108,3 +108,15 @@ def check_keep(schema: pa.Schema, keep: list[str] | None, name: str) -> list[str
         raise DataError(f"{name}: --keep names column(s) not in the input: {', '.join(absent)}",
                         hint=f"available columns: {', '.join(schema.names[:20])}")
     return keep
+
+
+def check_color_by(color_by: str | None, schema: pa.Schema, keep: list[str]) -> None:
+    """``--color-by`` must name an input column that is also passed through with ``--keep``."""
+    if color_by is None:
+        return
+    if color_by not in schema.names:
+        raise DataError(f"--color-by {color_by!r} is not a column of the input",
+                        hint=f"available columns: {', '.join(schema.names[:20])}")
+    if color_by not in keep:
+        raise DataError(f"--color-by {color_by!r} must also be passed with --keep",
+                        hint=f"add --keep {color_by}")
