@@ -7,6 +7,6 @@
 __version__ = "0.1.0"
 
 from .errors import AecliError  # noqa: E402
-from .model import Autoencoder  # noqa: E402
+from .estimators import Autoencoder  # noqa: E402
 
 __all__ = ["AecliError", "Autoencoder", "__version__"]

@@ -156,8 +156,8 @@ def arithmetic_seconds(src: Path, rounds: int) -> float:
     """
     from threadpoolctl import threadpool_limits
 
-    from aecli import apply, modelfile
     from aecli.io import iter_batches
+    from aecli.pipeline import apply, modelfile
 
     bundle = modelfile.read_model(DATA / "model.npz")
     batches = list(iter_batches(str(src)))

@@ -10,12 +10,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from aecli import apply
 from aecli.errors import DataError
 from aecli.io import to_matrix
 from aecli.nn import Workspace
+from aecli.pipeline import apply, score
+from aecli.pipeline.train import train_bundle
 from aecli.preprocessing import BatchBuffers
-from aecli.workflows import train_bundle
 
 NAMES = ["a", "b", "c", "d"]
 
@@ -132,7 +132,7 @@ def test_a_workspace_changes_no_result_and_is_never_returned():
 @pytest.mark.parametrize("n,k", [(1000, 10), (5, 5), (5, 9), (1, 1), (0, 3), (100, 0)])
 def test_the_worst_rows_are_found_by_partition_as_a_full_sort_would(n, k):
     errors = np.random.default_rng(n).exponential(size=n)
-    np.testing.assert_array_equal(apply._largest(errors, k), np.argsort(-errors)[:k])
+    np.testing.assert_array_equal(score._largest(errors, k), np.argsort(-errors)[:k])
 
 
 def test_every_numeric_arrow_type_scales_as_the_careful_way_does():

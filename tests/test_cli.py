@@ -20,8 +20,9 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from aecli import __version__, modelfile
+from aecli import __version__
 from aecli.cli import app
+from aecli.pipeline import modelfile
 
 COMMANDS = ["train", "encode", "reconstruct", "score", "compare-pca", "inspect"]
 FEATURES = [f"p{j:02d}" for j in range(64)]

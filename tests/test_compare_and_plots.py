@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aecli.cli import app
-from aecli.workflows import suggest_k
+from aecli.pipeline.compare import suggest_k
 
 CURVE = Path(__file__).resolve().parent.parent / "sample_data" / "curve.csv"
 DIGITS = Path(__file__).resolve().parent.parent / "sample_data" / "digits.csv"

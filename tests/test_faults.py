@@ -26,8 +26,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from aecli import modelfile
 from aecli.cli.app import app
+from aecli.pipeline import modelfile
 
 TEMP = re.compile(r"^\..+\.[0-9a-f]+\.tmp(\.\w+)*$")  # aecli's hidden temporary files
 AECLI = [sys.executable, "-m", "aecli"]
@@ -361,7 +361,7 @@ def test_sigkill_never_damages_the_existing_model(tmp_path, good_model):
 # while the temporary file is open and half written.
 SLOW_WRITE = """
 import sys, time
-from aecli import modelfile
+from aecli.pipeline import modelfile
 from aecli.cli.app import main
 
 def half_then_wait(bundle, f):

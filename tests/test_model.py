@@ -1,5 +1,5 @@
-"""Tests for aecli.model.Autoencoder: determinism, dtypes, early stopping, divergence,
-callbacks, feature names and parameter validation."""
+"""Tests for aecli.estimators.autoencoder.Autoencoder: determinism, dtypes, early stopping,
+divergence, callbacks, feature names and parameter validation."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from aecli import Autoencoder
 from aecli.errors import DataError, InvalidParameterError, NotFittedError, TrainingError
-from aecli.training import EpochReport
+from aecli.nn.training import EpochReport
 
 SMALL = dict(latent=2, hidden=(8,), epochs=5, batch_size=16)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aecli import modelfile
+from aecli.pipeline import modelfile
 
 DATA = Path(__file__).resolve().parent / "data"
 CURVE = Path(__file__).resolve().parent.parent / "sample_data" / "curve.csv"

@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from aecli import modelfile
 from aecli.cli.app import app
 from aecli.errors import EXIT_USAGE, ModelFileError
+from aecli.pipeline import modelfile
 
 ROWS = "".join(f"{i},{i * 2 % 7},{i % 3}\n" for i in range(30))
 NOT_A_MODEL = "not a valid aecli model file"
-PACKAGE = Path(modelfile.__file__).parent
+PACKAGE = Path(modelfile.__file__).resolve().parent.parent  # the aecli package
 
 
 def run(*args):

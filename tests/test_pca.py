@@ -13,8 +13,8 @@ from sklearn.decomposition import PCA as SkPCA
 from sklearn.utils.estimator_checks import check_estimator
 from threadpoolctl import threadpool_limits
 
-from aecli import pca as pca_module
 from aecli.errors import DataError, InvalidParameterError, NotFittedError
+from aecli.estimators import pca as pca_module
 from aecli.pca import PCA
 
 TOL = {"rtol": 1e-6, "atol": 1e-6}

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from aecli.cli import app
+from aecli.pipeline.train import split_rows
+from aecli.pipeline.train_streamed import _validation_masks
 from aecli.preprocessing import MissingPolicy, Preparation
-from aecli.streaming import _validation_masks
-from aecli.workflows import split_rows
 
 N, SEED = 800, 2
 

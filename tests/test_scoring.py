@@ -9,7 +9,8 @@ from sklearn.datasets import load_digits
 from typer.testing import CliRunner
 
 from aecli.cli import app
-from aecli.workflows import top_contributors, train_bundle
+from aecli.pipeline.score import top_contributors
+from aecli.pipeline.train import train_bundle
 
 N_CORRUPT = 20
 

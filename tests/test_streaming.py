@@ -5,13 +5,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import aecli.streaming as streaming
+import aecli.pipeline.train_streamed as streaming
 from aecli import Autoencoder
 from aecli.cli import app
 from aecli.errors import DataError
-from aecli.modelfile import read_model
+from aecli.pipeline.modelfile import read_model
+from aecli.pipeline.train import train_bundle
 from aecli.preprocessing import MissingPolicy
-from aecli.workflows import train_bundle
 
 CURVE = "sample_data/curve.csv"
 PARAMS = dict(latent=2, hidden=(32, 16), epochs=40, seed=0)

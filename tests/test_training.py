@@ -1,4 +1,4 @@
-"""Tests for aecli.training: the loop's early stopping, divergence, callback and dtypes."""
+"""Tests for aecli.nn.training: the loop's early stopping, divergence, callback and dtypes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from aecli.errors import TrainingError
-from aecli.hyperparameters import Hyperparameters
+from aecli.estimators import Hyperparameters
 from aecli.nn import ActivationKind, Network, OptimizerKind, autoencoder_specs, make_optimizer
-from aecli.training import reconstruction_mse_rows, train
+from aecli.nn.training import reconstruction_mse_rows, train
 
 
 def _setup(d=6, hidden=(8,), latent=2, kind="tanh", dtype=np.float64, optimizer="adam", lr=1e-2,

@@ -10,10 +10,12 @@ from typing import Annotated
 
 import typer
 
-from .. import apply, modelfile, report
+from .. import report
 from ..errors import AnomalyFound
 from ..io import TableWriter, iter_batches
 from ..io.background import ReadAhead, WriteBehind
+from ..pipeline import apply, modelfile
+from ..pipeline import score as scoring
 from . import options as o
 from .data import check_color_by, check_keep, check_stdin, write_columns
 from .runtime import guarded, stderr_console
@@ -83,7 +85,7 @@ def encode(
     reader = ReadAhead(stream)
     batches = apply.encode_stream(bundle, reader, keep_cols, stream.name, totals)
     if plot is not None:
-        from ..plots import CodeCollector
+        from ..report.plots import CodeCollector
 
         check_color_by(color_by, stream.schema, keep_cols)
         batches = CodeCollector(batches, color_by)
@@ -172,14 +174,14 @@ def score(
     err = stderr_console()
     bundle, stream, keep_cols = _open(model, data, input_format, keep)
     limit = threshold if threshold is not None else bundle.autoencoder.threshold_
-    totals, summary = apply.ErrorTotals(), apply.ScoreSummary(limit)
+    totals, summary = apply.ErrorTotals(), scoring.ScoreSummary(limit)
     n_worst = top if top is not None else 10
     reader = ReadAhead(stream)
-    batches = apply.score_stream(bundle, reader, keep_cols, stream.name, totals, summary,
+    batches = scoring.score_stream(bundle, reader, keep_cols, stream.name, totals, summary,
                                  n_worst)
     collector = None
     if plot is not None:
-        from ..plots import ErrorCollector
+        from ..report.plots import ErrorCollector
 
         batches = collector = ErrorCollector(batches)
     # stdout carries one thing: the JSON report with --json, else the rows; a file named

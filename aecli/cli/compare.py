@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
-from .. import report, workflows
-from ..plots import compare_plot, require_matplotlib
+from .. import report
+from ..pipeline import compare
 from ..preprocessing import MissingPolicy, ScalerKind
+from ..report.plots import compare_plot, require_matplotlib
 from . import options as o
 from .data import input_name, load_features, naming_errors, write_columns
 from .progress import TrainingProgress
@@ -82,7 +83,7 @@ def compare_pca(
     epochs_quiet = quiet or not (err.is_terminal or verbose)
     with naming_errors(input_name(data)), TrainingProgress(err, epochs_quiet, verbose,
                                                           label="sweep") as progress:
-        rows, suggestion = workflows.compare_with_pca(
+        rows, suggestion = compare.compare_with_pca(
             X, features, ks, params, missing=missing, scale=scale, on_k=on_k,
             before_k=progress.relabel, callback=progress,
         )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from .. import modelfile, report
+from .. import report
+from ..pipeline import modelfile
 from . import options as o
 from .runtime import guarded, stdout_console
 

@@ -9,10 +9,12 @@ from typing import Annotated
 
 import typer
 
-from .. import modelfile, report, streaming, workflows
+from .. import report
 from ..io import AtomicFile, atomic_open
-from ..plots import loss_plot, require_matplotlib
+from ..pipeline import modelfile, train_streamed
+from ..pipeline import train as training
 from ..preprocessing import MissingPolicy, ScalerKind
+from ..report.plots import loss_plot, require_matplotlib
 from . import options as o
 from .data import load_features, naming_errors, stream_features, write_columns
 from .progress import TrainingProgress
@@ -61,11 +63,11 @@ def train(
     if stream:
         rows, features, unused = stream_features(data, input_format, o.split_list(columns),
                                                  o.split_list(exclude))
-        fit = streaming.train_bundle_streaming
+        fit = train_streamed.train_bundle_streaming
     else:
         rows, features, unused = load_features(data, input_format, o.split_list(columns),
                                                o.split_list(exclude))
-        fit = workflows.train_bundle
+        fit = training.train_bundle
     if unused and not quiet:
         err.print(f"not used as features: {', '.join(unused)}", markup=False)
     info = {"source": "<stdin>" if data in (None, "-") else str(data), "unused_columns": unused}

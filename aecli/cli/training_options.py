@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import InvalidParameterError
-from ..hyperparameters import Hyperparameters
+from ..estimators import Hyperparameters
 from .options import TRAINING, finite, parse_sizes
 
 

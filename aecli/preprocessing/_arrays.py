@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import DataError
-from ..validation import as_real_2d
+from ..estimators.checks import as_real_2d
 
 MAX_ROWS_SHOWN = 5
 

@@ -13,9 +13,9 @@ from enum import StrEnum
 
 import numpy as np
 
-from .. import validation as v
-from .._estimator import ParamsMixin
 from ..errors import DataError, InvalidParameterError
+from ..estimators import checks as v
+from ..estimators.base import ParamsMixin
 from ._arrays import (
     MAX_ROWS_SHOWN,
     AllowsNaN,

@@ -12,9 +12,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import validation as v
-from .._estimator import ParamsMixin
 from ..errors import DataError, InvalidParameterError
+from ..estimators import checks as v
+from ..estimators.base import ParamsMixin
 from ._arrays import AllowsNaN, as_float_2d, column_label, reject_infinite
 
 __all__ = [

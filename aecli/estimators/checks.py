@@ -11,7 +11,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from .errors import DataError, InvalidParameterError, NotFittedError
+from ..errors import DataError, InvalidParameterError, NotFittedError
 
 
 def check_int(name: str, value, low: int, high: int | None = None) -> int:

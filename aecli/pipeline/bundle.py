@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .model import Autoencoder
-from .nn import Workspace
-from .preprocessing import BatchBuffers, Preparation, Prepared
+from ..estimators import Autoencoder
+from ..nn import Workspace
+from ..preprocessing import BatchBuffers, Preparation, Prepared
 
 
 @dataclass

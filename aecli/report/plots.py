@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from .errors import AecliError
-from .io import atomic_write
+from ..errors import AecliError
+from ..io import atomic_write
 
 MAX_POINTS = 50_000
 

@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-from . import validation as v
-from ._estimator import ParamsMixin
-from .errors import DataError, InvalidParameterError, TrainingError
+from ..errors import DataError, InvalidParameterError, TrainingError
+from ..nn import Network, autoencoder_specs, make_optimizer
+from ..nn.training import EpochReport, chunked_batches, reconstruction_mse_rows, train
+from . import checks as v
+from .base import ParamsMixin
 from .hyperparameters import Hyperparameters
-from .nn import Network, autoencoder_specs, make_optimizer
-from .training import EpochReport, chunked_batches, reconstruction_mse_rows, train
 
 # Percentile levels at which the calibration errors are stored, for score percentiles.
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)

@@ -13,8 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .errors import TrainingError
-from .nn import Network
+from ..errors import TrainingError
+from .network import Network
 
 EVAL_CHUNK = 16384  # rows per forward pass when evaluating, to bound memory
 

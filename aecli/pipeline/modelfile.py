@@ -20,12 +20,12 @@ import zlib
 
 import numpy as np
 
-from . import __version__
+from .. import __version__
+from ..errors import ModelFileError
+from ..estimators import Autoencoder
+from ..nn import ActivationKind, LayerSpec, Network
+from ..preprocessing import Imputer, MissingPolicy, Preparation, scaler_from_arrays
 from .bundle import ModelBundle
-from .errors import ModelFileError
-from .model import Autoencoder
-from .nn import ActivationKind, LayerSpec, Network
-from .preprocessing import Imputer, MissingPolicy, Preparation, scaler_from_arrays
 
 FORMAT_NAME = "aecli-model"
 FORMAT_VERSION = 2

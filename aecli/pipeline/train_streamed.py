@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import DataError
+from ..estimators import Autoencoder, Hyperparameters
+from ..nn.training import EpochReport
+from ..preprocessing import MissingPolicy, Preparation, ScalerKind, screen
 from .bundle import ModelBundle
-from .errors import DataError
-from .hyperparameters import Hyperparameters
-from .model import Autoencoder
-from .preprocessing import MissingPolicy, Preparation, ScalerKind, screen
-from .training import EpochReport
-from .workflows import pca_error, training_summary
+from .train import pca_error, training_summary
 
 SAMPLE_ROWS = 200_000  # training rows sampled to fit the scaler, the imputer and the PCA reference
 VALIDATION_ROWS = 100_000  # most validation rows kept in memory; later ones are only left out

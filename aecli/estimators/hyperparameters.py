@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
-from .errors import InvalidParameterError
-from .nn import ActivationKind, OptimizerKind
-from .validation import check_choice, check_float, check_int
+from ..errors import InvalidParameterError
+from ..nn import ActivationKind, OptimizerKind
+from .checks import check_choice, check_float, check_int
 
 
 class DType(StrEnum):

@@ -1,0 +1,130 @@
+"""Apply a trained model to a stream of record batches: encode and reconstruct (scores are in
+:mod:`.score`).
+
+Each function takes the batches of an input table and yields output batches (pass-through
+columns first), so that memory does not grow with the number of rows. Totals for the
+per-feature error table accumulate in an :class:`ErrorTotals` as the stream goes by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import naming_input
+from ..nn import Workspace
+from ..preprocessing import BatchBuffers, match_model_columns
+from .bundle import ModelBundle
+
+
+@dataclass
+class ErrorTotals:
+    """Running sums of squared reconstruction error per feature (scaled and original units)."""
+
+    rows: int = 0
+    dropped: int = 0
+    scaled: np.ndarray | None = None
+    original: np.ndarray | None = None
+
+    def add(self, bundle: ModelBundle, sq_err: np.ndarray) -> None:
+        """Add a batch's per-cell squared errors (m, d)."""
+        s = sq_err.sum(axis=0, dtype=np.float64)
+        o = bundle.original_units(s)  # a column's scale factors out of its sum
+        self.scaled = s if self.scaled is None else self.scaled + s
+        self.original = o if self.original is None else self.original + o
+        self.rows += sq_err.shape[0]
+
+    def means(self) -> tuple[list[float], list[float]]:
+        """Mean squared error per feature: (scaled, original units)."""
+        n = max(self.rows, 1)
+        if self.scaled is None:
+            return [], []
+        return (self.scaled / n).tolist(), (self.original / n).tolist()
+
+
+def check_columns(bundle: ModelBundle, schema: pa.Schema, name: str) -> None:
+    """Fail early, naming them, when the input lacks any of the model's columns."""
+    with naming_input(name):
+        match_model_columns(schema.names, bundle.features)
+
+
+def output_batch(batch: pa.RecordBatch, keep: list[str], mask, columns: dict) -> pa.RecordBatch:
+    """An output batch: the pass-through columns ``keep`` of the rows kept (``mask``), then
+    ``columns``."""
+    arrays, names = [], []
+    for c in keep:
+        col = batch.column(c)
+        arrays.append(col if mask is None else col.filter(pa.array(mask)))
+        names.append(c)
+    for c, values in columns.items():
+        arrays.append(_arrow(values))
+        names.append(c)
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+_ARROW_FLOATS = {np.dtype(np.float32): pa.float32(), np.dtype(np.float64): pa.float64()}
+
+
+def _arrow(values) -> pa.Array:
+    """An Arrow array of ``values``; a contiguous float column is wrapped without a copy.
+
+    ``pa.array`` on a NumPy array first imports pandas (a fifth of a second for every run of
+    a command); the codes and reconstructions, the bulk of the output, do not need it.
+    """
+    if isinstance(values, np.ndarray) and values.dtype in _ARROW_FLOATS and values.ndim == 1:
+        values = np.ascontiguousarray(values)
+        buffer = pa.py_buffer(values)  # keeps ``values`` alive as long as the array
+        return pa.Array.from_buffers(_ARROW_FLOATS[values.dtype], len(values), [None, buffer])
+    return pa.array(values)
+
+
+class BatchPreparer:
+    """Input batches → the model's scaled rows, through the model's one preparation path,
+    with the arrays of a stream reused from batch to batch."""
+
+    def __init__(self, bundle: ModelBundle, name: str, totals: ErrorTotals):
+        self.bundle, self.name, self.totals = bundle, name, totals
+        self.buffers = BatchBuffers()
+        self.workspace = Workspace()  # for the network's arithmetic on these rows
+        self.offset = 0  # rows of the input before the next batch
+
+    def __call__(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """Scaled rows (m, d) of ``batch``, the mask of rows kept (None when all are), and the
+        rows before the batch. The matrix is only valid until the next call."""
+        offset = self.offset
+        with naming_input(self.name):
+            xs, keep = self.bundle.prepare(batch, offset, self.buffers)
+        self.offset += batch.num_rows
+        if keep is not None:
+            self.totals.dropped += int((~keep).sum())
+        return xs, keep, offset
+
+
+def encode_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
+                  name: str, totals: ErrorTotals) -> Iterator[pa.RecordBatch]:
+    """Codes ``z1..zk`` for each input batch."""
+    prepare = BatchPreparer(bundle, name, totals)
+    for batch in batches:
+        xs, mask, _ = prepare(batch)
+        Z = bundle.encode_scaled(xs, prepare.workspace)  # (m, k)
+        totals.rows += Z.shape[0]
+        columns = np.ascontiguousarray(Z.T)  # (k, m): each code's values side by side for Arrow
+        yield output_batch(batch, keep, mask, {f"z{j + 1}": z for j, z in enumerate(columns)})
+
+
+def reconstruct_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
+                       name: str, totals: ErrorTotals, error_column: bool):
+    """Reconstructions in original units under the model's column names; optionally each
+    row's mean squared error (scaled space) in a column ``error``."""
+    prepare = BatchPreparer(bundle, name, totals)
+    for batch in batches:
+        xs, mask, _ = prepare(batch)
+        X_hat, sq = bundle.reconstruct_scaled(xs, prepare.workspace)
+        totals.add(bundle, sq)
+        cols = {f: X_hat[:, j] for j, f in enumerate(bundle.features)}
+        if error_column:
+            cols["error"] = sq.mean(axis=1, dtype=np.float64)
+        yield output_batch(batch, keep, mask, cols)

@@ -1,0 +1,79 @@
+"""compare-pca: the autoencoder against PCA at each k, fitted and measured on the same rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import InvalidParameterError
+from ..estimators import Autoencoder, Hyperparameters
+from ..nn.training import EpochReport
+from ..preprocessing import MissingPolicy, ScalerKind
+from .train import pca_error, prepare
+
+# A k counts as good enough when its error is within this fraction of the data's variance
+# (the error of reconstructing every row by the mean) of the best k's error.
+SUGGEST_TOLERANCE = 0.01
+
+
+def suggest_k(rows: list[dict], baseline: float, tolerance: float = SUGGEST_TOLERANCE):
+    """The smallest k whose autoencoder error is within ``tolerance * baseline`` of the best
+    k's, where ``baseline`` is the error of predicting every row by the mean (k = 0)."""
+    scored = [r for r in rows if r.get("ae_mse") is not None]
+    if not scored:
+        return None
+    best = min(r["ae_mse"] for r in scored)
+    for r in sorted(scored, key=lambda r: r["k"]):
+        if r["ae_mse"] - best <= tolerance * baseline:
+            return {
+                "k": r["k"],
+                "rule": f"smallest k whose autoencoder held-out MSE is within {tolerance:.0%} "
+                f"of the data's variance ({baseline:.4g}) of the best k's ({best:.4g})",
+            }
+    return None
+
+
+def compare_with_pca(
+    X: np.ndarray,
+    names: list[str],
+    ks: list[int],
+    params: dict,
+    *,
+    missing: MissingPolicy = MissingPolicy.ERROR,
+    scale: ScalerKind = ScalerKind.STANDARD,
+    on_k: Callable[[dict], None] | None = None,
+    before_k: Callable[[int], None] | None = None,
+    callback: Callable[[EpochReport], None] | None = None,
+) -> tuple[list[dict], dict | None]:
+    """For each k: PCA explained variance and held-out MSE, the autoencoder's held-out MSE,
+    and their ratio, all on the same split. Returns the rows and a suggested k (see
+    :func:`suggest_k`)."""
+    too_big = [k for k in ks if k > X.shape[1]]
+    if too_big:  # before any training, and in the terms of -k rather than of PCA
+        raise InvalidParameterError(
+            f"latent={too_big[0]} is larger than the number of features (n_features = "
+            f"{X.shape[1]}); choose latent <= {X.shape[1]}"
+        )
+    validation = params.get("validation", 0.2) or 0.2  # a comparison needs held-out rows
+    hp = Hyperparameters(**{**params, "validation": validation}).checked()
+    p = prepare(X, names, missing=missing, scale=scale, validation=validation, seed=hp.seed,
+                dtype=hp.dtype)
+    if p.X_val is None:
+        p.X_val = p.X_train
+    baseline = float(np.mean((p.X_val - p.X_train.mean(axis=0)) ** 2))
+    rows = []
+    for k in ks:
+        if before_k is not None:
+            before_k(k)
+        pca_mse, pca_var = pca_error(p.X_train, p.X_val, k)
+        ae = Autoencoder(**{**params, "latent": k, "validation": validation})
+        ae.fit(p.X_train, callback=callback, validation_data=p.X_val)
+        ae_mse = float(ae.reconstruction_error(p.X_val).mean())
+        row = {"k": k, "pca_explained_variance": pca_var, "pca_mse": pca_mse,
+               "ae_mse": ae_mse, "ratio": ae_mse / pca_mse if pca_mse > 0 else None,
+               "epochs_run": len(ae.loss_history_)}
+        rows.append(row)
+        if on_k is not None:
+            on_k(row)
+    return rows, suggest_k(rows, baseline)
