@@ -14,7 +14,7 @@ from sklearn.utils.estimator_checks import check_estimator
 from threadpoolctl import threadpool_limits
 
 from aecli.errors import DataError, InvalidParameterError, NotFittedError
-from aecli.estimators import pca as pca_module
+from aecli.estimators import eigen
 from aecli.pca import PCA
 
 TOL = {"rtol": 1e-6, "atol": 1e-6}
@@ -112,10 +112,10 @@ def test_gram_shortcut_is_checked_against_the_exact_second_moments(monkeypatch):
     sample_var = X[::8, 0].var()
     # mean² = 0.2 × the limit × the sample's variance: the sample passes the shortcut's test
     # (with its 0.25 margin), but the true variance is 8 times smaller: 1.6 × the limit.
-    X[:, 0] += np.sqrt(0.2 * pca_module._MAX_MEAN_SQ_OVER_VAR * sample_var)
+    X[:, 0] += np.sqrt(0.2 * eigen._MAX_MEAN_SQ_OVER_VAR * sample_var)
     calls = []
-    real = pca_module._centred_gram
-    monkeypatch.setattr(pca_module, "_centred_gram", lambda *a: calls.append(1) or real(*a))
+    real = eigen.centred_gram
+    monkeypatch.setattr(eigen, "centred_gram", lambda *a: calls.append(1) or real(*a))
     assert_matches_sklearn(X, 2)
     assert calls, "the centred Gram matrix was not used"
     calls.clear()

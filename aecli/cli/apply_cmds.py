@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -12,13 +12,14 @@ import typer
 
 from .. import report
 from ..errors import AnomalyFound
-from ..io import TableWriter, iter_batches
+from ..io import Format, TableWriter, iter_batches
 from ..io.background import ReadAhead, WriteBehind
 from ..pipeline import apply, modelfile
 from ..pipeline import score as scoring
 from . import options as o
 from .data import check_color_by, check_keep, check_stdin, write_columns
-from .runtime import guarded, stderr_console
+from .runtime import Run, guarded, stderr_console
+from .signatures import expand, option
 
 BATCH_ROWS = 65536
 
@@ -27,8 +28,28 @@ StreamThreads = Annotated[int | None, typer.Option(
     "writing use the other cores).")]
 
 
+@dataclass(frozen=True)
+class StreamIO:
+    """The options of every stream command: where the rows go and in what format, which
+    columns pass through, how the input is read, and BLAS threads."""
+
+    output: str | None = None
+    fmt: Format | None = None
+    keep: str | None = None
+    input_format: Format | None = None
+    threads: int | None = None
+
+
+def stream_options(command):
+    """Give a command the :class:`StreamIO` options in place of its ``io`` parameter."""
+    options = [option("output", o.OutFile, None), option("fmt", o.OutputFormat, None),
+               option("keep", o.Keep, None), option("input_format", o.InputFormat, None),
+               option("threads", StreamThreads, None)]
+    return expand(command, "io", options, lambda values: StreamIO(**values))
+
+
 def _stream_threads(threads: int | None):
-    """One BLAS thread while streaming, unless --threads (applied by ``guarded``) says otherwise.
+    """One BLAS thread while streaming, unless --threads says otherwise.
 
     A batch's matrix products are small next to reading and writing it, which pyarrow does on
     threads of its own; idle OpenBLAS workers spin after every call and take the cores those
@@ -36,19 +57,17 @@ def _stream_threads(threads: int | None):
     with two on an idle machine, with 40% less CPU, and half as long (3.4 s against 7.3 s)
     when another process is busy.
     """
-    if threads is not None:
-        return nullcontext()
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1, user_api="blas")
+    return threadpool_limits(limits=threads or 1, user_api="blas")
 
 
-def _open(model: Path, data, input_format, keep):
+def _open(model: Path, data, io: StreamIO):
     check_stdin(data)
     bundle = modelfile.read_model(model)
-    stream = iter_batches(data, input_format, batch_rows=BATCH_ROWS)
+    stream = iter_batches(data, io.input_format, batch_rows=BATCH_ROWS)
     apply.check_columns(bundle, stream.schema, stream.name)
-    return bundle, stream, check_keep(stream.schema, o.split_list(keep), stream.name)
+    return bundle, stream, check_keep(stream.schema, o.split_list(io.keep), stream.name)
 
 
 def _dropped_note(totals, quiet):
@@ -58,21 +77,16 @@ def _dropped_note(totals, quiet):
 
 
 @guarded
+@stream_options
 def encode(
     model: o.ModelArg,
     data: o.DataArg = None,
-    output: o.OutFile = None,
-    fmt: o.OutputFormat = None,
-    keep: o.Keep = None,
-    input_format: o.InputFormat = None,
+    io: StreamIO = None,
     plot: o.Plot = None,
     color_by: Annotated[str | None, typer.Option("--color-by", help="Colour the --plot "
                                                  "points by this column.",
                                                  rich_help_panel=o.OUTPUT)] = None,
-    threads: StreamThreads = None,
-    quiet: o.Quiet = False,
-    verbose: o.Verbose = False,
-    debug: o.Debug = False,
+    run: Run = None,
 ):
     """Encode rows to their latent codes z1..zk.
 
@@ -80,7 +94,7 @@ def encode(
 
       cat sample_data/digits.csv | aecli encode digits.npz --keep label > codes.csv
     """
-    bundle, stream, keep_cols = _open(model, data, input_format, keep)
+    bundle, stream, keep_cols = _open(model, data, io)
     totals = apply.ErrorTotals()
     reader = ReadAhead(stream)
     batches = apply.encode_stream(bundle, reader, keep_cols, stream.name, totals)
@@ -89,34 +103,29 @@ def encode(
 
         check_color_by(color_by, stream.schema, keep_cols)
         batches = CodeCollector(batches, color_by)
-    with reader, _stream_threads(threads), TableWriter(output, fmt) as table:
+    with reader, _stream_threads(io.threads), TableWriter(io.output, io.fmt) as table:
         with WriteBehind(table) as out:
             for batch in batches:
                 out.write(batch)
     if plot is not None:
         batches.save(plot)
-    _dropped_note(totals, quiet)
-    if verbose:
+    _dropped_note(totals, run.quiet)
+    if run.verbose:
         stderr_console().print(f"encoded {totals.rows} row(s) from {stream.name}", markup=False)
 
 
 @guarded
+@stream_options
 def reconstruct(
     model: o.ModelArg,
     data: o.DataArg = None,
-    output: o.OutFile = None,
-    fmt: o.OutputFormat = None,
-    keep: o.Keep = None,
+    io: StreamIO = None,
     error: Annotated[bool, typer.Option("--error/--no-error", help="Add each row's mean "
                                         "squared error (scaled units) as column 'error'.",
                                         rich_help_panel=o.OUTPUT)] = False,
     top: Annotated[int | None, typer.Option("--top", min=1, help="Show only the N worst "
                                             "features in the error table.")] = None,
-    input_format: o.InputFormat = None,
-    threads: StreamThreads = None,
-    quiet: o.Quiet = False,
-    verbose: o.Verbose = False,
-    debug: o.Debug = False,
+    run: Run = None,
 ):
     """Reconstruct rows through the code, in original units and column names.
 
@@ -125,26 +134,25 @@ def reconstruct(
       aecli reconstruct digits.npz sample_data/digits.csv --error -o recon.parquet
     """
     err = stderr_console()
-    bundle, stream, keep_cols = _open(model, data, input_format, keep)
+    bundle, stream, keep_cols = _open(model, data, io)
     totals = apply.ErrorTotals()
-    with ReadAhead(stream) as reader, _stream_threads(threads), TableWriter(output, fmt) as table:
-        with WriteBehind(table) as out:
-            for batch in apply.reconstruct_stream(bundle, reader, keep_cols, stream.name,
-                                                  totals, error):
-                out.write(batch)
-    _dropped_note(totals, quiet)
-    if not quiet and totals.rows:
+    with ReadAhead(stream) as reader, _stream_threads(io.threads), \
+            TableWriter(io.output, io.fmt) as table, WriteBehind(table) as out:
+        for batch in apply.reconstruct_stream(bundle, reader, keep_cols, stream.name, totals,
+                                              error):
+            out.write(batch)
+    _dropped_note(totals, run.quiet)
+    if not run.quiet and totals.rows:
         scaled, original = totals.means()
         err.print(report.feature_error_table(bundle.features, scaled, original, top=top))
 
 
 @guarded
+@stream_options
 def score(
     model: o.ModelArg,
     data: o.DataArg = None,
-    output: o.OutFile = None,
-    fmt: o.OutputFormat = None,
-    keep: o.Keep = None,
+    io: StreamIO = None,
     top: Annotated[int | None, typer.Option("--top", min=1, help="Output only the N worst "
                                             "rows, worst first.")] = None,
     threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, callback=o.finite,
@@ -158,12 +166,8 @@ def score(
                                            "flagged rows, per-feature error) as JSON on "
                                            "stdout; the rows still go to -o FILE if given.",
                                            rich_help_panel=o.OUTPUT)] = False,
-    input_format: o.InputFormat = None,
     plot: o.Plot = None,
-    threads: StreamThreads = None,
-    quiet: o.Quiet = False,
-    verbose: o.Verbose = False,
-    debug: o.Debug = False,
+    run: Run = None,
 ):
     """Score rows by reconstruction error against the model's anomaly threshold.
 
@@ -172,7 +176,7 @@ def score(
       aecli score digits.npz sample_data/digits.csv --top 10 --fail-on-anomaly
     """
     err = stderr_console()
-    bundle, stream, keep_cols = _open(model, data, input_format, keep)
+    bundle, stream, keep_cols = _open(model, data, io)
     limit = threshold if threshold is not None else bundle.autoencoder.threshold_
     totals, summary = apply.ErrorTotals(), scoring.ScoreSummary(limit)
     n_worst = top if top is not None else 10
@@ -186,28 +190,28 @@ def score(
         batches = collector = ErrorCollector(batches)
     # stdout carries one thing: the JSON report with --json, else the rows; a file named
     # with -o gets the rows either way
-    write_rows = not json_out or output not in (None, "-")
-    with reader, _stream_threads(threads):
+    write_rows = not json_out or io.output not in (None, "-")
+    with reader, _stream_threads(io.threads):
         if top is not None or not write_rows:
             for _ in batches:  # the report is built from the summary once all rows are seen
                 pass
         else:
-            with TableWriter(output, fmt) as table, WriteBehind(table) as out:
+            with TableWriter(io.output, io.fmt) as table, WriteBehind(table) as out:
                 for batch in batches:
                     out.write(batch)
     if top is not None and write_rows:
-        write_columns(output, summary.ranked_columns(keep_cols), fmt)
+        write_columns(io.output, summary.ranked_columns(keep_cols), io.fmt)
     if collector is not None:
         collector.save(plot, limit)
     result = summary.report(bundle, totals)
     if json_out:
         # default=str: pass-through values such as dates are written as text
         sys.stdout.write(json.dumps(result, default=str) + "\n")
-    _dropped_note(totals, quiet)
-    if not quiet:
+    _dropped_note(totals, run.quiet)
+    if not run.quiet:
         shown = result["flagged_rows"][:20] or result["worst"][:10]
         err.print(report.score_table(shown, limit))
-        if verbose:
+        if run.verbose:
             err.print(report.feature_error_table(bundle.features, *totals.means(), top=10))
         err.print(report.score_summary(summary.rows, summary.flagged, limit))
     if fail_on_anomaly and summary.flagged:

@@ -9,13 +9,14 @@ from typing import Annotated
 import typer
 
 from .. import report
+from ..errors import naming_input
 from ..pipeline import compare
 from ..preprocessing import MissingPolicy, ScalerKind
 from ..report.plots import compare_plot, require_matplotlib
 from . import options as o
-from .data import input_name, load_features, naming_errors, write_columns
+from .data import input_name, load_features, write_columns
 from .progress import TrainingProgress
-from .runtime import guarded, stderr_console, stdout_console
+from .runtime import Run, guarded, stderr_console, stdout_console
 from .training_options import training_options
 
 
@@ -55,9 +56,7 @@ def compare_pca(
                                           rich_help_panel=o.OUTPUT)] = False,
     plot: o.Plot = None,
     threads: o.Threads = None,
-    quiet: o.Quiet = False,
-    verbose: o.Verbose = False,
-    debug: o.Debug = False,
+    run: Run = None,
 ):
     """Compare the autoencoder with PCA on the same held-out rows, for one k or a sweep.
 
@@ -71,17 +70,17 @@ def compare_pca(
     err = stderr_console()
     X, features, unused = load_features(data, input_format, o.split_list(columns),
                                         o.split_list(exclude))
-    if unused and not quiet:
+    if unused and not run.quiet:
         err.print(f"not used as features: {', '.join(unused)}", markup=False)
 
     def on_k(row):
-        if not quiet:
+        if not run.quiet:
             err.print(f"k={row['k']}: held-out MSE PCA {row['pca_mse']:.4g}, autoencoder "
                       f"{row['ae_mse']:.4g} ({row['epochs_run']} epochs)", markup=False)
 
     # Off a terminal, one line per k says enough; -v adds the epochs.
-    epochs_quiet = quiet or not (err.is_terminal or verbose)
-    with naming_errors(input_name(data)), TrainingProgress(err, epochs_quiet, verbose,
+    epochs_quiet = run.quiet or not (err.is_terminal or run.verbose)
+    with naming_input(input_name(data)), TrainingProgress(err, epochs_quiet, run.verbose,
                                                           label="sweep") as progress:
         rows, suggestion = compare.compare_with_pca(
             X, features, ks, params, missing=missing, scale=scale, on_k=on_k,
@@ -95,7 +94,7 @@ def compare_pca(
     elif csv_out:
         write_columns(None, {key: [r[key] for r in rows] for key in rows[0]})
     table = report.compare_table(rows, suggestion)
-    if not quiet:
+    if not run.quiet:
         # People at a terminal get the table on stdout; scripts get it on stderr.
         out = stdout_console()
         (out if out.is_terminal and not (json_out or csv_out) else err).print(table)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
 
-from ..errors import DataError
+from ..errors import DataError, naming_input
 from ..io import TableWriter, iter_batches, numeric_columns, read_table, to_matrix
 from ..preprocessing import choose_feature_columns
 
@@ -40,7 +39,7 @@ def load_features(data, input_format, columns, exclude, dtype=np.float64):
         if column in table.schema.names and not numeric[table.schema.names.index(column)]:
             # Named on purpose but read as text: say which row holds what is not a number.
             to_matrix(table, [column], dtype=dtype, name=name)
-    with naming_errors(name):
+    with naming_input(name):
         features, unused = choose_feature_columns(
             table.schema.names, numeric, columns=columns, exclude=exclude
         )
@@ -63,7 +62,7 @@ def stream_features(data, input_format, columns, exclude, chunk_rows: int = 6553
     name = input_name(data)
     with iter_batches(data, input_format) as stream:
         schema = stream.schema
-    with naming_errors(name):
+    with naming_input(name):
         features, unused = choose_feature_columns(
             schema.names, numeric_columns(schema), columns=columns, exclude=exclude
         )
@@ -81,17 +80,6 @@ def stream_features(data, input_format, columns, exclude, chunk_rows: int = 6553
 def input_name(data) -> str:
     """How messages name the input: its path, or ``<stdin>``."""
     return "<stdin>" if data in (None, "-") else str(data)
-
-
-@contextmanager
-def naming_errors(name: str):
-    """Prefix the ``DataError``s raised inside with the input's name, as read errors have it."""
-    try:
-        yield
-    except DataError as e:
-        if e.message.startswith(f"{name}: "):
-            raise
-        raise DataError(f"{name}: {e.message}", e.hint) from None
 
 
 def write_columns(dest, columns: dict[str, list], fmt=None) -> None:

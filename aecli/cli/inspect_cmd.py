@@ -8,16 +8,14 @@ import sys
 from .. import report
 from ..pipeline import modelfile
 from . import options as o
-from .runtime import guarded, stdout_console
+from .runtime import Run, guarded, stdout_console
 
 
 @guarded
 def inspect(
     model: o.ModelArg,
     json_out: o.Json = False,
-    quiet: o.Quiet = False,
-    verbose: o.Verbose = False,
-    debug: o.Debug = False,
+    run: Run = None,
 ):
     """Show a model's architecture, columns, scaler, training settings, metrics and format.
 

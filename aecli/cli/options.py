@@ -32,54 +32,35 @@ ModelArg = Annotated[
     Path, typer.Argument(metavar="MODEL", help="A model file written by 'aecli train'.",
                          show_default=False)
 ]
-InputFormat = Annotated[
-    Format | None,
-    typer.Option("--input-format", help="Input format (default: from the extension, or "
-                 "sniffed on stdin).", rich_help_panel=DATA),
-]
-OutputFormat = Annotated[
-    Format | None,
-    typer.Option("--format", help="Output format (default: from the -o extension; CSV on "
-                 "stdout).", rich_help_panel=OUTPUT),
-]
-OutFile = Annotated[
-    str | None,
-    typer.Option("-o", "--output", help="Write the table here (default: stdout).",
-                 rich_help_panel=OUTPUT),
-]
-Columns = Annotated[
-    str | None,
-    typer.Option("--columns", help="Comma-separated feature columns (default: every numeric "
-                 "column).", rich_help_panel=DATA),
-]
-Exclude = Annotated[
-    str | None,
-    typer.Option("--exclude", help="Comma-separated columns not to use as features.",
-                 rich_help_panel=DATA),
-]
-Keep = Annotated[
-    str | None,
-    typer.Option("--keep", help="Comma-separated columns to pass through to the output "
-                 "(e.g. id,date).", rich_help_panel=OUTPUT),
-]
-Missing = Annotated[
-    MissingPolicy,
-    typer.Option("--missing", help="Missing values (NaN, empty, NA): error, drop the rows, "
-                 "or impute training means.", rich_help_panel=DATA),
-]
-Scale = Annotated[
-    ScalerKind,
-    typer.Option("--scale", help="Column scaling, stored in the model.", rich_help_panel=DATA),
-]
+
+
+def _in(panel: str, kind, *flags: str, help: str):
+    """An option of type ``kind`` shown in the help panel ``panel``."""
+    return Annotated[kind, typer.Option(*flags, help=help, rich_help_panel=panel)]
+
+
+InputFormat = _in(DATA, Format | None, "--input-format",
+                  help="Input format (default: from the extension, or sniffed on stdin).")
+OutputFormat = _in(OUTPUT, Format | None, "--format",
+                   help="Output format (default: from the -o extension; CSV on stdout).")
+OutFile = _in(OUTPUT, str | None, "-o", "--output",
+              help="Write the table here (default: stdout).")
+Columns = _in(DATA, str | None, "--columns",
+              help="Comma-separated feature columns (default: every numeric column).")
+Exclude = _in(DATA, str | None, "--exclude",
+              help="Comma-separated columns not to use as features.")
+Keep = _in(OUTPUT, str | None, "--keep",
+           help="Comma-separated columns to pass through to the output (e.g. id,date).")
+Missing = _in(DATA, MissingPolicy, "--missing", help="Missing values (NaN, empty, NA): error, "
+              "drop the rows, or impute training means.")
+Scale = _in(DATA, ScalerKind, "--scale", help="Column scaling, stored in the model.")
 Threads = Annotated[int | None, typer.Option("--threads", min=1, help="Cap BLAS threads.")]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Only errors on stderr.")]
 Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="More detail on stderr.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")]
-Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.",
-                                    rich_help_panel=OUTPUT)]
-Plot = Annotated[Path | None, typer.Option("--plot", help="Write a PNG picture here "
-                                           "(needs 'pip install aecli\\[plot]').",
-                                           rich_help_panel=OUTPUT)]
+Json = _in(OUTPUT, bool, "--json", help="Machine-readable JSON on stdout.")
+Plot = _in(OUTPUT, Path | None, "--plot",
+           help="Write a PNG picture here (needs 'pip install aecli\\[plot]').")
 
 
 def split_list(text: str | None) -> list[str] | None:

@@ -9,11 +9,14 @@ import signal
 import sys
 import traceback
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import typer
 
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AecliError
+from . import options as o
+from .signatures import expand, option
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -84,13 +87,34 @@ def _labelled(label: str, message: str) -> Text:
     return Text.assemble((label, "bold red"), " ", message)
 
 
-def guarded(fn):
-    """Wrap a command: cap BLAS threads, turn expected failures into a message and exit code,
-    leave quietly on a closed pipe, exit 130 on Ctrl-C, and hide tracebacks unless --debug."""
+@dataclass(frozen=True)
+class Run:
+    """The flags every command takes: ``-q/--quiet``, ``-v/--verbose``, ``--debug``."""
 
+    quiet: bool = False
+    verbose: bool = False
+    debug: bool = False
+
+
+_RUN_OPTIONS = [option("quiet", o.Quiet, False), option("verbose", o.Verbose, False),
+                option("debug", o.Debug, False)]
+
+
+def guarded(fn):
+    """Wrap a command: give it the ``run`` flags, cap BLAS threads, turn expected failures
+    into a message and exit code, leave quietly on a closed pipe, exit 130 on Ctrl-C, and hide
+    tracebacks unless --debug.
+
+    The command declares ``run: Run = None`` where ``-q``, ``-v`` and ``--debug`` belong in
+    its help, and receives them there as one :class:`Run`.
+    """
+    return expand(_guard(fn), "run", _RUN_OPTIONS, lambda values: Run(**values))
+
+
+def _guard(fn):
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        debug = kwargs.get("debug", False)
+    def wrapper(*args, run: Run, **kwargs):
+        debug = run.debug
         previous = None
         if hasattr(signal, "SIGTERM"):
             try:
@@ -99,7 +123,7 @@ def guarded(fn):
                 previous = None
         try:
             with _threads(kwargs.get("threads")):
-                return fn(*args, **kwargs)
+                return fn(*args, run=run, **kwargs)
         except (typer.Exit, typer.BadParameter, typer.Abort):
             raise
         except AecliError as e:

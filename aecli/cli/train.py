@@ -10,15 +10,16 @@ from typing import Annotated
 import typer
 
 from .. import report
+from ..errors import naming_input
 from ..io import AtomicFile, atomic_open
 from ..pipeline import modelfile, train_streamed
 from ..pipeline import train as training
 from ..preprocessing import MissingPolicy, ScalerKind
 from ..report.plots import loss_plot, require_matplotlib
 from . import options as o
-from .data import load_features, naming_errors, stream_features, write_columns
+from .data import load_features, stream_features, write_columns
 from .progress import TrainingProgress
-from .runtime import guarded, stderr_console
+from .runtime import Run, guarded, stderr_console
 from .training_options import training_options
 
 
@@ -44,9 +45,7 @@ def train(
                                          rich_help_panel=o.DATA)] = False,
     json_out: o.Json = False,
     threads: o.Threads = None,
-    quiet: o.Quiet = False,
-    verbose: o.Verbose = False,
-    debug: o.Debug = False,
+    run: Run = None,
 ):
     """Train an autoencoder on a table and save it as a model file.
 
@@ -68,10 +67,10 @@ def train(
         rows, features, unused = load_features(data, input_format, o.split_list(columns),
                                                o.split_list(exclude))
         fit = training.train_bundle
-    if unused and not quiet:
+    if unused and not run.quiet:
         err.print(f"not used as features: {', '.join(unused)}", markup=False)
     info = {"source": "<stdin>" if data in (None, "-") else str(data), "unused_columns": unused}
-    with naming_errors(info["source"]), TrainingProgress(err, quiet, verbose) as progress:
+    with naming_input(info["source"]), TrainingProgress(err, run.quiet, run.verbose) as progress:
         bundle = fit(rows, features, params, missing=missing, scale=scale, callback=progress,
                      info=info)
     summary = bundle.summary
@@ -86,7 +85,7 @@ def train(
         })
     if plot is not None:
         loss_plot(plot, summary)
-    if not quiet:
+    if not run.quiet:
         err.print(report.train_summary(summary))
         err.print(f"model saved to {output}", markup=False)
     if json_out:

@@ -7,8 +7,6 @@ there as one dict of estimator keyword arguments.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 from dataclasses import fields
 from typing import Annotated, Any
@@ -18,6 +16,7 @@ import typer
 from ..errors import InvalidParameterError
 from ..estimators import Hyperparameters
 from .options import TRAINING, finite, parse_sizes
+from .signatures import expand, option
 
 
 def _flags(name: str) -> list[str]:
@@ -78,35 +77,17 @@ def training_options(*, skip: tuple[str, ...] = (), **defaults):
 
     ``defaults`` override the estimator's defaults on the command line (``patience=20``).
     """
+    base = {f.name: f.default for f in fields(Hyperparameters)}
+    names = [name for name in base if name not in skip]
+    options = [option(name, *_option(name, defaults.get(name, base[name]))) for name in names]
 
-    def decorate(command):
-        signature = inspect.signature(command, eval_str=True)
-        names = [f.name for f in fields(Hyperparameters) if f.name not in skip]
-        base = {f.name: f.default for f in fields(Hyperparameters)}
-        added = []
-        for name in names:
-            annotation, default = _option(name, defaults.get(name, base[name]))
-            added.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                                           default=default, annotation=annotation))
-        parameters = []
-        for p in signature.parameters.values():
-            if p.name == "params":
-                parameters += added
-            else:
-                parameters.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+    def collect(values: dict) -> dict:
+        params = {name: _estimator_value(name, value) for name, value in values.items()}
+        for name, value in params.items():  # a bad setting fails before data is read
+            try:
+                Hyperparameters(**{name: value}).checked()
+            except InvalidParameterError as e:
+                raise typer.BadParameter(e.message, param_hint=_flags(name)[0]) from None
+        return params
 
-        @functools.wraps(command)
-        def wrapper(*args, **kwargs):
-            params = {name: _estimator_value(name, kwargs.pop(name)) for name in names}
-            for name, value in params.items():  # a bad setting fails before data is read
-                try:
-                    Hyperparameters(**{name: value}).checked()
-                except InvalidParameterError as e:
-                    raise typer.BadParameter(e.message, param_hint=_flags(name)[0]) from None
-            return command(*args, params=params, **kwargs)
-
-        wrapper.__signature__ = signature.replace(parameters=parameters)
-        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
-        return wrapper
-
-    return decorate
+    return lambda command: expand(command, "params", options, collect)

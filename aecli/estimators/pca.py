@@ -15,19 +15,9 @@ import numpy as np
 from ..errors import DataError, InvalidParameterError
 from . import checks as v
 from .base import ParamsMixin
+from .eigen import covariance_eigh, flip_signs
 
 __all__ = ["PCA"]
-
-# Rows per block when forming the centred Gram matrix: a block of about 4 MiB stays in cache
-# while it is centred and multiplied, and memory does not grow with the number of rows.
-_BLOCK_BYTES = 4 * 2**20
-
-# The uncentred Gram matrix X.T @ X minus n * outer(mean, mean) loses about log10(1 + m²/v)
-# digits in a column with mean m and variance v: a relative error near eps * m²/v in the
-# covariance. Up to this ratio that error stays under 1e-8, a hundred times finer than the
-# 1e-6 aecli promises, and the shortcut saves a pass that centres the data (about 10% of a fit).
-_MAX_MEAN_SQ_OVER_VAR = 1e7
-
 
 class PCA(ParamsMixin):
     """Principal component analysis by exact eigen- or singular-value decomposition.
@@ -113,20 +103,8 @@ class PCA(ParamsMixin):
         return self
 
     def fit_transform(self, X, y=None) -> np.ndarray:
-        """Fit on X and return its projection on the components.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        Z : ndarray of shape (n_samples, n_components_)
-            Projections of X, float32 for float32 input, else float64.
-        """
+        """``fit(X).transform(X)``: projections (n_samples, n_components_) of the training
+        data, computed from the decomposition itself where it holds them."""
         X, U = self._fit(X)
         if U is None:
             return self._project(X).astype(_out_dtype(X), copy=False)
@@ -158,13 +136,13 @@ class PCA(ParamsMixin):
 
         U = None
         if n >= 2 * d:
-            variances, Vt = _covariance_eigh(X, mean)
+            variances, Vt = covariance_eigh(X, mean)
             singular_values = np.sqrt(variances * (n - 1))
         else:
             Xc = np.subtract(X, mean, dtype=np.float64)  # (n, d)
             U, singular_values, Vt = np.linalg.svd(Xc, full_matrices=False)
             variances = singular_values**2 / (n - 1)
-        U, Vt = _flip_signs(U, Vt)
+        U, Vt = flip_signs(U, Vt)
 
         total_variance = variances.sum()
         if total_variance > 0:
@@ -192,18 +170,8 @@ class PCA(ParamsMixin):
     # -- using a fitted model -------------------------------------------------------------------
 
     def transform(self, X) -> np.ndarray:
-        """Project X on the principal components.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data with the features seen in ``fit``.
-
-        Returns
-        -------
-        Z : ndarray of shape (n_samples, n_components_)
-            Projections, float32 for float32 input, else float64.
-        """
+        """Projections (n_samples, n_components_) of X (n_samples, n_features) on the
+        principal components, float32 for float32 input, else float64."""
         X = self._check_X(X)
         return self._project(X).astype(_out_dtype(X), copy=False)
 
@@ -230,18 +198,8 @@ class PCA(ParamsMixin):
         return self._unproject(Z).astype(_out_dtype(Z), copy=False)
 
     def reconstruct(self, X) -> np.ndarray:
-        """Project X on the components and map it back: ``inverse_transform(transform(X))``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data with the features seen in ``fit``.
-
-        Returns
-        -------
-        X_hat : ndarray of shape (n_samples, n_features_in_)
-            Reconstruction, float32 for float32 input, else float64.
-        """
+        """``inverse_transform(transform(X))``: the reconstruction (n_samples, n_features_in_)
+        of X, float32 for float32 input, else float64."""
         X = self._check_X(X)
         return self._unproject(self._project(X)).astype(_out_dtype(X), copy=False)
 
@@ -266,18 +224,7 @@ class PCA(ParamsMixin):
         return residual.mean(axis=1).astype(_out_dtype(X), copy=False)
 
     def score_samples(self, X) -> np.ndarray:
-        """Score each row: the negated reconstruction error, so that higher is more typical.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data with the features seen in ``fit``.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,)
-            ``-reconstruction_error(X)``.
-        """
+        """``-reconstruction_error(X)``, shape (n_samples,): higher is more typical."""
         return -self.reconstruction_error(X)
 
     def _project(self, X: np.ndarray) -> np.ndarray:
@@ -358,60 +305,3 @@ def _resolve_n_components(n_components, ratios: np.ndarray) -> int:
     # hair under 1, in which case all components are kept.
     k = int(np.searchsorted(np.cumsum(ratios), n_components, side="left")) + 1
     return min(k, len(ratios))
-
-
-def _covariance_eigh(X: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (descending, >= 0) and eigenvectors (rows) of the covariance of X."""
-    n, d = X.shape
-    C = None
-    if X.dtype == np.float64 and _mean_is_small(X[:: max(1, n // 1024)], mean):
-        G = X.T @ X  # (d, d)
-        # The sample only guessed; the exact second moments on the diagonal decide.
-        if _mean_is_small_exact(np.diag(G) / n, mean):
-            C = G
-            C -= n * np.outer(mean, mean)
-    if C is None:
-        C = _centred_gram(X, mean)
-    C /= n - 1
-    variances, vectors = np.linalg.eigh(C)
-    variances = variances[::-1]
-    # Eigenvalues within rounding of zero (tiny negatives included) are noise of size
-    # eps * largest, whose square roots would pass for singular values near sqrt(eps) * the
-    # largest; the SVD would give about zero for them, and so do we.
-    variances[variances <= d * np.finfo(np.float64).eps * variances[0]] = 0.0
-    return variances, vectors[:, ::-1].T
-
-
-def _mean_is_small(sample: np.ndarray, mean: np.ndarray) -> bool:
-    variance = sample.var(axis=0)
-    # A margin under the exact limit because a sample of ~1000 rows misjudges the variance.
-    return bool(np.all(mean**2 <= 0.25 * _MAX_MEAN_SQ_OVER_VAR * variance))
-
-
-def _mean_is_small_exact(second_moment: np.ndarray, mean: np.ndarray) -> bool:
-    # m² <= r·v with v = E[x²] - m², rearranged so that no cancellation decides the test.
-    r = _MAX_MEAN_SQ_OVER_VAR
-    return bool(np.all(mean**2 * (1 + r) <= r * second_moment))
-
-
-def _centred_gram(X: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """(X - mean).T @ (X - mean) in float64, centring block by block to bound memory."""
-    n, d = X.shape
-    rows = max(64, _BLOCK_BYTES // (8 * d))
-    block = np.empty((min(rows, n), d))  # (rows, d)
-    G = np.zeros((d, d))
-    for start in range(0, n, rows):
-        B = block[: min(rows, n - start)]
-        np.subtract(X[start : start + rows], mean, out=B)
-        G += B.T @ B
-    return G
-
-
-def _flip_signs(U: np.ndarray | None, Vt: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-    """Make each row of Vt's largest-magnitude entry positive, as sklearn's svd_flip does."""
-    largest = np.argmax(np.abs(Vt), axis=1)  # (k,)
-    signs = np.sign(Vt[np.arange(Vt.shape[0]), largest])
-    Vt = Vt * signs[:, None]
-    if U is not None:
-        U = U[:, : len(signs)] * signs
-    return U, Vt

@@ -73,12 +73,7 @@ def read_jsonl(
     Numbers are float64 (integers beyond 2**53 stay integers); keys that first appear after
     the first ``HEAD_BYTES`` are ignored, as the schema is fixed by then.
 
-    Returns
-    -------
-    schema : pyarrow.Schema
-        The schema of every batch.
-    batches : iterator of pyarrow.RecordBatch
-        Lazily read batches; closes ``opened`` when done.
+    Takes and returns what :func:`aecli.io.delimited.read_csv` does (without a delimiter).
     """
     if not opened.head.strip():
         raise DataError(f"{name}: file is empty", hint="give one JSON object per line")

@@ -164,16 +164,8 @@ def read_table(
     input_format: Format | str | None = None,
     stdin: BinaryIO | None = None,
 ) -> pa.Table:
-    """Read a whole table into memory, with the same schema ``iter_batches`` would give.
-
-    Parameters
-    ----------
-    source : str, os.PathLike, Source or None
-        A file, a directory or glob of Parquet files, ``"-"`` or ``None`` for stdin.
-    input_format : Format or str, optional
-        Overrides the extension / sniffing.
-    stdin : binary file-like, optional
-        Read instead of ``sys.stdin.buffer`` when ``source`` is stdin.
+    """Read a whole table into memory, with the same schema :func:`iter_batches` would give
+    for the same ``source``, ``input_format`` and ``stdin``.
 
     Returns
     -------
