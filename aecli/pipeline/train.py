@@ -17,6 +17,7 @@ from ..errors import DataError
 from ..estimators import PCA, Autoencoder, Hyperparameters
 from ..nn.training import EpochReport
 from ..preprocessing import MissingPolicy, Preparation, ScalerKind, screen
+from ..report.text import format_architecture
 from .bundle import ModelBundle
 
 
@@ -71,12 +72,6 @@ def pca_error(X_train: np.ndarray, X_eval: np.ndarray, k: int) -> tuple[float, f
     return float(err.mean()), float(pca.explained_variance_ratio_.sum())
 
 
-def architecture(ae: Autoencoder) -> str:
-    """``"64 → 32 → 2 → 32 → 64"`` for a fitted autoencoder."""
-    specs = ae.network_.specs
-    return " → ".join(str(s) for s in [specs[0].n_in, *(s.n_out for s in specs)])
-
-
 def train_bundle(
     X: np.ndarray,
     names: list[str],
@@ -115,7 +110,8 @@ def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dro
         "rows_dropped": int(dropped),
         "features": int(ae.n_features_in_),
         "latent": int(ae.latent),
-        "architecture": architecture(ae),
+        "architecture": format_architecture([{"in": s.n_in, "out": s.n_out}
+                                             for s in ae.network_.specs]),
         "train_mse": ae.train_mse_,
         "validation_mse": ae.validation_mse_,
         "pca_mse": pca[0],
