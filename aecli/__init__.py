@@ -4,7 +4,7 @@
 >>> # Autoencoder(latent=2).fit(X).transform(X)
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .errors import AecliError  # noqa: E402
 from .estimators import Autoencoder  # noqa: E402

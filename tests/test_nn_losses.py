@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aecli.nn import l1_penalty, l2_penalty, mse
+from aecli.nn import l1_penalty, mse
 
 
 def test_mse_value_and_gradient(numerical_grad, assert_grad_close):
@@ -32,16 +32,8 @@ def test_l1_penalty_value_and_gradient_away_from_zero(numerical_grad, assert_gra
     assert_grad_close(grad, numerical_grad(lambda: l1_penalty(z, 0.3)[0], z))
 
 
-def test_l2_penalty_value_and_gradient(numerical_grad, assert_grad_close):
-    w = np.random.default_rng(2).normal(size=17)
-    loss, grad = l2_penalty(w, 0.05)
-    assert loss == pytest.approx(0.5 * 0.05 * np.sum(w**2), rel=1e-14)
-    assert_grad_close(grad, numerical_grad(lambda: l2_penalty(w, 0.05)[0], w))
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gradients_keep_the_dtype(dtype):
     a = np.ones((3, 2), dtype=dtype)
     assert mse(a, a * 2)[1].dtype == dtype
     assert l1_penalty(a, 0.1)[1].dtype == dtype
-    assert l2_penalty(a, 0.1)[1].dtype == dtype

@@ -2,7 +2,7 @@
 
 from .activations import ActivationKind, get_activation
 from .layers import Dense, Dropout
-from .losses import l1_penalty, l2_penalty, mse
+from .losses import l1_penalty, mse
 from .network import LayerSpec, Network, Workspace, autoencoder_specs
 from .optimizers import OptimizerKind, make_optimizer
 
@@ -17,7 +17,6 @@ __all__ = [
     "autoencoder_specs",
     "get_activation",
     "l1_penalty",
-    "l2_penalty",
     "make_optimizer",
     "mse",
 ]

@@ -24,8 +24,3 @@ def l1_penalty(z: np.ndarray, strength: float) -> tuple[float, np.ndarray]:
     n = z.shape[0]
     loss = strength * float(np.abs(z).sum()) / n
     return loss, np.sign(z) * z.dtype.type(strength / n)
-
-
-def l2_penalty(w: np.ndarray, strength: float) -> tuple[float, np.ndarray]:
-    """Weight decay ``strength/2 * sum w^2`` and its gradient ``strength * w``."""
-    return 0.5 * strength * float(np.vdot(w, w)), strength * w
