@@ -24,7 +24,7 @@ from aecli import __version__
 from aecli.cli import app
 from aecli.pipeline import modelfile
 
-COMMANDS = ["train", "encode", "reconstruct", "score", "compare-pca", "inspect"]
+COMMANDS = ["train", "encode", "reconstruct", "score", "compare-pca", "inspect", "export"]
 FEATURES = [f"p{j:02d}" for j in range(64)]
 TINY = ["--epochs", "3", "--hidden", "8"]
 

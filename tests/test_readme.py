@@ -13,8 +13,32 @@ def test_python_api_example_runs():
     assert blocks, "the README has no Python example"
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(blocks[0], "README.md", "exec"), {})
+        api = next(b for b in blocks if "from aecli import Autoencoder" in b)
+        exec(compile(api, "README.md", "exec"), {})
     printed = out.getvalue()
     assert "(500, 3) (500, 10)" in printed
     ae, pca = (float(x) for x in re.findall(r"MSE (\d+\.\d+)", printed))
     assert ae < pca  # the curved columns are what the autoencoder is for
+
+
+def test_onnx_example_runs_as_printed(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from aecli.cli import app
+
+    text = README.read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "onnxruntime" in b)
+    command = re.search(r"^aecli (export .*)$", text, re.M).group(1).split()
+    (tmp_path / "sample_data").symlink_to(README.parent / "sample_data")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", "sample_data/digits.csv", "--exclude", "label", "-o",
+                            "digits.npz", "--epochs", "3", "-q"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, command)
+    assert r.exit_code == 0, r.output
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block, "README.md", "exec"), {})
+    flagged, total = (int(x) for x in re.findall(r"(\d+) of (\d+) rows", out.getvalue())[0])
+    assert total == 1797 and 0 < flagged < total

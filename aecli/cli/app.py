@@ -11,13 +11,15 @@ import typer
 from .. import __version__
 from .apply_cmds import encode, reconstruct, score
 from .compare import compare_pca
+from .export_cmd import export
 from .inspect_cmd import inspect
 from .train import train
 
 app = typer.Typer(
     name="aecli",
-    help="Dimensionality reduction with autoencoders: train, encode, reconstruct, score, and "
-    "compare with PCA, on CSV, TSV, Parquet and JSON lines, from files or pipes.",
+    help="Dimensionality reduction with autoencoders: train, encode, reconstruct, score, "
+    "compare with PCA and export to ONNX, on CSV, TSV, Parquet and JSON lines, from files or "
+    "pipes.",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
@@ -30,6 +32,7 @@ app.command("reconstruct")(reconstruct)
 app.command("score")(score)
 app.command("compare-pca")(compare_pca)
 app.command("inspect")(inspect)
+app.command("export")(export)
 
 
 def _version(value: bool):

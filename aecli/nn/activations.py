@@ -19,7 +19,7 @@ import numpy as np
 
 LEAKY_SLOPE = 0.01
 ELU_ALPHA = 1.0  # PyTorch's default; _elu and _elu_back rely on alpha = 1
-_GELU_C = float(np.sqrt(2.0 / np.pi))  # a Python float keeps float32 arrays float32
+GELU_C = float(np.sqrt(2.0 / np.pi))  # a Python float keeps float32 arrays float32
 
 
 class ActivationKind(StrEnum):
@@ -143,7 +143,7 @@ def _gelu(z, out=None):
     out *= z
     out *= z  # z*z*z: float32 ** is a slow pow call
     out += z
-    out *= _GELU_C
+    out *= GELU_C
     np.tanh(out, out=out)
     out += 1
     out *= z
@@ -152,9 +152,9 @@ def _gelu(z, out=None):
 
 
 def _gelu_back(z, a, da, out=None):
-    u = _GELU_C * (z + 0.044715 * z * z * z)
+    u = GELU_C * (z + 0.044715 * z * z * z)
     t = np.tanh(u)
-    du = _GELU_C * (1 + 3 * 0.044715 * z * z)
+    du = GELU_C * (1 + 3 * 0.044715 * z * z)
     return np.multiply(da, 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * du, out=out)
 
 
