@@ -393,6 +393,7 @@ def test_inspect_panel_and_json(cli_files):
     ["score", "{model}", "{small_csv}", "--threshold", "1e9"],
     ["compare-pca", "{curve}", "-k", "1", *TINY],
     ["inspect", "{model}", "--json"],
+    ["export", "{model}", "-o", "{dir}/quiet.onnx"],
 ], ids=COMMANDS)
 def test_quiet_success_prints_nothing_on_stderr(cli_files, args):
     r = ok(*[a.format(**cli_files) for a in args], "-q")
