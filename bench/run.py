@@ -24,11 +24,12 @@ from pathlib import Path
 import encode_speed
 import numpy as np
 import pca_speed
+import quality
 import train_speed
 from figures import Figure, table
 from threadpoolctl import threadpool_info, threadpool_limits
 
-SECTIONS = ("training", "encode", "memory", "pca")
+SECTIONS = ("training", "encode", "memory", "pca", "quality")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -107,6 +108,8 @@ def run(sections: list[str], sizes: Sizes, threads: int) -> list[Figure]:
                                                                sizes.memory_rows[1]))
         elif section == "pca":
             figures += pca_speed.measure(sizes.pca_rows, 256, sizes.pca_repeat)
+        elif section == "quality":
+            figures += quality.figures(quick=sizes is QUICK, log=log)
         log(f"  {section}: {time.perf_counter() - started:.0f} s")
     return figures
 

@@ -178,7 +178,7 @@ def test_wrong_number_of_features(X):
         (dict(latent=2.5), r"latent must be an integer, got 2\.5"),
         (dict(hidden=(8, 0)), r"hidden layer size must be >= 1, got 0"),
         (dict(dropout=1.0), r"dropout must be in \[0\.0, 1\.0\), got 1\.0"),
-        (dict(optimizer="bogus"), r"optimizer must be one of adam, sgd, .*got 'bogus'"),
+        (dict(optimizer="bogus"), r"optimizer must be one of auto, adam, sgd, .*got 'bogus'"),
         (dict(activation="swish"), r"activation must be one of linear, .*got 'swish'"),
         (dict(lr=0.0), r"lr must be in \(0\.0, inf\], got 0\.0"),
         (dict(lr=float("nan")), r"lr must be a finite number, got nan"),

@@ -31,32 +31,45 @@ def _ae_mse(ae, X):
     return float(np.mean((ae.reconstruct(X).astype(np.float64) - X) ** 2))
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize(("name", "k"), [("diabetes", 3), ("wine", 4), ("digits", 8)])
-def test_linear_autoencoder_reaches_pca(name, k, dtype):
-    """The SPEC's promise: with no hidden layers and linear activations the autoencoder
-    reaches PCA's reconstruction error at the same k (within 1%)."""
-    X = StandardScaler().fit_transform(getattr(datasets, f"load_{name}")().data)
-    # Full batch: with mini-batches at a constant learning rate Adam stalls on a noise floor
-    # (about 1.4% above PCA on digits at lr=1e-2, batch 64, 300 epochs).
-    ae = Autoencoder(latent=k, hidden=(), activation="linear", epochs=300,
-                     batch_size=len(X), lr=5e-2, validation=0.0, dtype=dtype).fit(X)
-    ratio = _ae_mse(ae, X) / _pca_mse(X, X, k)
-    # The optimum of the linear autoencoder is PCA's subspace, so it can't do much better.
-    assert 1 - 1e-4 < ratio <= 1.01, ratio
-
-
-@pytest.fixture(scope="module")
-def digits_split():
-    X = datasets.load_digits().data
+def _split(name):
+    X = getattr(datasets, f"load_{name}")().data
     X_train, X_test = train_test_split(X, test_size=0.2, random_state=0)
     scaler = StandardScaler().fit(X_train)
     return scaler.transform(X_train), scaler.transform(X_test)
 
 
-@pytest.mark.parametrize(("k", "bound"), [(2, 0.6), (8, 0.45)])
-def test_nonlinear_autoencoder_beats_pca_on_held_out_digits(digits_split, k, bound):
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(("name", "k"), [("breast_cancer", 5), ("wine", 3), ("diabetes", 4),
+                                         ("digits", 8)])
+def test_linear_autoencoder_reaches_pca_with_default_settings(name, k, dtype):
+    """The SPEC's promise, with nothing tuned: no hidden layers and linear activations reach
+    PCA's held-out error at the same k, within 1% (full-batch lbfgs, chosen automatically)."""
+    X_train, X_test = _split(name)
+    ae = Autoencoder(latent=k, hidden=(), activation="linear", dtype=dtype).fit(X_train)
+    assert ae.optimizer_ == "lbfgs"
+    ratio = _ae_mse(ae, X_test) / _pca_mse(X_train, X_test, k)
+    assert ratio <= 1.01, ratio
+
+
+def test_adam_with_its_defaults_stops_short_of_pca_on_a_linear_network():
+    # Why lbfgs is chosen: the same network with mini-batch Adam ends clearly above PCA on a
+    # small table (1.21x on wine; 1.02x on diabetes and digits).
+    X_train, X_test = _split("wine")
+    adam = Autoencoder(latent=3, hidden=(), activation="linear", optimizer="adam").fit(X_train)
+    assert _ae_mse(adam, X_test) / _pca_mse(X_train, X_test, 3) > 1.05
+
+
+@pytest.fixture(scope="module")
+def digits_split():
+    return _split("digits")
+
+
+@pytest.mark.parametrize(("k", "params", "bound"), [
+    (2, {}, 0.55),  # the defaults: 64,32 elu on the default budget (0.49 measured)
+    (8, {"hidden": (128, 64), "activation": "relu"}, 0.4),  # 0.30 measured
+])
+def test_nonlinear_autoencoder_beats_pca_on_held_out_digits(digits_split, k, params, bound):
     X_train, X_test = digits_split
-    ae = Autoencoder(latent=k, hidden=(64, 32), epochs=300, patience=40, noise=0.1)
+    ae = Autoencoder(latent=k, **params)
     ratio = _ae_mse(ae.fit(X_train), X_test) / _pca_mse(X_train, X_test, k)
     assert ratio <= bound, ratio

@@ -14,6 +14,15 @@ from sklearn.utils.estimator_checks import check_estimator
 from aecli import Autoencoder
 
 SMALL = dict(hidden=(4,), epochs=3, latent=1, batch_size=16)
+# Three small parameter sets: one that failed subset invariance before (an elu net, whose codes
+# must not depend on which rows share a call), a linear network (full-batch lbfgs by default),
+# and a denoising, tied, dropout net on the default epoch budget.
+PARAMETER_SETS = {
+    "elu": dict(latent=2, hidden=(4,), epochs=5),
+    "linear": dict(latent=1, hidden=(), activation="linear"),
+    "tied-dropout-noise": dict(latent=2, hidden=(6,), activation="tanh", tied=True,
+                               dropout=0.1, noise=0.05, schedule="onecycle"),
+}
 
 
 # aecli does not depend on scikit-learn at run time, so Autoencoder implements the protocol
@@ -22,8 +31,9 @@ SMALL = dict(hidden=(4,), epochs=3, latent=1, batch_size=16)
 @pytest.mark.filterwarnings("ignore:Estimator Autoencoder does not inherit")
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_check_estimator_passes(dtype):
-    results = check_estimator(Autoencoder(**SMALL, dtype=dtype), on_fail=None)
+@pytest.mark.parametrize("name", PARAMETER_SETS)
+def test_check_estimator_passes(name, dtype):
+    results = check_estimator(Autoencoder(**PARAMETER_SETS[name], dtype=dtype), on_fail=None)
     failed = {r["check_name"]: repr(r["exception"]) for r in results if r["status"] == "failed"}
     assert not failed
     assert sum(r["status"] == "passed" for r in results) >= 40

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from aecli.nn import OptimizerKind, make_optimizer
+from aecli.nn import MINIBATCH, OptimizerKind, make_optimizer
 from aecli.nn.optimizers import Adam
 
 # f(theta) = 1/2 sum a_i (theta_i - c_i)^2: an ill-conditioned bowl with its minimum at c.
@@ -44,7 +44,11 @@ def test_each_optimizer_minimises_a_quadratic(kind, nesterov, lr, steps):
 
 
 def test_every_kind_has_a_case():
-    assert {k for k, *_ in CASES} == {k.value for k in OptimizerKind}
+    assert {k for k, *_ in CASES} == {k.value for k in MINIBATCH}
+    assert set(OptimizerKind) - set(MINIBATCH) == {OptimizerKind.AUTO, OptimizerKind.LBFGS}
+    for kind in ("auto", "lbfgs"):  # full batch, or resolved by the estimator
+        with pytest.raises(ValueError, match="not a mini-batch optimizer"):
+            make_optimizer(kind, 3, np.float64, 0.1)
 
 
 def test_unknown_optimizer_raises_value_error():
@@ -136,7 +140,7 @@ def test_rmsprop_and_sgd_match_the_reference(problem):
     np.testing.assert_allclose(got, _sgd_reference(theta, grads, 0.01), rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize("kind", list(OptimizerKind))
+@pytest.mark.parametrize("kind", MINIBATCH)
 def test_float32_state_stays_float32(kind):
     theta = np.ones(4, dtype=np.float32)
     opt = make_optimizer(kind, 4, np.float32, 0.1, nesterov=True)

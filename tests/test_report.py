@@ -185,7 +185,7 @@ def test_train_summary_with_validation_and_pca():
     versus = line_with(out, "vs PCA")
     assert fmt(0.01771 / 0.1915) in versus and "10.8× lower" in versus
     epochs = line_with(out, "epochs")
-    assert "120" in epochs and "best 98" in epochs and "stopped early" in epochs
+    assert "120" in epochs and "best 98" in epochs and "stopped on a plateau" in epochs
     assert "12.3" in line_with(out, "time")
     train_loss = line_with(out, "train loss")
     assert "1 → " + fmt(0.9 ** 119) in train_loss
@@ -195,6 +195,19 @@ def test_train_summary_with_validation_and_pca():
     assert "validation loss" in out
 
 
+def test_train_summary_says_which_optimizer_and_schedule_ran_and_why_it_stopped():
+    summary = {**SUMMARY, "epochs_budget": 300, "stop_reason": "plateau", "optimizer": "adam",
+               "schedule": "cosine"}
+    out = render(train_summary(summary))
+    assert "of 300" in line_with(out, "epochs") and "plateau" in line_with(out, "epochs")
+    assert "adam" in line_with(out, "optimizer") and "cosine" in line_with(out, "optimizer")
+    converged = {**summary, "stop_reason": "converged", "optimizer": "lbfgs", "schedule": "none",
+                 "stopped_early": True}
+    out = render(train_summary(converged))
+    assert "converged" in line_with(out, "epochs") and "plateau" not in out
+    assert "lbfgs" in line_with(out, "optimizer") and "none" not in line_with(out, "optimizer")
+
+
 def test_train_summary_without_validation_or_pca():
     summary = {**SUMMARY, "rows_validation": 0, "validation_mse": None, "val_loss_history": None,
                "pca_mse": None, "stopped_early": False, "loss_history": [1.0, 0.5]}
@@ -202,7 +215,7 @@ def test_train_summary_without_validation_or_pca():
     assert "validation" not in out
     assert "PCA" not in out
     assert "none held out" in out
-    assert "stopped early" not in out
+    assert "plateau" not in out
     assert "log scale" not in out
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from aecli.errors import TrainingError
 from aecli.estimators import Hyperparameters
-from aecli.nn import ActivationKind, Network, OptimizerKind, autoencoder_specs, make_optimizer
+from aecli.nn import MINIBATCH, ActivationKind, Network, autoencoder_specs, make_optimizer
 from aecli.nn.training import reconstruction_mse_rows, train
 
 
@@ -21,9 +21,11 @@ def _setup(d=6, hidden=(8,), latent=2, kind="tanh", dtype=np.float64, optimizer=
     return net, make_optimizer(optimizer, net.theta.size, dtype, lr), rng
 
 
-def _settings(epochs=20, batch_size=32, patience=None, noise=0.0, sparsity=0.0, wd=0.0):
+def _settings(epochs=20, batch_size=32, patience=None, noise=0.0, sparsity=0.0, wd=0.0,
+              lr=1e-2, schedule="none"):
     return Hyperparameters(epochs=epochs, batch_size=batch_size, noise=noise, sparsity=sparsity,
-                           weight_decay=wd, patience=patience).checked()
+                           weight_decay=wd, patience=patience, lr=lr,
+                           schedule=schedule).checked()
 
 
 def _data(n=200, d=6, seed=1, dtype=np.float64):
@@ -80,7 +82,7 @@ def test_divergence_raises_training_error_naming_epoch_and_lr(scale, optimizer, 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the error says it; no overflow warnings on the way
         with pytest.raises(TrainingError, match=r"epoch \d+ with lr=") as info:
-            train(net, opt, X, None, _settings(epochs=5), rng)
+            train(net, opt, X, None, _settings(epochs=5, lr=lr), rng)
     assert f"lr={lr:g}" in info.value.message
     assert info.value.exit_code == 1
     assert "--lr" in info.value.hint
@@ -117,7 +119,7 @@ def _trace(obj, names):
         setattr(obj, name, getattr(obj, name).view(_Tracer))
 
 
-@pytest.mark.parametrize("optimizer", list(OptimizerKind))
+@pytest.mark.parametrize("optimizer", MINIBATCH)
 @pytest.mark.parametrize("kind", list(ActivationKind))
 def test_float32_training_never_upcasts(kind, optimizer):
     """A 64-128-32-8 mirror network trained in float32, with noise, dropout, sparsity and
@@ -130,7 +132,8 @@ def test_float32_training_never_upcasts(kind, optimizer):
     _trace(opt, [k for k, a in vars(opt).items() if isinstance(a, np.ndarray)])
     X = np.random.default_rng(2).normal(size=(96, 64)).astype(np.float32)
     _Tracer.seen = set()
-    train(net, opt, X, X[:32], _settings(2, 32, noise=0.1, sparsity=1e-3, wd=1e-4), rng)
+    train(net, opt, X, X[:32], _settings(2, 32, noise=0.1, sparsity=1e-3, wd=1e-4, lr=1e-3),
+          rng)
     assert any(dt == np.float32 for _, dt in _Tracer.seen)  # the tracing worked
     upcast = sorted({name for name, dt in _Tracer.seen if dt not in (np.float32, np.bool_)})
     assert not upcast, f"ufuncs that saw a non-float32 operand: {upcast}"

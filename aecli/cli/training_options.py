@@ -18,6 +18,8 @@ from ..estimators import Hyperparameters
 from .options import TRAINING, finite, parse_sizes
 from .signatures import expand, option
 
+_KINDS = {f.name: f.type for f in fields(Hyperparameters)}
+
 
 def _flags(name: str) -> list[str]:
     short = Hyperparameters.allowed(name).short
@@ -28,7 +30,7 @@ def _option(name: str, default) -> tuple[Any, Any]:
     """The annotation and command-line default of the option for hyperparameter ``name``."""
     allowed = Hyperparameters.allowed(name)
     flags = _flags(name)
-    kind = {f.name: f.type for f in fields(Hyperparameters)}[name]
+    kind = _KINDS[name]
     help_text = allowed.help
     if name == "hidden":  # a comma-separated list on the command line
         default = ",".join(map(str, default or ()))
@@ -36,6 +38,10 @@ def _option(name: str, default) -> tuple[Any, Any]:
                      "none (a linear autoencoder with --activation linear equals PCA).")
         return Annotated[str, typer.Option(*flags, help=help_text,
                                            rich_help_panel=TRAINING)], default
+    if allowed.cli_none is not None:  # a number, or a word for None
+        help_text += f" '{allowed.cli_none}' or a number."
+        return Annotated[str, typer.Option(*flags, help=help_text, rich_help_panel=TRAINING)], \
+            allowed.cli_none if default is None else str(default)
     if allowed.choices is not None:
         return Annotated[allowed.choices, typer.Option(*flags, help=help_text,
                                                        rich_help_panel=TRAINING)], \
@@ -66,6 +72,17 @@ def _estimator_value(name: str, value):
     allowed = Hyperparameters.allowed(name)
     if name == "hidden":
         return parse_sizes(value, "--hidden")
+    if allowed.cli_none is not None:
+        if value == allowed.cli_none:
+            return None
+        whole = _KINDS[name].startswith("int")
+        try:
+            number = int(value) if whole else float(value)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not a {'whole ' if whole else ''}number "
+                                     f"or '{allowed.cli_none}'",
+                                     param_hint=_flags(name)[0]) from None
+        return number
     if allowed.cli_off is not None and value == allowed.cli_off:
         return None
     return value

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 
 import numpy as np
 
 from ..errors import DataError, InvalidParameterError, TrainingError
-from ..nn import Network, autoencoder_specs, make_optimizer
-from ..nn.training import EpochReport, chunked_batches, reconstruction_mse_rows, train
+from ..nn import Network, OptimizerKind, autoencoder_specs, make_optimizer
+from ..nn.training import (
+    EpochReport,
+    chunked_batches,
+    reconstruction_mse_rows,
+    train,
+    train_full_batch,
+)
 from . import checks as v
 from .base import ParamsMixin
 from .hyperparameters import Hyperparameters
@@ -74,8 +81,10 @@ class Autoencoder(ParamsMixin):
         names = v.feature_names_of(X)
         rng = np.random.default_rng(p.seed)
         if validation_data is None:
+            p = p.resolved(len(arr))
             X_train, X_val = _split(arr, p.validation, rng)
         else:
+            p = replace(p, validation=0.0).resolved(len(arr))  # the held-out rows are given
             X_train = arr
             X_val = v.check_array(validation_data, dtype, name="validation_data")
             if X_val.shape[1] != arr.shape[1]:
@@ -84,7 +93,7 @@ class Autoencoder(ParamsMixin):
                 )
         network, result = self._train(arr.shape[1], p, X_train, X_val, rng, callback)
         self._set_fitted(network, result, arr.shape[1], names,
-                         reconstruction_mse_rows(network, X_train), X_val)
+                         reconstruction_mse_rows(network, X_train), X_val, p)
         return self
 
     def fit_chunks(
@@ -92,6 +101,7 @@ class Autoencoder(ParamsMixin):
         chunks: Callable[[], Iterable[np.ndarray]],
         validation_data=None,
         callback: Callable[[EpochReport], None] | None = None,
+        n_rows: int | None = None,
     ):
         """Train on rows read anew each epoch, for data larger than memory.
 
@@ -104,7 +114,10 @@ class Autoencoder(ParamsMixin):
             Held-out rows (in memory) for early stopping and the score calibration; without
             them, the first rows of the training data calibrate the threshold.
         callback : callable, optional
-            Called after every epoch with an :class:`aecli.training.EpochReport`.
+            Called after every epoch with an :class:`aecli.nn.training.EpochReport`.
+        n_rows : int, optional
+            How many rows the chunks hold, for the training budget when ``epochs`` is None;
+            counted with one more pass when not given.
 
         Returns
         -------
@@ -122,6 +135,9 @@ class Autoencoder(ParamsMixin):
             raise DataError("no rows to train on", hint="give a table with rows")
         d = v.check_array(first, dtype).shape[1]
         p = self._checked(d)
+        if p.epochs is None and n_rows is None:
+            n_rows = sum(len(chunk) for chunk in checked())
+        p = replace(p, validation=0.0).resolved(n_rows or 0, streamed=True)
         X_val = None
         if validation_data is not None:
             X_val = v.check_array(validation_data, dtype, name="validation_data")
@@ -136,7 +152,7 @@ class Autoencoder(ParamsMixin):
             total, n = total + float(errors.sum()), n + len(errors)
             if sum(map(len, kept)) < CALIBRATION_ROWS:
                 kept.append(errors)
-        self._set_fitted(network, result, d, None, np.concatenate(kept), X_val, total / n)
+        self._set_fitted(network, result, d, None, np.concatenate(kept), X_val, p, total / n)
         return self
 
     def _train(self, d: int, p: Hyperparameters, source, X_val, rng, callback):
@@ -144,9 +160,11 @@ class Autoencoder(ParamsMixin):
         specs = autoencoder_specs(d, p.hidden, p.latent, p.activation, p.latent_activation,
                                   p.output_activation, p.tied)
         network = Network(specs, dtype=DTYPES[p.dtype], rng=rng, dropout=p.dropout)
-        optimizer = make_optimizer(p.optimizer, network.theta.size, network.dtype, p.lr,
-                                   p.nesterov)
         try:
+            if p.optimizer is OptimizerKind.LBFGS:
+                return network, train_full_batch(network, source, X_val, p, callback)
+            optimizer = make_optimizer(p.optimizer, network.theta.size, network.dtype, p.lr,
+                                       p.nesterov)
             return network, train(network, optimizer, source, X_val, p, rng, callback)
         except TrainingError:
             # Unfitted, as documented: an earlier fit's model would pass for this one's.
@@ -154,9 +172,12 @@ class Autoencoder(ParamsMixin):
                 delattr(self, name)
             raise
 
-    def _set_fitted(self, network, result, d, names, train_errors, X_val, train_mse=None):
+    def _set_fitted(self, network, result, d, names, train_errors, X_val, p: Hyperparameters,
+                    train_mse=None):
         """Assign the fitted state, only once training has succeeded."""
         self.network_ = network
+        self.optimizer_, self.epochs_ = p.optimizer.value, p.epochs
+        self.stop_reason_ = result.stop_reason.value
         self.n_features_in_ = d
         if names is not None:
             self.feature_names_in_ = names
@@ -197,6 +218,11 @@ class Autoencoder(ParamsMixin):
         ae.val_loss_history_ = None if val is None else [float(x) for x in val]
         ae.best_epoch_ = int(state["best_epoch"])
         ae.stopped_early_ = bool(state["stopped_early"])
+        # Files before aecli 0.2 recorded neither: Adam ran, for the epochs it says.
+        ae.optimizer_ = str(state.get("optimizer", "adam"))
+        ae.epochs_ = int(state.get("epochs_budget", len(ae.loss_history_)))
+        ae.stop_reason_ = str(state.get("stop_reason",
+                                        "plateau" if ae.stopped_early_ else "budget"))
         ae.train_mse_ = float(state["train_mse"])
         val_mse = state["validation_mse"]
         ae.validation_mse_ = None if val_mse is None else float(val_mse)
@@ -301,6 +327,13 @@ loss_history_ : list of float
 val_loss_history_ : list of float or None
 best_epoch_ : int
 stopped_early_ : bool
+stop_reason_ : str
+    Why training ended: "budget" (every epoch ran), "plateau" (patience ran out) or
+    "converged" (lbfgs could not improve further).
+optimizer_ : str
+    The optimizer that ran ("auto" resolved).
+epochs_ : int
+    The budget of epochs (``epochs=None`` resolved for the data).
 train_mse_, validation_mse_ : float
     Final reconstruction MSE on the training rows and the held-out rows (None if none).
 error_quantiles_ : ndarray of shape (101,)

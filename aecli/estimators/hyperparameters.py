@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import InvalidParameterError
 from ..nn import ActivationKind, OptimizerKind
+from ..nn.schedules import ScheduleKind
 from .checks import check_choice, check_float, check_int
 
 
@@ -26,13 +27,21 @@ class DType(StrEnum):
     FLOAT64 = "float64"
 
 
+# The training budget when epochs is None (see Hyperparameters.resolved).
+STEP_BUDGET = 2500  # mini-batch steps (see README: the sample tables converge within it)
+MIN_EPOCHS, MAX_EPOCHS = 10, 1000  # the budget's bounds, for large and tiny tables
+LBFGS_ITERATIONS = 1000  # full-batch iterations; most fits converge well before
+VALIDATION = 0.1  # the fraction held out when validation is None and the optimizer is not lbfgs
+
+
 @dataclass(frozen=True)
 class Allowed:
     """What a hyperparameter accepts, and how to describe it.
 
     ``low``/``high`` bound a number (``*_open`` excludes the bound itself); ``choices`` is the
-    enum of a named choice; ``optional`` admits None; ``cli_off`` is the command-line value
-    that stands for None (``--patience 0``); ``short`` is an extra short flag (``-k``).
+    enum of a named choice; ``optional`` admits None; ``cli_off`` is the command-line number
+    that stands for None (``--patience 0``), ``cli_none`` the word (``--epochs auto``);
+    ``short`` is an extra short flag (``-k``).
     """
 
     help: str
@@ -43,6 +52,7 @@ class Allowed:
     choices: type[StrEnum] | None = None
     optional: bool = False
     cli_off: Any = None
+    cli_none: str | None = None
     short: str | None = None
 
 
@@ -65,10 +75,20 @@ class Hyperparameters:
                                     choices=ActivationKind)
     tied: bool = _param(False, "Decoder weights are the encoder's transposed (half the "
                         "weights).")
-    epochs: int = _param(100, "Passes over the data.", low=1)
+    epochs: int | None = _param(None, "Passes over the data (for lbfgs, iterations). None: "
+                                "a budget that adapts to the data, about "
+                                f"{STEP_BUDGET:,} optimizer steps, {MIN_EPOCHS} to "
+                                f"{MAX_EPOCHS} epochs; {LBFGS_ITERATIONS} for lbfgs.",
+                                low=1, optional=True, cli_none="auto")
     batch_size: int = _param(64, "Rows per update.", low=1)
-    lr: float = _param(1e-3, "Learning rate.", low=0.0, high=math.inf, low_open=True)
-    optimizer: str = _param("adam", "Optimizer.", choices=OptimizerKind)
+    lr: float = _param(3e-3, "Learning rate (the peak, under a schedule).", low=0.0,
+                       high=math.inf, low_open=True)
+    schedule: str = _param("cosine", "How the learning rate changes over the epochs: none "
+                           "(constant), cosine or linear decay to zero by the last epoch, or "
+                           "onecycle (warm-up, then decay).", choices=ScheduleKind)
+    optimizer: str = _param("auto", "Optimizer; auto is full-batch lbfgs for a linear network "
+                            "(it reaches PCA's error where Adam stops short) and adam "
+                            "otherwise.", choices=OptimizerKind)
     nesterov: bool = _param(False, "Nesterov's look-ahead, with the momentum optimizer.")
     weight_decay: float = _param(0.0, "L2 penalty weight_decay/2 * sum W**2 on the weights "
                                  "(not the biases).", low=0.0, high=1e3)
@@ -79,11 +99,16 @@ class Hyperparameters:
                           low=0.0, high=1e3)
     sparsity: float = _param(0.0, "L1 penalty on the code: sparsity * mean over rows of "
                              "sum |z|.", low=0.0, high=1e3)
-    validation: float = _param(0.1, "Fraction of rows held out to monitor training (0 for "
-                               "none).", low=0.0, high=0.9)
-    patience: int | None = _param(None, "Stop after this many epochs without improvement and "
-                                  "restore the best weights (None, or 0 on the command line: "
-                                  "train every epoch).", low=1, optional=True, cli_off=0)
+    validation: float | None = _param(
+        None, "Fraction of rows held out to monitor training and stop it on a plateau (0 for "
+        f"none). None: {VALIDATION} with a mini-batch optimizer, none for lbfgs, which stops "
+        "when it converges.", low=0.0, high=0.9, optional=True, cli_none="auto")
+    patience: int | None = _param(20, "Stop after this many epochs without improvement (by "
+                                  "more than tol) and restore the best weights (None, or 0 on "
+                                  "the command line: train every epoch).", low=1,
+                                  optional=True, cli_off=0)
+    tol: float = _param(1e-4, "Improvements of the monitored loss smaller than this "
+                        "fraction count as none for patience.", low=0.0, high=1.0)
     contamination: float = _param(0.01, "Expected fraction of anomalies: the score threshold "
                                   "is this upper quantile of the calibration errors.",
                                   low=0.0, high=0.5, low_open=True)
@@ -110,6 +135,46 @@ class Hyperparameters:
                 f"(n_features = {n_features}); choose latent <= {n_features}"
             )
         return replace(self, **values)
+
+    def is_linear(self) -> bool:
+        """Whether the network is linear: every activation it uses is the identity."""
+        used = [self.latent_activation, self.output_activation]
+        if self.hidden:
+            used.append(self.activation)
+        return all(ActivationKind(a) is ActivationKind.LINEAR for a in used)
+
+    def resolved(self, n_rows: int, streamed: bool = False) -> Hyperparameters:
+        """Checked settings with ``optimizer="auto"``, ``validation=None`` and
+        ``epochs=None`` decided for ``n_rows`` rows, validation rows included (``streamed``:
+        read anew each epoch, so no full-batch optimizer).
+
+        Raises
+        ------
+        InvalidParameterError
+            lbfgs asked for where it cannot run: with dropout or noise (its objective must be
+            deterministic) or on streamed rows.
+        """
+        p = self.checked()
+        optimizer = p.optimizer
+        if optimizer is OptimizerKind.AUTO:
+            full_batch = p.is_linear() and not (p.dropout or p.noise or streamed)
+            optimizer = OptimizerKind.LBFGS if full_batch else OptimizerKind.ADAM
+        elif optimizer is OptimizerKind.LBFGS and (p.dropout or p.noise or streamed):
+            why = "rows streamed from a file" if streamed else "dropout or input noise"
+            raise InvalidParameterError(
+                f"optimizer='lbfgs' needs a deterministic objective over rows in memory, not "
+                f"{why}", hint="use optimizer='adam' (--optimizer adam)")
+        validation = p.validation
+        if validation is None:
+            validation = 0.0 if optimizer is OptimizerKind.LBFGS else VALIDATION
+        epochs = p.epochs
+        if epochs is None and optimizer is OptimizerKind.LBFGS:
+            epochs = LBFGS_ITERATIONS
+        elif epochs is None:
+            n_train = n_rows - int(round(n_rows * validation))
+            steps_per_epoch = -(-max(n_train, 1) // p.batch_size)
+            epochs = min(max(-(-STEP_BUDGET // steps_per_epoch), MIN_EPOCHS), MAX_EPOCHS)
+        return replace(p, optimizer=optimizer, validation=validation, epochs=epochs)
 
     @classmethod
     def allowed(cls, name: str) -> Allowed:

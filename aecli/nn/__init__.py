@@ -4,9 +4,10 @@ from .activations import ActivationKind, get_activation
 from .layers import Dense, Dropout
 from .losses import l1_penalty, mse
 from .network import LayerSpec, Network, Workspace, autoencoder_specs
-from .optimizers import OptimizerKind, make_optimizer
+from .optimizers import MINIBATCH, OptimizerKind, make_optimizer
 
 __all__ = [
+    "MINIBATCH",
     "ActivationKind",
     "Dense",
     "Dropout",

@@ -13,12 +13,18 @@ import numpy as np
 
 
 class OptimizerKind(StrEnum):
-    """The optimizers aecli knows, by their command-line names."""
+    """The optimizers aecli knows, by their command-line names.
 
+    ``lbfgs`` is full-batch (:mod:`aecli.nn.lbfgs`, run by ``training.train_full_batch``);
+    ``auto`` is resolved by the estimator: lbfgs for a linear network, adam otherwise.
+    """
+
+    AUTO = "auto"
     ADAM = "adam"
     SGD = "sgd"
     MOMENTUM = "momentum"
     RMSPROP = "rmsprop"
+    LBFGS = "lbfgs"
 
 
 class SGD:
@@ -109,12 +115,19 @@ class Adam:
         theta -= s
 
 
+# The optimizers that take one mini-batch's gradient at a time (make_optimizer builds them).
+MINIBATCH = (OptimizerKind.ADAM, OptimizerKind.SGD, OptimizerKind.MOMENTUM,
+             OptimizerKind.RMSPROP)
+
+
 def make_optimizer(kind: str | OptimizerKind, size: int, dtype, lr: float, nesterov=False):
     """Create the optimizer ``kind`` for a parameter vector of ``size`` elements.
 
     ``nesterov`` applies to ``"momentum"`` only.
     """
     kind = OptimizerKind(kind)
+    if kind in (OptimizerKind.AUTO, OptimizerKind.LBFGS):
+        raise ValueError(f"{kind.value!r} is not a mini-batch optimizer")
     if kind is OptimizerKind.ADAM:
         return Adam(size, dtype, lr)
     if kind is OptimizerKind.SGD:

@@ -1,6 +1,7 @@
-"""The training loop: epochs of shuffled mini-batches, validation, early stopping.
+"""The training loops: epochs of shuffled mini-batches (Adam and the other first-order
+optimizers), or full-batch L-BFGS iterations; validation, early stopping, the stop reason.
 
-Arrays only. Progress leaves through ``callback``; the loop never prints.
+Arrays only. Progress leaves through ``callback``; the loops never print.
 """
 
 from __future__ import annotations
@@ -9,12 +10,15 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 import numpy as np
 
 from ..errors import TrainingError
+from .lbfgs import LBFGS
 from .network import Network
+from .schedules import ScheduleKind, lr_factor
 
 EVAL_CHUNK = 16384  # rows per forward pass when evaluating, to bound memory
 
@@ -31,14 +35,27 @@ class EpochReport:
     seconds: float
 
 
+class StopReason(StrEnum):
+    """Why training ended."""
+
+    BUDGET = "budget"  # every epoch of the budget ran
+    PLATEAU = "plateau"  # the monitored loss stopped improving for `patience` epochs
+    CONVERGED = "converged"  # L-BFGS: no step decreases the objective any more
+
+
 @dataclass
 class TrainingResult:
-    """Per-epoch losses and where training stopped."""
+    """Per-epoch losses and where and why training stopped."""
 
     loss_history: list[float] = field(default_factory=list)
     val_loss_history: list[float] | None = None
     best_epoch: int = 0
-    stopped_early: bool = False
+    stop_reason: StopReason = StopReason.BUDGET
+
+    @property
+    def stopped_early(self) -> bool:
+        """Whether training ended before its budget."""
+        return self.stop_reason is not StopReason.BUDGET
 
 
 class LoopSettings(Protocol):
@@ -46,18 +63,24 @@ class LoopSettings(Protocol):
 
     epochs: int
     batch_size: int
+    lr: float
+    schedule: ScheduleKind
     noise: float
     sparsity: float
     weight_decay: float
     patience: int | None
+    tol: float
 
 
-def reconstruction_mse_rows(network: Network, X: np.ndarray) -> np.ndarray:
-    """Per-row mean squared reconstruction error of ``X`` (n, d), in chunks."""
+def reconstruction_mse_rows(network: Network, X: np.ndarray, row_exact: bool = True
+                            ) -> np.ndarray:
+    """Per-row mean squared reconstruction error of ``X`` (n, d), in chunks (``row_exact``:
+    see :meth:`Network.encode`)."""
     out = np.empty(X.shape[0], dtype=np.float64)
     for start in range(0, X.shape[0], EVAL_CHUNK):
         x = X[start : start + EVAL_CHUNK]
-        diff = network.decode(network.encode(x)) - x  # (c, d)
+        code = network.encode(x, row_exact=row_exact)
+        diff = network.decode(code, row_exact=row_exact) - x  # (c, d)
         out[start : start + len(x)] = np.einsum("ij,ij->i", diff, diff) / X.shape[1]
     return out
 
@@ -83,6 +106,7 @@ def in_memory_batches(X: np.ndarray, batch_size: int) -> Callable:
             rows = order[start : start + bs]
             yield np.take(X, rows, axis=0, out=batch[: len(rows)])  # (b, d)
 
+    epoch.batches = -(-n // bs)  # known in advance, for the learning-rate schedule
     return epoch
 
 
@@ -102,6 +126,54 @@ def chunked_batches(chunks: Callable[[], Iterable[np.ndarray]], batch_size: int)
     return epoch
 
 
+class _Monitor:
+    """The end of every epoch, whatever the optimizer: the validation loss, the histories,
+    the best weights, patience on a plateau, and the callback."""
+
+    def __init__(self, network: Network, X_val, settings: LoopSettings, callback,
+                 patience: int | None):
+        self.network, self.X_val, self.settings, self.callback = network, X_val, settings, callback
+        self.patience = patience
+        self.result = TrainingResult(val_loss_history=[] if X_val is not None else None)
+        self.best, self.best_theta, self.waited = math.inf, network.theta.copy(), 0
+        self.started = time.perf_counter()
+
+    def end_epoch(self, epoch: int, train_loss: float) -> bool:
+        """Record an epoch; True when patience has run out."""
+        s, result = self.settings, self.result
+        val_loss = None
+        if self.X_val is not None:
+            val_loss = float(reconstruction_mse_rows(self.network, self.X_val, False).mean())
+            if not math.isfinite(val_loss):
+                raise _diverged(epoch, val_loss, s.lr)
+            result.val_loss_history.append(val_loss)
+        result.loss_history.append(train_loss)
+        monitored = val_loss if val_loss is not None else train_loss
+        # Patience runs out on a plateau: improvements smaller than tol (relative) count as
+        # none, as in scikit-learn's MLP; the best weights are kept all the same.
+        improved = not math.isfinite(self.best) or monitored < self.best - s.tol * abs(self.best)
+        self.waited = 0 if improved else self.waited + 1
+        if monitored < self.best:
+            self.best, result.best_epoch = monitored, epoch
+            np.copyto(self.best_theta, self.network.theta)
+        if self.callback is not None:
+            self.callback(EpochReport(epoch, s.epochs, train_loss, val_loss, result.best_epoch,
+                                      time.perf_counter() - self.started))
+        self.started = time.perf_counter()
+        if self.patience is not None and self.waited >= self.patience:
+            result.stop_reason = StopReason.PLATEAU
+            return True
+        return False
+
+    def finish(self) -> TrainingResult:
+        """Restore the best weights (with patience) and check the weights are finite."""
+        if self.patience is not None:
+            np.copyto(self.network.theta, self.best_theta)
+        if not np.isfinite(self.network.theta).all():
+            raise _diverged(len(self.result.loss_history), math.nan, self.settings.lr)
+        return self.result
+
+
 # Divergence is detected below and raised as TrainingError; NumPy's overflow warnings on the
 # way there would only repeat it, unasked, on stderr.
 @np.errstate(over="ignore", invalid="ignore")
@@ -114,23 +186,27 @@ def train(
     rng: np.random.Generator,
     callback: Callable[[EpochReport], None] | None = None,
 ) -> TrainingResult:
-    """Train ``network`` in place on ``X_train``; ``X_val`` monitors early stopping.
+    """Train ``network`` in place on mini-batches of ``X_train``; ``X_val`` monitors early
+    stopping.
 
     ``X_train`` is an array (n, d) or an epoch source (see :func:`chunked_batches`): a
-    callable taking the generator and yielding the batches of one epoch. With
-    ``settings.patience`` set, training stops after that many epochs without improvement of
-    the monitored loss (validation if given, else training) and the best weights are
-    restored. A non-finite loss raises :class:`TrainingError` at once.
+    callable taking the generator and yielding the batches of one epoch. The learning rate
+    follows ``settings.schedule`` over the whole budget. With ``settings.patience`` set,
+    training stops after that many epochs without improvement of the monitored loss
+    (validation if given, else training) and the best weights are restored. A non-finite loss
+    raises :class:`TrainingError` at once.
     """
     if isinstance(X_train, np.ndarray):
         X_train = in_memory_batches(X_train, settings.batch_size)
     noise_scale = network.dtype.type(settings.noise)
-    result = TrainingResult(val_loss_history=[] if X_val is not None else None)
-    best, best_theta, waited = math.inf, network.theta.copy(), 0
+    monitor = _Monitor(network, X_val, settings, callback, settings.patience)
+    batches = getattr(X_train, "batches", None)  # per epoch; counted in the first when unknown
     for epoch in range(1, settings.epochs + 1):
-        started = time.perf_counter()
-        total, n = 0.0, 0
-        for xb in X_train(rng):
+        total, n, i = 0.0, 0, 0
+        for i, xb in enumerate(X_train(rng)):
+            within = i / batches if batches else 0.0
+            optimizer.lr = settings.lr * lr_factor(settings.schedule,
+                                                   (epoch - 1 + within) / settings.epochs)
             x_in = xb
             if settings.noise > 0:
                 x_in = xb + noise_scale * rng.standard_normal(xb.shape, dtype=network.dtype)
@@ -138,34 +214,61 @@ def train(
                 x_in, xb, settings.sparsity, settings.weight_decay, rng
             )
             if not math.isfinite(objective):
-                raise _diverged(epoch, objective, optimizer.lr)
+                raise _diverged(epoch, objective, settings.lr)
             optimizer.step(network.theta, network.grad)
             total += rec * len(xb)
             n += len(xb)
-        train_loss = total / max(n, 1)
-        val_loss = None
-        if X_val is not None:
-            val_loss = float(reconstruction_mse_rows(network, X_val).mean())
-            if not math.isfinite(val_loss):
-                raise _diverged(epoch, val_loss, optimizer.lr)
-            result.val_loss_history.append(val_loss)
-        result.loss_history.append(train_loss)
-        monitored = val_loss if val_loss is not None else train_loss
-        if monitored < best:
-            best, waited, result.best_epoch = monitored, 0, epoch
-            np.copyto(best_theta, network.theta)
-        else:
-            waited += 1
-        if callback is not None:
-            callback(
-                EpochReport(epoch, settings.epochs, train_loss, val_loss, result.best_epoch,
-                            time.perf_counter() - started)
-            )
-        if settings.patience is not None and waited >= settings.patience:
-            result.stopped_early = True
+        batches = batches or i + 1
+        if monitor.end_epoch(epoch, total / max(n, 1)):
             break
-    if settings.patience is not None:
-        np.copyto(network.theta, best_theta)
-    if not np.isfinite(network.theta).all():
-        raise _diverged(len(result.loss_history), math.nan, optimizer.lr)
-    return result
+    return monitor.finish()
+
+
+@np.errstate(over="ignore", invalid="ignore")
+def train_full_batch(
+    network: Network,
+    X_train: np.ndarray,
+    X_val: np.ndarray | None,
+    settings: LoopSettings,
+    callback: Callable[[EpochReport], None] | None = None,
+) -> TrainingResult:
+    """Train ``network`` in place with full-batch L-BFGS (:mod:`aecli.nn.lbfgs`), one
+    iteration per epoch, until it converges or the budget runs out (``patience`` does not
+    apply: see below).
+
+    The objective must be deterministic: no dropout, no input noise. It is summed over blocks
+    of rows, so memory does not grow with the training set.
+    """
+    n = len(X_train)
+    grad = np.zeros_like(network.theta)
+    reconstruction = [0.0]
+
+    def objective() -> tuple[float, np.ndarray]:
+        grad[...] = 0
+        total, rec_total = 0.0, 0.0
+        for start in range(0, n, EVAL_CHUNK):
+            x = X_train[start : start + EVAL_CHUNK]
+            rec, value = network.loss_and_grad(x, x, settings.sparsity, settings.weight_decay)
+            weight = len(x) / n  # each block's mean, weighted: the mean over every row
+            grad[...] += network.dtype.type(weight) * network.grad
+            total, rec_total = total + weight * value, rec_total + weight * rec
+        reconstruction[0] = rec_total
+        return total, grad
+
+    solver = LBFGS(network.theta, objective)
+    # No patience: the validation loss of a quasi-Newton fit can stall for many iterations
+    # before the next gain, and a deterministic fit ends on its own when it converges.
+    monitor = _Monitor(network, X_val, settings, callback, None)
+    # changes below this are rounding (float32), or too small to matter (float64)
+    ftol = max(10 * float(np.finfo(network.dtype).eps), 1e-12)
+    for epoch in range(1, settings.epochs + 1):
+        before = solver.value
+        moved = solver.step()
+        if not math.isfinite(solver.value):
+            raise _diverged(epoch, solver.value, settings.lr)
+        if monitor.end_epoch(epoch, reconstruction[0]):
+            break
+        if not moved or before - solver.value <= ftol * max(abs(before), 1e-30):
+            monitor.result.stop_reason = StopReason.CONVERGED
+            break
+    return monitor.finish()

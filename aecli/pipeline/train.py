@@ -88,7 +88,7 @@ def train_bundle(
     error at the same k on the same held-out rows.
     """
     started = time.perf_counter()
-    hp = Hyperparameters(**params).checked()
+    hp = Hyperparameters(**params).resolved(len(X))
     p = prepare(X, names, missing=missing, scale=scale, validation=hp.validation, seed=hp.seed,
                 dtype=hp.dtype)
     ae = Autoencoder(**params)
@@ -117,8 +117,12 @@ def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dro
         "pca_mse": pca[0],
         "pca_explained_variance": pca[1],
         "epochs_run": len(ae.loss_history_),
+        "epochs_budget": ae.epochs_,
         "best_epoch": ae.best_epoch_,
         "stopped_early": ae.stopped_early_,
+        "stop_reason": ae.stop_reason_,
+        "optimizer": ae.optimizer_,
+        "schedule": "none" if ae.optimizer_ == "lbfgs" else str(ae.schedule),
         "seconds": seconds,
         "loss_history": ae.loss_history_,
         "val_loss_history": ae.val_loss_history_,

@@ -102,7 +102,8 @@ def train_bundle_streaming(
     the same rows in the same order each time it is called.
     """
     started = time.perf_counter()
-    hp = Hyperparameters(**params).checked()
+    # the validation fraction: 0 rows of the count matter here, only the optimizer's kind
+    hp = Hyperparameters(**params).resolved(0, streamed=True)
     s = survey(read_chunks, names, missing, hp.validation, hp.seed)
     prep = Preparation.fit(s.sample, names, missing=missing, scale=scale, dtype=hp.dtype)
     X_val = None
@@ -120,7 +121,8 @@ def train_bundle_streaming(
             yield X[~(val if keep is None else val[keep])]
 
     ae = Autoencoder(**params)
-    ae.fit_chunks(training_chunks, validation_data=X_val, callback=callback)
+    ae.fit_chunks(training_chunks, validation_data=X_val, callback=callback,
+                  n_rows=s.rows_train)
     seconds = time.perf_counter() - started
     scaled_sample = prep.transform(s.sample).X
     X_eval = X_val if X_val is not None else scaled_sample

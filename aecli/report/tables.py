@@ -34,11 +34,17 @@ def _versus_pca(ratio: float | None) -> str:
     """Words for an autoencoder/PCA MSE ratio, so the table reads without colour."""
     if ratio is None:
         return ""
+    if abs(ratio - 1) < 0.01:
+        return "within 1% of PCA"
     if ratio < 1:
         return f"autoencoder error {fmt(1 / ratio, 3)}× lower than PCA"
     if ratio > 1:
         return f"autoencoder error {fmt(ratio, 3)}× higher than PCA"
     return "same as PCA"
+
+
+_STOPS = {"plateau": "stopped on a plateau, best weights restored",
+          "converged": "converged", "budget": "the whole budget"}
 
 
 def _key_value_table(title: str | None = None) -> Table:
@@ -58,7 +64,8 @@ def train_summary(summary: Mapping[str, Any]) -> Table:
         ``rows_train``, ``rows_validation``, ``features``, ``latent``, ``architecture`` (str),
         ``train_mse``, ``validation_mse`` (None without validation), ``pca_mse`` (PCA's MSE at
         the same k on the same rows as the headline MSE; None if not computed), ``epochs_run``,
-        ``best_epoch``, ``stopped_early``, ``seconds``, ``loss_history`` and ``val_loss_history``
+        ``epochs_budget``, ``best_epoch``, ``stop_reason`` (budget, plateau or converged),
+        ``optimizer``, ``schedule``, ``seconds``, ``loss_history`` and ``val_loss_history``
         (None without validation). Missing keys show as ``—``.
 
     Returns
@@ -85,10 +92,15 @@ def train_summary(summary: Mapping[str, Any]) -> Table:
     if as_number(s.get("pca_mse")) is not None:
         table.add_row("PCA MSE", fmt(s.get("pca_mse")), f"same k, {on} rows")
         table.add_row("vs PCA", fmt(ratio), _versus_pca(ratio))
+    if s.get("optimizer"):
+        schedule = s.get("schedule")
+        table.add_row("optimizer", str(s["optimizer"]),
+                      f"learning rate: {schedule}" if schedule and schedule != "none" else "")
     best = s.get("best_epoch")
-    epochs_note = [f"best {fmt(best)}"] if best is not None else []
-    if s.get("stopped_early"):
-        epochs_note.append("stopped early, best weights restored")
+    epochs_note = [f"of {fmt(s['epochs_budget'])}"] if s.get("epochs_budget") else []
+    epochs_note += [f"best {fmt(best)}"] if best is not None else []
+    reason = s.get("stop_reason") or ("plateau" if s.get("stopped_early") else None)
+    epochs_note += [_STOPS[reason]] if reason in _STOPS else []
     table.add_row("epochs", fmt(s.get("epochs_run")), ", ".join(epochs_note))
     table.add_row("time", fmt(s.get("seconds"), 3), "seconds")
     for label, history in (("train loss", s.get("loss_history")),
