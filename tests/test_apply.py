@@ -155,7 +155,7 @@ def test_every_numeric_arrow_type_scales_as_the_careful_way_does():
                 pa.array([Decimal(x) / 4 for x in ints], pa.decimal128(10, 2)), fourth,
             ], names=NAMES).slice(17, 250)
             assert (_quick(bundle, part) is not None) is quick
-            xs, mask = bundle.prepare(part)
+            xs, mask, _ = bundle.prepare(part)
             assert mask is None
             np.testing.assert_array_equal(xs, _careful(bundle, part))
 

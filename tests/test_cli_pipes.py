@@ -117,7 +117,7 @@ print(len(rows), rows[0]["label"], rows[-1]["row"], sorted(rows[0])[0])'
     r = sh(script, work)
     assert r.returncode == 0, r.stderr
     first_label = str(pd.read_csv(work / "small.csv")["label"].iloc[0])
-    assert r.stdout.split() == ["40", first_label, "40", "anomaly"]
+    assert r.stdout.split() == ["40", first_label, "40", "error"]  # the first column name
     assert r.stderr == ""
 
 
@@ -142,7 +142,7 @@ echo "status ${{PIPESTATUS[*]}}"
     assert statuses[-2:] == ["0", "0"], r.stdout
     assert all(s in ("0", "141") for s in statuses[:-2]), r.stdout
     if reader == "head -1":
-        assert lines[0] in ("z1,z2", "label,row,error,percentile,anomaly,top_features")
+        assert lines[0] in ("z1,z2", "label,row,error,percentile,flagged,top_features")
     assert (work / "err.txt").read_text() == ""
 
 

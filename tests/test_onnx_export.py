@@ -82,7 +82,7 @@ def _check(bundle, X, dtype):
     threshold = bundle.autoencoder.threshold_
     away = np.abs(np.asarray(expected["error"]) - threshold) > 10 * tol
     assert away.sum() > 0.9 * len(X)
-    np.testing.assert_array_equal(flagged[away], np.asarray(expected["anomaly"])[away])
+    np.testing.assert_array_equal(flagged[away], np.asarray(expected["flagged"])[away])
     assert flagged.any() and not flagged.all()
 
 
@@ -121,6 +121,11 @@ def test_imputation_in_the_graph_is_the_models():
                                rtol=0, atol=1e-5)
     filled = np.where(np.isnan(X), bundle.preparation.fill, X)
     np.testing.assert_allclose(codes, bundle.encode(filled), rtol=0, atol=1e-5)
+    # errors over the observed cells only, as aecli computes them
+    error, flagged = _session(bundle, "score").run(["error", "flagged"], _feeds(X))
+    expected = _aecli(bundle, X, "score")
+    np.testing.assert_allclose(error, expected["error"], rtol=1e-5, atol=1e-5)
+    assert np.isnan(error[120]) and np.isnan(expected["error"][120])  # nothing observed
 
 
 def test_dropped_rows_are_left_out_and_named():

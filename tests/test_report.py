@@ -337,19 +337,25 @@ def test_inspect_panel_uncalibrated_and_path_title():
 # score_table / score_summary ------------------------------------------------------------------
 
 def test_score_table_shows_flag_in_words():
+    def top(name, share, value, expected):
+        return {"feature": name, "share": share, "value": value, "expected": expected}
+
     rows = [
         {"row": 1, "error": 0.1234567, "percentile": 50.0, "flagged": False,
-         "top_features": [("x01", 0.5), ("x02", 0.25)]},
+         "top_features": [top("x01", 0.5, 1.0, 1.5), top("x02", 0.25, 2.0, 2.5)]},
         {"row": 1234, "error": 5.2, "percentile": 99.97, "flagged": True,
-         "top_features": [("x04", 0.81234)]},
+         "top_features": [top("y", 0.81234, 58.9, 5.7)]},
     ]
-    out = render(score_table(rows, threshold=2.1))
+    out = render(score_table(rows, threshold=2.1, of=5))
     assert "threshold 2.1" in out
     first = line_with(out, "0.1235")
-    assert "x01 50%, x02 25%" in first and "yes" not in first
+    assert "x01=1 (expected 1.5, 50%); x02=2 (expected 2.5, 25%)" in first
+    assert "yes" not in first
     flagged = line_with(out, "1,234")
     assert "5.2" in flagged and "99.97" in flagged and "yes" in flagged
-    assert "x04 81%" in flagged
+    assert "y=58.9 (expected 5.7, 81%)" in flagged
+    assert "the 2 worst of 5 rows over the threshold" in out
+    assert "worst of" not in render(score_table(rows, threshold=2.1, of=2))
 
 
 def test_score_summary():

@@ -9,7 +9,7 @@ from sklearn.datasets import load_digits
 from typer.testing import CliRunner
 
 from aecli.cli import app
-from aecli.pipeline.score import top_contributors
+from aecli.pipeline.score import explain
 from aecli.pipeline.train import train_bundle
 
 N_CORRUPT = 20
@@ -60,12 +60,15 @@ def test_original_units_scale_by_the_column_scale(bundle, digits_split):
     np.testing.assert_allclose(orig, sq * bundle.preparation.scaler.scale_**2, rtol=1e-6)
 
 
-def test_top_contributors_name_the_largest_cells():
+def test_explanations_name_the_largest_cells_with_value_and_expected_value():
     sq = np.array([[0.0, 3.0, 1.0, 6.0], [4.0, 0.0, 0.0, 0.0]])
-    out = top_contributors(sq, ["a", "b", "c", "d"], n=2)
-    assert [n for n, _ in out[0]] == ["d", "b"]
-    assert out[0][0][1] == pytest.approx(0.6)
-    assert out[1][0] == ("a", pytest.approx(1.0))
+    X = np.array([[1.0, 2.0, 3.0, 58.9], [7.0, 8.0, 9.0, 10.0]])
+    X_hat = np.array([[1.0, 1.5, 2.0, 5.7], [6.0, 8.0, 9.0, 10.0]])
+    out = explain(sq, X, X_hat, ["a", "b", "c", "d"], n=2)
+    assert [t["feature"] for t in out[0]] == ["d", "b"]
+    assert out[0][0] == {"feature": "d", "share": pytest.approx(0.6), "value": 58.9,
+                         "expected": 5.7}
+    assert out[1] == [{"feature": "a", "share": 1.0, "value": 7.0, "expected": 6.0}]
 
 
 def _write_csv(path, X):
@@ -100,5 +103,61 @@ def test_score_cli_ranks_corrupted_rows_and_fails_on_anomaly(tmp_path, digits_sp
                             str(tmp_path / "s.csv")])
     assert r.exit_code == 0, r.output
     lines = (tmp_path / "s.csv").read_text().splitlines()
-    assert lines[0].split(",")[:4] == ["row", "error", "percentile", "anomaly"]
+    assert lines[0].split(",")[:4] == ["row", "error", "percentile", "flagged"]
     assert len(lines) == len(test) + 1
+
+
+def _score(bundle, X, threshold, keep_flagged=1000, top=10, batch_rows=100):
+    import pyarrow as pa
+
+    from aecli.pipeline import apply, score
+
+    names = bundle.features
+    batches = [pa.RecordBatch.from_arrays([pa.array(X[s : s + batch_rows, j])
+                                           for j in range(X.shape[1])], names)
+               for s in range(0, len(X), batch_rows)]
+    totals = apply.ErrorTotals()
+    summary = score.ScoreSummary(threshold, keep_flagged=keep_flagged)
+    out = pa.Table.from_batches(list(score.score_stream(bundle, batches, [], "x", totals,
+                                                        summary, top)))
+    return out.to_pydict(), summary.report(bundle, totals)
+
+
+def test_when_more_rows_are_flagged_than_kept_the_report_holds_the_worst(digits_split, bundle):
+    _, test, _ = digits_split
+    errors, _ = bundle.errors(test)
+    threshold = float(np.quantile(errors, 0.5))  # half the rows, in every batch
+    rows, report = _score(bundle, test, threshold, keep_flagged=15)
+    assert report["flagged"] == int((errors > threshold).sum()) > 15
+    assert report["flagged_rows_cut"] is True and len(report["flagged_rows"]) == 15
+    worst = np.argsort(-errors)[:15] + 1  # 1-based rows, worst first
+    assert [r["row"] for r in report["flagged_rows"]] == worst.tolist()
+    assert [r["row"] for r in report["worst"]] == worst[:10].tolist()
+    assert rows["flagged"] == (errors > threshold).tolist()
+    _, all_kept = _score(bundle, test, threshold)
+    assert all_kept["flagged_rows_cut"] is False
+
+
+def test_imputed_cells_do_not_count_toward_a_rows_score(digits_split):
+    train, test, _ = digits_split
+    names = [f"p{j:02d}" for j in range(64)]
+    bundle = train_bundle(train, names, dict(latent=8, hidden=(32,), epochs=20, seed=0),
+                          scale="minmax", missing="impute")
+    gappy = test[:50].copy()
+    gappy[3, [20, 21, 22]] = np.nan
+    gappy[7, 40] = np.nan
+    rows, report = _score(bundle, gappy, threshold=0.0)
+    assert rows["imputed"][:8] == [0, 0, 0, 3, 0, 0, 0, 1]
+    assert report["cells_imputed"] == 4
+    # The error is the mean over the observed cells of the imputed row's reconstruction.
+    filled = np.where(np.isnan(gappy), bundle.preparation.fill, gappy)
+    xs = bundle.preparation.transform(filled).X
+    _, sq_filled = bundle.through_scaled(xs)
+    for i, gaps in ((3, [20, 21, 22]), (7, [40])):
+        observed = np.setdiff1d(np.arange(64), gaps)
+        assert rows["error"][i] == pytest.approx(sq_filled[i, observed].mean(), rel=1e-6)
+        assert not any(f"p{j:02d}=" in rows["top_features"][i] for j in gaps)
+    # Rows without gaps score exactly as they do alone.
+    alone, _ = bundle.errors(test[:50])
+    clean = [i for i in range(50) if i not in (3, 7)]
+    np.testing.assert_array_equal(np.asarray(rows["error"])[clean], alone[clean])

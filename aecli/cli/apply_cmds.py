@@ -209,8 +209,10 @@ def score(
         sys.stdout.write(json.dumps(result, default=str) + "\n")
     _dropped_note(totals, run.quiet)
     if not run.quiet:
-        shown = result["flagged_rows"][:20] or result["worst"][:10]
-        err.print(report.score_table(shown, limit))
+        if result["flagged_rows"]:
+            err.print(report.score_table(result["flagged_rows"][:20], limit, result["flagged"]))
+        else:
+            err.print(report.score_table(result["worst"][:10], limit))
         if run.verbose:
             err.print(report.feature_error_table(bundle.features, *totals.means(), top=10))
         err.print(report.score_summary(summary.rows, summary.flagged, limit))

@@ -16,8 +16,8 @@ import pyarrow as pa
 
 from ..errors import naming_input
 from ..nn import Workspace
-from ..preprocessing import BatchBuffers, match_model_columns
-from .bundle import ModelBundle
+from ..preprocessing import BatchBuffers, Prepared, match_model_columns
+from .bundle import ModelBundle, row_errors
 
 
 @dataclass
@@ -26,22 +26,31 @@ class ErrorTotals:
 
     rows: int = 0
     dropped: int = 0
+    imputed: int = 0  # cells filled in, which count toward no error
     scaled: np.ndarray | None = None
     original: np.ndarray | None = None
+    observed: np.ndarray | None = None  # (d,) cells observed per feature
 
-    def add(self, bundle: ModelBundle, sq_err: np.ndarray) -> None:
-        """Add a batch's per-cell squared errors (m, d)."""
+    def add(self, bundle: ModelBundle, sq_err: np.ndarray, imputed: np.ndarray | None = None
+            ) -> None:
+        """Add a batch's per-cell squared errors (m, d), 0 for its ``imputed`` cells."""
         s = sq_err.sum(axis=0, dtype=np.float64)
         o = bundle.original_units(s)  # a column's scale factors out of its sum
+        seen = np.full(sq_err.shape[1], sq_err.shape[0], dtype=np.int64)
+        if imputed is not None:
+            missed = imputed.sum(axis=0)
+            seen -= missed
+            self.imputed += int(missed.sum())
         self.scaled = s if self.scaled is None else self.scaled + s
         self.original = o if self.original is None else self.original + o
+        self.observed = seen if self.observed is None else self.observed + seen
         self.rows += sq_err.shape[0]
 
     def means(self) -> tuple[list[float], list[float]]:
-        """Mean squared error per feature: (scaled, original units)."""
-        n = max(self.rows, 1)
+        """Mean squared error per feature over its observed cells: (scaled, original units)."""
         if self.scaled is None:
             return [], []
+        n = np.maximum(self.observed, 1)
         return (self.scaled / n).tolist(), (self.original / n).tolist()
 
 
@@ -91,16 +100,16 @@ class BatchPreparer:
         self.workspace = Workspace()  # for the network's arithmetic on these rows
         self.offset = 0  # rows of the input before the next batch
 
-    def __call__(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray | None, int]:
-        """Scaled rows (m, d) of ``batch``, the mask of rows kept (None when all are), and the
-        rows before the batch. The matrix is only valid until the next call."""
+    def __call__(self, batch: pa.RecordBatch) -> tuple[Prepared, int]:
+        """The prepared rows of ``batch`` (see :class:`aecli.preprocessing.Prepared`) and the
+        rows before it. The matrix is only valid until the next call."""
         offset = self.offset
         with naming_input(self.name):
-            xs, keep = self.bundle.prepare(batch, offset, self.buffers)
+            prepared = self.bundle.prepare(batch, offset, self.buffers)
         self.offset += batch.num_rows
-        if keep is not None:
-            self.totals.dropped += int((~keep).sum())
-        return xs, keep, offset
+        if prepared.keep is not None:
+            self.totals.dropped += int((~prepared.keep).sum())
+        return prepared, offset
 
 
 def encode_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
@@ -108,7 +117,7 @@ def encode_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: 
     """Codes ``z1..zk`` for each input batch."""
     prepare = BatchPreparer(bundle, name, totals)
     for batch in batches:
-        xs, mask, _ = prepare(batch)
+        (xs, mask, _), _ = prepare(batch)
         Z = bundle.encode_scaled(xs, prepare.workspace)  # (m, k)
         totals.rows += Z.shape[0]
         columns = np.ascontiguousarray(Z.T)  # (k, m): each code's values side by side for Arrow
@@ -118,13 +127,13 @@ def encode_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: 
 def reconstruct_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
                        name: str, totals: ErrorTotals, error_column: bool):
     """Reconstructions in original units under the model's column names; optionally each
-    row's mean squared error (scaled space) in a column ``error``."""
+    row's mean squared error (scaled space, over its observed cells) in a column ``error``."""
     prepare = BatchPreparer(bundle, name, totals)
     for batch in batches:
-        xs, mask, _ = prepare(batch)
-        X_hat, sq = bundle.reconstruct_scaled(xs, prepare.workspace)
-        totals.add(bundle, sq)
+        (xs, mask, imputed), _ = prepare(batch)
+        X_hat, sq = bundle.reconstruct_scaled(xs, prepare.workspace, imputed)
+        totals.add(bundle, sq, imputed)
         cols = {f: X_hat[:, j] for j, f in enumerate(bundle.features)}
         if error_column:
-            cols["error"] = sq.mean(axis=1, dtype=np.float64)
+            cols["error"] = row_errors(sq, imputed)
         yield output_batch(batch, keep, mask, cols)

@@ -69,35 +69,41 @@ class ModelBundle:
         X_hat : ndarray (n, d)
             Reconstruction in original units.
         sq_err : ndarray (n, d)
-            Squared error per cell in the scaled space.
+            Squared error per cell in the scaled space; 0 for a cell that was imputed.
         """
-        return self.reconstruct_scaled(self.prepare(X).X)
+        prepared = self.prepare(X)
+        return self.reconstruct_scaled(prepared.X, imputed=prepared.imputed)
 
-    def reconstruct_scaled(self, xs: np.ndarray, workspace: Workspace | None = None
-                           ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`reconstruct` for rows already scaled; ``workspace`` as in
-        :meth:`encode_scaled`."""
-        xs_hat, sq = self._through(xs, workspace)
+    def reconstruct_scaled(self, xs: np.ndarray, workspace: Workspace | None = None,
+                           imputed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`reconstruct` for rows already scaled (``imputed``: their cells that were
+        filled in); ``workspace`` as in :meth:`encode_scaled`."""
+        xs_hat, sq = self.through_scaled(xs, workspace, imputed)
         return self.preparation.unscale(xs_hat), sq
 
-    def _through(self, xs: np.ndarray, workspace: Workspace | None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+    def through_scaled(self, xs: np.ndarray, workspace: Workspace | None = None,
+                       imputed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Scaled rows through the network: the reconstruction and the squared error per cell,
-        both (n, d) in the scaled space."""
+        both (n, d) in the scaled space; imputed cells get no error."""
         net = self.autoencoder.network_
         xs_hat = net.decode(net.encode(xs, workspace), workspace)  # (n, d)
         diff = xs_hat - xs
-        return xs_hat, np.multiply(diff, diff, out=diff)
+        sq = np.multiply(diff, diff, out=diff)
+        if imputed is not None:
+            sq[imputed] = 0  # a filled-in mean is no evidence about the row
+        return xs_hat, sq
 
     def errors(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """Per-row mean squared error (n,) and per-cell squared error (n, d), scaled space."""
-        return self.errors_scaled(self.prepare(X).X)
+        """Per-row mean squared error over the observed cells (n,) and per-cell squared error
+        (n, d), scaled space."""
+        prepared = self.prepare(X)
+        return self.errors_scaled(prepared.X, imputed=prepared.imputed)
 
-    def errors_scaled(self, xs: np.ndarray, workspace: Workspace | None = None
-                      ) -> tuple[np.ndarray, np.ndarray]:
+    def errors_scaled(self, xs: np.ndarray, workspace: Workspace | None = None,
+                      imputed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`errors` for rows already scaled; ``workspace`` as in :meth:`encode_scaled`."""
-        _, sq = self._through(xs, workspace)  # no need for original units here
-        return sq.mean(axis=1, dtype=np.float64), sq
+        _, sq = self.through_scaled(xs, workspace, imputed)  # no need for original units here
+        return row_errors(sq, imputed), sq
 
     def original_units(self, sq_err: np.ndarray) -> np.ndarray:
         """Convert squared errors in the scaled space to squared errors in original units."""
@@ -109,3 +115,18 @@ class ModelBundle:
         q = self.autoencoder.error_quantiles_
         levels = np.linspace(0.0, 100.0, len(q))
         return np.interp(errors, q, levels)
+
+
+def row_errors(sq: np.ndarray, imputed: np.ndarray | None) -> np.ndarray:
+    """Each row's mean squared error (n,) over its observed cells: ``sq`` (n, d) holds 0 for
+    the ``imputed`` cells. NaN for a row with no observed cell at all.
+
+    Rows without imputed cells get exactly the plain mean, whatever rows they come with.
+    """
+    errors = sq.mean(axis=1, dtype=np.float64)  # (n,)
+    if imputed is not None:
+        partial = np.flatnonzero(imputed.any(axis=1))
+        observed = sq.shape[1] - imputed[partial].sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            errors[partial] *= np.where(observed > 0, sq.shape[1] / observed, np.nan)
+    return errors

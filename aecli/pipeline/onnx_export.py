@@ -124,6 +124,7 @@ def export_onnx(bundle: ModelBundle, what: ExportTarget = ExportTarget.ENCODE, *
     what : ExportTarget
         ``encode``: output ``codes`` (N, k). ``reconstruct``: ``reconstruction`` (N, d) in
         original units and ``error`` (N,). ``score``: ``error`` (N,) and ``flagged`` (N,) bool.
+        Errors are over each row's observed cells, as aecli's are: imputed cells never count.
         Codes and reconstructions are in the model's dtype, errors float64. Under
         ``--missing drop`` the rows with gaps are left out, as aecli leaves them out, and a
         bool output ``kept`` (N,) says which input rows the outputs are; under ``error`` such
@@ -156,9 +157,11 @@ def export_onnx(bundle: ModelBundle, what: ExportTarget = ExportTarget.ENCODE, *
         inputs = [helper.make_tensor_value_info(f, TensorProto.DOUBLE, ["N", 1])
                   for f in prep.features]
         X = g.op("Concat", *prep.features, axis=1)
-    outputs = []
+    outputs, observed = [], None
     if prep.missing is MissingPolicy.IMPUTE:
-        X = g.op("Where", g.op("IsNaN", X), g.const("fill", prep.fill), X)
+        gaps = g.op("IsNaN", X)
+        observed = g.op("Cast", g.op("Not", gaps), to=TensorProto.DOUBLE)  # (N, d) 1 or 0
+        X = g.op("Where", gaps, g.const("fill", prep.fill), X)
     elif prep.missing is MissingPolicy.DROP:
         gaps = _row_sums(g, g.op("IsNaN", X), d)
         kept = g.op("Not", g.op("Greater", gaps, g.const("zero", np.zeros(()))), output="kept")
@@ -192,8 +195,14 @@ def export_onnx(bundle: ModelBundle, what: ExportTarget = ExportTarget.ENCODE, *
             g.op("Cast", original, to=elem, output="reconstruction")
             outputs.append(helper.make_tensor_value_info("reconstruction", elem, ["N", d]))
         diff = g.op("Sub", h, xs)
-        error = g.op("Div", _row_sums(g, g.op("Mul", diff, diff), d),
-                     g.const("width", np.array(float(d))), output="error")
+        sq = g.op("Mul", diff, diff)
+        if observed is None:
+            error = g.op("Div", _row_sums(g, sq, d), g.const("width", np.array(float(d))),
+                         output="error")
+        else:  # over the observed cells only: an imputed cell is no evidence about the row
+            masked = g.op("Mul", g.op("Cast", sq, to=TensorProto.DOUBLE), observed)
+            error = g.op("Div", _row_sums(g, masked, d), _row_sums(g, observed, d),
+                         output="error")
         outputs.append(helper.make_tensor_value_info("error", TensorProto.DOUBLE, ["N"]))
         if what is ExportTarget.SCORE:
             threshold = g.const("threshold", np.array(bundle.autoencoder.threshold_))

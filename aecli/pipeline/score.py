@@ -14,67 +14,82 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from ..report.text import format_explanation
 from .apply import BatchPreparer, ErrorTotals, output_batch
-from .bundle import ModelBundle
+from .bundle import ModelBundle, row_errors
 
 
 @dataclass
 class ScoreSummary:
-    """What a scoring pass found: row counts, flagged rows and the worst rows."""
+    """What a scoring pass found: row counts, the worst rows, and the worst flagged rows.
+
+    Both lists are bounded heaps of ``(error, row, item)``, so memory does not grow with the
+    rows scored; row numbers are unique, so the tuples never compare past them.
+    """
 
     threshold: float
     rows: int = 0
     flagged: int = 0
-    # heap of (error, row, percentile, top, keep); row numbers are unique, so tuples never
-    # compare past them
-    worst: list = field(default_factory=list)
-    flagged_rows: list = field(default_factory=list)
-    keep_flagged: int = 1000  # how many flagged rows to keep for reports
+    imputed: bool = False  # whether the model fills gaps (the output says how many per row)
+    worst: list = field(default_factory=list)  # the `top` worst rows
+    flagged_worst: list = field(default_factory=list)  # the `keep_flagged` worst flagged rows
+    keep_flagged: int = 1000  # how many flagged rows the report lists
 
     def ranked(self) -> list[dict]:
         """The worst rows kept, worst first, as plain dicts; ``keep`` holds the row's values
         of the pass-through (``--keep``) columns."""
-        out = []
-        for error, row, pct, top, kept in sorted(self.worst, reverse=True):
-            out.append({"row": row, "error": error, "percentile": pct,
-                        "flagged": error > self.threshold, "top_features": top, "keep": kept})
-        return out
+        return [item for *_, item in sorted(self.worst, key=lambda t: t[:2], reverse=True)]
+
+    def ranked_flagged(self) -> list[dict]:
+        """The worst flagged rows kept (at most ``keep_flagged``), worst first."""
+        return [item for *_, item in sorted(self.flagged_worst, key=lambda t: t[:2],
+                                            reverse=True)]
 
     def ranked_columns(self, keep: list[str]) -> dict[str, list]:
         """The worst rows as the columns of the scores table (``score --top``): pass-through
         columns first, then the columns every row of the full output has."""
         ranked = self.ranked()
         table = {c: [r["keep"][c] for r in ranked] for c in keep}
-        table.update({k: [r[k] for r in ranked] for k in ("row", "error", "percentile")})
-        table["anomaly"] = [r["flagged"] for r in ranked]
-        table["top_features"] = [top_features_text(r["top_features"]) for r in ranked]
+        names = ["row", "error", "percentile", "flagged"] + (["imputed"] if self.imputed else [])
+        table.update({k: [r[k] for r in ranked] for k in names})
+        table["top_features"] = [format_explanation(r["top_features"]) for r in ranked]
         return table
 
     def report(self, bundle: ModelBundle, totals: ErrorTotals) -> dict:
         """The whole report, plain JSON (``score --json``): counts, the threshold, the worst
-        and the flagged rows, and the mean squared error of each feature."""
+        rows, the worst flagged rows (and whether that list was cut), and the mean squared
+        error of each feature over its observed cells."""
         scaled, original = totals.means()
+        flagged = self.ranked_flagged()
         return {
             "rows": self.rows, "flagged": self.flagged, "threshold": self.threshold,
-            "rows_dropped": totals.dropped, "worst": self.ranked(),
-            "flagged_rows": sorted(self.flagged_rows, key=lambda r: -r["error"]),
+            "rows_dropped": totals.dropped, "cells_imputed": totals.imputed,
+            "worst": self.ranked(), "flagged_rows": flagged,
+            "flagged_rows_cut": len(flagged) < self.flagged,
             "feature_mse": dict(zip(bundle.features, scaled, strict=True)),
             "feature_mse_original_units": dict(zip(bundle.features, original, strict=True)),
         }
 
+    def add(self, heap: list, size: int, error: float, row: int, item) -> None:
+        """Keep ``item`` in ``heap`` if it is among the ``size`` largest errors."""
+        if len(heap) < size:
+            heapq.heappush(heap, (error, row, item))
+        elif (error, row) > heap[0][:2]:
+            heapq.heapreplace(heap, (error, row, item))
 
-def top_features_text(top: list[tuple[str, float]]) -> str:
-    """``p48 (86%); p31 (9%)``: a row's largest contributions to its error."""
-    return "; ".join(f"{name} ({share:.0%})" for name, share in top)
 
-
-def top_contributors(sq_err: np.ndarray, names: list[str], n: int = 3) -> list[list[tuple]]:
-    """For each row of per-cell squared errors (m, d): the ``n`` largest (name, share)."""
+def explain(sq_err: np.ndarray, X: np.ndarray, X_hat: np.ndarray, names: list[str],
+            n: int = 3) -> list[list[dict]]:
+    """For each row of per-cell squared errors (m, d): its ``n`` largest, each with its share
+    of the row's error, the row's value and the reconstruction (``X``, ``X_hat``: original
+    units). Cells with no error (imputed ones) are never named."""
     total = sq_err.sum(axis=1, keepdims=True)
     share = np.divide(sq_err, total, out=np.zeros_like(sq_err, dtype=np.float64),
                       where=total > 0)
     order = np.argsort(-sq_err, axis=1)[:, :n]
-    return [[(names[j], float(share[i, j])) for j in order[i]] for i in range(len(order))]
+    return [[{"feature": names[j], "share": float(share[i, j]), "value": float(X[i, j]),
+              "expected": float(X_hat[i, j])}
+             for j in order[i] if sq_err[i, j] > 0] for i in range(len(order))]
 
 
 def _values(batch: pa.RecordBatch, i: int) -> dict:
@@ -93,40 +108,49 @@ def _largest(values: np.ndarray, k: int) -> np.ndarray:
 
 def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
                  name: str, totals: ErrorTotals, summary: ScoreSummary, top: int):
-    """Per row: its 1-based row number, error, percentile among the calibration errors,
-    whether it is over the threshold, and the three features contributing most."""
+    """Per row: its 1-based row number, its error over its observed cells, its percentile
+    among the calibration errors, whether it is over the threshold, (when the model imputes)
+    how many of its cells were imputed, and the three features contributing most, with their
+    values and expected values in original units."""
     prepare = BatchPreparer(bundle, name, totals)
+    summary.imputed = bundle.preparation.fill is not None
     for batch in batches:
-        xs, mask, offset = prepare(batch)
+        (xs, mask, imputed), offset = prepare(batch)
         rows = np.arange(offset + 1, offset + batch.num_rows + 1)
         if mask is not None:
             rows = rows[mask]
-        errors, sq = bundle.errors_scaled(xs, prepare.workspace)
-        totals.add(bundle, sq)
+        xs_hat, sq = bundle.through_scaled(xs, prepare.workspace, imputed)
+        errors = row_errors(sq, imputed)
+        totals.add(bundle, sq, imputed)
         pct = bundle.percentile(errors)
         flagged = errors > summary.threshold
+        n_imputed = (np.zeros(len(errors), dtype=np.int64) if imputed is None
+                     else imputed.sum(axis=1))
         summary.rows += len(errors)
         summary.flagged += int(flagged.sum())
-        worst = _largest(errors, top)
+        ranked = np.where(np.isnan(errors), -np.inf, errors)  # a row with nothing observed
+        worst = _largest(ranked, top)
+        worst_flagged = _largest(np.where(flagged, ranked, -np.inf),
+                                 min(int(flagged.sum()), summary.keep_flagged))
         interesting = np.union1d(np.flatnonzero(flagged), worst)
+        X = bundle.preparation.unscale(xs[interesting])  # original units, these rows only
+        X_hat = bundle.preparation.unscale(xs_hat[interesting])
         tops = dict(zip(interesting.tolist(),
-                        top_contributors(sq[interesting], bundle.features), strict=True))
+                        explain(sq[interesting], X, X_hat, bundle.features), strict=True))
         kept = output_batch(batch, keep, mask, {})  # pass-through values of the rows scored
-        for i in worst.tolist():
-            item = (float(errors[i]), int(rows[i]), float(pct[i]), tops[i], _values(kept, i))
-            if len(summary.worst) < top:
-                heapq.heappush(summary.worst, item)
-            else:
-                heapq.heappushpop(summary.worst, item)
-        for i in np.flatnonzero(flagged)[: summary.keep_flagged - len(summary.flagged_rows)]:
-            summary.flagged_rows.append({"row": int(rows[i]), "error": float(errors[i]),
-                                         "percentile": float(pct[i]), "flagged": True,
-                                         "top_features": tops[int(i)],
-                                         "keep": _values(kept, int(i))})
+        for heap, size, chosen in ((summary.worst, top, worst),
+                                   (summary.flagged_worst, summary.keep_flagged, worst_flagged)):
+            for i in chosen.tolist():
+                item = {"row": int(rows[i]), "error": float(errors[i]),
+                        "percentile": float(pct[i]), "flagged": bool(flagged[i]),
+                        "imputed": int(n_imputed[i]), "top_features": tops[i],
+                        "keep": _values(kept, i)}
+                summary.add(heap, size, float(errors[i]), int(rows[i]), item)
         top_text = [""] * len(errors)
         for i in np.flatnonzero(flagged).tolist():
-            top_text[i] = top_features_text(tops[i])
-        yield output_batch(batch, keep, mask, {
-            "row": rows, "error": errors, "percentile": pct, "anomaly": flagged,
-            "top_features": top_text,
-        })
+            top_text[i] = format_explanation(tops[i])
+        columns = {"row": rows, "error": errors, "percentile": pct, "flagged": flagged}
+        if summary.imputed:
+            columns["imputed"] = n_imputed
+        columns["top_features"] = top_text
+        yield output_batch(batch, keep, mask, columns)

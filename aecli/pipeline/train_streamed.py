@@ -116,7 +116,7 @@ def train_bundle_streaming(
         offset = 0
         for raw in read_chunks():
             val = is_val(len(raw))
-            X, keep = prep.transform(raw, offset)
+            X, keep, _ = prep.transform(raw, offset)
             offset += len(raw)
             yield X[~(val if keep is None else val[keep])]
 

@@ -30,6 +30,7 @@ class Prepared(NamedTuple):
 
     X: np.ndarray  # (m, d) scaled rows, in the model's dtype
     keep: np.ndarray | None  # (n,) bool: the chunk's rows that are in X; None when all are
+    imputed: np.ndarray | None = None  # (m, d) bool: the cells filled in; None when none are
 
 
 def screen(X: np.ndarray, features: Sequence[str], missing: MissingPolicy, *,
@@ -158,7 +159,8 @@ class Preparation:
         Returns
         -------
         Prepared
-            The scaled rows kept, and which rows those are.
+            The scaled rows kept, which rows those are, and which of their cells were imputed
+            (so that errors can leave them out).
 
         Raises
         ------
@@ -178,7 +180,10 @@ class Preparation:
             X = chunk[keep]
             rows = row_numbers(np.flatnonzero(keep), row_offset, rows)
             row_offset = 0
+        imputed = None
         if self.imputer is not None:
+            gaps = np.isnan(X)
+            imputed = gaps if gaps.any() else None
             X = self.imputer.transform(X)
         xs = self.scale(X)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -191,7 +196,7 @@ class Preparation:
                 where = rows if rows is not None else np.arange(len(X)) + 1 + row_offset
                 raise self._too_large(X, i, j, where,
                                       f"once scaled it overflows {self.dtype.name}")
-        return Prepared(xs, keep)
+        return Prepared(xs, keep, imputed)
 
     def scale(self, X: np.ndarray) -> np.ndarray:
         """Raw rows (n, d) without gaps → the scaled space, in the model's dtype.

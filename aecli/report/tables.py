@@ -17,6 +17,7 @@ from .text import (
     as_number,
     fmt,
     format_architecture,
+    format_explanation,
     sparkline,
     truncate_list,
     wants_log,
@@ -263,33 +264,45 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
     return Panel(Group(*parts), title=title, title_align="left", expand=False)
 
 
-def score_table(rows: Sequence[Mapping[str, Any]], threshold: float) -> Table:
-    """Per-row anomaly scores.
+def score_table(rows: Sequence[Mapping[str, Any]], threshold: float,
+                of: int | None = None) -> Table:
+    """Per-row anomaly scores, worst first.
 
     Parameters
     ----------
     rows : sequence of mapping
-        Each with ``row`` (1-based row number in the input), ``error`` (reconstruction MSE),
-        ``percentile`` (0-100, among the training rows' errors), ``flagged`` (bool) and
-        ``top_features`` (``(name, contribution)`` pairs, largest first).
+        Each with ``row`` (1-based row number in the input), ``error`` (reconstruction MSE
+        over the observed cells), ``percentile`` (0-100, among the calibration errors),
+        ``flagged`` (bool), optionally ``imputed`` (cells filled in), and ``top_features``
+        (dicts with ``feature``, ``value``, ``expected`` and ``share``, largest first).
     threshold : float
-        The calibrated threshold, shown in the title.
+        The threshold, shown in the title.
+    of : int, optional
+        How many rows the list was taken from: a caption says when it is cut.
 
     Returns
     -------
     rich.table.Table
     """
     table = Table(title=f"Anomaly scores (threshold {fmt(threshold)})")
+    if of is not None and of > len(rows):
+        table.caption = f"the {fmt(len(rows))} worst of {fmt(of)} rows over the threshold"
     table.add_column("row", justify="right")
     table.add_column("error", justify="right")
     table.add_column("percentile", justify="right")
     table.add_column("over", justify="center")
-    table.add_column("top features (share of the row's error)", overflow="fold")
+    imputed = any(r.get("imputed") for r in rows)
+    if imputed:
+        table.add_column("imputed", justify="right")
+    table.add_column("top features: value (expected, share of the error)", overflow="fold")
     for r in rows:
         flagged = bool(r.get("flagged"))
-        top = ", ".join(f"{name} {c:.0%}" for name, c in (r.get("top_features") or []))
-        table.add_row(fmt(r.get("row")), fmt(r.get("error")), fmt(r.get("percentile")),
-                      "yes" if flagged else "", Text(top), style="bold" if flagged else None)
+        cells = [fmt(r.get("row")), fmt(r.get("error")), fmt(r.get("percentile")),
+                 "yes" if flagged else ""]
+        if imputed:
+            cells.append(fmt(r.get("imputed")))
+        cells.append(Text(format_explanation(r.get("top_features") or [])))
+        table.add_row(*cells, style="bold" if flagged else None)
     return table
 
 

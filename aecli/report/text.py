@@ -125,3 +125,11 @@ def format_architecture(layers: Sequence[Mapping[str, Any]]) -> str:
         return MISSING
     sizes = [layers[0]["in"], *(layer["out"] for layer in layers)]
     return " → ".join(str(s) for s in sizes)
+
+
+def format_explanation(top: Sequence[Mapping[str, Any]]) -> str:
+    """``p48=16 (expected 0.3, 86%); p31=9 (expected 2, 9%)``: a row's largest contributions
+    to its error, each with its value and the model's reconstruction in original units and its
+    share of the row's error."""
+    return "; ".join(f"{t['feature']}={fmt(t['value'])} (expected {fmt(t['expected'])}, "
+                     f"{t['share']:.0%})" for t in top)
