@@ -57,6 +57,8 @@ def _value(x: float | None, unit: str) -> str:
         return f"{x:.0f} MiB"
     if unit == "GFLOP/s":
         return f"{x:.1f} GFLOP/s"
+    if unit == "x PCA":  # a held-out error as a ratio to PCA's
+        return f"{x:.3f} x PCA"
     return f"{x:,.0f} {unit}"
 
 

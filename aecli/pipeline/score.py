@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from ..io import to_matrix
 from ..report.text import format_explanation
 from .apply import BatchPreparer, ErrorTotals, output_batch
 from .bundle import ModelBundle, row_errors
@@ -133,7 +134,10 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
         worst_flagged = _largest(np.where(flagged, ranked, -np.inf),
                                  min(int(flagged.sum()), summary.keep_flagged))
         interesting = np.union1d(np.flatnonzero(flagged), worst)
-        X = bundle.preparation.unscale(xs[interesting])  # original units, these rows only
+        # the values as the input has them, and the reconstructions: these rows only
+        at = interesting if mask is None else np.flatnonzero(mask)[interesting]
+        X = to_matrix(batch.take(pa.array(at, type=pa.int64())), bundle.features,
+                      dtype=np.float64)
         X_hat = bundle.preparation.unscale(xs_hat[interesting])
         tops = dict(zip(interesting.tolist(),
                         explain(sq[interesting], X, X_hat, bundle.features), strict=True))
