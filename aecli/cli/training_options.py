@@ -28,43 +28,35 @@ def _flags(name: str) -> list[str]:
 
 def _option(name: str, default) -> tuple[Any, Any]:
     """The annotation and command-line default of the option for hyperparameter ``name``."""
-    allowed = Hyperparameters.allowed(name)
-    flags = _flags(name)
-    kind = _KINDS[name]
+    allowed, kind = Hyperparameters.allowed(name), _KINDS[name]
     help_text = allowed.help
+
+    def option(cli_type, **extra):
+        return Annotated[cli_type, typer.Option(*_flags(name), help=help_text,
+                                                rich_help_panel=TRAINING, **extra)]
+
     if name == "hidden":  # a comma-separated list on the command line
-        default = ",".join(map(str, default or ()))
         help_text = ("Encoder layer sizes, comma-separated; the decoder mirrors them. '' for "
                      "none (a linear autoencoder with --activation linear equals PCA).")
-        return Annotated[str, typer.Option(*flags, help=help_text,
-                                           rich_help_panel=TRAINING)], default
+        return option(str), ",".join(map(str, default or ()))
     if allowed.cli_none is not None:  # a number, or a word for None
         help_text += f" '{allowed.cli_none}' or a number."
-        return Annotated[str, typer.Option(*flags, help=help_text, rich_help_panel=TRAINING)], \
-            allowed.cli_none if default is None else str(default)
+        return option(str), allowed.cli_none if default is None else str(default)
     if allowed.choices is not None:
-        return Annotated[allowed.choices, typer.Option(*flags, help=help_text,
-                                                       rich_help_panel=TRAINING)], \
-            allowed.choices(default)
+        return option(allowed.choices), allowed.choices(default)
     if kind == "bool":
-        return Annotated[bool, typer.Option(*flags, help=help_text,
-                                            rich_help_panel=TRAINING)], default
+        return option(bool), default
     bounds = {}
-    if allowed.optional and allowed.cli_off is not None:
+    if allowed.optional and allowed.cli_off is not None:  # --patience 0: off
         bounds["min"] = allowed.cli_off
         default = allowed.cli_off if default is None else default
-    elif allowed.low is not None and not allowed.low_open:
-        bounds["min"] = allowed.low
     elif allowed.low is not None:
-        bounds["min"] = allowed.low  # the open end is refused by the estimator's check
+        bounds["min"] = allowed.low  # an open end is refused by the estimator's check
     if allowed.high is not None and math.isfinite(allowed.high) and not allowed.high_open:
         bounds["max"] = allowed.high
     if kind.startswith("int"):
-        bounds = {k: int(v) for k, v in bounds.items()}
-        return Annotated[int, typer.Option(*flags, help=help_text, rich_help_panel=TRAINING,
-                                           **bounds)], default
-    return Annotated[float, typer.Option(*flags, help=help_text, rich_help_panel=TRAINING,
-                                         callback=finite, **bounds)], default
+        return option(int, **{k: int(v) for k, v in bounds.items()}), default
+    return option(float, callback=finite, **bounds), default
 
 
 def _estimator_value(name: str, value):

@@ -3,7 +3,9 @@
 :class:`Hyperparameters` is the one list of training settings: each field's name, default,
 help text and allowed values. The estimator's signature and docstring, its argument checks,
 the training loop's settings and the command line's training options are all derived from it
-(``aecli.model``, ``aecli.training``, ``aecli.cli.training_options``).
+(``estimators.autoencoder``, ``nn.training``, ``cli.training_options``). What is left open
+here, ``optimizer="auto"``, ``validation=None`` and ``epochs=None``, is decided for the data
+by :meth:`Hyperparameters.resolved`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class DType(StrEnum):
 
 
 # The training budget when epochs is None (see Hyperparameters.resolved).
-STEP_BUDGET = 2500  # mini-batch steps (see README: the sample tables converge within it)
+STEP_BUDGET = 2500  # mini-batch steps: the sample tables converge within it (README)
 MIN_EPOCHS, MAX_EPOCHS = 10, 1000  # the budget's bounds, for large and tiny tables
 LBFGS_ITERATIONS = 1000  # full-batch iterations; most fits converge well before
 VALIDATION = 0.1  # the fraction held out when validation is None and the optimizer is not lbfgs
