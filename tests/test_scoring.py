@@ -161,3 +161,30 @@ def test_imputed_cells_do_not_count_toward_a_rows_score(digits_split):
     alone, _ = bundle.errors(test[:50])
     clean = [i for i in range(50) if i not in (3, 7)]
     np.testing.assert_array_equal(np.asarray(rows["error"])[clean], alone[clean])
+
+
+def test_the_threshold_says_how_many_rows_it_rests_on_and_warns_when_too_few(tmp_path):
+    from aecli.pipeline import modelfile
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(600, 5))
+    names = list("abcde")
+    few = train_bundle(X, names, dict(latent=2, hidden=(8,), epochs=3))  # 60 validation rows
+    assert few.summary["calibration_rows"] == few.autoencoder.calibration_rows_ == 60
+    assert "60 rows' errors, fewer than the 1,000" in few.summary["calibration_warning"]
+    enough = train_bundle(X, names, dict(latent=2, hidden=(8,), epochs=3, contamination=0.2))
+    assert enough.summary["calibration_warning"] is None  # 10 / 0.2 = 50 <= 60
+    path = tmp_path / "m.npz"
+    with open(path, "wb") as f:
+        modelfile.write_model(few, f)
+    assert modelfile.read_model(path).autoencoder.calibration_rows_ == 60
+    runner = CliRunner()
+    r = runner.invoke(app, ["inspect", str(path)])
+    assert "on 60 rows' errors: too few" in r.stdout
+    data = tmp_path / "d.csv"
+    np.savetxt(data, X, delimiter=",", header=",".join(names), comments="")
+    r = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / "n.npz"), "--epochs", "2"])
+    assert r.exit_code == 0 and "warning: the anomaly threshold rests on 60" in r.stderr
+    r = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / "n.npz"), "--epochs", "2",
+                            "-q"])
+    assert r.exit_code == 0 and r.stderr == ""

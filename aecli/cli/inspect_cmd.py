@@ -40,7 +40,10 @@ def inspect(
         "missing": meta["missing"],
         "settings": meta["params"],
         "metrics": {k: v for k, v in meta["summary"].items()
-                    if k not in ("loss_history", "val_loss_history", "threshold")},
+                    if k not in ("loss_history", "val_loss_history", "threshold",
+                                 "calibration_rows", "calibration_warning")},
         "threshold": meta["summary"]["threshold"],
+        "calibration_rows": meta["summary"].get("calibration_rows"),
+        "calibration_warning": meta["summary"].get("calibration_warning"),
     }
     stdout_console().print(report.inspect_panel(info))

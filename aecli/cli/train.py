@@ -87,6 +87,8 @@ def train(
         loss_plot(plot, summary)
     if not run.quiet:
         err.print(report.train_summary(summary))
+        if summary.get("calibration_warning"):
+            err.print(f"warning: {summary['calibration_warning']}", markup=False)
         err.print(f"model saved to {output}", markup=False)
     if json_out:
         sys.stdout.write(json.dumps({**summary, "model": str(output)}) + "\n")

@@ -195,6 +195,7 @@ class Autoencoder(ParamsMixin):
             self.validation_mse_ = float(calibration.mean())
         self.error_quantiles_ = np.quantile(calibration, QUANTILE_LEVELS)
         self.threshold_ = float(np.quantile(calibration, 1.0 - float(self.contamination)))
+        self.calibration_rows_ = len(calibration)
 
     @classmethod
     def _from_state(cls, params: dict, network: Network, state: dict,
@@ -227,6 +228,8 @@ class Autoencoder(ParamsMixin):
         val_mse = state["validation_mse"]
         ae.validation_mse_ = None if val_mse is None else float(val_mse)
         ae.error_quantiles_ = np.array(state["error_quantiles"], dtype=np.float64)
+        rows = state.get("calibration_rows")  # not recorded before aecli 0.2
+        ae.calibration_rows_ = None if rows is None else int(rows)
         ae.threshold_ = float(state["threshold"])
         return ae
 
@@ -340,6 +343,10 @@ error_quantiles_ : ndarray of shape (101,)
     Calibration reconstruction errors at percentiles 0..100.
 threshold_ : float
     Rows whose reconstruction error exceeds this are anomalies.
+calibration_rows_ : int
+    How many rows' errors the threshold and the quantiles rest on (the validation rows, or the
+    training rows without any). Fewer than ``10 / contamination`` leave only a few rows above
+    the threshold, and it moves from seed to seed.
 
 Examples
 --------

@@ -100,6 +100,22 @@ def train_bundle(
     return ModelBundle(ae, p.preparation, dict(info or {}), summary)
 
 
+# Rows above the threshold that a stable estimate of it needs: with fewer calibration rows
+# than this over the contamination, the quantile rests on a handful of errors.
+CALIBRATION_TAIL_ROWS = 10
+
+
+def calibration_warning(rows: int, contamination: float) -> str | None:
+    """Why a threshold calibrated on ``rows`` errors is unstable, or None when it is not."""
+    needed = int(np.ceil(CALIBRATION_TAIL_ROWS / float(contamination)))
+    if rows >= needed:
+        return None
+    return (f"the anomaly threshold rests on {rows:,} rows' errors, fewer than the {needed:,} "
+            f"that --contamination {float(contamination):g} needs for a stable threshold (about "
+            f"{CALIBRATION_TAIL_ROWS} rows above it); train on more rows, hold out more with "
+            "--validation, or raise --contamination")
+
+
 def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dropped: int,
                      pca: tuple[float, float], seconds: float, streamed: bool = False) -> dict:
     """The figures of a training run, under the names the model file, ``--json`` and the
@@ -127,5 +143,7 @@ def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dro
         "loss_history": ae.loss_history_,
         "val_loss_history": ae.val_loss_history_,
         "threshold": ae.threshold_,
+        "calibration_rows": ae.calibration_rows_,
+        "calibration_warning": calibration_warning(ae.calibration_rows_, ae.contamination),
         "streamed": streamed,
     }

@@ -228,7 +228,8 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
         ``format_version``, ``aecli_version``, ``created``, ``features`` (names),
         ``architecture`` (layer dicts with ``in``, ``out``, ``activation``), ``scaler`` (kind),
         ``missing`` (policy), ``settings`` (dict), ``metrics`` (dict), ``threshold`` (float or
-        None). An optional ``path`` becomes the panel's title.
+        None), optionally ``calibration_rows`` and ``calibration_warning``. An optional
+        ``path`` becomes the panel's title.
 
     Returns
     -------
@@ -244,8 +245,13 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
     head.add_row("features", fmt(len(features)), Text(truncate_list(features) or MISSING))
     head.add_row("scaler", Text(str(info.get("scaler") or MISSING)), "")
     head.add_row("missing values", Text(str(info.get("missing") or MISSING)), "")
-    head.add_row("score threshold", fmt(info.get("threshold")),
-                 "" if as_number(info.get("threshold")) is not None else "not calibrated")
+    calibrated = "not calibrated"
+    if as_number(info.get("threshold")) is not None:
+        rows = info.get("calibration_rows")
+        calibrated = f"on {fmt(rows)} rows' errors" if rows is not None else ""
+        if info.get("calibration_warning"):
+            calibrated += ": too few for a stable threshold"
+    head.add_row("score threshold", fmt(info.get("threshold")), calibrated)
 
     arch = Table(title=f"Layers: {format_architecture(layers)}", title_justify="left")
     arch.add_column("layer", justify="right")
