@@ -301,3 +301,35 @@ def test_parquet_floats_are_written_plain_and_text_with_a_dictionary(tmp_path):
     assert "RLE_DICTIONARY" in encodings["label"]
     assert "RLE_DICTIONARY" not in encodings["z1"]
     assert pq.read_table(path).equals(table)
+
+
+def test_a_named_pipe_is_written_in_place_never_replaced(tmp_path):
+    # `-o /dev/null` used to rename a temporary file onto the device, replacing /dev/null with
+    # a regular file (as root). A FIFO stands in for it here: it must still be a FIFO after,
+    # and have received the whole table, as CSV since it has no extension.
+    import os
+    import stat
+    import threading
+
+    from typer.testing import CliRunner
+
+    from aecli.cli import app
+
+    pipe = tmp_path / "out"
+    os.mkfifo(pipe)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    data = tmp_path / "d.csv"
+    data.write_text("a,b\n" + "".join(f"{i},{i * 2 % 7}\n" for i in range(50)))
+    model = tmp_path / "m.npz"
+    r = CliRunner().invoke(app, ["train", str(data), "-o", str(model), "--epochs", "2", "-q",
+                                 "-k", "1", "--hidden", "2"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["encode", str(model), str(data), "-o", str(pipe)])
+    reader.join(timeout=30)
+    assert r.exit_code == 0, r.output
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    lines = received[0].decode().splitlines()
+    assert lines[0] == "z1" and len(lines) == 51
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "m.npz", "out"]

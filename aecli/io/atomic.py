@@ -5,6 +5,9 @@ atomic), is hidden (``.model.npz.<random>.tmp.npz``), keeps the target's extensi
 choose a format by extension, like ``np.savez``, keep working), is flushed to disk before the
 rename, and is removed on any exception, ``KeyboardInterrupt`` included. An existing target
 keeps its permissions; a new one gets the usual ``0o666 & ~umask``.
+
+A target that exists and is no regular file (``/dev/null``, a named pipe, a terminal) is
+written in place: a rename would replace the device itself with a regular file.
 """
 
 from __future__ import annotations
@@ -74,6 +77,13 @@ class AtomicFile:
         parent = self.path.parent
         if self.path.is_dir():
             raise OutputError(f"{self.path}: is a directory", hint="give a file name")
+        self.done = False
+        self.in_place = is_special(self.path)
+        if self.in_place:  # /dev/null, a pipe: nothing to rename, and nothing to remove
+            self.tmp = self.path
+            if not os.access(self.path, os.W_OK):
+                raise output_error(self.path, PermissionError(errno.EACCES, "not writable"))
+            return
         if not parent.is_dir():
             raise OutputError(
                 f"{self.path}: directory {str(parent)!r} does not exist",
@@ -85,10 +95,12 @@ class AtomicFile:
         except OSError as e:
             raise output_error(self.path, e) from None
         os.close(fd)
-        self.done = False
 
     def commit(self) -> None:
         """Flush the temporary file to disk and rename it onto ``path``."""
+        if self.in_place:
+            self.done = True
+            return
         try:
             fd = os.open(self.tmp, os.O_RDONLY)
             try:
@@ -113,8 +125,20 @@ class AtomicFile:
     def abort(self) -> None:
         """Remove the temporary file; ``path`` is left as it was."""
         self.done = True
+        if self.in_place:
+            return
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.tmp)
+
+
+def is_special(path: str | os.PathLike) -> bool:
+    """Whether ``path`` exists and is neither a regular file nor a directory (a device such as
+    ``/dev/null``, a named pipe, a socket): written in place, never replaced."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _translated(path: Path, e: BaseException) -> BaseException:

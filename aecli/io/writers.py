@@ -19,7 +19,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from aecli.errors import DataError, OutputError
-from aecli.io.atomic import AtomicFile, output_error
+from aecli.io.atomic import AtomicFile, is_special, output_error
 from aecli.io.formats import Format, compression_from_path, format_from_path
 
 _DELIMITER = {Format.csv: ",", Format.tsv: "\t"}
@@ -189,7 +189,10 @@ class TableWriter:
             if fmt is not None:
                 self.format = Format.parse(fmt)
             else:
-                self.format = Format.csv if to_stdout else format_from_path(self.name)
+                # stdout, and a device or pipe named without an extension, get CSV
+                plain = to_stdout or (is_special(self.name)
+                                      and not os.path.splitext(self.name)[1])
+                self.format = Format.csv if plain else format_from_path(self.name)
         except DataError as e:
             # Only --format names an output's format.
             hint = e.hint.replace("--input-format/--format", "--format")

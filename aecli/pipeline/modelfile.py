@@ -11,6 +11,7 @@ stored size, dtype and shape as the metadata says) before its bytes are read.
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import json
 import lzma
 import math
@@ -72,10 +73,16 @@ def bundle_meta(bundle: ModelBundle, arrays: dict[str, np.ndarray]) -> dict:
 
 
 def write_model(bundle: ModelBundle, fileobj) -> None:
-    """Write ``bundle`` in the model-file format to a binary file object."""
+    """Write ``bundle`` in the model-file format to a binary file object.
+
+    The archive is built in memory and written in one go: a zip file seeks back to its
+    headers, which a pipe or ``/dev/null`` cannot do.
+    """
     arrays = bundle_arrays(bundle)
     meta = json.dumps(bundle_meta(bundle, arrays), allow_nan=False).encode()
-    np.savez(fileobj, meta=np.frombuffer(meta, dtype=np.uint8), **arrays)
+    archive = io.BytesIO()
+    np.savez(archive, meta=np.frombuffer(meta, dtype=np.uint8), **arrays)
+    fileobj.write(archive.getbuffer())
 
 
 # -- reading ------------------------------------------------------------------------------
