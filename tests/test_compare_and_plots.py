@@ -4,6 +4,7 @@ import json
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -112,3 +113,22 @@ def test_plot_without_matplotlib_is_a_clear_error(tmp_path, monkeypatch):
     assert r.exit_code == 2
     assert "aecli[plot]" in r.stderr
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_narrow_table_gets_a_sweep_clipped_to_it_and_k_must_stay_below_its_width(tmp_path):
+    data = tmp_path / "three.csv"
+    X = np.random.default_rng(0).normal(size=(120, 3))
+    np.savetxt(data, X, delimiter=",", header="a,b,c", comments="")
+    runner = CliRunner()
+    r = runner.invoke(app, ["compare-pca", str(data), "--epochs", "2", "--json", "-q"])
+    assert r.exit_code == 0, r.output
+    assert [row["k"] for row in json.loads(r.stdout)["rows"]] == [1, 2]  # not 4 or 8
+    r = runner.invoke(app, ["compare-pca", str(data), "-k", "3", "--epochs", "2"])
+    assert r.exit_code == 2 and "k=3 is not smaller than the number of features (3)" in r.stderr
+    assert "-k 1-2" in r.stderr
+
+
+def test_quiet_compare_still_gives_its_result(tmp_path):
+    r = CliRunner().invoke(app, ["compare-pca", str(CURVE), "-k", "1", "--epochs", "2", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "Autoencoder vs PCA" in r.stdout and r.stderr == ""

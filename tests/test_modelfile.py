@@ -40,3 +40,16 @@ def test_a_model_written_now_is_format_2_with_one_summary(tmp_path):
     assert again.summary == bundle.summary
     np.testing.assert_array_equal(again.autoencoder.network_.theta,
                                   bundle.autoencoder.network_.theta)
+
+
+def test_a_table_where_the_model_goes_is_named_as_a_table(tmp_path):
+    from typer.testing import CliRunner
+
+    from aecli.cli import app
+
+    pd.read_csv(CURVE).head(20).to_parquet(tmp_path / "t.parquet")
+    for table, kind in ((CURVE, "a text file"), (tmp_path / "t.parquet", "a Parquet file")):
+        r = CliRunner().invoke(app, ["encode", str(table), str(DATA / "model-format-1.npz")])
+        assert r.exit_code == 2
+        assert f"it is {kind}" in r.stderr and "The model comes first" in r.stderr
+        assert "damaged" not in r.stderr

@@ -43,8 +43,9 @@ def parse_ks(text: str) -> list[int]:
 @training_options(skip=("latent", "contamination"), patience=20, validation=0.2)
 def compare_pca(
     data: o.DataArg = None,
-    latent: Annotated[str, typer.Option("-k", "--latent", help="k values: 2, or 1,2,4,8, or "
-                                        "a range 1-8.", rich_help_panel=o.TRAINING)] = "1,2,4,8",
+    latent: Annotated[str | None, typer.Option(
+        "-k", "--latent", help="k values: 2, or 1,2,4,8, or a range 1-8 (default: 1,2,4,8, "
+        "those below the number of features).", rich_help_panel=o.TRAINING)] = None,
     params: dict = None,  # the other training options: see training_options
     input_format: o.InputFormat = None,
     columns: o.Columns = None,
@@ -66,10 +67,12 @@ def compare_pca(
     """
     if plot is not None:
         require_matplotlib()
-    ks = parse_ks(latent)
+    ks = parse_ks(latent) if latent is not None else None
     err = stderr_console()
     X, features, unused = load_features(data, input_format, o.split_list(columns),
                                         o.split_list(exclude))
+    if ks is None:
+        ks = compare.default_ks(len(features)) or [1]  # one feature: refused as k >= 1
     if unused and not run.quiet:
         err.print(f"not used as features: {', '.join(unused)}", markup=False)
 
@@ -94,7 +97,12 @@ def compare_pca(
     elif csv_out:
         write_columns(None, {key: [r[key] for r in rows] for key in rows[0]})
     table = report.compare_table(rows, suggestion)
-    if not run.quiet:
+    if json_out or csv_out:
+        if not run.quiet:
+            err.print(table)  # stdout carries the machine-readable sweep
+    elif run.quiet:
+        stdout_console().print(table)  # the table is the result: -q silences only the rest
+    else:
         # People at a terminal get the table on stdout; scripts get it on stderr.
         out = stdout_console()
-        (out if out.is_terminal and not (json_out or csv_out) else err).print(table)
+        (out if out.is_terminal else err).print(table)

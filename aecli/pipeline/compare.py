@@ -34,6 +34,14 @@ def suggest_k(rows: list[dict], baseline: float, tolerance: float = SUGGEST_TOLE
     return None
 
 
+DEFAULT_KS = (1, 2, 4, 8)
+
+
+def default_ks(n_features: int) -> list[int]:
+    """The default sweep, clipped to the data: the ks of ``DEFAULT_KS`` below ``n_features``."""
+    return [k for k in DEFAULT_KS if k < n_features]
+
+
 def compare_with_pca(
     X: np.ndarray,
     names: list[str],
@@ -49,11 +57,13 @@ def compare_with_pca(
     """For each k: PCA explained variance and held-out MSE, the autoencoder's held-out MSE,
     and their ratio, all on the same split. Returns the rows and a suggested k (see
     :func:`suggest_k`)."""
-    too_big = [k for k in ks if k > X.shape[1]]
+    d = X.shape[1]
+    too_big = [k for k in ks if k >= d]
     if too_big:  # before any training, and in the terms of -k rather than of PCA
         raise InvalidParameterError(
-            f"latent={too_big[0]} is larger than the number of features (n_features = "
-            f"{X.shape[1]}); choose latent <= {X.shape[1]}"
+            f"k={too_big[0]} is not smaller than the number of features ({d}): a code as wide "
+            "as the row can copy it, so there is nothing to compare",
+            hint=f"choose k below {d}" + (f", e.g. -k 1-{d - 1}" if d > 2 else ""),
         )
     validation = params.get("validation", 0.2) or 0.2  # a comparison needs held-out rows
     hp = Hyperparameters(**{**params, "validation": validation}).checked()

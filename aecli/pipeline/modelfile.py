@@ -149,6 +149,12 @@ def read_members(path) -> tuple[dict, dict[str, np.ndarray]]:
                              "with 'aecli train DATA -o MODEL.npz'.")
     if os.path.isdir(path):
         raise ModelFileError(f"{path}: is a directory, not a model file", _NOT_MODEL_HINT)
+    table = _looks_like_a_table(path)
+    if table:
+        raise ModelFileError(
+            f"{path}: not a valid aecli model file: it is {table}",
+            "The model comes first: aecli encode MODEL.npz DATA (and likewise reconstruct, "
+            "score, inspect, export); 'aecli train DATA -o MODEL.npz' writes one.")
     try:
         with zipfile.ZipFile(path) as zf:
             names = {n[:-4] for n in zf.namelist() if n.endswith(".npy")}
@@ -173,6 +179,27 @@ def read_members(path) -> tuple[dict, dict[str, np.ndarray]]:
     except OSError as e:
         raise ModelFileError(f"{path}: cannot read the model file ({e.strerror or e})") from None
     return meta, arrays
+
+
+def _looks_like_a_table(path) -> str | None:
+    """``"a Parquet file"`` or ``"a text file (a table?)"`` when ``path`` plainly holds data
+    rather than a model archive, for a message that says so; None otherwise."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    if head.startswith(b"PK"):
+        return None  # a zip archive: checked as a model
+    if head.startswith(b"PAR1"):
+        return "a Parquet file"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if text.strip() and all(c.isprintable() or c in "\r\n\t" for c in text):
+        return "a text file (a table?)"
+    return None
 
 
 def _reject_constant(name: str):
