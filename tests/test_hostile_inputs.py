@@ -324,7 +324,7 @@ def test_train_option_out_of_range(tmp_path, args, needle):
 OTHER_OPTIONS = [
     (["compare-pca", "{data}", "-k", "0"], "--latent"),
     (["compare-pca", "{data}", "-k", "a,b"], "--latent"),
-    (["compare-pca", "{data}", "-k", "9", "--epochs", "1"], "latent=9"),
+    (["compare-pca", "{data}", "-k", "9", "--epochs", "1"], "k=9"),
     (["compare-pca", "{data}", "--validation", "1.5"], "--validation"),
     (["encode", "{model}", "{data}", "--format", "xls"], "--format"),
     (["encode", "{model}", "{data}", "--threads", "0"], "--threads"),
