@@ -519,3 +519,25 @@ def test_score_json_with_an_output_file_writes_both(cli_files, small):
     assert pq.read_table(rows).column("row").to_pylist() == list(range(1, len(small) + 1))
     r = ok("score", cli_files["model"], cli_files["small_csv"], "--json", "-o", "-", "-q")
     assert json.loads(r.stdout)["rows"] == len(small)  # stdout stays one JSON document
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".parquet"])
+@pytest.mark.parametrize("command", ["encode", "reconstruct", "score"])
+def test_a_header_only_input_gives_a_header_only_output(cli_files, tmp_path, suffix, command):
+    # A cron job on a day with no rows: an empty result and exit 0, not an error.
+    empty = pd.read_csv(cli_files["small_csv"]).head(0)
+    path = tmp_path / f"empty{suffix}"
+    if suffix == ".parquet":
+        empty.to_parquet(path, index=False)
+    else:
+        empty.to_csv(path, index=False, sep="\t" if suffix == ".tsv" else ",")
+    out = tmp_path / "out.csv"
+    r = run(command, str(cli_files["model"]), str(path), "--keep", "label", "-o", str(out), "-q")
+    assert r.exit_code == 0, r.output
+    header = out.read_text().splitlines()
+    assert len(header) == 1 and header[0].startswith("label,")
+    first = {"encode": "z1", "reconstruct": "p00", "score": "row"}[command]
+    assert header[0].split(",")[1] == first
+    # training still needs rows
+    r = run("train", str(path), "-o", str(tmp_path / "m.npz"))
+    assert r.exit_code == 2 and "no data rows" in r.stderr

@@ -68,6 +68,10 @@ def _csv_error(e: Exception, name: str, part: bytes, lines: int, names: list[str
     return DataError(f"{name}: {where}: cannot read: {text}")
 
 
+def _empty(schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in schema], schema=schema)
+
+
 def read_csv(
     opened: Opened, name: str, delimiter: str | None, batch_rows: int
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
@@ -137,8 +141,9 @@ def read_csv(
     names = first.column_names
     known_names.extend(names)
     check_names(names, name)
-    if first.num_rows == 0:
-        raise DataError(f"{name}: has a header but no data rows", hint="give rows after the header")
+    if first.num_rows == 0:  # a header and no rows: one empty batch carries the names
+        opened.close()
+        return first.schema, iter(first.to_batches() or [_empty(first.schema)])
     types = {}
     for field, column in zip(first.schema, first.columns, strict=True):
         t = field.type

@@ -61,8 +61,8 @@ def _batch_rows(metadata: pq.FileMetaData, batch_rows: int) -> int:
     return -(-largest // parts)
 
 
-def _no_rows(name: str) -> DataError:
-    return DataError(f"{name}: no data rows", hint="give a Parquet file with at least one row")
+def _empty(schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in schema], schema=schema)
 
 
 def read_parquet_file(
@@ -92,12 +92,13 @@ def read_parquet_file(
         raise DataError(f"{name}: not a readable Parquet file ({e})", _DAMAGED_HINT) from None
     try:
         keep = _keep(pf.schema_arrow, name)
-        if pf.metadata.num_rows == 0:
-            raise _no_rows(name)
     except BaseException:
         pf.close()
         raise
     schema = _plain(pf.schema_arrow, keep)
+    if pf.metadata.num_rows == 0:  # no rows: one empty batch carries the columns
+        pf.close()
+        return schema, iter([_empty(schema)])
     rows = _batch_rows(pf.metadata, batch_rows)
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -166,7 +167,7 @@ def read_parquet_dataset(path: str, batch_rows: int) -> tuple[pa.Schema, Iterato
     except (pa.ArrowException, OSError) as e:
         raise DataError(f"{path}: cannot read the Parquet dataset: {e}", _DAMAGED_HINT) from None
     if rows == 0:
-        raise _no_rows(path)
+        return schema, iter([_empty(schema)])
 
     def scan():
         return dataset.to_batches(

@@ -30,8 +30,10 @@ SourceLike = Source | str | os.PathLike | None
 class BatchStream:
     """An iterator of ``pyarrow.RecordBatch`` that also knows its schema before the first batch.
 
-    Every batch has exactly ``schema``; none is empty. Iterating to the end (or ``close``)
-    releases the input. Raises ``DataError`` while iterating for input damaged further down.
+    Every batch has exactly ``schema``; none is empty, except the one batch of an input that
+    has columns and no rows (a CSV header alone), which carries them. Iterating to the end (or
+    ``close``) releases the input. Raises ``DataError`` while iterating for input damaged
+    further down.
 
     Attributes
     ----------
@@ -178,9 +180,11 @@ def read_table(
         When the input is missing, unreadable, empty, damaged, or not a table.
     """
     with _open(source, input_format, _TABLE_BATCH_ROWS, stdin) as stream:
-        batches = list(stream)
+        batches = [b for b in stream if b.num_rows]
     if not batches:
-        raise DataError(f"{stream.name}: no data rows")
+        raise DataError(f"{stream.name}: has a header but no data rows" if stream.format in (
+            Format.csv, Format.tsv) else f"{stream.name}: no data rows",
+            hint="give rows after the header")
     return pa.Table.from_batches(batches, schema=stream.schema)
 
 
