@@ -541,3 +541,9 @@ def test_a_header_only_input_gives_a_header_only_output(cli_files, tmp_path, suf
     # training still needs rows
     r = run("train", str(path), "-o", str(tmp_path / "m.npz"))
     assert r.exit_code == 2 and "no data rows" in r.stderr
+
+
+def test_keep_suggests_the_column_meant(cli_files):
+    r = run("encode", str(cli_files["model"]), str(cli_files["small_csv"]), "--keep", "Label")
+    assert r.exit_code == 2
+    assert "--keep names column 'Label'" in r.stderr and "did you mean 'label'?" in r.stderr

@@ -132,3 +132,32 @@ def test_quiet_compare_still_gives_its_result(tmp_path):
     r = CliRunner().invoke(app, ["compare-pca", str(CURVE), "-k", "1", "--epochs", "2", "-q"])
     assert r.exit_code == 0, r.output
     assert "Autoencoder vs PCA" in r.stdout and r.stderr == ""
+
+
+def test_sixteen_categories_get_sixteen_colours(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pyarrow as pa
+
+    from aecli.report import plots
+
+    drawn = []
+    real = plt.Axes.scatter
+
+    def record(ax, *args, **kwargs):
+        drawn.append(kwargs.get("color"))
+        return real(ax, *args, **kwargs)
+
+    rng = np.random.default_rng(0)
+    batch = pa.RecordBatch.from_pydict({"z1": rng.normal(size=160), "z2": rng.normal(size=160),
+                                        "group": [f"g{i % 16}" for i in range(160)]})
+    collector = plots.CodeCollector([batch], "group")
+    list(collector)
+    plt.Axes.scatter = record
+    try:
+        collector.save(tmp_path / "codes.png")
+    finally:
+        plt.Axes.scatter = real
+    assert len(drawn) == 16 and len({tuple(c) for c in drawn}) == 16

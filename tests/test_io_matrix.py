@@ -120,3 +120,14 @@ def test_to_matrix_rejects_other_dtypes():
 def test_to_matrix_empty_batch():
     X = to_matrix(pa.table({"v": pa.array([], pa.float64())}), ["v"])
     assert X.shape == (0, 1)
+
+
+def test_a_timestamp_in_a_numeric_check_prints_as_a_timestamp():
+    import datetime
+    import zoneinfo
+
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=zoneinfo.ZoneInfo("UTC"))
+    table = pa.table({"t": pa.array([when], pa.timestamp("s", tz="UTC"))})
+    with pytest.raises(DataError, match=r"row 1 holds 2024-01-02 03:04:05\+00:00") as e:
+        to_matrix(table, ["t"])
+    assert "datetime.datetime" not in str(e.value) and "ZoneInfo" not in str(e.value)

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from ..errors import DataError, naming_input
 from ..io import TableWriter, iter_batches, numeric_columns, read_table, to_matrix
-from ..preprocessing import choose_feature_columns
+from ..preprocessing import absent_column, choose_feature_columns
 
 
 def check_stdin(data) -> None:
@@ -91,10 +91,10 @@ def write_columns(dest, columns: dict[str, list], fmt=None) -> None:
 def check_keep(schema: pa.Schema, keep: list[str] | None, name: str) -> list[str]:
     """The pass-through columns, each checked to exist in the input."""
     keep = keep or []
-    absent = [c for c in keep if c not in schema.names]
-    if absent:
-        raise DataError(f"{name}: --keep names column(s) not in the input: {', '.join(absent)}",
-                        hint=f"available columns: {', '.join(schema.names[:20])}")
+    for column in keep:
+        if column not in schema.names:
+            with naming_input(name):
+                raise absent_column(column, schema.names, f"--keep names column {column!r}, which")
     return keep
 
 

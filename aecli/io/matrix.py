@@ -61,8 +61,10 @@ def _not_numeric(column: str, chunk: pa.Array, first_row: int, where: str) -> Da
                 continue
             except ValueError:
                 pass
+        # text quoted, as it is; other values (a timestamp, a list) as they print
+        shown = repr(value) if isinstance(value, str) else str(value)
         return DataError(
-            f"{where}column {column!r} is not numeric: row {first_row + i} holds {value!r}",
+            f"{where}column {column!r} is not numeric: row {first_row + i} holds {shown}",
             hint=f"choose numeric columns with --columns, or leave this one out "
             f"with --exclude {column}",
         )

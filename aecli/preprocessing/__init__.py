@@ -6,7 +6,7 @@
 - :mod:`.prepare` is the one path from a table chunk to the network's matrix.
 """
 
-from .columns import choose_feature_columns, match_model_columns
+from .columns import absent_column, choose_feature_columns, match_model_columns
 from .missing import (
     ColumnMissing,
     Imputer,
@@ -40,6 +40,7 @@ __all__ = [
     "Preparation",
     "ScalerKind",
     "StandardScaler",
+    "absent_column",
     "choose_feature_columns",
     "find_missing",
     "make_scaler",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from ..errors import DataError, InvalidParameterError
 
-__all__ = ["choose_feature_columns", "match_model_columns"]
+__all__ = ["absent_column", "choose_feature_columns", "match_model_columns"]
 
 _MAX_NAMES_SHOWN = 20
 
@@ -57,7 +57,7 @@ def choose_feature_columns(
     for option, chosen in (("--columns", columns), ("--exclude", exclude)):
         for name in chosen or ():
             if name not in is_numeric:
-                raise _absent(name, names, f"{option} names column {name!r}, which")
+                raise absent_column(name, names, f"{option} names column {name!r}, which")
 
     if columns is not None:
         repeated = [name for name, count in Counter(columns).items() if count > 1]
@@ -132,7 +132,7 @@ def match_model_columns(available_names: Sequence[str], model_names: Sequence[st
         position.setdefault(name, i)
     missing = [name for name in model_names if name not in position]
     if len(missing) == 1:
-        raise _absent(missing[0], available, f"the model's column {missing[0]!r}")
+        raise absent_column(missing[0], available, f"the model's column {missing[0]!r}")
     if missing:
         raise DataError(
             f"the model's columns {_quoted(missing)} are missing from the input "
@@ -149,8 +149,10 @@ def match_model_columns(available_names: Sequence[str], model_names: Sequence[st
     return [position[name] for name in model_names]
 
 
-def _absent(name: str, available: list[str], subject: str) -> DataError:
-    """The error for a column that is not in the table, suggesting the closest name."""
+def absent_column(name: str, available: Sequence[str], subject: str) -> DataError:
+    """The error for a column that is not in the table, suggesting the closest name
+    (``subject`` begins the message: ``--keep names column 'x', which``)."""
+    available = list(available)
     # A high cutoff: short names like p07 and p60 look alike to difflib at its default.
     close = difflib.get_close_matches(name, available, n=1, cutoff=0.75)
     folded = [a for a in available if a.casefold() == name.casefold()]

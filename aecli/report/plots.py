@@ -122,9 +122,11 @@ class CodeCollector:
                       for x in (i[2] for i in items)]
             uniq = sorted({str(x) for x in labels}, key=lambda u: (len(u), u))
             if len(uniq) <= 20:
-                for u in uniq:
+                # one colour each: the default cycle has 10, tab20 has 20
+                palette = plt.get_cmap("tab10" if len(uniq) <= 10 else "tab20").colors
+                for u, colour in zip(uniq, palette, strict=False):
                     m = np.array([str(x) == u for x in labels])
-                    ax.scatter(z1[m], z2[m], s=6, label=u, alpha=0.7)
+                    ax.scatter(z1[m], z2[m], s=6, label=u, alpha=0.7, color=colour)
                 ax.legend(title=self.color_by, markerscale=2, fontsize=7, loc="best")
             else:
                 vals = np.array([float(x) if x is not None else np.nan for x in labels])
