@@ -112,7 +112,8 @@ BAD_TABLES = {
                          ["drop.csv", "1 row(s)", "after dropping 2", "--missing impute"]),
     "nothing to impute from": (
         "imp.csv", "a,b,c\n" + "".join(f"{i},,{i % 3}\n" for i in range(10)),
-        ["--missing", "impute"], ["imp.csv", "column 'b'", "no values to impute", "--exclude b"]),
+        ["--missing", "impute", "--columns", "a,b,c"],  # named: kept, and then refused
+        ["imp.csv", "column 'b'", "no values to impute", "--exclude b"]),
     "unknown extension": ("data.xlsx", "a,b\n1,2\n", [], ["data.xlsx", "--input-format"]),
     "jsonl that is not JSON": ("bad.jsonl", '{"a": 1}\n{"a": \n', [], ["bad.jsonl", "JSON"]),
 }
@@ -384,3 +385,19 @@ def test_cwd_is_untouched_by_failures(tmp_path, monkeypatch):
     run("train", "one.csv", "-o", "m.npz")
     run("encode", "missing.npz", "one.csv", "-o", "codes.csv")
     assert sorted(os.listdir(tmp_path)) == ["one.csv"]
+
+
+@pytest.mark.parametrize("missing", ["error", "impute", "drop"])
+def test_a_column_empty_in_every_row_is_left_out_with_a_notice(tmp_path, missing):
+    data = tmp_path / "imp.csv"
+    data.write_text("a,b,c\n" + "".join(f"{i},,{i % 3}\n" for i in range(30)))
+    r = CliRunner().invoke(app, ["train", str(data), "-o", str(tmp_path / "m.npz"), "-k", "1",
+                                 "--epochs", "2", "--missing", missing])
+    assert r.exit_code == 0, r.output
+    assert "empty in every row, so not used: b" in r.stderr
+    from aecli.pipeline.modelfile import read_model
+
+    assert read_model(tmp_path / "m.npz").features == ["a", "c"]
+    data.write_text("a,b\n" + "".join(",\n" for _ in range(5)))
+    r = CliRunner().invoke(app, ["train", str(data), "-o", str(tmp_path / "n.npz")])
+    assert r.exit_code == 2 and "every numeric column is empty" in r.stderr

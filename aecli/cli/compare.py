@@ -14,7 +14,7 @@ from ..pipeline import compare
 from ..preprocessing import MissingPolicy, ScalerKind
 from ..report.plots import compare_plot, require_matplotlib
 from . import options as o
-from .data import input_name, load_features, write_columns
+from .data import input_name, load_features, say_unused, write_columns
 from .progress import TrainingProgress
 from .runtime import Run, guarded, stderr_console, stdout_console
 from .training_options import training_options
@@ -69,12 +69,12 @@ def compare_pca(
         require_matplotlib()
     ks = parse_ks(latent) if latent is not None else None
     err = stderr_console()
-    X, features, unused = load_features(data, input_format, o.split_list(columns),
-                                        o.split_list(exclude))
+    X, features, unused, empty = load_features(data, input_format, o.split_list(columns),
+                                               o.split_list(exclude))
     if ks is None:
         ks = compare.default_ks(len(features)) or [1]  # one feature: refused as k >= 1
-    if unused and not run.quiet:
-        err.print(f"not used as features: {', '.join(unused)}", markup=False)
+    if not run.quiet:
+        say_unused(err, unused, empty)
 
     def on_k(row):
         if not run.quiet:

@@ -29,7 +29,11 @@ def load_features(data, input_format, columns, exclude, dtype=np.float64):
         Raw values, NaN where missing.
     features : list of str
     unused : list of str
-        Columns present but not used as features.
+        Columns present but not used as features, the empty ones included.
+    empty : list of str
+        Numeric columns left out because they are empty in every row (as scikit-learn's
+        SimpleImputer drops them); one named in ``columns`` is kept, and the missing-value
+        policy then speaks of it.
     """
     check_stdin(data)
     table = read_table(data, input_format)
@@ -39,11 +43,31 @@ def load_features(data, input_format, columns, exclude, dtype=np.float64):
         if column in table.schema.names and not numeric[table.schema.names.index(column)]:
             # Named on purpose but read as text: say which row holds what is not a number.
             to_matrix(table, [column], dtype=dtype, name=name)
+    empty = [] if columns is not None else [
+        c for c, is_number in zip(table.schema.names, numeric, strict=True)
+        if is_number and c not in (exclude or ())
+        and np.isnan(to_matrix(table, [c], dtype=np.float64, name=name)).all()]
+    candidates = [c for c, n in zip(table.schema.names, numeric, strict=True)
+                  if n and c not in (exclude or ())]
+    if empty and len(empty) == len(candidates):
+        raise DataError(f"{name}: every numeric column is empty in every row "
+                        f"({', '.join(empty[:8])})",
+                        hint="check the delimiter and the missing-value markers of the input")
     with naming_input(name):
         features, unused = choose_feature_columns(
-            table.schema.names, numeric, columns=columns, exclude=exclude
+            table.schema.names, numeric, columns=columns, exclude=[*(exclude or ()), *empty]
         )
-    return to_matrix(table, features, dtype=dtype, name=name), features, unused
+    return to_matrix(table, features, dtype=dtype, name=name), features, unused, empty
+
+
+def say_unused(err, unused: list[str], empty: list[str]) -> None:
+    """Tell a person which columns are not features, and which of them are empty."""
+    others = [c for c in unused if c not in empty]
+    if others:
+        err.print(f"not used as features: {', '.join(others)}", markup=False)
+    if empty:
+        err.print(f"empty in every row, so not used: {', '.join(empty)} (name a column in "
+                  "--columns to use it all the same)", markup=False)
 
 
 def stream_features(data, input_format, columns, exclude, chunk_rows: int = 65536):

@@ -17,7 +17,7 @@ from ..pipeline import train as training
 from ..preprocessing import MissingPolicy, ScalerKind
 from ..report.plots import loss_plot, require_matplotlib
 from . import options as o
-from .data import load_features, stream_features, write_columns
+from .data import load_features, say_unused, stream_features, write_columns
 from .progress import TrainingProgress
 from .runtime import Run, guarded, stderr_console
 from .training_options import training_options
@@ -62,13 +62,13 @@ def train(
     if stream:
         rows, features, unused = stream_features(data, input_format, o.split_list(columns),
                                                  o.split_list(exclude))
-        fit = train_streamed.train_bundle_streaming
+        fit, empty = train_streamed.train_bundle_streaming, []
     else:
-        rows, features, unused = load_features(data, input_format, o.split_list(columns),
-                                               o.split_list(exclude))
+        rows, features, unused, empty = load_features(data, input_format,
+                                                      o.split_list(columns), o.split_list(exclude))
         fit = training.train_bundle
-    if unused and not run.quiet:
-        err.print(f"not used as features: {', '.join(unused)}", markup=False)
+    if not run.quiet:
+        say_unused(err, unused, empty)
     info = {"source": "<stdin>" if data in (None, "-") else str(data), "unused_columns": unused}
     with naming_input(info["source"]), TrainingProgress(err, run.quiet, run.verbose) as progress:
         bundle = fit(rows, features, params, missing=missing, scale=scale, callback=progress,
