@@ -98,3 +98,17 @@ def test_cli_stream_trains_from_parquet_and_refuses_stdin(tmp_path):
     assert r.exit_code == 2
     assert "--stream" in r.stderr and "file" in r.stderr
     assert not (tmp_path / "s.npz").exists()
+
+
+def test_the_summary_counts_the_rows_dropped_and_the_cells_imputed():
+    X = np.ones((1000, 2))
+    X[:, 1] = np.arange(1000)
+    X[[3, 500, 733], 1] = np.nan
+    X[[3, 900], 0] = np.nan  # row 3 has two gaps
+    read, _ = chunks_of(X, 100)
+    for fit in (lambda **kw: streaming.train_bundle_streaming(read, ["a", "b"], PARAMS, **kw),
+                lambda **kw: train_bundle(X, ["a", "b"], PARAMS, **kw)):
+        imputed = fit(missing="impute").summary
+        assert (imputed["cells_imputed"], imputed["rows_dropped"]) == (5, 0)
+        dropped = fit(missing="drop").summary
+        assert (dropped["cells_imputed"], dropped["rows_dropped"]) == (0, 4)

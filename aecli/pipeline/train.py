@@ -29,6 +29,7 @@ class TrainingRows:
     X_train: np.ndarray  # (n_train, d) scaled
     X_val: np.ndarray | None  # (n_val, d) scaled
     rows_dropped: int
+    cells_imputed: int = 0
 
 
 def split_rows(n: int, validation: float, seed) -> tuple[np.ndarray, np.ndarray | None]:
@@ -60,8 +61,9 @@ def prepare(X, names, *, missing: MissingPolicy, scale: ScalerKind, validation: 
     prep = Preparation.fit(kept[train_rows], names, missing=missing, scale=scale, dtype=dtype,
                            rows=rows[train_rows])
     Xs = prep.transform(X).X  # (n_kept, d)
+    imputed = int(np.isnan(kept).sum()) if prep.imputer is not None else 0
     return TrainingRows(prep, Xs[train_rows], None if val_rows is None else Xs[val_rows],
-                        dropped)
+                        dropped, imputed)
 
 
 def pca_error(X_train: np.ndarray, X_eval: np.ndarray, k: int) -> tuple[float, float]:
@@ -96,7 +98,8 @@ def train_bundle(
     seconds = time.perf_counter() - started
     X_eval = p.X_val if p.X_val is not None else p.X_train
     summary = training_summary(ae, len(p.X_train), 0 if p.X_val is None else len(p.X_val),
-                               p.rows_dropped, pca_error(p.X_train, X_eval, ae.latent), seconds)
+                               p.rows_dropped, pca_error(p.X_train, X_eval, ae.latent), seconds,
+                               cells_imputed=p.cells_imputed)
     return ModelBundle(ae, p.preparation, dict(info or {}), summary)
 
 
@@ -117,13 +120,15 @@ def calibration_warning(rows: int, contamination: float) -> str | None:
 
 
 def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dropped: int,
-                     pca: tuple[float, float], seconds: float, streamed: bool = False) -> dict:
+                     pca: tuple[float, float], seconds: float, streamed: bool = False,
+                     cells_imputed: int = 0) -> dict:
     """The figures of a training run, under the names the model file, ``--json`` and the
     report all use; PCA's held-out error and explained variance at the same k as ``pca``."""
     return {
         "rows_train": int(rows_train),
         "rows_validation": int(rows_validation),
         "rows_dropped": int(dropped),
+        "cells_imputed": int(cells_imputed),
         "features": int(ae.n_features_in_),
         "latent": int(ae.latent),
         "architecture": format_architecture([{"in": s.n_in, "out": s.n_out}

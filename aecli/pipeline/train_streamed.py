@@ -35,6 +35,7 @@ class Survey:
 
     rows_train: int = 0
     rows_dropped: int = 0
+    cells_imputed: int = 0
     sample: np.ndarray | None = None  # (<= SAMPLE_ROWS, d) raw training rows
     keys: np.ndarray | None = None  # their sampling keys: the smallest keys are kept
     validation: list = field(default_factory=list)  # raw validation chunks
@@ -59,7 +60,7 @@ def _validation_masks(seed: int, fraction: float) -> Callable[[int], np.ndarray]
 def survey(read_chunks: ReadChunks, names, policy: MissingPolicy, fraction: float,
            seed: int) -> Survey:
     """The first pass: check every row, split, sample, and keep validation rows."""
-    s = Survey()
+    s, policy = Survey(), MissingPolicy(policy)
     is_val = _validation_masks(seed, fraction)
     keys_rng = np.random.default_rng([seed, 2])
     offset, kept_val = 0, 0
@@ -71,6 +72,8 @@ def survey(read_chunks: ReadChunks, names, policy: MissingPolicy, fraction: floa
         X = raw
         if keep is not None:
             s.rows_dropped += int((~keep).sum())
+        elif policy is MissingPolicy.IMPUTE:
+            s.cells_imputed += int(np.isnan(raw).sum())
             X, val, rows = raw[keep], val[keep], rows[keep]
         train_rows = X[~val]
         s.rows_train += len(train_rows)
@@ -128,5 +131,5 @@ def train_bundle_streaming(
     X_eval = X_val if X_val is not None else scaled_sample
     summary = training_summary(ae, s.rows_train, 0 if X_val is None else len(X_val),
                                s.rows_dropped, pca_error(scaled_sample, X_eval, ae.latent),
-                               seconds, streamed=True)
+                               seconds, streamed=True, cells_imputed=s.cells_imputed)
     return ModelBundle(ae, prep, dict(info or {}), summary)

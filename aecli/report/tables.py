@@ -84,6 +84,10 @@ def train_summary(summary: Mapping[str, Any]) -> Table:
     held_out = s.get("rows_validation")
     table.add_row("rows", fmt(s.get("rows_train")),
                   f"train, {fmt(held_out)} validation" if held_out else "train, none held out")
+    gaps = [f"{fmt(s['rows_dropped'])} rows with gaps dropped"] if s.get("rows_dropped") else []
+    gaps += [f"{fmt(s['cells_imputed'])} cells imputed"] if s.get("cells_imputed") else []
+    if gaps:
+        table.add_row("missing values", "", ", ".join(gaps))
     table.add_row("features", fmt(s.get("features")), "")
     table.add_row("latent k", fmt(s.get("latent")), "")
     table.add_row("architecture", str(s.get("architecture") or MISSING), "")
