@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/aecli train sample_data/digits.csv --exclude label -k 2 -o $(DEMO)/digits.npz
 	$(BIN)/aecli compare-pca sample_data/curve.csv -k 1,2,3 --epochs 80
 	$(BIN)/aecli encode $(DEMO)/digits.npz sample_data/digits.csv --keep label -o $(DEMO)/codes.csv
-	$(BIN)/aecli reconstruct $(DEMO)/digits.npz sample_data/digits.csv --top 8 -o $(DEMO)/reconstructed.csv
+	$(BIN)/aecli reconstruct $(DEMO)/digits.npz sample_data/digits.csv --top-features 8 -o $(DEMO)/reconstructed.csv
 	$(BIN)/aecli score $(DEMO)/digits.npz sample_data/digits.csv --top 5 -o $(DEMO)/worst.csv
 	$(BIN)/aecli inspect $(DEMO)/digits.npz
 	@echo "demo outputs are in $(DEMO)/"

@@ -281,7 +281,7 @@ def test_reconstruct_uses_original_names_and_units(cli_files, bundle, small):
 
 def test_reconstruct_parquet_file_keeps_original_column_names(cli_files):
     out = cli_files["dir"] / "recon.parquet"
-    r = ok("reconstruct", cli_files["model"], cli_files["small_csv"], "-o", out, "--top", "3")
+    r = ok("reconstruct", cli_files["model"], cli_files["small_csv"], "-o", out, "--top-features", "3")
     assert r.stdout == ""
     assert pq.read_table(out).column_names == FEATURES
     cols = [c[0] for c in duckdb.sql(f"select * from '{out}'").description]

@@ -123,8 +123,10 @@ def reconstruct(
     error: Annotated[bool, typer.Option("--error/--no-error", help="Add each row's mean "
                                         "squared error (scaled units) as column 'error'.",
                                         rich_help_panel=o.OUTPUT)] = False,
-    top: Annotated[int | None, typer.Option("--top", min=1, help="Show only the N worst "
-                                            "features in the error table.")] = None,
+    top: Annotated[int | None, typer.Option("--top-features", "--top", min=1,
+                                            help="Show only the N worst features in the "
+                                            "error table (--top, as score's rows, is the "
+                                            "old name).")] = None,
     run: Run = None,
 ):
     """Reconstruct rows through the code, in original units and column names.
