@@ -281,7 +281,8 @@ def test_reconstruct_uses_original_names_and_units(cli_files, bundle, small):
 
 def test_reconstruct_parquet_file_keeps_original_column_names(cli_files):
     out = cli_files["dir"] / "recon.parquet"
-    r = ok("reconstruct", cli_files["model"], cli_files["small_csv"], "-o", out, "--top-features", "3")
+    r = ok("reconstruct", cli_files["model"], cli_files["small_csv"], "-o", out,
+           "--top-features", "3")
     assert r.stdout == ""
     assert pq.read_table(out).column_names == FEATURES
     cols = [c[0] for c in duckdb.sql(f"select * from '{out}'").description]
@@ -547,3 +548,18 @@ def test_keep_suggests_the_column_meant(cli_files):
     r = run("encode", str(cli_files["model"]), str(cli_files["small_csv"]), "--keep", "Label")
     assert r.exit_code == 2
     assert "--keep names column 'Label'" in r.stderr and "did you mean 'label'?" in r.stderr
+
+
+def test_encode_and_score_take_missing_to_override_the_models_policy(cli_files, tmp_path):
+    gappy = pd.read_csv(cli_files["small_csv"])
+    gappy.loc[[3, 7], "p10"] = np.nan
+    path = tmp_path / "gappy.csv"
+    gappy.to_csv(path, index=False)
+    model = str(cli_files["model"])  # trained with the default --missing error
+    r = run("encode", model, str(path))
+    assert r.exit_code == 2 and "--missing drop" in r.stderr and "--missing impute" in r.stderr
+    r = ok("encode", model, str(path), "--missing", "drop", "-q")
+    assert len(r.stdout.splitlines()) == 1 + len(gappy) - 2
+    r = ok("score", model, str(path), "--missing", "impute", "-q")
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) == len(gappy) and [rows[i]["imputed"] for i in (2, 3, 7)] == ["0", "1", "1"]

@@ -87,3 +87,20 @@ def test_a_range_wider_than_float64_is_refused_when_fitting():
     X = np.array([[1.0], [-1.7e308], [1.7e308]])
     with pytest.raises(Exception, match=r"column 'a', row \d: .*range overflows float64"):
         Preparation.fit(X, ["a"], missing="error", scale="minmax", dtype=np.float64)
+
+
+def test_a_policy_can_be_swapped_but_not_to_impute_without_imputation_values():
+    X = np.random.default_rng(2).normal(size=(40, 2))
+    prep = Preparation.fit(X, ["a", "b"], missing="error", scale="standard", dtype=np.float64)
+    assert prep.fill is not None  # fitted whatever the policy
+    gappy = X.copy()
+    gappy[5, 1] = np.nan
+    assert prep.with_policy(None) is prep
+    drop = prep.with_policy(MissingPolicy.DROP).transform(gappy)
+    assert len(drop.X) == 39 and not drop.keep[5]
+    filled = prep.with_policy(MissingPolicy.IMPUTE).transform(gappy)
+    assert filled.imputed[5, 1] and filled.imputed.sum() == 1
+    old = Preparation(["a", "b"], MissingPolicy.ERROR, prep.scaler, None, np.float64)
+    with pytest.raises(Exception, match="holds no imputation values") as e:
+        old.with_policy(MissingPolicy.IMPUTE)
+    assert "--missing drop" in str(e.value)

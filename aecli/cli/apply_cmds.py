@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +16,7 @@ from ..io import Format, TableWriter, iter_batches
 from ..io.background import ReadAhead, WriteBehind
 from ..pipeline import apply, modelfile
 from ..pipeline import score as scoring
+from ..preprocessing import MissingPolicy
 from . import options as o
 from .data import check_color_by, check_keep, check_stdin, write_columns
 from .runtime import Run, guarded, stderr_console
@@ -23,6 +24,9 @@ from .signatures import expand, option
 
 BATCH_ROWS = 65536
 
+StreamMissing = Annotated[MissingPolicy | None, typer.Option(
+    "--missing", help="Missing values: error, drop the rows, or impute the training means "
+    "(default: the model's policy).", rich_help_panel=o.DATA)]
 StreamThreads = Annotated[int | None, typer.Option(
     "--threads", min=1, help="BLAS threads for the model's arithmetic (default 1: reading and "
     "writing use the other cores).")]
@@ -31,12 +35,13 @@ StreamThreads = Annotated[int | None, typer.Option(
 @dataclass(frozen=True)
 class StreamIO:
     """The options of every stream command: where the rows go and in what format, which
-    columns pass through, how the input is read, and BLAS threads."""
+    columns pass through, how the input is read and its gaps handled, and BLAS threads."""
 
     output: str | None = None
     fmt: Format | None = None
     keep: str | None = None
     input_format: Format | None = None
+    missing: MissingPolicy | None = None
     threads: int | None = None
 
 
@@ -44,7 +49,7 @@ def stream_options(command):
     """Give a command the :class:`StreamIO` options in place of its ``io`` parameter."""
     options = [option("output", o.OutFile, None), option("fmt", o.OutputFormat, None),
                option("keep", o.Keep, None), option("input_format", o.InputFormat, None),
-               option("threads", StreamThreads, None)]
+               option("missing", StreamMissing, None), option("threads", StreamThreads, None)]
     return expand(command, "io", options, lambda values: StreamIO(**values))
 
 
@@ -65,6 +70,7 @@ def _stream_threads(threads: int | None):
 def _open(model: Path, data, io: StreamIO):
     check_stdin(data)
     bundle = modelfile.read_model(model)
+    bundle = replace(bundle, preparation=bundle.preparation.with_policy(io.missing))
     stream = iter_batches(data, io.input_format, batch_rows=BATCH_ROWS)
     apply.check_columns(bundle, stream.schema, stream.name)
     return bundle, stream, check_keep(stream.schema, o.split_list(io.keep), stream.name)

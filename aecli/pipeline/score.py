@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..io import to_matrix
+from ..preprocessing import MissingPolicy
 from ..report.text import format_explanation
 from .apply import BatchPreparer, ErrorTotals, output_batch
 from .bundle import ModelBundle, row_errors
@@ -114,7 +115,7 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
     how many of its cells were imputed, and the three features contributing most, with their
     values and expected values in original units."""
     prepare = BatchPreparer(bundle, name, totals)
-    summary.imputed = bundle.preparation.fill is not None
+    summary.imputed = bundle.preparation.missing is MissingPolicy.IMPUTE
     for batch in batches:
         (xs, mask, imputed), offset = prepare(batch)
         rows = np.arange(offset + 1, offset + batch.num_rows + 1)

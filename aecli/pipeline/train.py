@@ -61,7 +61,7 @@ def prepare(X, names, *, missing: MissingPolicy, scale: ScalerKind, validation: 
     prep = Preparation.fit(kept[train_rows], names, missing=missing, scale=scale, dtype=dtype,
                            rows=rows[train_rows])
     Xs = prep.transform(X).X  # (n_kept, d)
-    imputed = int(np.isnan(kept).sum()) if prep.imputer is not None else 0
+    imputed = int(np.isnan(kept).sum()) if prep.missing is MissingPolicy.IMPUTE else 0
     return TrainingRows(prep, Xs[train_rows], None if val_rows is None else Xs[val_rows],
                         dropped, imputed)
 

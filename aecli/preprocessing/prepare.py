@@ -100,7 +100,8 @@ class Preparation:
     scaler : fitted scaler
         With ``center_`` and ``scale_`` (see :mod:`aecli.preprocessing.scalers`).
     imputer : Imputer or None
-        Fitted, under ``missing="impute"``.
+        Fitted on the training rows whatever the policy (so that a later run can impute with
+        ``--missing impute``); None for models written before aecli 0.2 without one.
     dtype : numpy dtype
         The network's float dtype: what the scaled values must fit in.
     """
@@ -120,17 +121,37 @@ class Preparation:
 
     @property
     def fill(self) -> np.ndarray | None:
-        """The imputation values (training means), or None when the policy does not impute."""
+        """The imputation values (training means), or None when the model has none."""
         return None if self.imputer is None else self.imputer.fill_
+
+    def with_policy(self, missing: MissingPolicy | None) -> Preparation:
+        """This preparation under another missing-value policy (None: as it is).
+
+        Raises
+        ------
+        DataError
+            ``impute`` asked of a model that holds no imputation values.
+        """
+        if missing is None or MissingPolicy(missing) is self.missing:
+            return self
+        missing = MissingPolicy(missing)
+        if missing is MissingPolicy.IMPUTE and self.imputer is None:
+            raise DataError(
+                "this model holds no imputation values: it was trained by aecli 0.1 with "
+                f"--missing {self.missing.value}",
+                hint="use --missing drop to skip the rows with gaps, or retrain the model",
+            )
+        return Preparation(self.features, missing, self.scaler, self.imputer, self.dtype)
 
     @classmethod
     def fit(cls, X: np.ndarray, features: Sequence[str], *, missing: MissingPolicy,
             scale: ScalerKind, dtype, rows: np.ndarray | None = None) -> Preparation:
-        """Fit the imputer (under ``impute``) and the scaler on raw training rows ``X`` (n, d),
-        already screened (see :func:`screen`); ``rows`` numbers them for messages."""
+        """Fit the imputer and the scaler on raw training rows ``X`` (n, d), already screened
+        (see :func:`screen`); ``rows`` numbers them for messages. The imputer is fitted under
+        every policy, so that a later run can choose ``--missing impute``."""
         missing = MissingPolicy(missing)
-        imputer = Imputer().fit(X, names=features) if missing is MissingPolicy.IMPUTE else None
-        filled = X if imputer is None else imputer.transform(X)
+        imputer = Imputer().fit(X, names=features)
+        filled = imputer.transform(X) if missing is MissingPolicy.IMPUTE else X
         scaler = make_scaler(scale).fit(filled)
         prep = cls(features, missing, scaler, imputer, dtype)
         spread = np.isfinite(scaler.center_) & np.isfinite(scaler.scale_)
@@ -181,7 +202,7 @@ class Preparation:
             rows = row_numbers(np.flatnonzero(keep), row_offset, rows)
             row_offset = 0
         imputed = None
-        if self.imputer is not None:
+        if self.missing is MissingPolicy.IMPUTE:
             gaps = np.isnan(X)
             imputed = gaps if gaps.any() else None
             X = self.imputer.transform(X)
