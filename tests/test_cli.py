@@ -563,3 +563,20 @@ def test_encode_and_score_take_missing_to_override_the_models_policy(cli_files, 
     r = ok("score", model, str(path), "--missing", "impute", "-q")
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert len(rows) == len(gappy) and [rows[i]["imputed"] for i in (2, 3, 7)] == ["0", "1", "1"]
+
+
+def test_no_output_has_two_columns_of_one_name(cli_files, tmp_path):
+    out = tmp_path / "r.parquet"
+    ok("reconstruct", str(cli_files["model"]), str(cli_files["small_csv"]), "--keep",
+       "p00,label,p00", "-o", str(out), "-q")
+    df = pd.read_parquet(out)  # pandas refuses duplicate names in Parquet
+    assert list(df.columns[:3]) == ["p00", "label", "p00_reconstructed"]
+    small = pd.read_csv(cli_files["small_csv"])
+    assert df["p00"].tolist() == small["p00"].tolist()  # the kept one is the input's own
+    pd.DataFrame({"row": range(40), "z1": 1.0}).join(small).to_csv(tmp_path / "odd.csv",
+                                                                   index=False)
+    r = ok("encode", str(cli_files["model"]), str(tmp_path / "odd.csv"), "--keep", "z1", "-q")
+    assert r.stdout.splitlines()[0] == "z1,z1_code,z2"
+    r = ok("score", str(cli_files["model"]), str(tmp_path / "odd.csv"), "--keep", "row",
+           "--top", "2", "-q")
+    assert r.stdout.splitlines()[0].startswith("row,row_score,error,")

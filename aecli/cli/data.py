@@ -114,7 +114,7 @@ def write_columns(dest, columns: dict[str, list], fmt=None) -> None:
 
 def check_keep(schema: pa.Schema, keep: list[str] | None, name: str) -> list[str]:
     """The pass-through columns, each checked to exist in the input."""
-    keep = keep or []
+    keep = list(dict.fromkeys(keep or []))  # a name given twice is kept once
     for column in keep:
         if column not in schema.names:
             with naming_input(name):

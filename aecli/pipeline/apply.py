@@ -60,9 +60,19 @@ def check_columns(bundle: ModelBundle, schema: pa.Schema, name: str) -> None:
         match_model_columns(schema.names, bundle.features)
 
 
-def output_batch(batch: pa.RecordBatch, keep: list[str], mask, columns: dict) -> pa.RecordBatch:
+def output_name(name: str, keep: list[str], suffix: str) -> str:
+    """The name of a computed column: ``name``, or ``name + suffix`` when a pass-through
+    column already has it (``--keep x`` on ``reconstruct`` gives ``x`` and
+    ``x_reconstructed``), so that no output has two columns of one name."""
+    while name in keep:
+        name += suffix
+    return name
+
+
+def output_batch(batch: pa.RecordBatch, keep: list[str], mask, columns: dict,
+                 suffix: str = "_aecli") -> pa.RecordBatch:
     """An output batch: the pass-through columns ``keep`` of the rows kept (``mask``), then
-    ``columns``."""
+    ``columns`` (named by :func:`output_name` with ``suffix``)."""
     arrays, names = [], []
     for c in keep:
         col = batch.column(c)
@@ -70,7 +80,7 @@ def output_batch(batch: pa.RecordBatch, keep: list[str], mask, columns: dict) ->
         names.append(c)
     for c, values in columns.items():
         arrays.append(_arrow(values))
-        names.append(c)
+        names.append(output_name(c, keep, suffix))
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
@@ -121,7 +131,8 @@ def encode_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: 
         Z = bundle.encode_scaled(xs, prepare.workspace)  # (m, k)
         totals.rows += Z.shape[0]
         columns = np.ascontiguousarray(Z.T)  # (k, m): each code's values side by side for Arrow
-        yield output_batch(batch, keep, mask, {f"z{j + 1}": z for j, z in enumerate(columns)})
+        yield output_batch(batch, keep, mask, {f"z{j + 1}": z for j, z in enumerate(columns)},
+                           "_code")
 
 
 def reconstruct_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
@@ -136,4 +147,4 @@ def reconstruct_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], k
         cols = {f: X_hat[:, j] for j, f in enumerate(bundle.features)}
         if error_column:
             cols["error"] = row_errors(sq, imputed)
-        yield output_batch(batch, keep, mask, cols)
+        yield output_batch(batch, keep, mask, cols, "_reconstructed")

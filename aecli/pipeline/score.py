@@ -17,7 +17,7 @@ import pyarrow as pa
 from ..io import to_matrix
 from ..preprocessing import MissingPolicy
 from ..report.text import format_explanation
-from .apply import BatchPreparer, ErrorTotals, output_batch
+from .apply import BatchPreparer, ErrorTotals, output_batch, output_name
 from .bundle import ModelBundle, row_errors
 
 
@@ -53,8 +53,10 @@ class ScoreSummary:
         ranked = self.ranked()
         table = {c: [r["keep"][c] for r in ranked] for c in keep}
         names = ["row", "error", "percentile", "flagged"] + (["imputed"] if self.imputed else [])
-        table.update({k: [r[k] for r in ranked] for k in names})
-        table["top_features"] = [format_explanation(r["top_features"]) for r in ranked]
+        for k in names:
+            table[output_name(k, keep, "_score")] = [r[k] for r in ranked]
+        table[output_name("top_features", keep, "_score")] = [
+            format_explanation(r["top_features"]) for r in ranked]
         return table
 
     def report(self, bundle: ModelBundle, totals: ErrorTotals) -> dict:
@@ -158,4 +160,4 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
         if summary.imputed:
             columns["imputed"] = n_imputed
         columns["top_features"] = top_text
-        yield output_batch(batch, keep, mask, columns)
+        yield output_batch(batch, keep, mask, columns, "_score")
