@@ -580,3 +580,21 @@ def test_no_output_has_two_columns_of_one_name(cli_files, tmp_path):
     r = ok("score", str(cli_files["model"]), str(tmp_path / "odd.csv"), "--keep", "row",
            "--top", "2", "-q")
     assert r.stdout.splitlines()[0].startswith("row,row_score,error,")
+
+
+@pytest.mark.parametrize("sep,suffix", [(",", ".csv"), ("\t", ".tsv")])
+def test_kept_columns_from_text_keep_their_text(cli_files, tmp_path, sep, suffix):
+    small = pd.read_csv(cli_files["small_csv"])
+    text = small.astype(str)
+    text.insert(0, "fips", [f"{i:05d}" for i in range(len(small))])  # leading zeros
+    text.insert(1, "n", [str(i * 1000) for i in range(len(small))])  # integers, as written
+    text.insert(2, "day", [f"2024-01-{i % 28 + 1:02d}" for i in range(len(small))])
+    path = tmp_path / f"ids{suffix}"
+    path.write_text("\n".join(sep.join(r) for r in [list(text.columns), *text.values]) + "\n")
+    r = ok("encode", str(cli_files["model"]), str(path), "--keep", "fips,n,day", "-q")
+    rows = list(csv.reader(io.StringIO(r.stdout)))
+    assert rows[0][:3] == ["fips", "n", "day"]
+    assert [row[:3] for row in rows[1:]] == text[["fips", "n", "day"]].values.tolist()
+    out = tmp_path / "codes.parquet"
+    ok("encode", str(cli_files["model"]), str(path), "--keep", "fips", "-o", str(out), "-q")
+    assert pq.read_table(out).column("fips").to_pylist()[:3] == ["00000", "00001", "00002"]

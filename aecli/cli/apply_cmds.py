@@ -71,9 +71,12 @@ def _open(model: Path, data, io: StreamIO):
     check_stdin(data)
     bundle = modelfile.read_model(model)
     bundle = replace(bundle, preparation=bundle.preparation.with_policy(io.missing))
-    stream = iter_batches(data, io.input_format, batch_rows=BATCH_ROWS)
+    keep = o.split_list(io.keep) or []
+    # pass-through columns that are no features are read as the text they are
+    text = set(keep) - set(bundle.features)
+    stream = iter_batches(data, io.input_format, batch_rows=BATCH_ROWS, text_columns=text)
     apply.check_columns(bundle, stream.schema, stream.name)
-    return bundle, stream, check_keep(stream.schema, o.split_list(io.keep), stream.name)
+    return bundle, stream, check_keep(stream.schema, keep, stream.name)
 
 
 def _dropped_note(totals, quiet):

@@ -73,7 +73,8 @@ def _empty(schema: pa.Schema) -> pa.RecordBatch:
 
 
 def read_csv(
-    opened: Opened, name: str, delimiter: str | None, batch_rows: int
+    opened: Opened, name: str, delimiter: str | None, batch_rows: int,
+    text_columns: frozenset[str] = frozenset(),
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """Open delimited text for streaming; check it and fix its schema from the first rows.
 
@@ -87,6 +88,8 @@ def read_csv(
         The delimiter; ``None`` detects it from the head.
     batch_rows : int
         Most rows per batch.
+    text_columns : frozenset of str
+        Columns read as the text they are, whatever they look like.
 
     Returns
     -------
@@ -147,7 +150,9 @@ def read_csv(
     types = {}
     for field, column in zip(first.schema, first.columns, strict=True):
         t = field.type
-        if pa.types.is_integer(t) and largest(column) > MAX_EXACT_INT:
+        if field.name in text_columns:
+            types[field.name] = pa.string()  # passed through as written
+        elif pa.types.is_integer(t) and largest(column) > MAX_EXACT_INT:
             types[field.name] = pa.string()
         elif pa.types.is_null(t) or pa.types.is_integer(t) or pa.types.is_floating(t):
             types[field.name] = pa.float64()

@@ -86,7 +86,8 @@ class BatchStream:
         self.close()
 
 
-def _open(source: SourceLike, input_format, batch_rows: int, stdin) -> BatchStream:
+def _open(source: SourceLike, input_format, batch_rows: int, stdin,
+          text_columns: frozenset[str] = frozenset()) -> BatchStream:
     if not isinstance(batch_rows, int) or batch_rows < 1:
         raise InvalidParameterError(f"batch_rows must be a positive integer, got {batch_rows!r}")
     src = Source.of(source, stdin)
@@ -116,7 +117,7 @@ def _open(source: SourceLike, input_format, batch_rows: int, stdin) -> BatchStre
             schema, batches = read_jsonl(opened, src.name, batch_rows)
         else:
             delimiter = "\t" if fmt is Format.tsv else None
-            schema, batches = read_csv(opened, src.name, delimiter, batch_rows)
+            schema, batches = read_csv(opened, src.name, delimiter, batch_rows, text_columns)
     except BaseException:
         opened.close()
         raise
@@ -128,6 +129,7 @@ def iter_batches(
     input_format: Format | str | None = None,
     batch_rows: int = 65536,
     stdin: BinaryIO | None = None,
+    text_columns: frozenset[str] | set[str] = frozenset(),
 ) -> BatchStream:
     """Read a table in batches; memory does not grow with the number of rows.
 
@@ -147,6 +149,10 @@ def iter_batches(
         batches glued across row groups.
     stdin : binary file-like, optional
         Read instead of ``sys.stdin.buffer`` when ``source`` is stdin.
+    text_columns : set of str, optional
+        Columns of delimited text to read as the text they are (pass-through columns: a
+        ``08111`` stays ``08111``, a ``7`` stays ``7``); Parquet and JSON lines carry their
+        own types.
 
     Returns
     -------
@@ -158,7 +164,7 @@ def iter_batches(
     DataError
         When the input is missing, unreadable, empty, or not a table.
     """
-    return _open(source, input_format, batch_rows, stdin)
+    return _open(source, input_format, batch_rows, stdin, frozenset(text_columns))
 
 
 def read_table(
