@@ -15,6 +15,7 @@ import json
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.main import get_command
@@ -596,5 +597,7 @@ def test_kept_columns_from_text_keep_their_text(cli_files, tmp_path, sep, suffix
     assert rows[0][:3] == ["fips", "n", "day"]
     assert [row[:3] for row in rows[1:]] == text[["fips", "n", "day"]].values.tolist()
     out = tmp_path / "codes.parquet"
-    ok("encode", str(cli_files["model"]), str(path), "--keep", "fips", "-o", str(out), "-q")
-    assert pq.read_table(out).column("fips").to_pylist()[:3] == ["00000", "00001", "00002"]
+    ok("encode", str(cli_files["model"]), str(path), "--keep", "fips,n", "-o", str(out), "-q")
+    table = pq.read_table(out)
+    assert table.column("fips").to_pylist()[:3] == ["00000", "00001", "00002"]
+    assert table.schema.field("n").type == pa.int64()  # plainly written integers stay so
