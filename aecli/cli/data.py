@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from ..errors import DataError, naming_input
 from ..io import TableWriter, iter_batches, numeric_columns, read_table, to_matrix
-from ..preprocessing import absent_column, choose_feature_columns
+from ..preprocessing import absent_column, choose_feature_columns, empty_columns
 
 
 def check_stdin(data) -> None:
@@ -43,17 +43,8 @@ def load_features(data, input_format, columns, exclude, dtype=np.float64):
         if column in table.schema.names and not numeric[table.schema.names.index(column)]:
             # Named on purpose but read as text: say which row holds what is not a number.
             to_matrix(table, [column], dtype=dtype, name=name)
-    empty = [] if columns is not None else [
-        c for c, is_number in zip(table.schema.names, numeric, strict=True)
-        if is_number and c not in (exclude or ())
-        and np.isnan(to_matrix(table, [c], dtype=np.float64, name=name)).all()]
-    candidates = [c for c, n in zip(table.schema.names, numeric, strict=True)
-                  if n and c not in (exclude or ())]
-    if empty and len(empty) == len(candidates):
-        raise DataError(f"{name}: every numeric column is empty in every row "
-                        f"({', '.join(empty[:8])})",
-                        hint="check the delimiter and the missing-value markers of the input")
     with naming_input(name):
+        empty = [] if columns is not None else empty_columns(table, numeric, exclude or ())
         features, unused = choose_feature_columns(
             table.schema.names, numeric, columns=columns, exclude=[*(exclude or ()), *empty]
         )

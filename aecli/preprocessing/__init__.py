@@ -6,7 +6,7 @@
 - :mod:`.prepare` is the one path from a table chunk to the network's matrix.
 """
 
-from .columns import absent_column, choose_feature_columns, match_model_columns
+from .columns import absent_column, choose_feature_columns, empty_columns, match_model_columns
 from .missing import (
     ColumnMissing,
     Imputer,
@@ -42,6 +42,7 @@ __all__ = [
     "StandardScaler",
     "absent_column",
     "choose_feature_columns",
+    "empty_columns",
     "find_missing",
     "make_scaler",
     "match_model_columns",
