@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from aecli.errors import DataError
-from aecli.io.formats import NULL_VALUES, detect_delimiter
+from aecli.io.formats import NULL_VALUES, detect_delimiter, empty_batch
 from aecli.io.streams import Opened
 from aecli.io.text import (
     MAX_EXACT_INT,
@@ -85,10 +85,6 @@ def _as_written(head: bytes, parse, convert, columns: list[str]) -> dict[str, bo
     table = pcsv.read_csv(pa.BufferReader(head), parse_options=parse, convert_options=options)
     return {c: bool(pc.all(pc.match_substring_regex(table.column(c), _PLAIN_INTEGER),
                            skip_nulls=True).as_py() is not False) for c in columns}
-
-
-def _empty(schema: pa.Schema) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in schema], schema=schema)
 
 
 def read_csv(
@@ -165,7 +161,7 @@ def read_csv(
     check_names(names, name)
     if first.num_rows == 0:  # a header and no rows: one empty batch carries the names
         opened.close()
-        return first.schema, iter(first.to_batches() or [_empty(first.schema)])
+        return first.schema, iter(first.to_batches() or [empty_batch(first.schema)])
     types = {}
     as_text = _as_written(cut, parse, convert, [n for n in names if n in text_columns])
     for field, column in zip(first.schema, first.columns, strict=True):

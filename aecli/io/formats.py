@@ -13,6 +13,8 @@ import glob
 import os
 from pathlib import Path
 
+import pyarrow as pa
+
 from aecli.errors import DataError
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -246,3 +248,9 @@ def detect_delimiter(head: bytes | str) -> str:
         return ","
     best = max(pool, key=lambda i: (header[i], -i))
     return DELIMITERS[best]
+
+
+def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
+    """A batch of no rows with ``schema``: what a reader yields for an input that has columns
+    and no rows (a CSV header alone), so that outputs can still name their columns."""
+    return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in schema], schema=schema)

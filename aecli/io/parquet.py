@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aecli.errors import DataError
-from aecli.io.formats import expand_glob, is_glob
+from aecli.io.formats import empty_batch, expand_glob, is_glob
 from aecli.io.text import check_names
 
 # pandas stores a non-default index as a column with this name; pandas hides it, so do we.
@@ -61,10 +61,6 @@ def _batch_rows(metadata: pq.FileMetaData, batch_rows: int) -> int:
     return -(-largest // parts)
 
 
-def _empty(schema: pa.Schema) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in schema], schema=schema)
-
-
 def read_parquet_file(
     file: str | pa.Buffer, name: str, batch_rows: int
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
@@ -98,7 +94,7 @@ def read_parquet_file(
     schema = _plain(pf.schema_arrow, keep)
     if pf.metadata.num_rows == 0:  # no rows: one empty batch carries the columns
         pf.close()
-        return schema, iter([_empty(schema)])
+        return schema, iter([empty_batch(schema)])
     rows = _batch_rows(pf.metadata, batch_rows)
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -167,7 +163,7 @@ def read_parquet_dataset(path: str, batch_rows: int) -> tuple[pa.Schema, Iterato
     except (pa.ArrowException, OSError) as e:
         raise DataError(f"{path}: cannot read the Parquet dataset: {e}", _DAMAGED_HINT) from None
     if rows == 0:
-        return schema, iter([_empty(schema)])
+        return schema, iter([empty_batch(schema)])
 
     def scan():
         return dataset.to_batches(
