@@ -148,6 +148,8 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
         for heap, size, chosen in ((summary.worst, top, worst),
                                    (summary.flagged_worst, summary.keep_flagged, worst_flagged)):
             for i in chosen.tolist():
+                if len(heap) >= size and (float(errors[i]), int(rows[i])) <= heap[0][:2]:
+                    continue  # would not stay: build nothing for it
                 item = {"row": int(rows[i]), "error": float(errors[i]),
                         "percentile": float(pct[i]), "flagged": bool(flagged[i]),
                         "imputed": int(n_imputed[i]), "top_features": tops[i],
