@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import busy
 import encode_speed
 import numpy as np
 import pca_speed
@@ -29,7 +30,7 @@ import train_speed
 from figures import Figure, table
 from threadpoolctl import threadpool_info, threadpool_limits
 
-SECTIONS = ("training", "encode", "memory", "pca", "quality")
+SECTIONS = ("training", "busy", "encode", "memory", "pca", "quality")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -100,6 +101,8 @@ def run(sections: list[str], sizes: Sizes, threads: int) -> list[Figure]:
         if section == "training":
             figures += train_speed.measure(sizes.train_rows, sizes.epochs, sizes.train_rounds,
                                            threads)
+        elif section == "busy":
+            figures += busy.measure(quick=sizes is QUICK, log=log)
         elif section == "encode":
             figures += encode_speed.encode_figures(sizes.encode_rows, sizes.encode_rounds)
         elif section == "memory":

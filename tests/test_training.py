@@ -141,3 +141,19 @@ def test_float32_training_never_upcasts(kind, optimizer):
     assert out.dtype == code.dtype == net.grad.dtype == net.theta.dtype == np.float32
     assert net.encode(X).dtype == net.decode(net.encode(X)).dtype == np.float32
     assert all(layer.cache[2].dtype == np.float32 for layer in net.layers)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reconstruction_errors_match_a_full_reconstruction_and_do_not_depend_on_company(dtype):
+    net, _, _ = _setup(d=40, hidden=(300,), dtype=dtype)  # blocks of 768 rows: several
+    X = _data(n=2000, d=40, dtype=dtype)
+    diff = net.decode(net.encode(X)).astype(np.float64) - X
+    expected = (diff**2).mean(axis=1)
+    errors = net.reconstruction_errors(X)
+    assert errors.dtype == np.float64 and errors.shape == (2000,)
+    np.testing.assert_allclose(errors, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    if dtype == np.float32:  # row-exact: the same bits whatever rows share the call
+        assert np.array_equal(net.reconstruction_errors(X[1234:1301]), errors[1234:1301])
+    # the same pass, with threads chosen by timing (which can change float64's last bits)
+    np.testing.assert_allclose(reconstruction_mse_rows(net, X), errors, rtol=1e-12)
+    assert net.reconstruction_errors(X[:0]).shape == (0,)

@@ -14,6 +14,7 @@ from .. import report
 from ..errors import AnomalyFound
 from ..io import Format, TableWriter, iter_batches
 from ..io.background import ReadAhead, WriteBehind
+from ..nn.threads import pinned
 from ..pipeline import apply, modelfile
 from ..pipeline import score as scoring
 from ..preprocessing import MissingPolicy
@@ -28,8 +29,7 @@ StreamMissing = Annotated[MissingPolicy | None, typer.Option(
     "--missing", help="Missing values: error, drop the rows, or impute the training means "
     "(default: the model's policy).", rich_help_panel=o.DATA)]
 StreamThreads = Annotated[int | None, typer.Option(
-    "--threads", min=1, help="BLAS threads for the model's arithmetic (default 1: reading and "
-    "writing use the other cores).")]
+    "--threads", min=1, help="Pin BLAS threads (default: chosen by timing the batches).")]
 
 
 @dataclass(frozen=True)
@@ -51,20 +51,6 @@ def stream_options(command):
                option("keep", o.Keep, None), option("input_format", o.InputFormat, None),
                option("missing", StreamMissing, None), option("threads", StreamThreads, None)]
     return expand(command, "io", options, lambda values: StreamIO(**values))
-
-
-def _stream_threads(threads: int | None):
-    """One BLAS thread while streaming, unless --threads says otherwise.
-
-    A batch's matrix products are small next to reading and writing it, which pyarrow does on
-    threads of its own; idle OpenBLAS workers spin after every call and take the cores those
-    threads need. Encoding 1M rows of Parquet on 2 cores takes as long with one BLAS thread as
-    with two on an idle machine, with 40% less CPU, and half as long (3.4 s against 7.3 s)
-    when another process is busy.
-    """
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=threads or 1, user_api="blas")
 
 
 def _open(model: Path, data, io: StreamIO):
@@ -112,7 +98,7 @@ def encode(
 
         check_color_by(color_by, stream.schema, keep_cols)
         batches = CodeCollector(batches, color_by)
-    with reader, _stream_threads(io.threads), TableWriter(io.output, io.fmt) as table:
+    with reader, pinned(io.threads), TableWriter(io.output, io.fmt) as table:
         with WriteBehind(table) as out:
             for batch in batches:
                 out.write(batch)
@@ -147,7 +133,7 @@ def reconstruct(
     err = stderr_console()
     bundle, stream, keep_cols = _open(model, data, io)
     totals = apply.ErrorTotals()
-    with ReadAhead(stream) as reader, _stream_threads(io.threads), \
+    with ReadAhead(stream) as reader, pinned(io.threads), \
             TableWriter(io.output, io.fmt) as table, WriteBehind(table) as out:
         for batch in apply.reconstruct_stream(bundle, reader, keep_cols, stream.name, totals,
                                               error):
@@ -202,7 +188,7 @@ def score(
     # stdout carries one thing: the JSON report with --json, else the rows; a file named
     # with -o gets the rows either way
     write_rows = not json_out or io.output not in (None, "-")
-    with reader, _stream_threads(io.threads):
+    with reader, pinned(io.threads):
         if top is not None or not write_rows:
             for _ in batches:  # the report is built from the summary once all rows are seen
                 pass

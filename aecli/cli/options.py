@@ -54,7 +54,8 @@ Keep = _in(OUTPUT, str | None, "--keep",
 Missing = _in(DATA, MissingPolicy, "--missing", help="Missing values (NaN, empty, NA): error, "
               "drop the rows, or impute training means.")
 Scale = _in(DATA, ScalerKind, "--scale", help="Column scaling, stored in the model.")
-Threads = Annotated[int | None, typer.Option("--threads", min=1, help="Cap BLAS threads.")]
+Threads = Annotated[int | None, typer.Option(
+    "--threads", min=1, help="Pin BLAS threads (default: chosen by timing the work as it runs).")]
 Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Only errors on stderr.")]
 Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="More detail on stderr.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")]

@@ -8,13 +8,13 @@ import os
 import signal
 import sys
 import traceback
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import typer
 
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AecliError
+from ..nn.threads import pinned
 from . import options as o
 from .signatures import expand, option
 
@@ -61,12 +61,6 @@ def stdout_console() -> Console:
     return _pipe_console_class()(highlight=False)
 
 
-def _threads(n: int | None):
-    if n is None:
-        return nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=n)
 
 
 def _quiet_stdout() -> None:
@@ -122,7 +116,7 @@ def _guard(fn):
             except ValueError:  # not the main thread (e.g. some test runners)
                 previous = None
         try:
-            with _threads(kwargs.get("threads")):
+            with pinned(kwargs.get("threads")):
                 return fn(*args, run=run, **kwargs)
         except (typer.Exit, typer.BadParameter, typer.Abort):
             raise

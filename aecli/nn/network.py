@@ -7,6 +7,7 @@ lets the optimizers update the whole network in a few vectorised operations.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -164,7 +165,7 @@ class Network:
         return self._infer(self.layers[self.code_index + 1 :], z, workspace, row_exact)
 
     def _infer(self, layers: list[Dense], x: np.ndarray, workspace: Workspace | None,
-               row_exact: bool = True) -> np.ndarray:
+               row_exact: bool = True, tuner=None) -> np.ndarray:
         """``x`` through ``layers``, a block of rows at a time, into a new array.
 
         A block's widest activation stays within ``INFER_BLOCK_BYTES``, so the elementwise
@@ -177,6 +178,18 @@ class Network:
         bit-identical whatever rows share the call; the training loop's look at its validation
         rows after each epoch, which only compares a fixed set with itself, skips that cost.
         """
+        # (n, n_out) in Fortran order: each output column lies side by side, as Arrow keeps
+        # columns, so the streams hand them over without a copy each
+        out = np.empty((layers[-1].W.shape[1], len(x)), dtype=self.dtype).T
+        for start, m, h in self._blocks(layers, x, workspace, row_exact, tuner):
+            out[start : start + m] = h[:m]
+        return out
+
+    def _blocks(self, layers: list[Dense], x: np.ndarray, workspace: Workspace | None,
+                row_exact: bool, tuner=None) -> Iterator[tuple[int, int, np.ndarray]]:
+        """``(start, m, h)`` for each block of rows of ``x`` through ``layers``: the block's
+        ``m`` rows from ``start`` gave the first ``m`` rows of ``h``, which the next block
+        overwrites. ``tuner`` (a :class:`ThreadTuner`) is told of every block."""
         widest = max(layer.W.shape[1] for layer in layers)
         # Every block has the same number of rows, however many the call has (the last block
         # is padded), so that each row takes the same path through the matrix products and
@@ -185,10 +198,9 @@ class Network:
         if not row_exact:
             rows = max(1, min(rows, len(x)))
         workspace = workspace if workspace is not None else Workspace()
-        # (n, n_out) in Fortran order: each output column lies side by side, as Arrow keeps
-        # columns, so the streams hand them over without a copy each
-        out = np.empty((layers[-1].W.shape[1], len(x)), dtype=self.dtype).T
         for start in range(0, len(x), rows):
+            if tuner is not None:
+                tuner.tick(rows)
             h = x[start : start + rows]  # (m, n_in), m <= rows
             m = len(h)
             if m < rows:
@@ -196,7 +208,24 @@ class Network:
             for layer in layers:
                 z, a = workspace.pair(layer, rows, layer.W.shape[1], self.dtype)
                 h = layer.infer(h, z, a)
-            out[start : start + m] = h[:m]
+            yield start, m, h
+        if tuner is not None:
+            tuner.pause()
+
+    def reconstruction_errors(self, x: np.ndarray, *, row_exact: bool = True,
+                              tuner=None) -> np.ndarray:
+        """Each row's mean squared reconstruction error (n,), float64, in one pass through
+        the whole network a block at a time: no (n, d) reconstruction is ever allocated, and
+        each block's error is taken while the block is in cache. ``row_exact`` as in
+        :meth:`encode`; ``tuner`` as in :meth:`_blocks`."""
+        out = np.empty(len(x), dtype=np.float64)
+        diff = None
+        for start, m, h in self._blocks(self.layers, x, None, row_exact, tuner):
+            if diff is None:
+                diff = np.empty_like(h)
+            d = np.subtract(h[:m], x[start : start + m], out=diff[:m])  # (m, d)
+            out[start : start + m] = np.einsum("ij,ij->i", d, d)
+        out /= self.specs[0].n_in
         return out
 
     # -- training -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from ..errors import TrainingError
 from .lbfgs import LBFGS
 from .network import Network
 from .schedules import ScheduleKind, lr_factor
+from .threads import ThreadTuner
 
 EVAL_CHUNK = 16384  # rows per forward pass when evaluating, to bound memory
 
@@ -72,17 +73,15 @@ class LoopSettings(Protocol):
     tol: float
 
 
-def reconstruction_mse_rows(network: Network, X: np.ndarray, row_exact: bool = True
-                            ) -> np.ndarray:
-    """Per-row mean squared reconstruction error of ``X`` (n, d), in chunks (``row_exact``:
-    see :meth:`Network.encode`)."""
-    out = np.empty(X.shape[0], dtype=np.float64)
-    for start in range(0, X.shape[0], EVAL_CHUNK):
-        x = X[start : start + EVAL_CHUNK]
-        code = network.encode(x, row_exact=row_exact)
-        diff = network.decode(code, row_exact=row_exact) - x  # (c, d)
-        out[start : start + len(x)] = np.einsum("ij,ij->i", diff, diff) / X.shape[1]
-    return out
+def reconstruction_mse_rows(network: Network, X: np.ndarray, row_exact: bool = True,
+                            tuner: ThreadTuner | None = None) -> np.ndarray:
+    """Per-row mean squared reconstruction error of ``X`` (n, d) (``row_exact``: see
+    :meth:`Network.encode`), with BLAS threads chosen by ``tuner`` or, without one, by a
+    tuner of its own."""
+    if tuner is not None:
+        return network.reconstruction_errors(X, row_exact=row_exact, tuner=tuner)
+    with ThreadTuner() as own:
+        return network.reconstruction_errors(X, row_exact=row_exact, tuner=own)
 
 
 def _diverged(epoch: int, value: float, lr: float) -> TrainingError:
@@ -131,8 +130,9 @@ class _Monitor:
     the best weights, patience on a plateau, and the callback."""
 
     def __init__(self, network: Network, X_val, settings: LoopSettings, callback,
-                 patience: int | None):
+                 patience: int | None, tuner: ThreadTuner):
         self.network, self.X_val, self.settings, self.callback = network, X_val, settings, callback
+        self.tuner = tuner  # BLAS threads for the validation passes
         self.patience = patience
         self.result = TrainingResult(val_loss_history=[] if X_val is not None else None)
         self.best, self.best_theta, self.waited = math.inf, network.theta.copy(), 0
@@ -143,7 +143,8 @@ class _Monitor:
         s, result = self.settings, self.result
         val_loss = None
         if self.X_val is not None:
-            val_loss = float(reconstruction_mse_rows(self.network, self.X_val, False).mean())
+            val_loss = float(reconstruction_mse_rows(self.network, self.X_val, False,
+                                                     self.tuner).mean())
             if not math.isfinite(val_loss):
                 raise _diverged(epoch, val_loss, s.lr)
             result.val_loss_history.append(val_loss)
@@ -198,12 +199,21 @@ def train(
     """
     if isinstance(X_train, np.ndarray):
         X_train = in_memory_batches(X_train, settings.batch_size)
+    with ThreadTuner() as steps, ThreadTuner() as checks:
+        monitor = _Monitor(network, X_val, settings, callback, settings.patience, checks)
+        _epochs(network, optimizer, X_train, settings, rng, monitor, steps)
+        return monitor.finish()
+
+
+def _epochs(network: Network, optimizer, X_train: Callable, settings: LoopSettings,
+            rng: np.random.Generator, monitor: _Monitor, steps: ThreadTuner) -> None:
+    """The mini-batch epochs of :func:`train`, each step a unit of ``steps``."""
     noise_scale = network.dtype.type(settings.noise)
-    monitor = _Monitor(network, X_val, settings, callback, settings.patience)
     batches = getattr(X_train, "batches", None)  # per epoch; counted in the first when unknown
     for epoch in range(1, settings.epochs + 1):
         total, n, i = 0.0, 0, 0
         for i, xb in enumerate(X_train(rng)):
+            steps.tick(len(xb))
             within = i / batches if batches else 0.0
             optimizer.lr = settings.lr * lr_factor(settings.schedule,
                                                    (epoch - 1 + within) / settings.epochs)
@@ -218,10 +228,10 @@ def train(
             optimizer.step(network.theta, network.grad)
             total += rec * len(xb)
             n += len(xb)
+        steps.pause()
         batches = batches or i + 1
         if monitor.end_epoch(epoch, total / max(n, 1)):
-            break
-    return monitor.finish()
+            return
 
 
 @np.errstate(over="ignore", invalid="ignore")
@@ -248,27 +258,31 @@ def train_full_batch(
         total, rec_total = 0.0, 0.0
         for start in range(0, n, EVAL_CHUNK):
             x = X_train[start : start + EVAL_CHUNK]
+            blocks.tick(len(x))
             rec, value = network.loss_and_grad(x, x, settings.sparsity, settings.weight_decay)
             weight = len(x) / n  # each block's mean, weighted: the mean over every row
             grad[...] += network.dtype.type(weight) * network.grad
             total, rec_total = total + weight * value, rec_total + weight * rec
+        blocks.pause()
         reconstruction[0] = rec_total
         return total, grad
 
-    solver = LBFGS(network.theta, objective)
-    # No patience: the validation loss of a quasi-Newton fit can stall for many iterations
-    # before the next gain, and a deterministic fit ends on its own when it converges.
-    monitor = _Monitor(network, X_val, settings, callback, None)
-    # changes below this are rounding (float32), or too small to matter (float64)
-    ftol = max(10 * float(np.finfo(network.dtype).eps), 1e-12)
-    for epoch in range(1, settings.epochs + 1):
-        before = solver.value
-        moved = solver.step()
-        if not math.isfinite(solver.value):
-            raise _diverged(epoch, solver.value, settings.lr)
-        if monitor.end_epoch(epoch, reconstruction[0]):
-            break
-        if not moved or before - solver.value <= ftol * max(abs(before), 1e-30):
-            monitor.result.stop_reason = StopReason.CONVERGED
-            break
-    return monitor.finish()
+    with ThreadTuner() as blocks, ThreadTuner() as checks:
+        solver = LBFGS(network.theta, objective)
+        # No patience: the validation loss of a quasi-Newton fit can stall for many
+        # iterations before the next gain, and a deterministic fit ends on its own when it
+        # converges.
+        monitor = _Monitor(network, X_val, settings, callback, None, checks)
+        # changes below this are rounding (float32), or too small to matter (float64)
+        ftol = max(10 * float(np.finfo(network.dtype).eps), 1e-12)
+        for epoch in range(1, settings.epochs + 1):
+            before = solver.value
+            moved = solver.step()
+            if not math.isfinite(solver.value):
+                raise _diverged(epoch, solver.value, settings.lr)
+            if monitor.end_epoch(epoch, reconstruction[0]):
+                break
+            if not moved or before - solver.value <= ftol * max(abs(before), 1e-30):
+                monitor.result.stop_reason = StopReason.CONVERGED
+                break
+        return monitor.finish()

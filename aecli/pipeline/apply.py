@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from ..errors import naming_input
 from ..nn import Workspace
+from ..nn.threads import tuned
 from ..preprocessing import BatchBuffers, Prepared, match_model_columns
 from .bundle import ModelBundle, row_errors
 
@@ -122,11 +123,15 @@ class BatchPreparer:
         return prepared, offset
 
 
+def _rows(batch: pa.RecordBatch) -> int:
+    return batch.num_rows
+
+
 def encode_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
                   name: str, totals: ErrorTotals) -> Iterator[pa.RecordBatch]:
     """Codes ``z1..zk`` for each input batch."""
     prepare = BatchPreparer(bundle, name, totals)
-    for batch in batches:
+    for batch in tuned(batches, _rows):
         (xs, mask, _), _ = prepare(batch)
         Z = bundle.encode_scaled(xs, prepare.workspace)  # (m, k)
         totals.rows += Z.shape[0]
@@ -140,7 +145,7 @@ def reconstruct_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], k
     """Reconstructions in original units under the model's column names; optionally each
     row's mean squared error (scaled space, over its observed cells) in a column ``error``."""
     prepare = BatchPreparer(bundle, name, totals)
-    for batch in batches:
+    for batch in tuned(batches, _rows):
         (xs, mask, imputed), _ = prepare(batch)
         X_hat, sq = bundle.reconstruct_scaled(xs, prepare.workspace, imputed)
         totals.add(bundle, sq, imputed)

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..io import to_matrix
+from ..nn.threads import tuned
 from ..preprocessing import MissingPolicy
 from ..report.text import format_explanation
 from .apply import BatchPreparer, ErrorTotals, output_batch, output_name
@@ -118,7 +119,7 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
     values and expected values in original units."""
     prepare = BatchPreparer(bundle, name, totals)
     summary.imputed = bundle.preparation.missing is MissingPolicy.IMPUTE
-    for batch in batches:
+    for batch in tuned(batches, lambda b: b.num_rows):
         (xs, mask, imputed), offset = prepare(batch)
         rows = np.arange(offset + 1, offset + batch.num_rows + 1)
         if mask is not None:
