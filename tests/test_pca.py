@@ -113,14 +113,15 @@ def test_gram_shortcut_is_checked_against_the_exact_second_moments(monkeypatch):
     # mean² = 0.2 × the limit × the sample's variance: the sample passes the shortcut's test
     # (with its 0.25 margin), but the true variance is 8 times smaller: 1.6 × the limit.
     X[:, 0] += np.sqrt(0.2 * eigen._MAX_MEAN_SQ_OVER_VAR * sample_var)
-    calls = []
-    real = eigen.centred_gram
-    monkeypatch.setattr(eigen, "centred_gram", lambda *a: calls.append(1) or real(*a))
+    centred = []
+    real = eigen.gram
+    monkeypatch.setattr(eigen, "gram",
+                        lambda X, mean=None: centred.append(mean is not None) or real(X, mean))
     assert_matches_sklearn(X, 2)
-    assert calls, "the centred Gram matrix was not used"
-    calls.clear()
+    assert centred[-1], "the centred Gram matrix was not used"
+    centred.clear()
     PCA(n_components=2).fit(X - X.mean(axis=0))
-    assert not calls, "centred data should take the shortcut"
+    assert centred == [False], "centred data should take the shortcut"
 
 
 def test_fraction_keeps_smallest_k_reaching_it():

@@ -28,6 +28,8 @@ def blas(monkeypatch):
     monkeypatch.setattr(threads, "blas_threads", lambda: fake.now)
     monkeypatch.setattr(threads, "_set_blas_threads", fake.set)
     monkeypatch.setattr(threads, "_now", None)
+    monkeypatch.setattr(threads, "_memory", {})
+    monkeypatch.setattr(threads, "running_threads", lambda: None)  # the machine's load unknown
     return fake
 
 
@@ -61,7 +63,7 @@ def test_candidates_are_one_the_powers_of_two_and_the_most():
 def test_it_settles_on_the_fastest_count_and_restores_the_default(blas):
     clock = Clock()
     speed = {1: 1e-4, 2: 6e-5, 4: 3e-5}  # four threads fastest
-    with ThreadTuner(clock) as tuner:
+    with ThreadTuner(clock=clock) as tuner:
         used = run_units(tuner, clock, speed, 200)
     assert tuner.chosen == 4
     assert used[-50:] == [4] * 50
@@ -72,7 +74,7 @@ def test_it_settles_on_the_fastest_count_and_restores_the_default(blas):
 def test_under_load_one_thread_wins_and_slow_candidates_are_dropped_early(blas):
     clock = Clock()
     speed = {1: 1e-4, 2: 8e-4, 4: 2e-3}  # a busy machine: more threads, much slower
-    with ThreadTuner(clock) as tuner:
+    with ThreadTuner(clock=clock) as tuner:
         used = run_units(tuner, clock, speed, 300)
     assert tuner.chosen == 1
     # a candidate 8x slower is abandoned after its first unit, not probed for 3+ units
@@ -83,7 +85,7 @@ def test_under_load_one_thread_wins_and_slow_candidates_are_dropped_early(blas):
 def test_a_small_gain_from_more_threads_is_not_worth_them(blas):
     clock = Clock()
     speed = {1: 1e-4, 2: 0.98e-4, 4: 0.97e-4}  # within PREFER_FEWER
-    with ThreadTuner(clock) as tuner:
+    with ThreadTuner(clock=clock) as tuner:
         run_units(tuner, clock, speed, 200)
     assert tuner.chosen == 1
 
@@ -92,7 +94,7 @@ def test_it_measures_again_and_follows_a_change_of_load(blas):
     clock = Clock()
     idle = {1: 1e-4, 2: 5e-5, 4: 3e-5}
     busy = {1: 1e-4, 2: 4e-4, 4: 8e-4}
-    with ThreadTuner(clock) as tuner:
+    with ThreadTuner(clock=clock) as tuner:
         run_units(tuner, clock, idle, 300)
         assert tuner.chosen == 4
         # the neighbour arrives; within the hold time plus one measurement, one thread wins
@@ -102,7 +104,7 @@ def test_it_measures_again_and_follows_a_change_of_load(blas):
 
 def test_paused_time_is_not_counted(blas):
     clock = Clock()
-    with ThreadTuner(clock) as tuner:
+    with ThreadTuner(clock=clock) as tuner:
         for _ in range(40):
             tuner.tick(100)
             clock.t += 1e-4 * 100 if tuner.threads == 4 else 2e-4 * 100
@@ -114,7 +116,7 @@ def test_paused_time_is_not_counted(blas):
 def test_pinned_turns_tuning_off_and_restores(blas):
     with pinned(2):
         assert blas.now == 2
-        with ThreadTuner(Clock()) as tuner:
+        with ThreadTuner(clock=Clock()) as tuner:
             assert not tuner.active
             tuner.tick(10)
             tuner.pause()
@@ -124,7 +126,7 @@ def test_pinned_turns_tuning_off_and_restores(blas):
 
 def test_one_thread_means_nothing_to_tune(blas):
     blas.now = 1
-    with ThreadTuner(Clock()) as tuner:
+    with ThreadTuner(clock=Clock()) as tuner:
         assert not tuner.active
         tuner.tick(5)
     assert blas.history == []
@@ -132,7 +134,7 @@ def test_one_thread_means_nothing_to_tune(blas):
 
 def test_nested_tuners_keep_their_own_choice(blas):
     clock = Clock()
-    with ThreadTuner(clock) as outer, ThreadTuner(clock) as inner:
+    with ThreadTuner(clock=clock) as outer, ThreadTuner(clock=clock) as inner:
         for _ in range(300):
             outer.tick(100)
             clock.t += {1: 1e-4, 2: 6e-5, 4: 3e-5}[blas.now] * 100
@@ -155,3 +157,31 @@ def test_the_real_blas_is_left_as_it_was():
             tuner.tick(64)
             np.ones((64, 64)) @ np.ones((64, 64))
     assert threads.blas_threads() == before
+
+
+def test_a_tuner_starts_with_the_recent_choice_of_its_kind(blas):
+    clock = Clock()
+    speed = {1: 1e-4, 2: 4e-4, 4: 8e-4}
+    with ThreadTuner("gram", clock=clock) as first:
+        run_units(first, clock, speed, 100)
+    assert first.chosen == 1
+    with ThreadTuner("gram", clock=clock) as again:
+        assert run_units(again, clock, speed, 10) == [1] * 10  # no new measurement
+    with ThreadTuner("other", clock=clock) as other:
+        assert set(run_units(other, clock, speed, 10)) != {1}  # another kind measures
+    clock.t += threads.HOLD_SECONDS[1]
+    with ThreadTuner("gram", clock=clock) as later:
+        assert set(run_units(later, clock, speed, 10)) != {1}  # too long ago: measure
+
+
+def test_counts_the_machine_has_no_free_cores_for_are_not_tried(blas, monkeypatch):
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 4)
+    clock = Clock()
+    speed = {1: 1e-4, 2: 6e-5, 4: 3e-5}
+    # two threads of other work running beside ours: room for 2 threads, not for 4
+    with ThreadTuner(clock=clock, running=lambda: 2 + blas.now) as tuner:
+        used = run_units(tuner, clock, speed, 100)
+    assert 4 not in used and tuner.chosen == 2
+    # the machine is full: one thread, with no measurement of more
+    with ThreadTuner("full", clock=clock, running=lambda: 4 + blas.now) as tuner:
+        assert run_units(tuner, clock, speed, 50) == [1] * 50

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AecliError
-from ..nn.threads import pinned
+from ..nn.threads import pinned, scope
 from . import options as o
 from .signatures import expand, option
 
@@ -116,7 +116,7 @@ def _guard(fn):
             except ValueError:  # not the main thread (e.g. some test runners)
                 previous = None
         try:
-            with pinned(kwargs.get("threads")):
+            with pinned(kwargs.get("threads")), scope():
                 return fn(*args, run=run, **kwargs)
         except (typer.Exit, typer.BadParameter, typer.Abort):
             raise

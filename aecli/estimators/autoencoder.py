@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import DataError, InvalidParameterError, TrainingError
 from ..nn import Network, OptimizerKind, autoencoder_specs, make_optimizer
+from ..nn.threads import scope
 from ..nn.training import (
     EpochReport,
     chunked_batches,
@@ -47,6 +48,7 @@ class Autoencoder(ParamsMixin):
         return Hyperparameters(**self.get_params()).checked(n_features)
 
     # -- fitting --------------------------------------------------------------------------
+    @scope()  # BLAS threads: the tuned passes' latest choice holds between them
     def fit(
         self,
         X,
@@ -96,6 +98,7 @@ class Autoencoder(ParamsMixin):
                          reconstruction_mse_rows(network, X_train), X_val, p)
         return self
 
+    @scope()
     def fit_chunks(
         self,
         chunks: Callable[[], Iterable[np.ndarray]],

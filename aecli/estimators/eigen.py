@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# Rows per block when forming the centred Gram matrix: a block of about 4 MiB stays in cache
-# while it is centred and multiplied, and memory does not grow with the number of rows.
-_BLOCK_BYTES = 4 * 2**20
+from ..nn.threads import ThreadTuner, block_rows
 
 # The uncentred Gram matrix X.T @ X minus n * outer(mean, mean) loses about log10(1 + m²/v)
 # digits in a column with mean m and variance v: a relative error near eps * m²/v in the
@@ -20,13 +18,13 @@ def covariance_eigh(X: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.nda
     n, d = X.shape
     C = None
     if X.dtype == np.float64 and _mean_is_small(X[:: max(1, n // 1024)], mean):
-        G = X.T @ X  # (d, d)
+        G = gram(X)  # (d, d)
         # The sample only guessed; the exact second moments on the diagonal decide.
         if _mean_is_small_exact(np.diag(G) / n, mean):
             C = G
             C -= n * np.outer(mean, mean)
     if C is None:
-        C = centred_gram(X, mean)
+        C = gram(X, mean)
     C /= n - 1
     variances, vectors = np.linalg.eigh(C)
     variances = variances[::-1]
@@ -49,16 +47,23 @@ def _mean_is_small_exact(second_moment: np.ndarray, mean: np.ndarray) -> bool:
     return bool(np.all(mean**2 * (1 + r) <= r * second_moment))
 
 
-def centred_gram(X: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """(X - mean).T @ (X - mean) in float64, centring block by block to bound memory."""
+def gram(X: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
+    """(X - mean).T @ (X - mean) (no centring without ``mean``) in float64, a block of rows
+    at a time: memory does not grow with the rows, and each block is a unit of a
+    :class:`ThreadTuner` (one product over every row would run on as many threads as a busy
+    machine has no room for: 5x slower there)."""
     n, d = X.shape
-    rows = max(64, _BLOCK_BYTES // (8 * d))
-    block = np.empty((min(rows, n), d))  # (rows, d)
+    rows = block_rows(8 * d)
+    block = np.empty((min(rows, n), d)) if mean is not None else None  # (rows, d)
     G = np.zeros((d, d))
-    for start in range(0, n, rows):
-        B = block[: min(rows, n - start)]
-        np.subtract(X[start : start + rows], mean, out=B)
-        G += B.T @ B
+    with ThreadTuner("gram") as tuner:
+        for start in range(0, n, rows):
+            tuner.tick(min(rows, n - start))
+            B = X[start : start + rows]
+            if block is not None:
+                B = np.subtract(B, mean, out=block[: len(B)])
+            G += B.T @ B
+        tuner.pause()
     return G
 
 

@@ -13,6 +13,7 @@ import numbers
 import numpy as np
 
 from ..errors import DataError, InvalidParameterError
+from ..nn.threads import scope, tuned_matmul
 from . import checks as v
 from .base import ParamsMixin
 from .eigen import covariance_eigh, flip_signs
@@ -116,6 +117,7 @@ class PCA(ParamsMixin):
             Z = U[:, :k] * self.singular_values_
         return Z.astype(_out_dtype(X), copy=False)
 
+    @scope()  # the eigendecomposition between the tuned passes runs on their choice
     def _fit(self, X) -> tuple[np.ndarray, np.ndarray | None]:
         """Fit and return the validated X and, from the SVD path, U of shape (n, min(n, d))."""
         if not isinstance(self.whiten, bool | np.bool_):
@@ -231,7 +233,7 @@ class PCA(ParamsMixin):
         """Float64 projections of validated X, shape (n, k)."""
         W = self.components_.T  # (d, k)
         # Centring after the product avoids copying X: (X - mean) @ W = X @ W - mean @ W.
-        Z = X @ W if X.dtype == np.float64 else X.astype(np.float64) @ W  # (n, k)
+        Z = tuned_matmul(X, W, np.float64)  # (n, k)
         Z -= self.mean_ @ W
         if self.whiten:
             Z /= self._whitening_scale()
@@ -242,7 +244,7 @@ class PCA(ParamsMixin):
         V = self.components_  # (k, d)
         if self.whiten:
             V = self._whitening_scale()[:, None] * V
-        X_hat = Z.astype(np.float64, copy=False) @ V  # (n, d)
+        X_hat = tuned_matmul(Z, V, np.float64)  # (n, d)
         X_hat += self.mean_
         return X_hat
 

@@ -80,7 +80,7 @@ def reconstruction_mse_rows(network: Network, X: np.ndarray, row_exact: bool = T
     tuner of its own."""
     if tuner is not None:
         return network.reconstruction_errors(X, row_exact=row_exact, tuner=tuner)
-    with ThreadTuner() as own:
+    with ThreadTuner("inference") as own:
         return network.reconstruction_errors(X, row_exact=row_exact, tuner=own)
 
 
@@ -199,7 +199,7 @@ def train(
     """
     if isinstance(X_train, np.ndarray):
         X_train = in_memory_batches(X_train, settings.batch_size)
-    with ThreadTuner() as steps, ThreadTuner() as checks:
+    with ThreadTuner("steps") as steps, ThreadTuner("inference") as checks:
         monitor = _Monitor(network, X_val, settings, callback, settings.patience, checks)
         _epochs(network, optimizer, X_train, settings, rng, monitor, steps)
         return monitor.finish()
@@ -267,7 +267,7 @@ def train_full_batch(
         reconstruction[0] = rec_total
         return total, grad
 
-    with ThreadTuner() as blocks, ThreadTuner() as checks:
+    with ThreadTuner("steps") as blocks, ThreadTuner("inference") as checks:
         solver = LBFGS(network.theta, objective)
         # No patience: the validation loss of a quasi-Newton fit can stall for many
         # iterations before the next gain, and a deterministic fit ends on its own when it
