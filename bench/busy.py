@@ -1,4 +1,4 @@
-"""Training on a busy machine: the default BLAS thread choice against fixed thread counts.
+"""Training and PCA on a busy machine: the default BLAS thread choice against fixed thread counts.
 
 A neighbour process (started and stopped here) multiplies 1000 x 1000 matrices with NumPy's
 default threads for as long as the measurement lasts, as another job on a shared server would.
@@ -7,7 +7,7 @@ default threads for as long as the measurement lasts, as another job on a shared
 alternating, idle and then beside the neighbour. The figure is the default's time over the
 best fixed count's: how much the automatic choice costs against knowing the answer in advance.
 
-Two nets: the issue's table (12 features, default hidden layers, batch 512), whose products
+PCA (fitted and applied, 100k x 256) is timed the same way. Two nets: the issue's table (12 features, default hidden layers, batch 512), whose products
 are too small to gain from a second thread, and the wide net (784 features), which is ~1.4x
 faster on two threads when idle and 2-3x slower on two when a neighbour is busy.
 """
@@ -24,6 +24,7 @@ import numpy as np
 from figures import Figure
 
 from aecli import Autoencoder
+from aecli.estimators import PCA
 from aecli.nn.threads import blas_threads, pinned
 
 NEIGHBOUR = """
@@ -76,17 +77,37 @@ class Case:
         return time.perf_counter() - started
 
 
+@dataclass(frozen=True)
+class PCACase:
+    """PCA fitted and applied (``compare-pca``'s reference) under each thread setting."""
+
+    name: str
+    features: int
+    rows: int
+
+    def data(self) -> np.ndarray:
+        return np.random.default_rng(0).standard_normal((self.rows, self.features))
+
+    def fit_seconds(self, X: np.ndarray) -> float:
+        started = time.perf_counter()
+        pca = PCA(n_components=8).fit(X)
+        pca.inverse_transform(pca.transform(X))
+        return time.perf_counter() - started
+
+
 CASES = (
-    Case("table 50k x 12", 12, 50_000, None, 3, 512, 10),
-    Case("wide 784", 784, 8192, (256, 64), 16, 256, 3),
+    Case("train table 50k x 12", 12, 50_000, None, 3, 512, 10),
+    Case("train wide 784", 784, 8192, (256, 64), 16, 256, 3),
+    PCACase("PCA 100k x 256", 256, 100_000),
 )
 QUICK_CASES = (
-    Case("table 50k x 12", 12, 10_000, None, 3, 512, 3),
-    Case("wide 784", 784, 2048, (256, 64), 16, 256, 1),
+    Case("train table 10k x 12", 12, 10_000, None, 3, 512, 3),
+    Case("train wide 784", 784, 2048, (256, 64), 16, 256, 1),
+    PCACase("PCA 20k x 256", 256, 20_000),
 )
 
 
-def timings(case: Case, X: np.ndarray, rounds: int) -> dict[int | None, float]:
+def timings(case: Case | PCACase, X: np.ndarray, rounds: int) -> dict[int | None, float]:
     """Best seconds of ``rounds`` fits per setting (None: the default), interleaved so that a
     noisy spell hits every setting."""
     settings = [None, *range(1, blas_threads() + 1)]
@@ -118,7 +139,7 @@ def measure(quick: bool, log) -> list[Figure]:
             note = ", ".join(f"{k} thr {v:.2f} s" for k, v in fixed.items())
             log(f"  {case.name} {state}: default {t[None]:.2f} s; {note}")
             figures.append(Figure(
-                f"train {case.name} {state}: default vs best --threads", t[None],
+                f"{case.name} {state}: default vs best --threads", t[None],
                 fixed[best_fixed], "s", t[None] / fixed[best_fixed], target, at_least=False,
                 note=f"best fixed: {best_fixed} thread(s); {note}",
             ))

@@ -192,6 +192,23 @@ def memory_figures(small: int, large: int, rounds: int = 3) -> list[Figure]:
     return figures
 
 
+def row_group_figure(rows: int, rounds: int = 3) -> Figure:
+    """Peak RSS of aecli encode on ``rows`` rows of Parquet written in 1,048,576-row groups
+    (pyarrow's default) over the same rows in 131,072-row groups."""
+    peaks = []
+    for group in (1 << 20, 1 << 17):
+        src = DATA / f"rows_{rows}_rg{group}.parquet"
+        if not src.exists():
+            tmp = src.with_name(src.name + ".tmp")
+            pq.write_table(pq.read_table(table_path(rows, "parquet")), tmp, row_group_size=group)
+            os.replace(tmp, src)
+        runs = [_checked(_encode, src, DATA / "out.parquet", rows).max_rss / 2**20
+                for _ in range(rounds)]
+        peaks.append(statistics.median(runs))
+    return Figure(f"encode peak RSS PARQUET {rows:,} rows: 1M-row groups vs 128k-row groups",
+                  peaks[0], peaks[1], "MiB", peaks[0] / peaks[1], 1.5, at_least=False)
+
+
 def stream_training_figure(small: int, large: int) -> Figure:
     """Peak RSS of ``aecli train --stream`` (one epoch) on ``large`` rows over ``small`` rows.
 

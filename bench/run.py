@@ -26,11 +26,12 @@ import encode_speed
 import numpy as np
 import pca_speed
 import quality
+import stream_order
 import train_speed
 from figures import Figure, table
 from threadpoolctl import threadpool_info, threadpool_limits
 
-SECTIONS = ("training", "busy", "encode", "memory", "pca", "quality")
+SECTIONS = ("training", "busy", "encode", "memory", "stream", "pca", "quality")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -101,14 +102,18 @@ def run(sections: list[str], sizes: Sizes, threads: int) -> list[Figure]:
         if section == "training":
             figures += train_speed.measure(sizes.train_rows, sizes.epochs, sizes.train_rounds,
                                            threads)
+            figures += train_speed.fit_figures(sizes.train_rows, sizes.train_rounds, threads)
         elif section == "busy":
             figures += busy.measure(quick=sizes is QUICK, log=log)
         elif section == "encode":
             figures += encode_speed.encode_figures(sizes.encode_rows, sizes.encode_rounds)
         elif section == "memory":
             figures += encode_speed.memory_figures(*sizes.memory_rows)
+            figures.append(encode_speed.row_group_figure(sizes.memory_rows[1]))
             figures.append(encode_speed.stream_training_figure(sizes.encode_rows,
                                                                sizes.memory_rows[1]))
+        elif section == "stream":
+            figures += stream_order.measure(quick=sizes is QUICK)
         elif section == "pca":
             figures += pca_speed.measure(sizes.pca_rows, 256, sizes.pca_repeat)
         elif section == "quality":

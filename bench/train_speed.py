@@ -175,3 +175,46 @@ def measure(rows: dict[str, int], epochs: int, rounds: int, threads: int) -> lis
             achieved / ceiling, net.target_vs_blas, percent=True,
         ))
     return figures
+
+
+def torch_fit_seconds(net: Net, X: np.ndarray, epochs: int, threads: int) -> float | None:
+    """Wall time of the PyTorch side end to end: building the model and optimizer, then
+    ``epochs`` epochs (see :func:`torch_epochs`); None without PyTorch."""
+    started = time.perf_counter()
+    seconds = torch_epochs(net, X, epochs, threads)
+    return None if seconds is None else time.perf_counter() - started
+
+
+def aecli_fit_seconds(net: Net, X: np.ndarray, epochs: int) -> float:
+    """Wall time of ``Autoencoder.fit`` end to end: checking the input, building the network,
+    ``epochs`` epochs, and the pass over the training rows that calibrates the threshold."""
+    model = Autoencoder(latent=net.latent, hidden=net.hidden, activation="elu", epochs=epochs,
+                        batch_size=BATCH, lr=LR, optimizer="adam", validation=0.0,
+                        dtype="float32", seed=0)
+    started = time.perf_counter()
+    model.fit(X)
+    return time.perf_counter() - started
+
+
+FIT_TARGETS = {"small": 2.5, "wide": 1.2}
+
+
+def fit_figures(rows: dict[str, int], rounds: int, threads: int) -> list[Figure]:
+    """Per net: ``fit`` end to end (2 epochs) against PyTorch's same training, as a speed
+    ratio (PyTorch's seconds over aecli's)."""
+    figures = []
+    for net in NETS:
+        X = make_data(net, rows[net.name])
+        aecli_fit_seconds(net, X[:512], 1)  # warm-up: imports, first allocations
+        ours, theirs = [], []
+        for _ in range(rounds):
+            ours.append(aecli_fit_seconds(net, X, 2))
+            t = torch_fit_seconds(net, X, 2, threads)
+            theirs += [t] if t is not None else []
+        ratio = min(theirs) / min(ours) if theirs else None
+        figures.append(Figure(
+            f"fit {net.name} net end to end (2 epochs): speed vs torch", min(ours),
+            min(theirs) if theirs else None, "s", ratio, FIT_TARGETS[net.name],
+            note="" if theirs else "PyTorch not installed: pip install torch",
+        ))
+    return figures

@@ -157,3 +157,28 @@ def test_reconstruction_errors_match_a_full_reconstruction_and_do_not_depend_on_
     # the same pass, with threads chosen by timing (which can change float64's last bits)
     np.testing.assert_allclose(reconstruction_mse_rows(net, X), errors, rtol=1e-12)
     assert net.reconstruction_errors(X[:0]).shape == (0,)
+
+
+@pytest.mark.parametrize("buffer_rows", [10_000, 300, 48])
+def test_streamed_epochs_see_every_row_once_mixed_across_chunks(buffer_rows):
+    from aecli.nn.training import chunked_batches
+
+    X = np.arange(2000, dtype=np.float64)[:, None]  # sorted, like a file ordered by date
+    chunk_sizes = [100, 250, 7, 400, 1, 642, 600]
+    bounds = np.cumsum([0, *chunk_sizes])
+
+    def chunks():
+        return (X[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+
+    source = chunked_batches(chunks, 32, buffer_bytes=buffer_rows * 8)
+    batches = list(source(np.random.default_rng(0)))
+    rows = np.concatenate(batches)[:, 0]
+    assert sorted(rows.tolist()) == list(range(2000))  # every row once
+    assert all(len(b) == 32 for b in batches[:-1]) and 0 < len(batches[-1]) <= 32
+    first = np.concatenate(batches[:8])[:, 0]  # the first 256 rows trained on
+    if buffer_rows >= 2000:  # the whole file fits: shuffled as in memory
+        assert first.max() > 1500 and first.min() < 500
+    else:  # mixed over the buffer's span, beyond the first chunk
+        assert first.max() > 100
+    again = np.concatenate(list(source(np.random.default_rng(1))))[:, 0]
+    assert not np.array_equal(again, rows)  # a new order each epoch

@@ -112,7 +112,8 @@ class Autoencoder(ParamsMixin):
         ----------
         chunks : callable
             ``chunks()`` returns an iterable of arrays of shape (m_i, n_features): finite,
-            already scaled, read afresh on every call. Rows are shuffled within each chunk.
+            already scaled, read afresh on every call, in the same order. Rows are mixed
+            across chunks by a shuffle buffer (:func:`aecli.nn.training.chunked_batches`).
         validation_data : array-like of shape (n_val, n_features), optional
             Held-out rows (in memory) for early stopping and the score calibration; without
             them, the first rows of the training data calibrate the threshold.

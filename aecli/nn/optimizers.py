@@ -85,32 +85,40 @@ class RMSprop:
 
 
 class Adam:
-    """Adam (Kingma & Ba), with the bias corrections folded into the step size."""
+    """Adam (Kingma & Ba), in ten passes over the parameters rather than twelve.
+
+    The moments are kept scaled: ``u = m / (1 - beta1)`` and ``w = v / (1 - beta2)``, so that
+    each update is ``u = beta1 u + g`` and ``w = beta2 w + g²`` (two and three passes instead of
+    three and four); the scales and the bias corrections are folded into the step size and
+    epsilon, which are Python floats computed once per step. The result is Adam's update up
+    to rounding.
+    """
 
     def __init__(self, size, dtype, lr: float, beta1=0.9, beta2=0.999, eps=1e-8):
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
-        self.m = np.zeros(size, dtype=dtype)
-        self.v = np.zeros(size, dtype=dtype)
+        self.u = np.zeros(size, dtype=dtype)  # m / (1 - beta1)
+        self.w = np.zeros(size, dtype=dtype)  # v / (1 - beta2)
         self.scratch = np.empty(size, dtype=dtype)
         self.t = 0
 
     def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
         """Update ``theta`` in place."""
         self.t += 1
-        m, v, s = self.m, self.v, self.scratch
+        u, w, s = self.u, self.w, self.scratch
         b1, b2 = self.beta1, self.beta2
-        np.subtract(grad, m, out=s)  # m += (1-b1)(g-m) is m = b1 m + (1-b1) g in one pass
-        s *= 1 - b1
-        m += s
+        u *= b1
+        u += grad
+        w *= b2
         np.multiply(grad, grad, out=s)
-        s -= v
-        s *= 1 - b2
-        v += s
-        c2 = math.sqrt(1 - b2**self.t)  # a Python float: np.float64 would upcast float32 ops
-        step = self.lr * c2 / (1 - b1**self.t)
-        np.sqrt(v, out=s)
-        s += self.eps * c2
-        np.divide(m, s, out=s)
+        w += s
+        # Adam: lr * m_hat / (sqrt(v_hat) + eps), with m_hat = u (1-b1) / (1-b1^t) and
+        # sqrt(v_hat) = sqrt(w) * k, k = sqrt((1-b2) / (1-b2^t)); Python floats, so that
+        # float32 arrays stay float32.
+        k = math.sqrt((1 - b2) / (1 - b2**self.t))
+        step = self.lr * (1 - b1) / ((1 - b1**self.t) * k)
+        np.sqrt(w, out=s)
+        s += self.eps / k
+        np.divide(u, s, out=s)
         s *= step
         theta -= s
 

@@ -312,7 +312,7 @@ def tuned_matmul(A: np.ndarray, B: np.ndarray, dtype=None) -> np.ndarray:
     no room for. ``A`` is cast to ``dtype`` block by block when given."""
     dtype = np.result_type(A.dtype if dtype is None else dtype, B.dtype)
     out = np.empty((A.shape[0], B.shape[1]), dtype=dtype)
-    rows = block_rows(A.shape[1] * dtype.itemsize)
+    rows = block_rows(max(A.shape[1], B.shape[1]) * dtype.itemsize)  # the wider side
     with ThreadTuner("matmul") as tuner:
         for start in range(0, A.shape[0], rows):
             tuner.tick(min(rows, A.shape[0] - start))
