@@ -7,9 +7,10 @@ default threads for as long as the measurement lasts, as another job on a shared
 alternating, idle and then beside the neighbour. The figure is the default's time over the
 best fixed count's: how much the automatic choice costs against knowing the answer in advance.
 
-PCA (fitted and applied, 100k x 256) is timed the same way. Two nets: the issue's table (12 features, default hidden layers, batch 512), whose products
-are too small to gain from a second thread, and the wide net (784 features), which is ~1.4x
-faster on two threads when idle and 2-3x slower on two when a neighbour is busy.
+PCA (fitted and applied, 100k x 256) is timed the same way. Two nets: the issue's table
+(12 features, default hidden layers, batch 512), whose products are too small to gain much
+from a second thread, and the wide net (784 features), which is ~1.4x faster on two threads
+when idle and 2-3x slower on two when a neighbour is busy.
 """
 
 from __future__ import annotations
