@@ -185,3 +185,19 @@ def test_counts_the_machine_has_no_free_cores_for_are_not_tried(blas, monkeypatc
     # the machine is full: one thread, with no measurement of more
     with ThreadTuner("full", clock=clock, running=lambda: 4 + blas.now) as tuner:
         assert run_units(tuner, clock, speed, 50) == [1] * 50
+
+
+def test_tuned_products_equal_the_plain_ones():
+    from aecli.estimators.eigen import gram
+    from aecli.nn.threads import tuned_matmul
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((70_000, 9)).astype(np.float32)  # several blocks of rows
+    B = rng.standard_normal((9, 300))
+    out = tuned_matmul(A, B, np.float64)
+    assert out.dtype == np.float64 and out.shape == (70_000, 300)
+    np.testing.assert_allclose(out, A.astype(np.float64) @ B, rtol=1e-12, atol=1e-12)
+    X = rng.standard_normal((50_000, 40))
+    mean = X.mean(axis=0)
+    np.testing.assert_allclose(gram(X), X.T @ X, rtol=1e-10)
+    np.testing.assert_allclose(gram(X, mean), (X - mean).T @ (X - mean), rtol=1e-10)
