@@ -99,7 +99,7 @@ def train_bundle_streaming(
     callback: Callable[[EpochReport], None] | None = None,
     info: dict | None = None,
 ) -> ModelBundle:
-    """Like :func:`aecli.workflows.train_bundle`, but reading the rows anew for every pass.
+    """Like :func:`aecli.pipeline.train.train_bundle`, but reading the rows anew for every pass.
 
     ``read_chunks()`` returns an iterable of raw (m, d) float64 arrays (NaN where missing),
     the same rows in the same order each time it is called.
