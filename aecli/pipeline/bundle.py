@@ -29,7 +29,7 @@ class ModelBundle:
     info : dict
         Plain-JSON facts about training (source, unused columns) for ``inspect``.
     summary : dict
-        The training summary (see :func:`aecli.workflows.training_summary`), stored once.
+        The training summary (see :func:`aecli.pipeline.train.training_summary`), stored once.
     """
 
     autoencoder: Autoencoder
