@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aecli.nn import l1_penalty, mse
+from aecli.nn import SoftmaxGroups, l1_penalty, mse
+from aecli.nn.losses import UNSEEN_ERROR
 
 
 def test_mse_value_and_gradient(numerical_grad, assert_grad_close):
@@ -37,3 +38,54 @@ def test_gradients_keep_the_dtype(dtype):
     a = np.ones((3, 2), dtype=dtype)
     assert mse(a, a * 2)[1].dtype == dtype
     assert l1_penalty(a, 0.1)[1].dtype == dtype
+
+
+def _onehot(rng, n, sizes, unseen_row=None):
+    blocks = []
+    for size in sizes:
+        block = np.eye(size)[rng.integers(0, size, n)]
+        if unseen_row is not None:
+            block[unseen_row] = 0
+        blocks.append(block)
+    return np.hstack(blocks)
+
+
+def test_softmax_groups_objective_and_gradient(numerical_grad, assert_grad_close):
+    """Squared error on the numeric columns, cross-entropy on each block, each table column
+    counted once; the gradient matches central differences."""
+    rng = np.random.default_rng(3)
+    groups = SoftmaxGroups(2, [3, 4])
+    n = 6
+    target = np.hstack([rng.normal(size=(n, 2)), _onehot(rng, n, [3, 4])])
+    out = rng.normal(size=(n, groups.width))
+    error, objective, grad = groups.loss_and_grad(out.copy(), target)
+    p1 = np.exp(out[:, 2:5]) / np.exp(out[:, 2:5]).sum(axis=1, keepdims=True)
+    p2 = np.exp(out[:, 5:]) / np.exp(out[:, 5:]).sum(axis=1, keepdims=True)
+    cross = -(np.log(p1) * target[:, 2:5]).sum() - (np.log(p2) * target[:, 5:]).sum()
+    sq = ((out[:, :2] - target[:, :2]) ** 2).sum()
+    assert objective == pytest.approx((sq + cross) / (n * 4), rel=1e-12)
+    brier = ((p1 - target[:, 2:5]) ** 2).sum() + ((p2 - target[:, 5:]) ** 2).sum()
+    assert error == pytest.approx((sq + brier) / (n * 4), rel=1e-12)
+    assert_grad_close(grad, numerical_grad(lambda: groups.loss_and_grad(out, target)[1], out))
+
+
+def test_cell_errors_count_a_categorical_column_once_and_an_unseen_level_as_the_worst():
+    rng = np.random.default_rng(4)
+    groups = SoftmaxGroups(1, [3])
+    target = np.hstack([rng.normal(size=(3, 1)), _onehot(rng, 3, [3], unseen_row=2)])
+    p = np.hstack([target[:, :1] + 0.5, np.full((3, 3), 1 / 3)])
+    cells = groups.cell_errors(p, target)
+    assert cells.shape == (3, 2)
+    np.testing.assert_allclose(cells[:, 0], 0.25)
+    np.testing.assert_allclose(cells[:2, 1], (2 / 3) ** 2 + 2 * (1 / 3) ** 2)
+    assert cells[2, 1] == UNSEEN_ERROR
+    np.testing.assert_allclose(groups.row_errors(p, target), cells.mean(axis=1))
+
+
+def test_softmax_turns_each_block_into_probabilities_in_place():
+    groups = SoftmaxGroups(1, [2, 3])
+    h = np.array([[5.0, 1000.0, 1000.0, 0.0, 1.0, 2.0]])
+    groups.softmax_(h)
+    assert h[0, 0] == 5.0
+    np.testing.assert_allclose(h[0, 1:3], [0.5, 0.5])
+    np.testing.assert_allclose(h[0, 3:].sum(), 1.0)

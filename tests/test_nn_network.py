@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aecli.nn import ActivationKind, LayerSpec, Network, autoencoder_specs
+from aecli.nn import ActivationKind, LayerSpec, Network, SoftmaxGroups, autoencoder_specs
 
 SPARSITY, WEIGHT_DECAY = 0.05, 0.01
 KINKED = {"relu", "leaky_relu", "elu"}
@@ -98,3 +98,27 @@ def test_arrays_round_trip_into_a_fresh_network():
     copy.load_arrays(net.arrays())
     np.testing.assert_array_equal(copy.theta, net.theta)
     assert LayerSpec(**net.specs[-1].to_dict()) == net.specs[-1]
+
+
+def test_a_network_with_categorical_columns_has_the_gradient_of_its_objective(
+        numerical_grad, assert_grad_close):
+    """Two numeric columns and two categorical ones (3 and 2 levels): softmax outputs,
+    cross-entropy, through hidden layers and dropout."""
+    groups = SoftmaxGroups(2, [3, 2])
+    specs = autoencoder_specs(groups.width, (4,), 2, "tanh", "linear", "linear", False)
+    net = Network(specs, dtype=np.float64, rng=np.random.default_rng(0), dropout=0.2,
+                  groups=groups)
+    data = np.random.default_rng(1)
+    x = np.hstack([data.normal(size=(7, 2)), np.eye(3)[data.integers(0, 3, 7)],
+                   np.eye(2)[data.integers(0, 2, 7)]])
+
+    def objective():
+        return net.loss_and_grad(x, x, SPARSITY, WEIGHT_DECAY, np.random.default_rng(5))[1]
+
+    objective()
+    assert_grad_close(net.grad.copy(), numerical_grad(objective, net.theta), rtol=1e-5)
+    out = net.decode(net.encode(x))
+    np.testing.assert_allclose(out[:, 2:5].sum(axis=1), 1.0)
+    np.testing.assert_allclose(out[:, 5:].sum(axis=1), 1.0)
+    np.testing.assert_allclose(net.reconstruction_errors(x), groups.row_errors(out, x),
+                               rtol=1e-12)

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import DataError, InvalidParameterError, TrainingError
-from ..nn import Network, OptimizerKind, autoencoder_specs, make_optimizer
+from ..nn import Network, OptimizerKind, SoftmaxGroups, autoencoder_specs, make_optimizer
 from ..nn.threads import scope
 from ..nn.training import (
     EpochReport,
@@ -55,6 +55,7 @@ class Autoencoder(ParamsMixin):
         y=None,
         callback: Callable[[EpochReport], None] | None = None,
         validation_data=None,
+        groups: SoftmaxGroups | None = None,
     ):
         """Train the autoencoder to reconstruct ``X``.
 
@@ -67,6 +68,9 @@ class Autoencoder(ParamsMixin):
             Called after every epoch with an :class:`aecli.training.EpochReport`.
         validation_data : array-like of shape (n_val, n_features), optional
             Held-out rows to monitor instead of splitting off ``validation`` of ``X``.
+        groups : aecli.nn.SoftmaxGroups, optional
+            Which last columns of ``X`` one-hot encode categorical columns: the network
+            outputs a softmax over each block, trained with cross-entropy.
 
         Returns
         -------
@@ -93,7 +97,7 @@ class Autoencoder(ParamsMixin):
                 raise InvalidParameterError(
                     f"validation_data has {X_val.shape[1]} features, X has {arr.shape[1]}"
                 )
-        network, result = self._train(arr.shape[1], p, X_train, X_val, rng, callback)
+        network, result = self._train(arr.shape[1], p, X_train, X_val, rng, callback, groups)
         self._set_fitted(network, result, arr.shape[1], names,
                          reconstruction_mse_rows(network, X_train), X_val, p)
         return self
@@ -105,6 +109,7 @@ class Autoencoder(ParamsMixin):
         validation_data=None,
         callback: Callable[[EpochReport], None] | None = None,
         n_rows: int | None = None,
+        groups: SoftmaxGroups | None = None,
     ):
         """Train on rows read anew each epoch, for data larger than memory.
 
@@ -122,6 +127,8 @@ class Autoencoder(ParamsMixin):
         n_rows : int, optional
             How many rows the chunks hold, for the training budget when ``epochs`` is None;
             counted with one more pass when not given.
+        groups : aecli.nn.SoftmaxGroups, optional
+            As in :meth:`fit`.
 
         Returns
         -------
@@ -147,7 +154,7 @@ class Autoencoder(ParamsMixin):
             X_val = v.check_array(validation_data, dtype, name="validation_data")
         rng = np.random.default_rng(p.seed)
         source = chunked_batches(checked, p.batch_size)
-        network, result = self._train(d, p, source, X_val, rng, callback)
+        network, result = self._train(d, p, source, X_val, rng, callback, groups)
         # One more pass for the training error; only a bounded prefix of the per-row errors
         # is kept, to calibrate the threshold when there are no validation rows.
         total, n, kept = 0.0, 0, []
@@ -159,11 +166,14 @@ class Autoencoder(ParamsMixin):
         self._set_fitted(network, result, d, None, np.concatenate(kept), X_val, p, total / n)
         return self
 
-    def _train(self, d: int, p: Hyperparameters, source, X_val, rng, callback):
+    def _train(self, d: int, p: Hyperparameters, source, X_val, rng, callback, groups=None):
         """Build the network and run the training loop; unfit ``self`` on divergence."""
         specs = autoencoder_specs(d, p.hidden, p.latent, p.activation, p.latent_activation,
                                   p.output_activation, p.tied)
-        network = Network(specs, dtype=DTYPES[p.dtype], rng=rng, dropout=p.dropout)
+        if groups is not None and groups.width != d:
+            raise InvalidParameterError(f"groups describe {groups.width} columns, X has {d}")
+        network = Network(specs, dtype=DTYPES[p.dtype], rng=rng, dropout=p.dropout,
+                          groups=groups)
         try:
             if p.optimizer is OptimizerKind.LBFGS:
                 return network, train_full_batch(network, source, X_val, p, callback)

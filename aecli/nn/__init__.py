@@ -2,7 +2,7 @@
 
 from .activations import ActivationKind, get_activation
 from .layers import Dense, Dropout
-from .losses import l1_penalty, mse
+from .losses import SoftmaxGroups, l1_penalty, mse
 from .network import LayerSpec, Network, Workspace, autoencoder_specs
 from .optimizers import MINIBATCH, OptimizerKind, make_optimizer
 
@@ -13,6 +13,7 @@ __all__ = [
     "Dropout",
     "LayerSpec",
     "Network",
+    "SoftmaxGroups",
     "OptimizerKind",
     "Workspace",
     "autoencoder_specs",

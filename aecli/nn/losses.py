@@ -24,3 +24,117 @@ def l1_penalty(z: np.ndarray, strength: float) -> tuple[float, np.ndarray]:
     n = z.shape[0]
     loss = strength * float(np.abs(z).sum()) / n
     return loss, np.sign(z) * z.dtype.type(strength / n)
+
+
+# A level unseen at training (an all-zero one-hot block) gets the largest error a
+# probability vector can have against a one-hot one: ||p - e_i||^2 <= 2.
+UNSEEN_ERROR = 2.0
+
+
+class SoftmaxGroups:
+    """The output columns that one-hot encode categorical columns, one block per column.
+
+    The network's last ``sum(sizes)`` outputs are logits: each block goes through a softmax
+    and is trained with cross-entropy; the columns before them are numeric, trained with
+    squared error. Each table column counts once in the loss, whatever its width (as
+    TVAE/CTGAN weigh their columns): a row's loss is the mean over its columns of
+    ``(y_hat - y)^2`` for a numeric column and ``-log p[level]`` for a categorical one.
+
+    The *error* reported of a categorical column (validation, scores, per-column errors) is
+    ``||p - onehot||^2``, the squared error of its one-hot vector, in [0, 2]: the metric
+    numeric columns use, so PCA's reconstruction of the same one-hot matrix is measured the
+    same way. A row whose block is all zeros (a level unseen at training) gets
+    :data:`UNSEEN_ERROR`, the largest.
+
+    Parameters
+    ----------
+    numeric : int
+        Numeric columns, first in the matrix.
+    sizes : sequence of int
+        Levels of each categorical column, in matrix order after the numeric ones.
+    """
+
+    def __init__(self, numeric: int, sizes):
+        self.numeric = int(numeric)
+        self.sizes = tuple(int(s) for s in sizes)
+        if self.numeric < 0 or any(s < 1 for s in self.sizes):
+            raise ValueError(f"invalid column groups: {self.numeric} numeric, {self.sizes}")
+        self.starts = self.numeric + np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(
+            int) if self.sizes else np.zeros(0, dtype=int)
+        self.width = self.numeric + sum(self.sizes)  # columns of the matrix
+        self.columns = self.numeric + len(self.sizes)  # columns of the table
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SoftmaxGroups) and (self.numeric, self.sizes) == (
+            other.numeric, other.sizes)
+
+    def __repr__(self) -> str:
+        return f"SoftmaxGroups(numeric={self.numeric}, sizes={list(self.sizes)})"
+
+    def blocks(self):
+        """``(start, stop)`` of each categorical block."""
+        return [(int(a), int(a) + s) for a, s in zip(self.starts, self.sizes, strict=True)]
+
+    def softmax_(self, h: np.ndarray) -> np.ndarray:
+        """Turn each block of logits in ``h`` (n, width) into probabilities, in place."""
+        for a, b in self.blocks():
+            block = h[:, a:b]
+            block -= block.max(axis=1, keepdims=True)
+            np.exp(block, out=block)
+            block /= block.sum(axis=1, keepdims=True)
+        return h
+
+    def loss_and_grad(self, out: np.ndarray, target: np.ndarray) -> tuple[float, float,
+                                                                          np.ndarray]:
+        """Training loss of logits ``out`` (n, width) against ``target``.
+
+        Returns
+        -------
+        error : float
+            The mean reported error (squared error; ``||p - onehot||^2`` per block) per cell
+            of the table, the figure users see.
+        objective : float
+            The mean over rows and table columns of squared error and cross-entropy.
+        d_out : ndarray (n, width)
+            The objective's gradient with respect to ``out``.
+        """
+        n = len(out)
+        per = out.dtype.type(1.0 / (n * self.columns))
+        d = np.subtract(out, target)  # (n, width); the blocks are overwritten below
+        num = d[:, : self.numeric]
+        sq_num = float(np.vdot(num, num))
+        cross, brier = 0.0, 0.0
+        for a, b in self.blocks():
+            logits = out[:, a:b]
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            log_z = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            p = np.exp(shifted - log_z)  # (n, L)
+            y = target[:, a:b]
+            cross -= float(np.vdot(y, shifted - log_z))
+            g = np.subtract(p, y, out=d[:, a:b])  # d(-log p[y]) / d logits
+            brier += float(np.vdot(g, g))
+        num *= 2 * per
+        if self.sizes:
+            d[:, self.numeric :] *= per
+        scale = 1.0 / (n * self.columns)
+        return (sq_num + brier) * scale, (sq_num + cross) * scale, d
+
+    def cell_errors(self, p: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Each table cell's error (n, columns), float64: squared error of the numeric
+        columns, ``||p - onehot||^2`` of each block of probabilities ``p`` (unseen:
+        :data:`UNSEEN_ERROR`)."""
+        n = len(p)
+        out = np.empty((n, self.columns), dtype=np.float64)
+        d = np.subtract(p[:, : self.numeric], target[:, : self.numeric], dtype=np.float64)
+        np.multiply(d, d, out=out[:, : self.numeric])
+        for j, (a, b) in enumerate(self.blocks()):
+            y = target[:, a:b]
+            g = np.subtract(p[:, a:b], y, dtype=np.float64)
+            err = np.einsum("ij,ij->i", g, g)
+            err[y.sum(axis=1) == 0] = UNSEEN_ERROR
+            out[:, self.numeric + j] = err
+        return out
+
+    def row_errors(self, p: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Each row's mean error over its table columns (n,), float64."""
+        return self.cell_errors(p, target).mean(axis=1)

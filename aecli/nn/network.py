@@ -15,7 +15,7 @@ import numpy as np
 from .activations import get_activation
 from .initializers import init_bias, init_weights
 from .layers import Dense, Dropout
-from .losses import l1_penalty, mse
+from .losses import SoftmaxGroups, l1_penalty, mse
 
 # A block's widest activation during inference: about one core's L2 cache (1 MiB on the
 # 2-core bench machine, where 1 MiB encodes 1M rows 10% faster than 2 MiB or 4 MiB).
@@ -110,12 +110,20 @@ class Network:
         Draws the initial weights. Without it, parameters start at zero (to be loaded).
     dropout : float
         Inverted-dropout rate on the hidden layers (not the code, not the output).
+    groups : SoftmaxGroups, optional
+        Output columns that are categorical: softmax blocks trained with cross-entropy
+        (see :class:`aecli.nn.losses.SoftmaxGroups`). None: every column is numeric.
     """
 
     def __init__(self, specs, dtype=np.float32, rng=None, dropout: float = 0.0,
-                 init: str = INIT):
+                 init: str = INIT, groups: SoftmaxGroups | None = None):
         self.specs = list(specs)
         self.dtype = np.dtype(dtype)
+        if groups is not None and not groups.sizes:
+            groups = None  # no categorical column: the plain squared-error network
+        if groups is not None and groups.width != self.specs[0].n_in:
+            raise ValueError(f"{groups!r} does not describe {self.specs[0].n_in} inputs")
+        self.groups = groups
         self.code_index = len(self.specs) // 2 - 1
         owners = [i for i, s in enumerate(self.specs) if s.tied_to is None]
         self.n_weights = sum(self.specs[i].n_in * self.specs[i].n_out for i in owners)
@@ -208,6 +216,8 @@ class Network:
             for layer in layers:
                 z, a = workspace.pair(layer, rows, layer.W.shape[1], self.dtype)
                 h = layer.infer(h, z, a)
+            if self.groups is not None and layers[-1] is self.layers[-1]:
+                self.groups.softmax_(h[:m])  # logits → each categorical column's levels
             yield start, m, h
         if tuner is not None:
             tuner.pause()
@@ -220,6 +230,10 @@ class Network:
         :meth:`encode`; ``tuner`` as in :meth:`_blocks`."""
         out = np.empty(len(x), dtype=np.float64)
         diff = None
+        if self.groups is not None:
+            for start, m, h in self._blocks(self.layers, x, None, row_exact, tuner):
+                out[start : start + m] = self.groups.row_errors(h[:m], x[start : start + m])
+            return out
         for start, m, h in self._blocks(self.layers, x, None, row_exact, tuner):
             if diff is None:
                 diff = np.empty_like(h)
@@ -267,13 +281,18 @@ class Network:
         Returns
         -------
         reconstruction_mse : float
-            The MSE between output and target, the figure reported to users.
+            The MSE between output and target, the figure reported to users (with
+            categorical columns, their error as :class:`SoftmaxGroups` defines it).
         objective : float
-            MSE plus the sparsity and weight-decay penalties, what the gradient is of.
+            MSE (with categorical columns, their cross-entropy) plus the sparsity and
+            weight-decay penalties, what the gradient is of.
         """
         out, code = self.forward_train(x_in, rng)
-        rec, d_out = mse(out, target)
-        objective = rec
+        if self.groups is None:
+            rec, d_out = mse(out, target)
+            objective = rec
+        else:
+            rec, objective, d_out = self.groups.loss_and_grad(out, target)
         d_code = None
         if sparsity > 0:
             penalty, d_code = l1_penalty(code, sparsity)

@@ -15,8 +15,9 @@ import numpy as np
 
 from ..errors import DataError
 from ..estimators import PCA, Autoencoder, Hyperparameters
+from ..nn import SoftmaxGroups
 from ..nn.training import EpochReport
-from ..preprocessing import MissingPolicy, Preparation, ScalerKind, screen
+from ..preprocessing import MissingPolicy, Preparation, RawRows, ScalerKind, screen
 from ..report.text import format_architecture
 from .bundle import ModelBundle
 
@@ -42,35 +43,44 @@ def split_rows(n: int, validation: float, seed) -> tuple[np.ndarray, np.ndarray 
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def prepare(X, names, *, missing: MissingPolicy, scale: ScalerKind, validation: float, seed,
-            dtype) -> TrainingRows:
-    """Screen raw rows ``X`` (n, d), split off validation rows, fit the preparation on the
-    training rows only (so validation error is honest), and transform every row.
+def prepare(X: np.ndarray | RawRows, names, *, missing: MissingPolicy, scale: ScalerKind,
+            validation: float, seed, dtype) -> TrainingRows:
+    """Screen raw rows ``X`` (n, d) of the numeric columns ``names`` (with the categorical
+    columns, a :class:`RawRows`), split off validation rows, fit the preparation (scaler,
+    imputation values, levels) on the training rows only (so validation error is honest),
+    and transform every row.
 
     Every check sees the rows with their input row numbers (1-based data rows).
     """
-    keep = screen(X, names, missing)
+    raw = X if isinstance(X, RawRows) else RawRows(X)
+    keep = screen(raw.numeric, names, missing)
     dropped = 0 if keep is None else int((~keep).sum())
-    kept = X if keep is None else X[keep]
-    if kept.shape[0] < 2:
+    kept = raw if keep is None else raw.take(keep)
+    if len(kept) < 2:
         after = f" after dropping {dropped} with missing values" if dropped else ""
-        raise DataError(f"{kept.shape[0]} row(s) to train on{after}; training needs at least 2",
+        raise DataError(f"{len(kept)} row(s) to train on{after}; training needs at least 2",
                         hint="give more rows" + (", or use --missing impute" if dropped else ""))
-    rows = np.arange(1, X.shape[0] + 1) if keep is None else np.flatnonzero(keep) + 1
-    train_rows, val_rows = split_rows(kept.shape[0], validation, seed)
-    prep = Preparation.fit(kept[train_rows], names, missing=missing, scale=scale, dtype=dtype,
-                           rows=rows[train_rows])
-    Xs = prep.transform(X).X  # (n_kept, d)
-    imputed = int(np.isnan(kept).sum()) if prep.missing is MissingPolicy.IMPUTE else 0
+    rows = np.arange(1, len(raw) + 1) if keep is None else np.flatnonzero(keep) + 1
+    train_rows, val_rows = split_rows(len(kept), validation, seed)
+    prep = Preparation.fit(kept.take(train_rows), names, missing=missing, scale=scale,
+                           dtype=dtype, rows=rows[train_rows])
+    Xs = prep.transform(raw).X  # (n_kept, width)
+    imputed = int(np.isnan(kept.numeric).sum()) if prep.missing is MissingPolicy.IMPUTE else 0
     return TrainingRows(prep, Xs[train_rows], None if val_rows is None else Xs[val_rows],
                         dropped, imputed)
 
 
-def pca_error(X_train: np.ndarray, X_eval: np.ndarray, k: int) -> tuple[float, float]:
-    """PCA fitted on ``X_train`` at ``k``: (mean reconstruction MSE on ``X_eval``,
-    cumulative explained variance ratio)."""
+def pca_error(X_train: np.ndarray, X_eval: np.ndarray, k: int,
+              groups: SoftmaxGroups | None = None) -> tuple[float, float]:
+    """PCA fitted on ``X_train`` at ``k``: (mean reconstruction error on ``X_eval``,
+    cumulative explained variance ratio). With categorical columns (``groups``), PCA sees
+    the same one-hot matrix and each column's error is measured as the autoencoder's is."""
     pca = PCA(n_components=k).fit(X_train.astype(np.float64))
-    err = pca.reconstruction_error(X_eval.astype(np.float64))
+    X_eval = X_eval.astype(np.float64)
+    if groups is None:
+        err = pca.reconstruction_error(X_eval)
+    else:
+        err = groups.row_errors(pca.inverse_transform(pca.transform(X_eval)), X_eval)
     return float(err.mean()), float(pca.explained_variance_ratio_.sum())
 
 
@@ -84,7 +94,8 @@ def train_bundle(
     callback: Callable[[EpochReport], None] | None = None,
     info: dict | None = None,
 ) -> ModelBundle:
-    """Fit the preparation and the autoencoder on raw rows ``X`` (n, d) with columns ``names``.
+    """Fit the preparation and the autoencoder on raw rows ``X`` (n, d) with numeric columns
+    ``names`` (a :class:`RawRows` with the categorical columns too).
 
     Returns the bundle; its ``summary`` (see :func:`training_summary`) also carries PCA's
     error at the same k on the same held-out rows.
@@ -93,13 +104,14 @@ def train_bundle(
     hp = Hyperparameters(**params).resolved(len(X))
     p = prepare(X, names, missing=missing, scale=scale, validation=hp.validation, seed=hp.seed,
                 dtype=hp.dtype)
+    groups = p.preparation.groups
     ae = Autoencoder(**params)
-    ae.fit(p.X_train, callback=callback, validation_data=p.X_val)
+    ae.fit(p.X_train, callback=callback, validation_data=p.X_val, groups=groups)
     seconds = time.perf_counter() - started
     X_eval = p.X_val if p.X_val is not None else p.X_train
     summary = training_summary(ae, len(p.X_train), 0 if p.X_val is None else len(p.X_val),
-                               p.rows_dropped, pca_error(p.X_train, X_eval, ae.latent), seconds,
-                               cells_imputed=p.cells_imputed)
+                               p.rows_dropped, pca_error(p.X_train, X_eval, ae.latent, groups),
+                               seconds, cells_imputed=p.cells_imputed)
     return ModelBundle(ae, p.preparation, dict(info or {}), summary)
 
 
@@ -129,7 +141,8 @@ def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dro
         "rows_validation": int(rows_validation),
         "rows_dropped": int(dropped),
         "cells_imputed": int(cells_imputed),
-        "features": int(ae.n_features_in_),
+        "features": int(ae.network_.groups.columns if ae.network_.groups is not None
+                        else ae.n_features_in_),
         "latent": int(ae.latent),
         "architecture": format_architecture([{"in": s.n_in, "out": s.n_out}
                                              for s in ae.network_.specs]),

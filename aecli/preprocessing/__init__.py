@@ -1,6 +1,8 @@
 """From a table's columns to the matrix an estimator sees: columns, missing values, scaling.
 
+- :mod:`.roles` decides what each column is (numeric, categorical, identifier, ...).
 - :mod:`.columns` picks the feature columns by name and finds them again at encode time.
+- :mod:`.categorical` holds a categorical column's levels and one-hot encodes it.
 - :mod:`.missing` reports missing values and applies ``--missing error|drop|impute``.
 - :mod:`.scalers` holds the ``--scale standard|minmax|none`` scalers.
 - :mod:`.prepare` is the one path from a table chunk to the network's matrix.
@@ -16,7 +18,9 @@ from .missing import (
     missing_error,
     reject_infinite,
 )
-from .prepare import BatchBuffers, Preparation, Prepared, screen
+from .categorical import Categorical
+from .prepare import BatchBuffers, Preparation, Prepared, RawRows, screen
+from .roles import MAX_LEVELS, Roles, decide_roles
 from .scalers import (
     SCALERS,
     IdentityScaler,
@@ -28,7 +32,12 @@ from .scalers import (
 )
 
 __all__ = [
+    "MAX_LEVELS",
     "SCALERS",
+    "Categorical",
+    "RawRows",
+    "Roles",
+    "decide_roles",
     "ColumnMissing",
     "IdentityScaler",
     "Imputer",

@@ -16,13 +16,42 @@ from typing import NamedTuple
 import numpy as np
 import pyarrow as pa
 
-from ..errors import DataError
+from ..errors import DataError, InvalidParameterError
 from ..io.matrix import float_columns, to_matrix
+from ..nn.losses import SoftmaxGroups
 from ._arrays import reject_infinite, row_numbers
+from .categorical import Categorical
 from .missing import Imputer, MissingPolicy, find_missing, missing_error
 from .scalers import ScalerKind, make_scaler
 
-__all__ = ["BatchBuffers", "Prepared", "Preparation", "screen"]
+__all__ = ["BatchBuffers", "Prepared", "Preparation", "RawRows", "screen"]
+
+
+class RawRows(NamedTuple):
+    """Training rows in original units: the numeric columns as a matrix, the categorical
+    ones as Arrow columns (a table of the same rows)."""
+
+    numeric: np.ndarray  # (n, d) float64, NaN where missing
+    categorical: pa.Table | None = None
+
+    def __len__(self) -> int:
+        return len(self.numeric)
+
+    def take(self, rows: np.ndarray) -> RawRows:
+        """These rows only (indices, or a boolean mask)."""
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        cat = None if self.categorical is None else self.categorical.take(
+            pa.array(rows, type=pa.int64()))
+        return RawRows(self.numeric[rows], cat)
+
+    @staticmethod
+    def concatenate(parts: Sequence[RawRows]) -> RawRows:
+        """The rows of ``parts``, one after another."""
+        numeric = np.concatenate([p.numeric for p in parts])
+        if parts[0].categorical is None:
+            return RawRows(numeric)
+        return RawRows(numeric, pa.concat_tables([p.categorical for p in parts]))
 
 
 class Prepared(NamedTuple):
@@ -90,12 +119,16 @@ class BatchBuffers:
 
 
 class Preparation:
-    """The fitted column spec: which columns, how gaps are handled, how values are scaled.
+    """The fitted column spec: which columns, how gaps are handled, how values are scaled,
+    and the levels of the categorical columns.
+
+    The network's matrix holds the numeric columns, scaled, then one one-hot block per
+    categorical column (see :class:`aecli.nn.losses.SoftmaxGroups`).
 
     Parameters
     ----------
     features : list of str
-        The model's columns, in order.
+        The model's numeric columns, in order.
     missing : MissingPolicy
     scaler : fitted scaler
         With ``center_`` and ``scale_`` (see :mod:`aecli.preprocessing.scalers`).
@@ -104,15 +137,36 @@ class Preparation:
         ``--missing impute``); None for models written before aecli 0.2 without one.
     dtype : numpy dtype
         The network's float dtype: what the scaled values must fit in.
+    categorical : sequence of Categorical
+        The categorical columns and their levels; a missing value is a level (never
+        dropped or imputed), so ``missing`` speaks of the numeric columns only.
     """
 
     def __init__(self, features: Sequence[str], missing: MissingPolicy, scaler,
-                 imputer: Imputer | None, dtype):
-        self.features = list(features)
+                 imputer: Imputer | None, dtype, categorical: Sequence[Categorical] = ()):
+        self.numeric = list(features)
+        self.categorical = list(categorical)
         self.missing = MissingPolicy(missing)
         self.scaler = scaler
         self.imputer = imputer
         self.dtype = np.dtype(dtype)
+
+    @property
+    def features(self) -> list[str]:
+        """Every column the model uses: the numeric ones, then the categorical ones."""
+        return self.numeric + [c.name for c in self.categorical]
+
+    @property
+    def groups(self) -> SoftmaxGroups | None:
+        """The matrix's layout for the network; None when every column is numeric."""
+        if not self.categorical:
+            return None
+        return SoftmaxGroups(len(self.numeric), [c.size for c in self.categorical])
+
+    @property
+    def width(self) -> int:
+        """Columns of the network's matrix."""
+        return len(self.numeric) + sum(c.size for c in self.categorical)
 
     @property
     def scale_kind(self) -> ScalerKind:
@@ -141,19 +195,29 @@ class Preparation:
                 f"--missing {self.missing.value}",
                 hint="use --missing drop to skip the rows with gaps, or retrain the model",
             )
-        return Preparation(self.features, missing, self.scaler, self.imputer, self.dtype)
+        return Preparation(self.numeric, missing, self.scaler, self.imputer, self.dtype,
+                           self.categorical)
 
     @classmethod
-    def fit(cls, X: np.ndarray, features: Sequence[str], *, missing: MissingPolicy,
-            scale: ScalerKind, dtype, rows: np.ndarray | None = None) -> Preparation:
-        """Fit the imputer and the scaler on raw training rows ``X`` (n, d), already screened
-        (see :func:`screen`); ``rows`` numbers them for messages. The imputer is fitted under
-        every policy, so that a later run can choose ``--missing impute``."""
+    def fit(cls, X: np.ndarray | RawRows, features: Sequence[str], *, missing: MissingPolicy,
+            scale: ScalerKind, dtype, rows: np.ndarray | None = None,
+            levels: Sequence[Categorical] | None = None) -> Preparation:
+        """Fit the imputer and the scaler on raw training rows ``X`` (n, d) of the numeric
+        columns ``features``, already screened (see :func:`screen`), and the levels of the
+        categorical columns of ``X`` (a :class:`RawRows`) unless given as ``levels``;
+        ``rows`` numbers them for messages. The imputer is fitted under every policy, so
+        that a later run can choose ``--missing impute``."""
         missing = MissingPolicy(missing)
+        categorical = list(levels or ())
+        if isinstance(X, RawRows):
+            if levels is None and X.categorical is not None:
+                categorical = [Categorical.fit(name, X.categorical.column(name))
+                               for name in X.categorical.schema.names]
+            X = X.numeric
         imputer = Imputer().fit(X, names=features)
         filled = imputer.transform(X) if missing is MissingPolicy.IMPUTE else X
         scaler = make_scaler(scale).fit(filled)
-        prep = cls(features, missing, scaler, imputer, dtype)
+        prep = cls(features, missing, scaler, imputer, dtype, categorical)
         spread = np.isfinite(scaler.center_) & np.isfinite(scaler.scale_)
         if not spread.all():  # e.g. a min-max range wider than float64 holds
             j = int(np.flatnonzero(~spread)[0])
@@ -168,9 +232,10 @@ class Preparation:
 
         Parameters
         ----------
-        chunk : pyarrow.RecordBatch, pyarrow.Table or ndarray of shape (n, d)
-            A table chunk (the model's columns are picked by name) or raw values in the
-            model's column order, NaN where missing.
+        chunk : pyarrow.RecordBatch, pyarrow.Table, RawRows or ndarray of shape (n, d)
+            A table chunk (the model's columns are picked by name), raw rows, or (for a
+            model without categorical columns) raw values in the model's column order, NaN
+            where missing.
         row_offset, rows
             How messages number the rows: ``row_offset`` rows came before the chunk, or
             ``rows`` gives each row's number.
@@ -190,12 +255,44 @@ class Preparation:
             ``error``, a value too large for the model's dtype once scaled: each named by
             column and input row.
         """
+        source = None
+        if isinstance(chunk, RawRows):
+            chunk, source = chunk.numeric, chunk.categorical
+        elif not isinstance(chunk, np.ndarray):
+            source = chunk
+        elif self.categorical:
+            raise InvalidParameterError(
+                "this model has categorical columns "
+                f"({', '.join(c.name for c in self.categorical)}): pass a table, not an array")
+        prepared = self._numeric(chunk, row_offset, rows, buffers)
+        if not self.categorical:
+            return prepared
+        return self._one_hot(prepared, source)
+
+    def _one_hot(self, prepared: Prepared, source) -> Prepared:
+        """``prepared`` (the numeric columns) with the categorical columns' one-hot blocks
+        of the same rows after them."""
+        xs, keep, imputed = prepared
+        out = np.empty((len(xs), self.width), dtype=self.dtype)  # (m, width)
+        d = len(self.numeric)
+        out[:, :d] = xs
+        mask = None if keep is None else pa.array(keep)
+        at = d
+        for c in self.categorical:
+            column = source.column(c.name)
+            c.one_hot(column if mask is None else column.filter(mask), out[:, at : at + c.size])
+            at += c.size
+        return Prepared(out, keep, imputed)
+
+    def _numeric(self, chunk, row_offset: int, rows: np.ndarray | None,
+                 buffers: BatchBuffers | None) -> Prepared:
+        """:meth:`transform` of the numeric columns."""
         if not isinstance(chunk, np.ndarray):
             xs = self._quick(chunk, buffers or BatchBuffers())
             if xs is not None:
                 return Prepared(xs, None)
-            chunk = to_matrix(chunk, self.features, dtype=np.float64, row_offset=row_offset)
-        keep = screen(chunk, self.features, self.missing, row_offset=row_offset, rows=rows)
+            chunk = to_matrix(chunk, self.numeric, dtype=np.float64, row_offset=row_offset)
+        keep = screen(chunk, self.numeric, self.missing, row_offset=row_offset, rows=rows)
         X = chunk
         if keep is not None:
             X = chunk[keep]
@@ -240,10 +337,10 @@ class Preparation:
         scaled, one pass per column from the Arrow buffer; None when the chunk must go the
         careful way. Both ways give bit-identical numbers."""
         n = batch.num_rows
-        xs = buffers.scaled(len(self.features), n, self.dtype)  # (n, d)
+        xs = buffers.scaled(len(self.numeric), n, self.dtype)  # (n, d)
         center, scale = self.scaler.center_, self.scaler.scale_
         with np.errstate(over="ignore", invalid="ignore"):
-            for j, start, values in float_columns(batch, self.features):
+            for j, start, values in float_columns(batch, self.numeric):
                 shifted = np.subtract(values, center[j], out=buffers.shifted[: len(values)],
                                       dtype=np.float64)
                 np.divide(shifted, scale[j], out=xs[start : start + len(values), j],
@@ -258,7 +355,7 @@ class Preparation:
                    why: str) -> DataError:
         row = int(rows[i]) if rows is not None else i + 1
         return DataError(
-            f"column {self.features[j]!r}, row {row}: {X[i, j]:g} is too large: {why}",
+            f"column {self.numeric[j]!r}, row {row}: {X[i, j]:g} is too large: {why}",
             hint="fix or filter out that row, or rescale the column (change its units); "
             "a model trained with --dtype float64 holds larger values",
         )
