@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -25,8 +26,19 @@ from aecli import __version__
 from aecli.cli import app
 from aecli.pipeline import modelfile
 
+
 COMMANDS = ["train", "encode", "reconstruct", "score", "compare-pca", "inspect", "export"]
-FEATURES = [f"p{j:02d}" for j in range(64)]
+PIXELS = [f"p{j:02d}" for j in range(64)]
+
+
+def _varying(frame: pd.DataFrame) -> list[str]:
+    """The pixels that are not constant: the features a model of ``frame`` uses."""
+    return [c for c in PIXELS if frame[c].nunique() > 1]
+
+
+_DIGITS = pd.read_csv(Path(__file__).resolve().parent.parent / "sample_data" / "digits.csv")
+FEATURES = _varying(_DIGITS)  # the session's model, trained on every digit
+SMALL_FEATURES = _varying(_DIGITS.head(40))  # models trained on the first 40 rows
 TINY = ["--epochs", "3", "--hidden", "8"]
 
 
@@ -81,10 +93,12 @@ def test_train_puts_nothing_on_stdout_and_the_summary_on_stderr(cli_files):
     model = cli_files["dir"] / "train_plain.npz"
     r = ok("train", cli_files["small_csv"], "--exclude", "label", "-o", model, *TINY)
     assert r.stdout == ""
-    assert "not used as features: label" in r.stderr
+    assert "excluded: label" in r.stderr
+    constant = [c for c in PIXELS if c not in SMALL_FEATURES]
+    assert f"constant, not used: {', '.join(constant)}" in " ".join(r.stderr.split())
     assert "Training summary" in r.stderr and "PCA" in r.stderr
     assert f"model saved to {model}" in r.stderr
-    assert modelfile.read_model(model).features == FEATURES
+    assert modelfile.read_model(model).features == SMALL_FEATURES
 
 
 def test_train_json_is_one_document_on_stdout(cli_files):
@@ -93,7 +107,7 @@ def test_train_json_is_one_document_on_stdout(cli_files):
     summary = json.loads(r.stdout)  # one document: json.loads rejects trailing data
     assert r.stdout.count("\n") == 1
     assert summary["model"] == str(model)
-    assert summary["epochs_run"] == 3 and summary["features"] == 64 and summary["latent"] == 2
+    assert summary["epochs_run"] == 3 and summary["features"] == len(SMALL_FEATURES) and summary["latent"] == 2
     assert summary["rows_train"] + summary["rows_validation"] == 40
     for key in ("train_mse", "validation_mse", "pca_mse", "seconds", "threshold"):
         assert isinstance(summary[key], float)
@@ -104,7 +118,7 @@ def test_train_reads_parquet_bytes_on_stdin(cli_files):
     model = cli_files["dir"] / "from_stdin.npz"
     data = cli_files["small_parquet"].read_bytes()
     r = ok("train", "-o", model, *TINY, "--exclude", "label", "--json", "-q", input=data)
-    assert json.loads(r.stdout)["features"] == 64
+    assert json.loads(r.stdout)["features"] == len(SMALL_FEATURES)
     assert modelfile.describe(model)["info"]["source"] == "<stdin>"
 
 
@@ -113,9 +127,10 @@ def test_train_columns_and_exclude_choose_the_features(cli_files):
     ok("train", cli_files["small_csv"], "--columns", "p10,p20,p30", "-o", chosen, *TINY, "-q")
     assert modelfile.read_model(chosen).features == ["p10", "p20", "p30"]
     excluded = cli_files["dir"] / "exclude.npz"
-    r = ok("train", cli_files["small_csv"], "--exclude", "label,p00,p01", "-o", excluded, *TINY)
-    assert modelfile.read_model(excluded).features == FEATURES[2:]
-    assert "not used as features: p00, p01, label" in r.stderr  # in input order
+    r = ok("train", cli_files["small_csv"], "--exclude", "label,p02,p01", "-o", excluded, *TINY)
+    assert modelfile.read_model(excluded).features == [
+        f for f in SMALL_FEATURES if f not in ("p01", "p02")]
+    assert "excluded: p01, p02, label" in r.stderr  # in input order
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +143,10 @@ def curve_model(cli_files):
 
 def test_train_picks_numeric_columns_of_the_curve_and_names_the_others(curve_model):
     model, stderr = curve_model
-    assert "not used as features: id, segment" in stderr
-    assert modelfile.read_model(model).features == [f"x{j:02d}" for j in range(1, 11)]
+    assert "identifiers, not used (every value distinct): id" in stderr
+    assert "categorical features (1, one-hot): segment" in stderr
+    assert modelfile.read_model(model).features == [f"x{j:02d}" for j in range(1, 11)] + [
+        "segment"]
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
@@ -367,7 +384,7 @@ def test_compare_pca_json_and_csv(cli_files):
     doc = json.loads(r.stdout)
     assert [row["k"] for row in doc["rows"]] == [1, 2, 3]
     assert doc["suggestion"]["k"] in (1, 2, 3)
-    assert doc["features"] == [f"x{j:02d}" for j in range(1, 11)]
+    assert doc["features"] == [f"x{j:02d}" for j in range(1, 11)] + ["segment"]
     r = ok("compare-pca", cli_files["small_csv"], "--exclude", "label", "-k", "2", *TINY,
            "--csv")
     df = read_csv_text(r.stdout)
@@ -378,7 +395,7 @@ def test_compare_pca_json_and_csv(cli_files):
 
 def test_inspect_panel_and_json(cli_files):
     r = ok("inspect", cli_files["model"])
-    assert "Layers: 64 → 8 → 2 → 8 → 64" in r.stdout and "standard" in r.stdout
+    assert f"Layers: {len(FEATURES)} → 8 → 2 → 8 → {len(FEATURES)}" in r.stdout and "standard" in r.stdout
     doc = json.loads(ok("inspect", cli_files["model"], "--json").stdout)
     assert doc["features"] == FEATURES
     assert doc["format_version"] >= 1 and doc["aecli_version"] == __version__
@@ -409,7 +426,7 @@ def _bad_model(cli_files):
 
 
 @pytest.mark.parametrize("case,args,needles", [
-    ("other columns", ["encode", "{model}", "{curve}"], ["curve.csv", "p00", "x01"]),
+    ("other columns", ["encode", "{model}", "{curve}"], ["curve.csv", "p01", "x01"]),
     ("bad model", ["encode", "{bad}", "{small_csv}"], ["garbage.npz", "not a valid aecli"]),
     ("no model", ["score", "{dir}/absent.npz", "{small_csv}"], ["absent.npz", "not found"]),
     ("no data", ["reconstruct", "{model}", "{dir}/absent.csv"], ["absent.csv", "no such file"]),
@@ -538,7 +555,7 @@ def test_a_header_only_input_gives_a_header_only_output(cli_files, tmp_path, suf
     assert r.exit_code == 0, r.output
     header = out.read_text().splitlines()
     assert len(header) == 1 and header[0].startswith("label,")
-    first = {"encode": "z1", "reconstruct": "p00", "score": "row"}[command]
+    first = {"encode": "z1", "reconstruct": FEATURES[0], "score": "row"}[command]
     assert header[0].split(",")[1] == first
     # training still needs rows
     r = run("train", str(path), "-o", str(tmp_path / "m.npz"))
@@ -569,11 +586,11 @@ def test_encode_and_score_take_missing_to_override_the_models_policy(cli_files, 
 def test_no_output_has_two_columns_of_one_name(cli_files, tmp_path):
     out = tmp_path / "r.parquet"
     ok("reconstruct", str(cli_files["model"]), str(cli_files["small_csv"]), "--keep",
-       "p00,label,p00", "-o", str(out), "-q")
+       "p01,label,p01", "-o", str(out), "-q")
     df = pd.read_parquet(out)  # pandas refuses duplicate names in Parquet
-    assert list(df.columns[:3]) == ["p00", "label", "p00_reconstructed"]
+    assert list(df.columns[:3]) == ["p01", "label", "p01_reconstructed"]
     small = pd.read_csv(cli_files["small_csv"])
-    assert df["p00"].tolist() == small["p00"].tolist()  # the kept one is the input's own
+    assert df["p01"].tolist() == small["p01"].tolist()  # the kept one is the input's own
     pd.DataFrame({"row": range(40), "z1": 1.0}).join(small).to_csv(tmp_path / "odd.csv",
                                                                    index=False)
     r = ok("encode", str(cli_files["model"]), str(tmp_path / "odd.csv"), "--keep", "z1", "-q")

@@ -102,7 +102,7 @@ cat small.parquet | aecli reconstruct model.npz --keep label --format parquet \\
 """
     r = sh(script, work)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["40", "label", "p00", "p63"]
+    assert r.stdout.split() == ["40", "label", "p01", "p63"]  # p00 is 0 in every row: unused
     assert "Reconstruction error by feature" in r.stderr  # for people, on stderr
 
 
@@ -185,7 +185,7 @@ aecli compare-pca curve.csv -k 1,2 --epochs 3 --hidden 8 --csv \\
     r = sh(script, work)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["1", "2"]
-    assert "Autoencoder vs PCA" in r.stderr and "not used as features: id, segment" in r.stderr
+    assert "Autoencoder vs PCA" in r.stderr and "identifiers, not used (every value distinct): id" in r.stderr
 
 
 def test_bad_input_exits_2_without_a_traceback(work):

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from aecli.cli.app import app
 
-ROWS = "".join(f"{i},{i * 2 % 7},{i % 3}\n" for i in range(30))  # 30 rows of a, b, c
+ROWS = "".join(f"{i % 17},{i * 2 % 7},{i % 3}\n" for i in range(30))  # 30 rows of a, b, c
 TRAIN_FAST = ["--epochs", "2", "--hidden", "4", "-k", "1"]
 
 
@@ -70,11 +70,12 @@ BAD_TABLES = {
     "blank lines only": ("blank.csv", "\n\n  \n", [], ["blank.csv", "empty"]),
     "header only": ("header.csv", "a,b,c\n", [], ["header.csv", "no data rows", "give rows"]),
     "one row": ("one.csv", "a,b,c\n1,2,3\n", [], ["one.csv", "1 row", "at least 2"]),
-    "one column, k=2": ("col.csv", "a\n" + "".join(f"{i}\n" for i in range(20)), ["-k", "2"],
+    "one column, k=2": ("col.csv", "a\n" + "".join(f"{i % 7}\n" for i in range(20)), ["-k", "2"],
                         ["latent=2", "n_features = 1", "latent <= 1"]),
     "non-numeric column named": (
         "text.csv", "a,b,s\n" + "".join(f"{i},{i % 5},x{i}\n" for i in range(20)),
-        ["--columns", "a,s"], ["text.csv", "'s'", "not numeric", "row 1", "'x0'", "--exclude"]),
+        ["--columns", "a,s", "--max-levels", "5"],
+        ["text.csv", "'s'", "not numeric", "row 1", "'x0'", "--max-levels 5", "--exclude s"]),
     "mixed column named": (
         "mixed.csv", "a,b,c\n" + ROWS + "1,2,foo\n", ["--columns", "a,b,c"],
         ["mixed.csv", "'c'", "row 31", "'foo'"]),
@@ -98,7 +99,10 @@ BAD_TABLES = {
     "binary garbage": ("garbage.csv", bytes(range(256)) * 8, [], ["garbage.csv", "UTF-8"]),
     "latin-1 text": ("latin1.csv", b"a,b,c\n" + "é,1,2\n".encode("latin-1") * 20, [],
                      ["latin1.csv", "UTF-8", "iconv"]),
-    "no numeric column": ("words.csv", "a,b\n" + "x,y\n" * 10, [], ["words.csv", "no numeric"]),
+    "no numeric column": ("words.csv", "a,b\n" + "x,y\n" * 10 + "z,w\n" * 10, [],
+                          ["words.csv", "no numeric", "categorical", "a, b", "--columns"]),
+    "constant columns only": ("same.csv", "a,b\n" + "x,1\n" * 10, [],
+                              ["same.csv", "no column can be a feature", "constant"]),
     "latent > features": ("k.csv", "a,b,c\n" + ROWS, ["-k", "5"], ["latent=5", "n_features = 3"]),
     "--columns names absent column": (
         "abs.csv", "a,b,c\n" + ROWS, ["--columns", "a,zz"], ["abs.csv", "'zz'", "not in the input",
@@ -107,7 +111,7 @@ BAD_TABLES = {
                             ["'Price'", "did you mean 'price'"]),
     "--exclude absent column": ("exc.csv", "a,b,c\n" + ROWS, ["--exclude", "zz"], ["'zz'"]),
     "--exclude everything": ("all.csv", "a,b,c\n" + ROWS, ["--exclude", "a,b,c"],
-                             ["no feature columns"]),
+                             ["no column can be a feature", "excluded: a, b, c"]),
     "all rows dropped": ("drop.csv", "a,b,c\n1,,2\n3,4,\n5,6,7\n", ["--missing", "drop"],
                          ["drop.csv", "1 row(s)", "after dropping 2", "--missing impute"]),
     "nothing to impute from": (
@@ -134,7 +138,7 @@ def test_a_very_long_row_is_read(tmp_path):
     data = write(tmp_path, "long.csv", "a,b,note\n" + "".join(
         f"{i},{i % 7},x\n" for i in range(100)) + "5,6," + "y" * 5_000_000 + "\n7,8,z\n")
     out = tmp_path / "m.npz"
-    result = run("train", data, "-o", out, "-q", *TRAIN_FAST)
+    result = run("train", data, "-o", out, "-q", *TRAIN_FAST, "--categorical", "none")
     assert result.exit_code == 0, result.output
     assert features_of(out) == ["a", "b"]
 
@@ -188,7 +192,7 @@ GOOD_TABLES = {
     "semicolons": ("semi.csv", "a;b;c\n" + ROWS.replace(",", ";"), ["a", "b", "c"]),
     "tabs in .csv": ("tab.csv", "a\tb\tc\n" + ROWS.replace(",", "\t"), ["a", "b", "c"]),
     "quoted numbers": ("q.csv", '"a","b","c"\n' + "".join(
-        f'"{i}","{i % 5}",{i % 3}\n' for i in range(20)), ["a", "b", "c"]),
+        f'"{i % 7}","{i % 5}",{i % 3}\n' for i in range(20)), ["a", "b", "c"]),
     "CRLF line ends": ("crlf.csv", ("a,b,c\n" + ROWS).replace("\n", "\r\n"), ["a", "b", "c"]),
 }
 
@@ -217,14 +221,17 @@ def test_enormous_values_are_scaled_not_overflowed(tmp_path):
     assert len(values) == 30 and all(abs(v) < 1e6 for v in values)
 
 
-def test_non_numeric_columns_are_named_once_and_ignored(tmp_path):
-    data = write(tmp_path, "t.csv", "id,a,b,kind\n" + "".join(
-        f"r{i},{i},{i % 4},{'xy'[i % 2]}\n" for i in range(20)))
+def test_each_column_role_is_named_once_with_how_to_change_it(tmp_path):
+    data = write(tmp_path, "t.csv", "id,a,b,kind,when\n" + "".join(
+        f"r{i},{i % 6},{i % 4},{'xy'[i % 2]},2024-01-{i + 1:02d}\n" for i in range(20)))
     out = tmp_path / "m.npz"
     result = run("train", data, "-o", out, *TRAIN_FAST)
     assert result.exit_code == 0, result.output
-    assert result.stderr.count("not used as features: id, kind") == 1, result.stderr
-    assert features_of(out) == ["a", "b"]
+    assert result.stderr.count("numeric features (2): a, b") == 1, result.stderr
+    assert result.stderr.count("categorical features (1, one-hot): kind") == 1
+    assert "identifiers, not used (every value distinct): id, when" in result.stderr
+    assert "--columns" in result.stderr and "--categorical none" in result.stderr
+    assert features_of(out) == ["a", "b", "kind"]
 
 
 # -- encode / score / reconstruct: model and data disagree --------------------------------------
@@ -390,7 +397,7 @@ def test_cwd_is_untouched_by_failures(tmp_path, monkeypatch):
 @pytest.mark.parametrize("missing", ["error", "impute", "drop"])
 def test_a_column_empty_in_every_row_is_left_out_with_a_notice(tmp_path, missing):
     data = tmp_path / "imp.csv"
-    data.write_text("a,b,c\n" + "".join(f"{i},,{i % 3}\n" for i in range(30)))
+    data.write_text("a,b,c\n" + "".join(f"{i % 9},,{i % 3}\n" for i in range(30)))
     r = CliRunner().invoke(app, ["train", str(data), "-o", str(tmp_path / "m.npz"), "-k", "1",
                                  "--epochs", "2", "--missing", missing])
     assert r.exit_code == 0, r.output
@@ -400,4 +407,5 @@ def test_a_column_empty_in_every_row_is_left_out_with_a_notice(tmp_path, missing
     assert read_model(tmp_path / "m.npz").features == ["a", "c"]
     data.write_text("a,b\n" + "".join(",\n" for _ in range(5)))
     r = CliRunner().invoke(app, ["train", str(data), "-o", str(tmp_path / "n.npz")])
-    assert r.exit_code == 2 and "every numeric column is empty" in r.stderr
+    assert r.exit_code == 2 and "no column can be a feature" in r.stderr
+    assert "empty in every row, so not used: a, b" in r.stderr

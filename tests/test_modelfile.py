@@ -28,13 +28,26 @@ def test_a_format_1_model_loads_and_encodes_as_the_version_that_wrote_it():
     assert meta["format_version"] == 1 and "metrics" not in meta
 
 
-def test_a_model_written_now_is_format_2_with_one_summary(tmp_path):
+def test_a_format_2_model_loads_and_encodes_as_the_version_that_wrote_it():
+    # Written by aecli at commit 095829d (format 2: no categorical columns) with
+    # `aecli train curve-60.csv --epochs 5 --hidden 8 -k 2 --missing impute`; the codes are
+    # that version's `aecli encode` of the same rows. Its text column was unused then.
+    bundle = modelfile.read_model(DATA / "model-format-2.npz")
+    assert bundle.features == [f"x{j:02d}" for j in range(1, 11)]
+    assert bundle.preparation.categorical == [] and bundle.preparation.groups is None
+    expected = pd.read_csv(DATA / "model-format-2-codes.csv").to_numpy(np.float32)
+    X = pd.read_csv(DATA / "curve-60.csv")[bundle.features].to_numpy(np.float64)
+    np.testing.assert_array_equal(bundle.encode(X), expected)
+    assert modelfile.describe(DATA / "model-format-2.npz")["format_version"] == 2
+
+
+def test_a_model_written_now_is_format_3_with_one_summary(tmp_path):
     bundle = modelfile.read_model(DATA / "model-format-1.npz")
     path = tmp_path / "again.npz"
     with open(path, "wb") as f:
         modelfile.write_model(bundle, f)
     meta = modelfile.describe(path)
-    assert meta["format_version"] == modelfile.FORMAT_VERSION == 2
+    assert meta["format_version"] == modelfile.FORMAT_VERSION == 3
     assert "metrics" not in meta and "threshold" not in meta and "summary" not in meta["info"]
     again = modelfile.read_model(path)
     assert again.summary == bundle.summary

@@ -66,9 +66,9 @@ def test_the_sample_is_bounded_and_uniform(monkeypatch):
     X = np.arange(20_000, dtype=np.float64).reshape(-1, 1) * np.ones((1, 3))
     read, _ = chunks_of(X, 1000)
     s = streaming.survey(read, ["a", "b", "c"], MissingPolicy.ERROR, 0.1, seed=0)
-    assert s.sample.shape == (500, 3)
+    assert s.sample.numeric.shape == (500, 3)
     # Drawn from the whole table, not its start: about half the sample is past the middle.
-    assert 0.4 < np.mean(s.sample[:, 0] >= 10_000) < 0.6
+    assert 0.4 < np.mean(s.sample.numeric[:, 0] >= 10_000) < 0.6
     assert s.rows_train + sum(map(len, s.validation)) == 20_000
 
 
@@ -92,7 +92,7 @@ def test_cli_stream_trains_from_parquet_and_refuses_stdin(tmp_path):
     r = runner.invoke(app, ["train", str(tmp_path / "curve.parquet"), "--stream", "-o",
                             str(model), "--epochs", "5", "-q"])
     assert r.exit_code == 0, r.output
-    assert read_model(model).features == [f"x{j:02d}" for j in range(1, 11)]
+    assert read_model(model).features == [f"x{j:02d}" for j in range(1, 11)] + ["segment"]
     r = runner.invoke(app, ["train", "-", "--stream", "-o", str(tmp_path / "s.npz")],
                       input=open(CURVE).read())
     assert r.exit_code == 2

@@ -12,7 +12,7 @@ import typer
 
 from .. import report
 from ..errors import AnomalyFound
-from ..io import Format, TableWriter, iter_batches
+from ..io import BadValues, Format, TableWriter, iter_batches
 from ..io.background import ReadAhead, WriteBehind
 from ..nn.threads import pinned
 from ..pipeline import apply, modelfile
@@ -28,6 +28,9 @@ BATCH_ROWS = 65536
 StreamMissing = Annotated[MissingPolicy | None, typer.Option(
     "--missing", help="Missing values: error, drop the rows, or impute the training means "
     "(default: the model's policy).", rich_help_panel=o.DATA)]
+StreamBadValues = Annotated[BadValues | None, typer.Option(
+    "--bad-values", help="A cell of a numeric column that is not a number: error, or read "
+    "it as missing (default: the model's setting).", rich_help_panel=o.DATA)]
 StreamThreads = Annotated[int | None, typer.Option(
     "--threads", min=1, help="BLAS threads for the model's arithmetic (default 1: reading and "
     "writing use the other cores).")]
@@ -50,24 +53,29 @@ class StreamIO:
     input_format: Format | None = None
     missing: MissingPolicy | None = None
     threads: int | None = None
+    bad_values: BadValues | None = None
 
 
 def stream_options(command):
     """Give a command the :class:`StreamIO` options in place of its ``io`` parameter."""
     options = [option("output", o.OutFile, None), option("fmt", o.OutputFormat, None),
                option("keep", o.Keep, None), option("input_format", o.InputFormat, None),
-               option("missing", StreamMissing, None), option("threads", StreamThreads, None)]
+               option("missing", StreamMissing, None), option("threads", StreamThreads, None),
+               option("bad_values", StreamBadValues, None)]
     return expand(command, "io", options, lambda values: StreamIO(**values))
 
 
 def _open(model: Path, data, io: StreamIO):
     check_stdin(data)
     bundle = modelfile.read_model(model)
-    bundle = replace(bundle, preparation=bundle.preparation.with_policy(io.missing))
+    prep = bundle.preparation.with_policy(io.missing, io.bad_values)
+    bundle = replace(bundle, preparation=prep)
     keep = o.split_list(io.keep) or []
-    # pass-through columns that are no features are read as the text they are
-    text = set(keep) - set(bundle.features)
-    stream = iter_batches(data, io.input_format, batch_rows=BATCH_ROWS, text_columns=text)
+    # Columns that are no features are read as the text they are: a pass-through one keeps
+    # its text, and a stray value in any of them stops nothing.
+    stream = iter_batches(data, io.input_format, batch_rows=BATCH_ROWS,
+                          text_columns=set(keep) - set(bundle.features),
+                          numbers=set(bundle.features), bad_values=prep.bad_values)
     apply.check_columns(bundle, stream.schema, stream.name)
     return bundle, stream, check_keep(stream.schema, keep, stream.name)
 
@@ -129,6 +137,9 @@ def reconstruct(
                                             help="Show only the N worst features in the "
                                             "error table (--top, as score's rows, is the "
                                             "old name).")] = None,
+    probabilities: Annotated[bool, typer.Option(
+        "--probabilities", help="With each categorical column's most probable level, add "
+        "its probability as column '<name>_probability'.", rich_help_panel=o.OUTPUT)] = False,
     run: Run = None,
 ):
     """Reconstruct rows through the code, in original units and column names.
@@ -143,7 +154,7 @@ def reconstruct(
     with ReadAhead(stream) as reader, pinned(io.threads or STREAM_THREADS), \
             TableWriter(io.output, io.fmt) as table, WriteBehind(table) as out:
         for batch in apply.reconstruct_stream(bundle, reader, keep_cols, stream.name, totals,
-                                              error):
+                                              error, probabilities):
             out.write(batch)
     _dropped_note(totals, run.quiet)
     if not run.quiet and totals.rows:

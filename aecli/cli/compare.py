@@ -10,11 +10,12 @@ import typer
 
 from .. import report
 from ..errors import naming_input
+from ..io import BadValues
 from ..pipeline import compare
-from ..preprocessing import MissingPolicy, ScalerKind
+from ..preprocessing import MAX_LEVELS, MissingPolicy, ScalerKind
 from ..report.plots import compare_plot, require_matplotlib
 from . import options as o
-from .data import input_name, load_features, say_unused, write_columns
+from .data import input_name, load_features, say_roles, write_columns
 from .progress import TrainingProgress
 from .runtime import Run, guarded, stderr_console, stdout_console
 from .training_options import training_options
@@ -50,7 +51,10 @@ def compare_pca(
     input_format: o.InputFormat = None,
     columns: o.Columns = None,
     exclude: o.Exclude = None,
+    categorical: o.Categorical = None,
+    max_levels: o.MaxLevels = MAX_LEVELS,
     missing: o.Missing = MissingPolicy.ERROR,
+    bad_values: o.BadValuesOption = BadValues.ERROR,
     scale: o.Scale = ScalerKind.STANDARD,
     json_out: o.Json = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="The sweep as CSV on stdout.",
@@ -69,12 +73,13 @@ def compare_pca(
         require_matplotlib()
     ks = parse_ks(latent) if latent is not None else None
     err = stderr_console()
-    X, features, unused, empty = load_features(data, input_format, o.split_list(columns),
-                                               o.split_list(exclude))
+    X, roles = load_features(data, input_format, o.split_list(columns), o.split_list(exclude),
+                             categorical, max_levels, bad_values)
+    features = roles.features
     if ks is None:
         ks = compare.default_ks(len(features)) or [1]  # one feature: refused as k >= 1
     if not run.quiet:
-        say_unused(err, unused, empty)
+        say_roles(err, roles)
 
     def on_k(row):
         if not run.quiet:
@@ -86,8 +91,8 @@ def compare_pca(
     with naming_input(input_name(data)), TrainingProgress(err, epochs_quiet, run.verbose,
                                                           label="sweep") as progress:
         rows, suggestion = compare.compare_with_pca(
-            X, features, ks, params, missing=missing, scale=scale, on_k=on_k,
-            before_k=progress.relabel, callback=progress,
+            X, roles.numeric, ks, params, missing=missing, scale=scale, bad_values=bad_values,
+            on_k=on_k, before_k=progress.relabel, callback=progress,
         )
     if plot is not None:
         compare_plot(plot, rows, suggestion)

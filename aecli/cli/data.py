@@ -8,8 +8,9 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import DataError, naming_input
-from ..io import TableWriter, iter_batches, numeric_columns, read_table, to_matrix
-from ..preprocessing import absent_column, choose_feature_columns, empty_columns
+from ..io import BadValues, TableWriter, iter_batches, read_table, to_matrix
+from ..preprocessing import MAX_LEVELS, RawRows, Roles, absent_column, decide_roles
+from .options import categorical_option
 
 
 def check_stdin(data) -> None:
@@ -20,76 +21,77 @@ def check_stdin(data) -> None:
                         hint="name a file, or pipe a table in (e.g. cat data.csv | aecli ...)")
 
 
-def load_features(data, input_format, columns, exclude, dtype=np.float64):
-    """Read a whole table and pick its feature columns.
+def load_features(data, input_format, columns, exclude, categorical=None,
+                  max_levels: int = MAX_LEVELS, bad_values: BadValues = BadValues.ERROR
+                  ) -> tuple[RawRows, Roles]:
+    """Read a whole table and decide its columns' roles (see
+    :func:`aecli.preprocessing.decide_roles`; ``categorical`` is ``--categorical``'s text).
+    Columns left out by name are read as text, so a stray value there stops nothing.
 
     Returns
     -------
-    X : ndarray (n, d)
-        Raw values, NaN where missing.
-    features : list of str
-    unused : list of str
-        Columns present but not used as features, the empty ones included.
-    empty : list of str
-        Numeric columns left out because they are empty in every row (as scikit-learn's
-        SimpleImputer drops them); one named in ``columns`` is kept, and the missing-value
-        policy then speaks of it.
+    raw : RawRows
+        The numeric features' raw values (NaN where missing) and the categorical columns.
+    roles : Roles
     """
     check_stdin(data)
-    table = read_table(data, input_format)
+    forced, auto = categorical_option(categorical)
+    table = read_table(data, input_format, text_only=set(exclude or ()) - set(forced),
+                       bad_values=bad_values,
+                       numbers=None if columns is None else set(columns) | set(forced))
     name = input_name(data)
-    numeric = numeric_columns(table.schema)
-    for column in columns or ():
-        if column in table.schema.names and not numeric[table.schema.names.index(column)]:
-            # Named on purpose but read as text: say which row holds what is not a number.
-            to_matrix(table, [column], dtype=dtype, name=name)
     with naming_input(name):
-        empty = [] if columns is not None else empty_columns(table, numeric, exclude or ())
-        features, unused = choose_feature_columns(
-            table.schema.names, numeric, columns=columns, exclude=[*(exclude or ()), *empty]
-        )
-    return to_matrix(table, features, dtype=dtype, name=name), features, unused, empty
+        roles = decide_roles(table, columns=columns, exclude=exclude, categorical=forced,
+                             auto_categorical=auto, max_levels=max_levels)
+    X = to_matrix(table, roles.numeric, dtype=np.float64, name=name, bad_values=bad_values)
+    return RawRows(X, table.select(roles.categorical) if roles.categorical else None), roles
 
 
-def say_unused(err, unused: list[str], empty: list[str]) -> None:
-    """Tell a person which columns are not features, and which of them are empty."""
-    others = [c for c in unused if c not in empty]
-    if others:
-        err.print(f"not used as features: {', '.join(others)}", markup=False)
-    if empty:
-        err.print(f"empty in every row, so not used: {', '.join(empty)} (name a column in "
-                  "--columns to use it all the same)", markup=False)
+def say_roles(err, roles: Roles) -> None:
+    """Tell a person what each column is used as, and how to change it."""
+    for line in roles.lines():
+        err.print(line, markup=False)
 
 
-def stream_features(data, input_format, columns, exclude, chunk_rows: int = 65536):
-    """Pick the feature columns from a table's schema, and return a reader that streams the
-    table anew on every call, for training on data larger than memory.
+def stream_features(data, input_format, columns, exclude, categorical=None,
+                    max_levels: int = MAX_LEVELS, bad_values: BadValues = BadValues.ERROR,
+                    chunk_rows: int = 65536):
+    """Decide the columns' roles from the table's first chunk, and return a reader that
+    streams the table anew on every call, for training on data larger than memory.
 
     Returns
     -------
     read_chunks : callable
-        ``read_chunks()`` yields raw float64 matrices (m, d), NaN where missing.
-    features, unused : list of str
+        ``read_chunks()`` yields :class:`RawRows` chunks.
+    roles : Roles
     """
     if data in (None, "-"):
         raise DataError("--stream reads the input once per epoch, so it needs a file, not stdin",
                         hint="save the table to a file (Parquet reads fastest) and name it")
     name = input_name(data)
-    with iter_batches(data, input_format) as stream:
+    forced, auto = categorical_option(categorical)
+    typing = {"text_only": set(exclude or ()) - set(forced), "bad_values": bad_values,
+              "numbers": None if columns is None else set(columns) | set(forced)}
+    with iter_batches(data, input_format, batch_rows=chunk_rows, **typing) as stream:
+        head = next(iter(stream), None)
         schema = stream.schema
+    head = pa.Table.from_batches([head] if head is not None else [], schema=schema)
     with naming_input(name):
-        features, unused = choose_feature_columns(
-            schema.names, numeric_columns(schema), columns=columns, exclude=exclude
-        )
+        roles = decide_roles(head, columns=columns, exclude=exclude, categorical=forced,
+                             auto_categorical=auto, max_levels=max_levels)
 
     def read_chunks():
         offset = 0
-        with iter_batches(data, input_format, batch_rows=chunk_rows) as batches:
+        with iter_batches(data, input_format, batch_rows=chunk_rows, **typing) as batches:
             for batch in batches:
-                yield to_matrix(batch, features, dtype=np.float64, row_offset=offset, name=name)
+                X = to_matrix(batch, roles.numeric, dtype=np.float64, row_offset=offset,
+                              name=name, bad_values=bad_values)
+                cat = pa.Table.from_batches([batch.select(roles.categorical)]) \
+                    if roles.categorical else None
+                yield RawRows(X, cat)
                 offset += batch.num_rows
 
-    return read_chunks, features, unused
+    return read_chunks, roles
 
 
 def input_name(data) -> str:

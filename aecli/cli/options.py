@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..io import Format
+from ..io import BadValues, Format
 from ..preprocessing import MissingPolicy, ScalerKind
 
 TRAINING = "Training"
@@ -46,9 +46,19 @@ OutputFormat = _in(OUTPUT, Format | None, "--format",
 OutFile = _in(OUTPUT, str | None, "-o", "--output",
               help="Write the table here (default: stdout).")
 Columns = _in(DATA, str | None, "--columns",
-              help="Comma-separated feature columns (default: every numeric column).")
+              help="Comma-separated feature columns (default: the numeric and categorical "
+              "columns, not identifiers or constant ones).")
 Exclude = _in(DATA, str | None, "--exclude",
               help="Comma-separated columns not to use as features.")
+Categorical = _in(DATA, str | None, "--categorical",
+                  help="Comma-separated columns to one-hot encode whatever their type; "
+                  "'none' leaves text columns out unless named here.")
+MaxLevels = Annotated[int, typer.Option(
+    "--max-levels", min=2, help="Most distinct values of a text column one-hot encoded "
+    "without being named in --categorical.", rich_help_panel=DATA)]
+BadValuesOption = _in(DATA, BadValues, "--bad-values",
+                      help="A cell of a numeric column that is not a number: stop with an "
+                      "error, or read it as missing (then --missing applies).")
 Keep = _in(OUTPUT, str | None, "--keep",
            help="Comma-separated columns to pass through to the output (e.g. id,date).")
 Missing = _in(DATA, MissingPolicy, "--missing", help="Missing values (NaN, empty, NA): error, "
@@ -62,6 +72,15 @@ Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")]
 Json = _in(OUTPUT, bool, "--json", help="Machine-readable JSON on stdout.")
 Plot = _in(OUTPUT, Path | None, "--plot",
            help="Write a PNG picture here (needs 'pip install aecli\\[plot]').")
+
+
+def categorical_option(text: str | None) -> tuple[list[str], bool]:
+    """``--categorical``: (columns forced to be categorical, whether text columns with few
+    levels are categorical without being named)."""
+    names = split_list(text) or []
+    if [n.casefold() for n in names] == ["none"]:
+        return [], False
+    return names, True
 
 
 def split_list(text: str | None) -> list[str] | None:

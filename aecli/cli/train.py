@@ -11,13 +11,13 @@ import typer
 
 from .. import report
 from ..errors import naming_input
-from ..io import AtomicFile, atomic_open
+from ..io import AtomicFile, BadValues, atomic_open
 from ..pipeline import modelfile, train_streamed
 from ..pipeline import train as training
-from ..preprocessing import MissingPolicy, ScalerKind
+from ..preprocessing import MAX_LEVELS, MissingPolicy, ScalerKind
 from ..report.plots import loss_plot, require_matplotlib
 from . import options as o
-from .data import load_features, say_unused, stream_features, write_columns
+from .data import load_features, say_roles, stream_features, write_columns
 from .progress import TrainingProgress
 from .runtime import Run, guarded, stderr_console
 from .training_options import training_options
@@ -33,7 +33,10 @@ def train(
     input_format: o.InputFormat = None,
     columns: o.Columns = None,
     exclude: o.Exclude = None,
+    categorical: o.Categorical = None,
+    max_levels: o.MaxLevels = MAX_LEVELS,
     missing: o.Missing = MissingPolicy.ERROR,
+    bad_values: o.BadValuesOption = BadValues.ERROR,
     scale: o.Scale = ScalerKind.STANDARD,
     history: Annotated[Path | None, typer.Option("--history", help="Write per-epoch losses "
                                                  "here (CSV, Parquet, ...).",
@@ -59,20 +62,17 @@ def train(
     for path in (output, history, plot):
         if path is not None:
             AtomicFile(path).abort()  # an unwritable path fails now, not after training
-    if stream:
-        rows, features, unused = stream_features(data, input_format, o.split_list(columns),
-                                                 o.split_list(exclude))
-        fit, empty = train_streamed.train_bundle_streaming, []
-    else:
-        rows, features, unused, empty = load_features(data, input_format,
-                                                      o.split_list(columns), o.split_list(exclude))
-        fit = training.train_bundle
+    load, fit = ((stream_features, train_streamed.train_bundle_streaming) if stream
+                 else (load_features, training.train_bundle))
+    rows, roles = load(data, input_format, o.split_list(columns), o.split_list(exclude),
+                       categorical, max_levels, bad_values)
     if not run.quiet:
-        say_unused(err, unused, empty)
-    info = {"source": "<stdin>" if data in (None, "-") else str(data), "unused_columns": unused}
+        say_roles(err, roles)
+    info = {"source": "<stdin>" if data in (None, "-") else str(data),
+            "unused_columns": roles.unused, "roles": roles.to_dict()}
     with naming_input(info["source"]), TrainingProgress(err, run.quiet, run.verbose) as progress:
-        bundle = fit(rows, features, params, missing=missing, scale=scale, callback=progress,
-                     info=info)
+        bundle = fit(rows, roles.numeric, params, missing=missing, scale=scale,
+                     callback=progress, info=info, bad_values=bad_values)
     summary = bundle.summary
     with atomic_open(output) as f:
         modelfile.write_model(bundle, f)

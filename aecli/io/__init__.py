@@ -14,12 +14,13 @@ from aecli.io.formats import (
     format_from_path,
     sniff,
 )
-from aecli.io.matrix import float_columns, numeric_columns, to_matrix
+from aecli.io.matrix import BadValues, float_columns, numeric_columns, to_matrix
 from aecli.io.readers import BatchStream, iter_batches, read_table
 from aecli.io.streams import Source
 from aecli.io.writers import TableWriter
 
 __all__ = [
+    "BadValues",
     "AtomicFile",
     "BatchStream",
     "Format",

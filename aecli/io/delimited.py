@@ -15,6 +15,7 @@ import pyarrow.csv as pcsv
 
 from aecli.errors import DataError
 from aecli.io.formats import NULL_VALUES, detect_delimiter, empty_batch
+from aecli.io.matrix import BadValues, numbers_only
 from aecli.io.streams import Opened
 from aecli.io.text import (
     MAX_EXACT_INT,
@@ -48,7 +49,8 @@ def _csv_error(e: Exception, name: str, part: bytes, lines: int, names: list[str
         return DataError(
             f"{name}: {where}: column {column!r} holds {value!r}, not a number, though its "
             "first rows were numbers (or empty)",
-            hint="fix the value, or leave the column out (--exclude/--columns)",
+            hint="treat such cells as missing with --bad-values missing, fix the value, or "
+            "leave the column out (--exclude/--columns)",
         )
     if "UTF8" in text or "UTF-8" in text:
         return DataError(
@@ -87,9 +89,20 @@ def _as_written(head: bytes, parse, convert, columns: list[str]) -> dict[str, bo
                            skip_nulls=True).as_py() is not False) for c in columns}
 
 
+def _numbers_again(table: pa.Table, columns: list[str]) -> pa.Table:
+    """``table`` with ``columns`` (read as text) back as float64, cells that spell no number
+    missing (``--bad-values missing``)."""
+    for c in columns:
+        i = table.schema.get_field_index(c)
+        values = numbers_only(table.column(c).combine_chunks()).cast(pa.float64())
+        table = table.set_column(i, c, values)
+    return table
+
+
 def read_csv(
     opened: Opened, name: str, delimiter: str | None, batch_rows: int,
-    text_columns: frozenset[str] = frozenset(),
+    text_columns: frozenset[str] = frozenset(), numbers: frozenset[str] | None = None,
+    bad_values: BadValues = BadValues.ERROR, text_only: frozenset[str] = frozenset(),
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """Open delimited text for streaming; check it and fix its schema from the first rows.
 
@@ -104,7 +117,16 @@ def read_csv(
     batch_rows : int
         Most rows per batch.
     text_columns : frozenset of str
-        Columns read as the text they are, whatever they look like.
+        Columns read as the text they are, whatever they look like (integers written
+        plainly stay integers).
+    numbers : frozenset of str, optional
+        The only columns that may be read as numbers: every other one is text, so that a
+        stray value in a column no one uses stops nothing.
+    text_only : frozenset of str
+        Columns always read as text (left out by name: nothing in them can stop a read).
+    bad_values : BadValues
+        ``missing``: a later cell of a numeric column that spells no number is missing,
+        rather than an error.
 
     Returns
     -------
@@ -148,7 +170,29 @@ def read_csv(
         try:
             return parse_with(threads=False)
         except (pa.ArrowException, OSError) as e:
-            raise _csv_error(e, name, part, lines, known_names) from None
+            error = e
+        if bad_values is BadValues.MISSING and convert.column_types:
+            # read the columns that fail as text, then back as numbers with gaps
+            types, relaxed = dict(convert.column_types), []
+            while (m := _CONVERSION.search(str(error))) and int(m.group(1)) < len(known_names):
+                column = known_names[int(m.group(1))]
+                if column in relaxed:
+                    break
+                relaxed.append(column)
+                types[column] = pa.string()
+                options = pcsv.ConvertOptions(
+                    null_values=convert.null_values, strings_can_be_null=True,
+                    quoted_strings_can_be_null=True, column_types=types)
+                try:
+                    table = pcsv.read_csv(
+                        pa.BufferReader(part),
+                        read_options=pcsv.ReadOptions(use_threads=False, block_size=block,
+                                                      **read),
+                        parse_options=parse, convert_options=options)
+                    return _numbers_again(table, relaxed)
+                except (pa.ArrowException, OSError) as e:
+                    error = e
+        raise _csv_error(error, name, part, lines, known_names) from None
 
     while True:
         cut = opened.head if opened.eof else opened.head[: record_end(opened.head)]
@@ -171,6 +215,8 @@ def read_csv(
             # with leading zeros, a date) stays the text it is
             plain = pa.types.is_integer(t) and as_text[field.name]
             types[field.name] = pa.int64() if plain else pa.string()
+        elif field.name in text_only or (numbers is not None and field.name not in numbers):
+            types[field.name] = pa.string()
         elif pa.types.is_integer(t) and largest(column) > MAX_EXACT_INT:
             types[field.name] = pa.string()
         elif pa.types.is_null(t) or pa.types.is_integer(t) or pa.types.is_floating(t):

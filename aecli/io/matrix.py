@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Sequence
+from enum import StrEnum
 
 import numpy as np
 import pyarrow as pa
@@ -12,6 +13,25 @@ from aecli.errors import DataError, InvalidParameterError
 from aecli.io.formats import NULL_VALUES
 
 _F32_MAX = float(np.finfo(np.float32).max)
+
+# What spells a number, as float() reads it (surrounding blanks trimmed first).
+NUMBER_PATTERN = (r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|nan)$")
+
+
+class BadValues(StrEnum):
+    """``--bad-values``: what a cell of a numeric column that is not a number becomes."""
+
+    ERROR = "error"  # stop, naming the column, the row and the value
+    MISSING = "missing"  # a missing value, handled by --missing
+
+
+def numbers_only(text: pa.Array) -> pa.Array:
+    """Text with every value that does not spell a number made missing."""
+    import pyarrow.compute as pc
+
+    ok = pc.match_substring_regex(pc.utf8_trim_whitespace(text), NUMBER_PATTERN,
+                                  ignore_case=True)
+    return pc.if_else(ok, text, pa.scalar(None, text.type))
 
 
 @functools.cache
@@ -65,8 +85,8 @@ def _not_numeric(column: str, chunk: pa.Array, first_row: int, where: str) -> Da
         shown = repr(value) if isinstance(value, str) else str(value)
         return DataError(
             f"{where}column {column!r} is not numeric: row {first_row + i} holds {shown}",
-            hint=f"choose numeric columns with --columns, or leave this one out "
-            f"with --exclude {column}",
+            hint=f"treat such cells as missing with --bad-values missing, choose numeric "
+            f"columns with --columns, or leave this one out with --exclude {column}",
         )
     return DataError(
         f"{where}column {column!r} ({chunk.type}) is not numeric",
@@ -97,7 +117,8 @@ def int_view(chunk: pa.Array) -> np.ndarray:
                          offset=chunk.offset * dtype.itemsize)
 
 
-def _as_float(chunk: pa.Array, column: str, first_row: int, where: str) -> np.ndarray:
+def _as_float(chunk: pa.Array, column: str, first_row: int, where: str,
+              bad_values: BadValues = BadValues.ERROR) -> np.ndarray:
     """Return ``chunk`` as a float NumPy array, nulls as NaN (zero-copy for plain floats)."""
     t = chunk.type
     if pa.types.is_dictionary(t):
@@ -121,6 +142,8 @@ def _as_float(chunk: pa.Array, column: str, first_row: int, where: str) -> np.nd
 
         text = pc.utf8_trim_whitespace(chunk)
         text = pc.if_else(pc.is_in(text, value_set=_null_text()), pa.scalar(None, t), text)
+        if bad_values is BadValues.MISSING:
+            text = numbers_only(text)
         try:
             return _float_view(text.cast(pa.float64()))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -162,6 +185,7 @@ def float_columns(
     *,
     row_offset: int = 0,
     name: str | None = None,
+    bad_values: BadValues = BadValues.ERROR,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """The values of ``columns`` as float arrays, one Arrow chunk at a time.
 
@@ -187,7 +211,7 @@ def float_columns(
         chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
         start = 0
         for chunk in chunks:
-            yield j, start, _as_float(chunk, column, row_offset + start + 1, where)
+            yield j, start, _as_float(chunk, column, row_offset + start + 1, where, bad_values)
             start += len(chunk)
 
 
@@ -198,6 +222,7 @@ def to_matrix(
     *,
     row_offset: int = 0,
     name: str | None = None,
+    bad_values: BadValues = BadValues.ERROR,
 ) -> np.ndarray:
     """Gather columns of a table or batch into one float matrix; missing values become NaN.
 
@@ -216,6 +241,8 @@ def to_matrix(
         Rows before ``data`` in its input, so that messages give the row in the input.
     name : str, optional
         The input's name, for messages.
+    bad_values : BadValues
+        What text that spells no number becomes: an error, or a missing value.
 
     Returns
     -------
@@ -233,7 +260,8 @@ def to_matrix(
     if dtype not in (np.float32, np.float64):
         raise InvalidParameterError(f"dtype must be float32 or float64, got {dtype}")
     out = np.empty((len(columns), data.num_rows), dtype=dtype)  # (k, n)
-    for j, start, x in float_columns(data, columns, row_offset=row_offset, name=name):
+    for j, start, x in float_columns(data, columns, row_offset=row_offset, name=name,
+                                     bad_values=bad_values):
         if dtype == np.float32 and x.dtype == np.float64:
             where = f"{name}: " if name else ""
             _check_float32(x, columns[j], row_offset + start + 1, where)

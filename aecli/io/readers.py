@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import pyarrow as pa
@@ -17,7 +18,7 @@ from aecli.errors import DataError, InvalidParameterError
 from aecli.io.delimited import read_csv
 from aecli.io.formats import Format, format_from_path, is_glob, sniff
 from aecli.io.jsonl import read_jsonl
-from aecli.io.matrix import numeric_columns, to_matrix
+from aecli.io.matrix import BadValues, numeric_columns, to_matrix
 from aecli.io.parquet import read_parquet_dataset, read_parquet_file
 from aecli.io.streams import Source, open_stream
 
@@ -86,8 +87,21 @@ class BatchStream:
         self.close()
 
 
+@dataclass(frozen=True)
+class TextRead:
+    """How delimited text is typed: ``keep`` columns read as the text they are (integers
+    written plainly stay integers), ``text`` ones as text whatever they hold, only
+    ``numbers`` (when given) may be numbers, and ``bad_values`` says what a later cell that
+    spells no number becomes."""
+
+    keep: frozenset[str] = frozenset()
+    numbers: frozenset[str] | None = None
+    bad_values: BadValues = BadValues.ERROR
+    text: frozenset[str] = frozenset()  # always text
+
+
 def _open(source: SourceLike, input_format, batch_rows: int, stdin,
-          text_columns: frozenset[str] = frozenset()) -> BatchStream:
+          text: TextRead = TextRead()) -> BatchStream:
     if not isinstance(batch_rows, int) or batch_rows < 1:
         raise InvalidParameterError(f"batch_rows must be a positive integer, got {batch_rows!r}")
     src = Source.of(source, stdin)
@@ -117,7 +131,8 @@ def _open(source: SourceLike, input_format, batch_rows: int, stdin,
             schema, batches = read_jsonl(opened, src.name, batch_rows)
         else:
             delimiter = "\t" if fmt is Format.tsv else None
-            schema, batches = read_csv(opened, src.name, delimiter, batch_rows, text_columns)
+            schema, batches = read_csv(opened, src.name, delimiter, batch_rows, text.keep,
+                                       text.numbers, text.bad_values, text.text)
     except BaseException:
         opened.close()
         raise
@@ -130,6 +145,9 @@ def iter_batches(
     batch_rows: int = 65536,
     stdin: BinaryIO | None = None,
     text_columns: frozenset[str] | set[str] = frozenset(),
+    numbers: frozenset[str] | set[str] | None = None,
+    bad_values: BadValues = BadValues.ERROR,
+    text_only: frozenset[str] | set[str] = frozenset(),
 ) -> BatchStream:
     """Read a table in batches; memory does not grow with the number of rows.
 
@@ -153,6 +171,14 @@ def iter_batches(
         Columns of delimited text to read as the text they are (pass-through columns: a
         ``08111`` stays ``08111``, a ``7`` stays ``7``); Parquet and JSON lines carry their
         own types.
+    numbers : set of str, optional
+        The only columns of delimited text that may be read as numbers; the others are
+        text, so a stray value in a column no one uses stops nothing.
+    bad_values : BadValues
+        ``missing``: a cell of a numeric column of delimited text that spells no number,
+        past the first rows, is read as missing instead of stopping the read.
+    text_only : set of str, optional
+        Columns of delimited text read as text whatever they hold (left out by name).
 
     Returns
     -------
@@ -164,16 +190,21 @@ def iter_batches(
     DataError
         When the input is missing, unreadable, empty, or not a table.
     """
-    return _open(source, input_format, batch_rows, stdin, frozenset(text_columns))
+    return _open(source, input_format, batch_rows, stdin, TextRead(
+        frozenset(text_columns), None if numbers is None else frozenset(numbers),
+        BadValues(bad_values), frozenset(text_only)))
 
 
 def read_table(
     source: SourceLike,
     input_format: Format | str | None = None,
     stdin: BinaryIO | None = None,
+    bad_values: BadValues = BadValues.ERROR,
+    numbers: frozenset[str] | set[str] | None = None,
+    text_only: frozenset[str] | set[str] = frozenset(),
 ) -> pa.Table:
     """Read a whole table into memory, with the same schema :func:`iter_batches` would give
-    for the same ``source``, ``input_format`` and ``stdin``.
+    for the same ``source``, ``input_format``, ``stdin`` and the rest (see there).
 
     Returns
     -------
@@ -185,7 +216,9 @@ def read_table(
     DataError
         When the input is missing, unreadable, empty, damaged, or not a table.
     """
-    with _open(source, input_format, _TABLE_BATCH_ROWS, stdin) as stream:
+    with _open(source, input_format, _TABLE_BATCH_ROWS, stdin,
+               TextRead(frozenset(), None if numbers is None else frozenset(numbers),
+                        BadValues(bad_values), frozenset(text_only))) as stream:
         batches = [b for b in stream if b.num_rows]
     if not batches:
         raise DataError(f"{stream.name}: has a header but no data rows" if stream.format in (

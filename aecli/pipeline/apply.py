@@ -94,6 +94,8 @@ def _arrow(values) -> pa.Array:
     ``pa.array`` on a NumPy array first imports pandas (a fifth of a second for every run of
     a command); the codes and reconstructions, the bulk of the output, do not need it.
     """
+    if isinstance(values, pa.Array):
+        return values
     if isinstance(values, np.ndarray) and values.dtype in _ARROW_FLOATS and values.ndim == 1:
         values = np.ascontiguousarray(values)
         buffer = pa.py_buffer(values)  # keeps ``values`` alive as long as the array
@@ -141,15 +143,17 @@ def encode_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: 
 
 
 def reconstruct_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
-                       name: str, totals: ErrorTotals, error_column: bool):
-    """Reconstructions in original units under the model's column names; optionally each
-    row's mean squared error (scaled space, over its observed cells) in a column ``error``."""
+                       name: str, totals: ErrorTotals, error_column: bool,
+                       probabilities: bool = False):
+    """Reconstructions in original units under the model's column names (a categorical
+    column's most probable level, with ``probabilities`` also its probability); optionally
+    each row's mean error (scaled space, over its observed cells) in a column ``error``."""
     prepare = BatchPreparer(bundle, name, totals)
     for batch in tuned(batches, _rows):
         (xs, mask, imputed), _ = prepare(batch)
-        X_hat, sq = bundle.reconstruct_scaled(xs, prepare.workspace, imputed)
+        xs_hat, sq = bundle.through_scaled(xs, prepare.workspace, imputed)
         totals.add(bundle, sq, imputed)
-        cols = {f: X_hat[:, j] for j, f in enumerate(bundle.features)}
+        cols = bundle.preparation.decoded(xs_hat, probabilities)
         if error_column:
             cols["error"] = row_errors(sq, imputed)
         yield output_batch(batch, keep, mask, cols, "_reconstructed")

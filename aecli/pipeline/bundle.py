@@ -77,18 +77,25 @@ class ModelBundle:
     def reconstruct_scaled(self, xs: np.ndarray, workspace: Workspace | None = None,
                            imputed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`reconstruct` for rows already scaled (``imputed``: their cells that were
-        filled in); ``workspace`` as in :meth:`encode_scaled`."""
+        filled in); ``workspace`` as in :meth:`encode_scaled`. Of the numeric columns only:
+        :meth:`through_scaled` and :meth:`Preparation.decoded` give the categorical ones."""
         xs_hat, sq = self.through_scaled(xs, workspace, imputed)
         return self.preparation.unscale(xs_hat), sq
 
     def through_scaled(self, xs: np.ndarray, workspace: Workspace | None = None,
                        imputed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Scaled rows through the network: the reconstruction and the squared error per cell,
-        both (n, d) in the scaled space; imputed cells get no error."""
+        """Scaled rows (n, width) through the network: the reconstruction (n, width; each
+        categorical column's block as probabilities) and each table cell's error (n, d):
+        squared error in the scaled space, and for a categorical column the squared error of
+        its one-hot vector (see :class:`aecli.nn.SoftmaxGroups`). Imputed cells get none."""
         net = self.autoencoder.network_
-        xs_hat = net.decode(net.encode(xs, workspace), workspace)  # (n, d)
-        diff = xs_hat - xs
-        sq = np.multiply(diff, diff, out=diff)
+        xs_hat = net.decode(net.encode(xs, workspace), workspace)  # (n, width)
+        groups = self.preparation.groups
+        if groups is not None:
+            sq = groups.cell_errors(xs_hat, xs)  # (n, d)
+        else:
+            diff = xs_hat - xs
+            sq = np.multiply(diff, diff, out=diff)
         if imputed is not None:
             sq[imputed] = 0  # a filled-in mean is no evidence about the row
         return xs_hat, sq
@@ -106,8 +113,10 @@ class ModelBundle:
         return row_errors(sq, imputed), sq
 
     def original_units(self, sq_err: np.ndarray) -> np.ndarray:
-        """Convert squared errors in the scaled space to squared errors in original units."""
+        """Convert squared errors in the scaled space to squared errors in original units
+        (..., d); a categorical column's error has no units and stays as it is."""
         scale = np.asarray(self.preparation.scaler.scale_, dtype=np.float64)
+        scale = np.concatenate([scale, np.ones(len(self.preparation.categorical))])
         return sq_err * scale * scale
 
     def percentile(self, errors: np.ndarray) -> np.ndarray:

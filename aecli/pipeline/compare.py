@@ -8,8 +8,9 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 from ..estimators import Autoencoder, Hyperparameters
+from ..io import BadValues
 from ..nn.training import EpochReport
-from ..preprocessing import MissingPolicy, ScalerKind
+from ..preprocessing import MissingPolicy, RawRows, ScalerKind
 from .train import pca_error, prepare
 
 # A k counts as good enough when its error is within this fraction of the data's variance
@@ -50,14 +51,17 @@ def compare_with_pca(
     *,
     missing: MissingPolicy = MissingPolicy.ERROR,
     scale: ScalerKind = ScalerKind.STANDARD,
+    bad_values: BadValues = BadValues.ERROR,
     on_k: Callable[[dict], None] | None = None,
     before_k: Callable[[int], None] | None = None,
     callback: Callable[[EpochReport], None] | None = None,
 ) -> tuple[list[dict], dict | None]:
-    """For each k: PCA explained variance and held-out MSE, the autoencoder's held-out MSE,
-    and their ratio, all on the same split. Returns the rows and a suggested k (see
-    :func:`suggest_k`)."""
-    d = X.shape[1]
+    """``X``: raw rows of the numeric columns ``names`` (a :class:`RawRows` with the
+    categorical columns too). For each k: PCA explained variance and held-out MSE, the
+    autoencoder's held-out MSE, and their ratio, all on the same split. Returns the rows and
+    a suggested k (see :func:`suggest_k`)."""
+    raw = X if isinstance(X, RawRows) else RawRows(np.asarray(X))
+    d = raw.numeric.shape[1] + (0 if raw.categorical is None else raw.categorical.num_columns)
     too_big = [k for k in ks if k >= d]
     if too_big:  # before any training, and in the terms of -k rather than of PCA
         raise InvalidParameterError(
@@ -67,18 +71,22 @@ def compare_with_pca(
         )
     validation = params.get("validation", 0.2) or 0.2  # a comparison needs held-out rows
     hp = Hyperparameters(**{**params, "validation": validation}).checked()
-    p = prepare(X, names, missing=missing, scale=scale, validation=validation, seed=hp.seed,
+    p = prepare(raw, names, missing=missing, scale=scale, bad_values=bad_values,
+                validation=validation, seed=hp.seed,
                 dtype=hp.dtype)
     if p.X_val is None:
         p.X_val = p.X_train
-    baseline = float(np.mean((p.X_val - p.X_train.mean(axis=0)) ** 2))
+    groups = p.preparation.groups
+    mean = np.broadcast_to(p.X_train.mean(axis=0, dtype=np.float64), p.X_val.shape)
+    baseline = float(np.mean((p.X_val - mean) ** 2) if groups is None
+                     else groups.row_errors(mean, p.X_val).mean())
     rows = []
     for k in ks:
         if before_k is not None:
             before_k(k)
-        pca_mse, pca_var = pca_error(p.X_train, p.X_val, k)
+        pca_mse, pca_var = pca_error(p.X_train, p.X_val, k, groups)
         ae = Autoencoder(**{**params, "latent": k, "validation": validation})
-        ae.fit(p.X_train, callback=callback, validation_data=p.X_val)
+        ae.fit(p.X_train, callback=callback, validation_data=p.X_val, groups=groups)
         ae_mse = float(ae.reconstruction_error(p.X_val).mean())
         row = {"k": k, "pca_explained_variance": pca_var, "pca_mse": pca_mse,
                "ae_mse": ae_mse, "ratio": ae_mse / pca_mse if pca_mse > 0 else None,

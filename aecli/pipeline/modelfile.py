@@ -1,9 +1,11 @@
 """The aecli model file: ``np.savez`` of plain arrays plus one JSON metadata document.
 
-Format version 2. Member ``meta`` holds UTF-8 JSON as a uint8 array; every other member is a
+Format version 3. Member ``meta`` holds UTF-8 JSON as a uint8 array; every other member is a
 numeric array that the metadata lists with its dtype and shape. The training summary is one
 record, ``summary``; version 1 kept its figures in ``metrics``, ``threshold`` and
-``info.summary``, and is still read. Reading never unpickles: each
+``info.summary``, and is still read. Version 3 adds ``categorical``, the categorical columns
+with their levels (the last of ``features``, one-hot after the numeric ones); a version-2
+file, which has none, is read as one whose columns are all numeric. Reading never unpickles: each
 member's ``.npy`` header is parsed and checked (no object dtype, declared size equal to the
 stored size, dtype and shape as the metadata says) before its bytes are read.
 """
@@ -24,12 +26,19 @@ import numpy as np
 from .. import __version__
 from ..errors import ModelFileError
 from ..estimators import Autoencoder
-from ..nn import ActivationKind, LayerSpec, Network
-from ..preprocessing import Imputer, MissingPolicy, Preparation, scaler_from_arrays
+from ..io import BadValues
+from ..nn import ActivationKind, LayerSpec, Network, SoftmaxGroups
+from ..preprocessing import (
+    Categorical,
+    Imputer,
+    MissingPolicy,
+    Preparation,
+    scaler_from_arrays,
+)
 from .bundle import ModelBundle
 
 FORMAT_NAME = "aecli-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MAX_META_BYTES = 16 << 20
 MAX_ARRAY_BYTES = 4 << 30
 ALLOWED_DTYPES = {"float32", "float64"}
@@ -61,9 +70,11 @@ def bundle_meta(bundle: ModelBundle, arrays: dict[str, np.ndarray]) -> dict:
         "aecli_version": __version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "features": list(prep.features),
+        "categorical": [c.to_dict() for c in prep.categorical],
         "dtype": ae.network_.dtype.name,
         "scaler": prep.scale_kind.value,
         "missing": prep.missing.value,
+        "bad_values": prep.bad_values.value,
         "params": params,
         "architecture": [s.to_dict() for s in ae.network_.specs],
         "summary": bundle.summary,
@@ -306,7 +317,15 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]) -> ModelBundle:
     if not features or not all(isinstance(f, str) and f for f in features) or len(
             set(features)) != len(features):
         raise ValueError("the feature list is not a list of distinct column names")
-    d = len(features)
+    stored = meta.get("categorical", [])
+    if not isinstance(stored, list) or not all(isinstance(c, dict) for c in stored):
+        raise ValueError("'categorical' is not a list of columns")
+    categorical = [Categorical.from_dict(c) for c in stored]
+    numeric = features[: len(features) - len(categorical)]
+    if [c.name for c in categorical] != features[len(numeric) :] or not numeric:
+        raise ValueError("the categorical columns are not the last of the features")
+    groups = SoftmaxGroups(len(numeric), [c.size for c in categorical])
+    d = groups.width
     dtype = meta["dtype"]
     if dtype not in ALLOWED_DTYPES:
         raise ValueError(f"dtype {dtype!r} is not float32 or float64")
@@ -317,9 +336,9 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]) -> ModelBundle:
         if spec.tied_to is None:
             expected[f"layer{i}.W"] = (spec.n_in, spec.n_out)
         expected[f"layer{i}.b"] = (spec.n_out,)
-    expected.update({"scaler.center": (d,), "scaler.scale": (d,)})
+    expected.update({"scaler.center": (len(numeric),), "scaler.scale": (len(numeric),)})
     if meta["missing"] == MissingPolicy.IMPUTE or "imputer.fill" in arrays:
-        expected["imputer.fill"] = (d,)
+        expected["imputer.fill"] = (len(numeric),)
     for name, shape in expected.items():
         if name not in arrays:
             raise ValueError(f"array {name!r} is missing")
@@ -337,16 +356,18 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]) -> ModelBundle:
     if not isinstance(threshold, int | float) or isinstance(threshold, bool) or not (
             math.isfinite(threshold) and threshold >= 0):
         raise ValueError(f"threshold {threshold!r} is not a finite error")
-    network = Network(specs, dtype=np.dtype(dtype))  # sizes now match the stored arrays
+    # sizes now match the stored arrays
+    network = Network(specs, dtype=np.dtype(dtype), groups=groups)
     network.load_arrays(arrays)
     params = dict(meta["params"])
     params["hidden"] = tuple(params["hidden"])
     ae = Autoencoder._from_state(params, network, {**summary, "error_quantiles": quantiles},
-                                 features)
+                                 None if categorical else features)
     scaler = scaler_from_arrays(meta["scaler"], arrays["scaler.center"], arrays["scaler.scale"])
     fill = arrays.get("imputer.fill")
-    imputer = None if fill is None else Imputer.from_fill(fill, features)
-    prep = Preparation(features, missing, scaler, imputer, dtype)
+    imputer = None if fill is None else Imputer.from_fill(fill, numeric)
+    prep = Preparation(numeric, missing, scaler, imputer, dtype, categorical,
+                       BadValues(meta.get("bad_values", "error")))
     return ModelBundle(ae, prep, dict(meta.get("info", {})), dict(summary))
 
 

@@ -140,12 +140,20 @@ def export_onnx(bundle: ModelBundle, what: ExportTarget = ExportTarget.ENCODE, *
     Raises
     ------
     AecliError
-        onnx is not installed, or the model holds something ONNX cannot express here.
+        onnx is not installed, or the model holds something ONNX cannot express here (an
+        activation without an ONNX form, categorical columns).
     """
     onnx = _onnx()
     from onnx import TensorProto, helper
 
     what, prep = ExportTarget(what), bundle.preparation
+    if prep.categorical:
+        names = ", ".join(c.name for c in prep.categorical)
+        raise AecliError(
+            f"this model has categorical columns ({names}), which this aecli cannot yet "
+            "export to ONNX (their text would need a lookup of levels inside the graph)",
+            hint="retrain without them (--categorical none) to export, or run aecli itself "
+            "where the model is used")
     net = bundle.autoencoder.network_
     dtype, d = net.dtype, len(prep.features)
     elem = TensorProto.FLOAT if dtype == np.float32 else TensorProto.DOUBLE

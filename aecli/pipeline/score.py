@@ -17,6 +17,7 @@ import pyarrow as pa
 from ..io import to_matrix
 from ..nn.threads import tuned
 from ..preprocessing import MissingPolicy
+from ..preprocessing.categorical import as_text
 from ..report.text import format_explanation
 from .apply import BatchPreparer, ErrorTotals, output_batch, output_name
 from .bundle import ModelBundle, row_errors
@@ -83,18 +84,52 @@ class ScoreSummary:
             heapq.heapreplace(heap, (error, row, item))
 
 
-def explain(sq_err: np.ndarray, X: np.ndarray, X_hat: np.ndarray, names: list[str],
-            n: int = 3) -> list[list[dict]]:
-    """For each row of per-cell squared errors (m, d): its ``n`` largest, each with its share
-    of the row's error, the row's value and the reconstruction (``X``, ``X_hat``: original
-    units). Cells with no error (imputed ones) are never named."""
+def explain(sq_err: np.ndarray, X: list[list], X_hat: list[list], names: list[str],
+            n: int = 3, unseen: np.ndarray | None = None) -> list[list[dict]]:
+    """For each row of per-cell errors (m, d): its ``n`` largest, each with its share of the
+    row's error, the row's value and the reconstruction (``X``, ``X_hat``: rows of values in
+    original terms, see :func:`originals`); ``unseen`` (m, d) marks categorical values
+    training never saw. Cells with no error (imputed ones) are never named."""
     total = sq_err.sum(axis=1, keepdims=True)
     share = np.divide(sq_err, total, out=np.zeros_like(sq_err, dtype=np.float64),
                       where=total > 0)
     order = np.argsort(-sq_err, axis=1)[:, :n]
-    return [[{"feature": names[j], "share": float(share[i, j]), "value": float(X[i, j]),
-              "expected": float(X_hat[i, j])}
-             for j in order[i] if sq_err[i, j] > 0] for i in range(len(order))]
+    explained = []
+    for i in range(len(order)):
+        row = []
+        for j in order[i]:
+            if sq_err[i, j] > 0:
+                item = {"feature": names[j], "share": float(share[i, j]),
+                        "value": X[i][j], "expected": X_hat[i][j]}
+                if unseen is not None and unseen[i, j]:
+                    item["unseen"] = True
+                row.append(item)
+        explained.append(row)
+    return explained
+
+
+def originals(bundle: ModelBundle, rows: pa.Table | pa.RecordBatch, xs_hat: np.ndarray
+              ) -> tuple[list[list], list[list], np.ndarray | None]:
+    """The values of ``rows`` as the input has them and their reconstructions ``xs_hat``
+    (m, width) in original terms, one list per row over the model's columns (a number, or a
+    categorical column's text), and which categorical values are unseen levels (None
+    without categorical columns)."""
+    prep = bundle.preparation
+    X = to_matrix(rows, prep.numeric, dtype=np.float64).tolist()
+    X_hat = prep.unscale(xs_hat).tolist()
+    if not prep.categorical:
+        return X, X_hat, None
+    decoded = prep.decoded(xs_hat)
+    d = len(prep.numeric)
+    unseen = np.zeros((len(X), d + len(prep.categorical)), dtype=bool)
+    for j, c in enumerate(prep.categorical):
+        values = as_text(rows.column(c.name)).to_pylist()
+        expected = decoded[c.name].to_pylist()
+        unseen[:, d + j] = [v not in c.levels for v in values]
+        for i, (v, e) in enumerate(zip(values, expected, strict=True)):
+            X[i].append(v)
+            X_hat[i].append(e)
+    return X, X_hat, unseen
 
 
 def _values(batch: pa.RecordBatch, i: int) -> dict:
@@ -140,11 +175,11 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
         interesting = np.union1d(np.flatnonzero(flagged), worst)
         # the values as the input has them, and the reconstructions: these rows only
         at = interesting if mask is None else np.flatnonzero(mask)[interesting]
-        X = to_matrix(batch.take(pa.array(at, type=pa.int64())), bundle.features,
-                      dtype=np.float64)
-        X_hat = bundle.preparation.unscale(xs_hat[interesting])
+        X, X_hat, unseen = originals(bundle, batch.take(pa.array(at, type=pa.int64())),
+                                     xs_hat[interesting])
         tops = dict(zip(interesting.tolist(),
-                        explain(sq[interesting], X, X_hat, bundle.features), strict=True))
+                        explain(sq[interesting], X, X_hat, bundle.features, unseen=unseen),
+                        strict=True))
         kept = output_batch(batch, keep, mask, {})  # pass-through values of the rows scored
         for heap, size, chosen in ((summary.worst, top, worst),
                                    (summary.flagged_worst, summary.keep_flagged, worst_flagged)):

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..estimators import PCA, Autoencoder, Hyperparameters
+from ..io import BadValues
 from ..nn import SoftmaxGroups
 from ..nn.training import EpochReport
 from ..preprocessing import MissingPolicy, Preparation, RawRows, ScalerKind, screen
@@ -44,7 +45,8 @@ def split_rows(n: int, validation: float, seed) -> tuple[np.ndarray, np.ndarray 
 
 
 def prepare(X: np.ndarray | RawRows, names, *, missing: MissingPolicy, scale: ScalerKind,
-            validation: float, seed, dtype) -> TrainingRows:
+            validation: float, seed, dtype, bad_values: BadValues = BadValues.ERROR
+            ) -> TrainingRows:
     """Screen raw rows ``X`` (n, d) of the numeric columns ``names`` (with the categorical
     columns, a :class:`RawRows`), split off validation rows, fit the preparation (scaler,
     imputation values, levels) on the training rows only (so validation error is honest),
@@ -63,7 +65,7 @@ def prepare(X: np.ndarray | RawRows, names, *, missing: MissingPolicy, scale: Sc
     rows = np.arange(1, len(raw) + 1) if keep is None else np.flatnonzero(keep) + 1
     train_rows, val_rows = split_rows(len(kept), validation, seed)
     prep = Preparation.fit(kept.take(train_rows), names, missing=missing, scale=scale,
-                           dtype=dtype, rows=rows[train_rows])
+                           dtype=dtype, rows=rows[train_rows], bad_values=bad_values)
     Xs = prep.transform(raw).X  # (n_kept, width)
     imputed = int(np.isnan(kept.numeric).sum()) if prep.missing is MissingPolicy.IMPUTE else 0
     return TrainingRows(prep, Xs[train_rows], None if val_rows is None else Xs[val_rows],
@@ -93,17 +95,19 @@ def train_bundle(
     scale: ScalerKind = ScalerKind.STANDARD,
     callback: Callable[[EpochReport], None] | None = None,
     info: dict | None = None,
+    bad_values: BadValues = BadValues.ERROR,
 ) -> ModelBundle:
     """Fit the preparation and the autoencoder on raw rows ``X`` (n, d) with numeric columns
     ``names`` (a :class:`RawRows` with the categorical columns too).
 
+    ``bad_values`` is how the rows were read (``--bad-values``), kept for later runs.
     Returns the bundle; its ``summary`` (see :func:`training_summary`) also carries PCA's
     error at the same k on the same held-out rows.
     """
     started = time.perf_counter()
     hp = Hyperparameters(**params).resolved(len(X))
     p = prepare(X, names, missing=missing, scale=scale, validation=hp.validation, seed=hp.seed,
-                dtype=hp.dtype)
+                dtype=hp.dtype, bad_values=bad_values)
     groups = p.preparation.groups
     ae = Autoencoder(**params)
     ae.fit(p.X_train, callback=callback, validation_data=p.X_val, groups=groups)

@@ -18,8 +18,10 @@ import numpy as np
 
 from ..errors import DataError
 from ..estimators import Autoencoder, Hyperparameters
+from ..io import BadValues
 from ..nn.training import EpochReport
-from ..preprocessing import MissingPolicy, Preparation, ScalerKind, screen
+from ..preprocessing import Categorical, MissingPolicy, Preparation, RawRows, ScalerKind, screen
+from ..preprocessing.categorical import as_text
 from .bundle import ModelBundle
 from .train import pca_error, training_summary
 
@@ -36,19 +38,38 @@ class Survey:
     rows_train: int = 0
     rows_dropped: int = 0
     cells_imputed: int = 0
-    sample: np.ndarray | None = None  # (<= SAMPLE_ROWS, d) raw training rows
+    sample: RawRows | None = None  # (<= SAMPLE_ROWS) raw training rows
     keys: np.ndarray | None = None  # their sampling keys: the smallest keys are kept
-    validation: list = field(default_factory=list)  # raw validation chunks
+    validation: list = field(default_factory=list)  # raw validation chunks (RawRows)
     validation_rows: list = field(default_factory=list)  # their input row numbers
+    levels: dict = field(default_factory=dict)  # categorical column → its values seen
 
-    def add_sample(self, rows: np.ndarray, keys: np.ndarray) -> None:
+    def add_sample(self, rows: RawRows, keys: np.ndarray) -> None:
         """Keep the ``SAMPLE_ROWS`` rows with the smallest keys (a uniform sample)."""
         if self.sample is not None:
-            rows, keys = np.concatenate([self.sample, rows]), np.concatenate([self.keys, keys])
+            rows = RawRows.concatenate([self.sample, rows])
+            keys = np.concatenate([self.keys, keys])
         if len(keys) > SAMPLE_ROWS:
             best = np.argpartition(keys, SAMPLE_ROWS)[:SAMPLE_ROWS]
-            rows, keys = rows[best], keys[best]
+            rows, keys = rows.take(best), keys[best]
         self.sample, self.keys = rows, keys
+
+    def add_levels(self, rows: RawRows) -> None:
+        """Note the values of the categorical columns of training ``rows``."""
+        if rows.categorical is None:
+            return
+        import pyarrow.compute as pc  # imported when needed: 40 ms that numeric runs never use
+
+        for name in rows.categorical.schema.names:
+            column = as_text(rows.categorical.column(name))
+            seen = self.levels.setdefault(name, set())
+            seen.update(pc.unique(column).to_pylist())
+
+    def categorical(self) -> list[Categorical]:
+        """The levels seen, as :meth:`Categorical.fit` orders them."""
+        return [Categorical(name, tuple(sorted(v for v in seen if v is not None))
+                            + ((None,) if None in seen else ()))
+                for name, seen in self.levels.items()]
 
 
 def _validation_masks(seed: int, fraction: float) -> Callable[[int], np.ndarray]:
@@ -65,22 +86,24 @@ def survey(read_chunks: ReadChunks, names, policy: MissingPolicy, fraction: floa
     keys_rng = np.random.default_rng([seed, 2])
     offset, kept_val = 0, 0
     for raw in read_chunks():
-        keep = screen(raw, names, policy, row_offset=offset)
+        raw = raw if isinstance(raw, RawRows) else RawRows(raw)
+        keep = screen(raw.numeric, names, policy, row_offset=offset)
         val = is_val(len(raw))
         rows = np.arange(offset + 1, offset + len(raw) + 1)
         offset += len(raw)
         X = raw
         if keep is not None:
             s.rows_dropped += int((~keep).sum())
+            X, val, rows = raw.take(keep), val[keep], rows[keep]
         elif policy is MissingPolicy.IMPUTE:
-            s.cells_imputed += int(np.isnan(raw).sum())
-            X, val, rows = raw[keep], val[keep], rows[keep]
-        train_rows = X[~val]
+            s.cells_imputed += int(np.isnan(raw.numeric).sum())
+        train_rows = X.take(~val)
         s.rows_train += len(train_rows)
         s.add_sample(train_rows, keys_rng.random(len(train_rows)))
+        s.add_levels(train_rows)
         if kept_val < VALIDATION_ROWS and val.any():
             room = VALIDATION_ROWS - kept_val
-            s.validation.append(X[val][:room])
+            s.validation.append(X.take(np.flatnonzero(val)[:room]))
             s.validation_rows.append(rows[val][:room])
             kept_val += len(s.validation[-1])
     if s.rows_train < 2:
@@ -98,20 +121,23 @@ def train_bundle_streaming(
     scale: ScalerKind = ScalerKind.STANDARD,
     callback: Callable[[EpochReport], None] | None = None,
     info: dict | None = None,
+    bad_values: BadValues = BadValues.ERROR,
 ) -> ModelBundle:
     """Like :func:`aecli.pipeline.train.train_bundle`, but reading the rows anew for every pass.
 
-    ``read_chunks()`` returns an iterable of raw (m, d) float64 arrays (NaN where missing),
-    the same rows in the same order each time it is called.
+    ``read_chunks()`` returns an iterable of :class:`RawRows` (numeric values NaN where
+    missing, and the categorical columns), the same rows in the same order each time it is
+    called. The levels of the categorical columns are every value the training rows hold.
     """
     started = time.perf_counter()
     # the validation fraction: 0 rows of the count matter here, only the optimizer's kind
     hp = Hyperparameters(**params).resolved(0, streamed=True)
     s = survey(read_chunks, names, missing, hp.validation, hp.seed)
-    prep = Preparation.fit(s.sample, names, missing=missing, scale=scale, dtype=hp.dtype)
+    prep = Preparation.fit(s.sample, names, missing=missing, scale=scale, dtype=hp.dtype,
+                           levels=s.categorical(), bad_values=bad_values)
     X_val = None
     if s.validation:
-        X_val = prep.transform(np.concatenate(s.validation),
+        X_val = prep.transform(RawRows.concatenate(s.validation),
                                rows=np.concatenate(s.validation_rows)).X
 
     def training_chunks() -> Iterator[np.ndarray]:
@@ -125,11 +151,12 @@ def train_bundle_streaming(
 
     ae = Autoencoder(**params)
     ae.fit_chunks(training_chunks, validation_data=X_val, callback=callback,
-                  n_rows=s.rows_train)
+                  n_rows=s.rows_train, groups=prep.groups)
     seconds = time.perf_counter() - started
     scaled_sample = prep.transform(s.sample).X
     X_eval = X_val if X_val is not None else scaled_sample
     summary = training_summary(ae, s.rows_train, 0 if X_val is None else len(X_val),
-                               s.rows_dropped, pca_error(scaled_sample, X_eval, ae.latent),
+                               s.rows_dropped,
+                               pca_error(scaled_sample, X_eval, ae.latent, prep.groups),
                                seconds, streamed=True, cells_imputed=s.cells_imputed)
     return ModelBundle(ae, prep, dict(info or {}), summary)

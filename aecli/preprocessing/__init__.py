@@ -8,7 +8,8 @@
 - :mod:`.prepare` is the one path from a table chunk to the network's matrix.
 """
 
-from .columns import absent_column, choose_feature_columns, empty_columns, match_model_columns
+from .categorical import Categorical
+from .columns import absent_column, choose_feature_columns, match_model_columns
 from .missing import (
     ColumnMissing,
     Imputer,
@@ -18,7 +19,6 @@ from .missing import (
     missing_error,
     reject_infinite,
 )
-from .categorical import Categorical
 from .prepare import BatchBuffers, Preparation, Prepared, RawRows, screen
 from .roles import MAX_LEVELS, Roles, decide_roles
 from .scalers import (
@@ -51,7 +51,6 @@ __all__ = [
     "StandardScaler",
     "absent_column",
     "choose_feature_columns",
-    "empty_columns",
     "find_missing",
     "make_scaler",
     "match_model_columns",

@@ -1,7 +1,7 @@
 """Which columns are features: chosen by name at training, found by name afterwards.
 
-Mostly names (no data), so the readers can decide before loading values; only
-:func:`empty_columns` looks at a table's values.
+Names only (no data), so the readers can decide before loading values; what a column holds
+decides its role in :mod:`.roles`.
 """
 
 from __future__ import annotations
@@ -10,13 +10,9 @@ import difflib
 from collections import Counter
 from collections.abc import Sequence
 
-import numpy as np
-import pyarrow as pa
-
 from ..errors import DataError, InvalidParameterError
-from ..io.matrix import to_matrix
 
-__all__ = ["absent_column", "choose_feature_columns", "empty_columns", "match_model_columns"]
+__all__ = ["absent_column", "choose_feature_columns", "match_model_columns"]
 
 _MAX_NAMES_SHOWN = 20
 
@@ -105,26 +101,6 @@ def choose_feature_columns(
     chosen = set(features)
     unused = [name for name in names if name not in chosen]
     return features, unused
-
-
-def empty_columns(table: pa.Table, numeric: Sequence[bool], exclude: Sequence[str] = ()
-                  ) -> list[str]:
-    """The numeric columns of ``table`` (not excluded) that are missing in every row: they
-    hold nothing to learn from, and are left out of the default features.
-
-    Raises
-    ------
-    DataError
-        Every such column is empty: the input was most likely misread.
-    """
-    candidates = [c for c, n in zip(table.schema.names, numeric, strict=True)
-                  if n and c not in exclude]
-    empty = [c for c in candidates
-             if np.isnan(to_matrix(table, [c], dtype=np.float64)).all()]
-    if empty and len(empty) == len(candidates):
-        raise DataError(f"every numeric column is empty in every row ({_quoted(empty)})",
-                        hint="check the delimiter and the missing-value markers of the input")
-    return empty
 
 
 def match_model_columns(available_names: Sequence[str], model_names: Sequence[str]) -> list[int]:

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import DataError, InvalidParameterError
-from ..io.matrix import float_columns, to_matrix
+from ..io.matrix import BadValues, float_columns, to_matrix
 from ..nn.losses import SoftmaxGroups
 from ._arrays import reject_infinite, row_numbers
 from .categorical import Categorical
@@ -59,7 +59,8 @@ class Prepared(NamedTuple):
 
     X: np.ndarray  # (m, d) scaled rows, in the model's dtype
     keep: np.ndarray | None  # (n,) bool: the chunk's rows that are in X; None when all are
-    imputed: np.ndarray | None = None  # (m, d) bool: the cells filled in; None when none are
+    # (m, columns) bool: the table cells filled in; None when none are
+    imputed: np.ndarray | None = None
 
 
 def screen(X: np.ndarray, features: Sequence[str], missing: MissingPolicy, *,
@@ -140,13 +141,18 @@ class Preparation:
     categorical : sequence of Categorical
         The categorical columns and their levels; a missing value is a level (never
         dropped or imputed), so ``missing`` speaks of the numeric columns only.
+    bad_values : BadValues
+        What a cell of a numeric column that spells no number becomes: an error, or a
+        missing value (then handled by ``missing``).
     """
 
     def __init__(self, features: Sequence[str], missing: MissingPolicy, scaler,
-                 imputer: Imputer | None, dtype, categorical: Sequence[Categorical] = ()):
+                 imputer: Imputer | None, dtype, categorical: Sequence[Categorical] = (),
+                 bad_values: BadValues = BadValues.ERROR):
         self.numeric = list(features)
         self.categorical = list(categorical)
         self.missing = MissingPolicy(missing)
+        self.bad_values = BadValues(bad_values)
         self.scaler = scaler
         self.imputer = imputer
         self.dtype = np.dtype(dtype)
@@ -178,17 +184,20 @@ class Preparation:
         """The imputation values (training means), or None when the model has none."""
         return None if self.imputer is None else self.imputer.fill_
 
-    def with_policy(self, missing: MissingPolicy | None) -> Preparation:
-        """This preparation under another missing-value policy (None: as it is).
+    def with_policy(self, missing: MissingPolicy | None,
+                    bad_values: BadValues | None = None) -> Preparation:
+        """This preparation under another missing-value policy and ``--bad-values`` (None:
+        as it is).
 
         Raises
         ------
         DataError
             ``impute`` asked of a model that holds no imputation values.
         """
-        if missing is None or MissingPolicy(missing) is self.missing:
+        bad_values = self.bad_values if bad_values is None else BadValues(bad_values)
+        missing = self.missing if missing is None else MissingPolicy(missing)
+        if missing is self.missing and bad_values is self.bad_values:
             return self
-        missing = MissingPolicy(missing)
         if missing is MissingPolicy.IMPUTE and self.imputer is None:
             raise DataError(
                 "this model holds no imputation values: it was trained by aecli 0.1 with "
@@ -196,12 +205,13 @@ class Preparation:
                 hint="use --missing drop to skip the rows with gaps, or retrain the model",
             )
         return Preparation(self.numeric, missing, self.scaler, self.imputer, self.dtype,
-                           self.categorical)
+                           self.categorical, bad_values)
 
     @classmethod
     def fit(cls, X: np.ndarray | RawRows, features: Sequence[str], *, missing: MissingPolicy,
             scale: ScalerKind, dtype, rows: np.ndarray | None = None,
-            levels: Sequence[Categorical] | None = None) -> Preparation:
+            levels: Sequence[Categorical] | None = None,
+            bad_values: BadValues = BadValues.ERROR) -> Preparation:
         """Fit the imputer and the scaler on raw training rows ``X`` (n, d) of the numeric
         columns ``features``, already screened (see :func:`screen`), and the levels of the
         categorical columns of ``X`` (a :class:`RawRows`) unless given as ``levels``;
@@ -217,7 +227,7 @@ class Preparation:
         imputer = Imputer().fit(X, names=features)
         filled = imputer.transform(X) if missing is MissingPolicy.IMPUTE else X
         scaler = make_scaler(scale).fit(filled)
-        prep = cls(features, missing, scaler, imputer, dtype, categorical)
+        prep = cls(features, missing, scaler, imputer, dtype, categorical, bad_values)
         spread = np.isfinite(scaler.center_) & np.isfinite(scaler.scale_)
         if not spread.all():  # e.g. a min-max range wider than float64 holds
             j = int(np.flatnonzero(~spread)[0])
@@ -276,6 +286,8 @@ class Preparation:
         out = np.empty((len(xs), self.width), dtype=self.dtype)  # (m, width)
         d = len(self.numeric)
         out[:, :d] = xs
+        if imputed is not None:  # one flag per table cell: a category is never imputed
+            imputed = np.hstack([imputed, np.zeros((len(xs), len(self.categorical)), bool)])
         mask = None if keep is None else pa.array(keep)
         at = d
         for c in self.categorical:
@@ -291,7 +303,8 @@ class Preparation:
             xs = self._quick(chunk, buffers or BatchBuffers())
             if xs is not None:
                 return Prepared(xs, None)
-            chunk = to_matrix(chunk, self.numeric, dtype=np.float64, row_offset=row_offset)
+            chunk = to_matrix(chunk, self.numeric, dtype=np.float64, row_offset=row_offset,
+                              bad_values=self.bad_values)
         keep = screen(chunk, self.numeric, self.missing, row_offset=row_offset, rows=rows)
         X = chunk
         if keep is not None:
@@ -328,8 +341,23 @@ class Preparation:
             return out.astype(self.dtype, copy=False)
 
     def unscale(self, xs: np.ndarray) -> np.ndarray:
-        """Scaled rows (n, d) back to original units."""
-        return np.asarray(self.scaler.inverse_transform(xs))
+        """The numeric columns of scaled rows (n, d) or (n, width) back to original units
+        (n, d)."""
+        return np.asarray(self.scaler.inverse_transform(xs[:, : len(self.numeric)]))
+
+    def decoded(self, xs_hat: np.ndarray, probabilities: bool = False) -> dict[str, object]:
+        """Reconstructed rows (n, width) as output columns in original terms: each numeric
+        column in its units, each categorical column's most probable level (and, with
+        ``probabilities``, that level's probability as ``<name>_probability``)."""
+        out: dict[str, object] = dict(zip(self.numeric, self.unscale(xs_hat).T, strict=True))
+        at = len(self.numeric)
+        for c in self.categorical:
+            labels, p = c.labels(xs_hat[:, at : at + c.size])
+            out[c.name] = pa.array(labels, type=pa.string())
+            if probabilities:
+                out[f"{c.name}_probability"] = p.astype(np.float64)
+            at += c.size
+        return out
 
     def _quick(self, batch: pa.RecordBatch | pa.Table, buffers: BatchBuffers
                ) -> np.ndarray | None:
@@ -340,7 +368,8 @@ class Preparation:
         xs = buffers.scaled(len(self.numeric), n, self.dtype)  # (n, d)
         center, scale = self.scaler.center_, self.scaler.scale_
         with np.errstate(over="ignore", invalid="ignore"):
-            for j, start, values in float_columns(batch, self.numeric):
+            for j, start, values in float_columns(batch, self.numeric,
+                                                  bad_values=self.bad_values):
                 shifted = np.subtract(values, center[j], out=buffers.shifted[: len(values)],
                                       dtype=np.float64)
                 np.divide(shifted, scale[j], out=xs[start : start + len(values), j],

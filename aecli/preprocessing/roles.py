@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 
 from ..errors import DataError
 from ..io.matrix import to_matrix
-from .categorical import distinct_count
+from .categorical import as_text, distinct_count
 from .columns import absent_column, choose_feature_columns
 
 __all__ = ["MAX_LEVELS", "ID_MIN_ROWS", "Roles", "decide_roles"]
@@ -102,13 +103,44 @@ def _kind(t: pa.DataType) -> str:
     return "other"
 
 
+# A text column whose values are numbers but for a few (a stray "n/a", "foo" at row 200,002)
+# is a numeric column with bad values, never a categorical one.
+NUMBERS_SHARE = 0.9
+
+
+def _share_of_numbers(column) -> float:
+    """The share of a text column's present values that spell a number."""
+    import pyarrow.compute as pc
+
+    text = as_text(column)
+    present = len(text) - text.null_count
+    if present == 0:
+        return 0.0
+    trimmed = pc.utf8_trim_whitespace(text)
+    numbers = pc.match_substring_regex(
+        trimmed, r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|nan)$",
+        ignore_case=True)
+    return pc.sum(numbers).as_py() / present if pc.sum(numbers).as_py() else 0.0
+
+
 def _numbers_as_text(column) -> bool:
-    """Whether every present value of a text column spells a number."""
-    try:
-        to_matrix(pa.table({"c": column}), ["c"])
-    except DataError:
-        return False
-    return True
+    """Whether a text column is numbers (bar a few stray values, which the conversion then
+    reports or, with ``--bad-values missing``, turns into gaps)."""
+    return _share_of_numbers(column) >= NUMBERS_SHARE
+
+
+def _example(column) -> str:
+    """``row 1 holds 'x0'``: the first present value of a text column."""
+    for i, value in enumerate(as_text(column).to_pylist()):
+        if value is not None:
+            return f"row {i + 1} holds {value!r}"
+    return "it is empty"
+
+
+def _whole_numbers(column) -> bool:
+    """Whether a float column holds only whole numbers (integers read from text as floats)."""
+    values = to_matrix(pa.table({"c": column}), ["c"], dtype=np.float64)[:, 0]
+    return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
 
 
 def decide_roles(table: pa.Table, *, columns: Sequence[str] | None = None,
@@ -165,10 +197,11 @@ def decide_roles(table: pa.Table, *, columns: Sequence[str] | None = None,
                 count = distinct_count(table.column(name))
                 if count > max_levels:
                     raise DataError(
-                        f"column {name!r} is text with {count:,} distinct values, more than "
+                        f"column {name!r} is not numeric ({_example(table.column(name))}), "
+                        f"and as text it has {count:,} distinct values, more than "
                         f"--max-levels {max_levels} allows for a categorical column",
-                        hint=f"raise --max-levels, force it with --categorical {name}, or "
-                        "leave it out of --columns")
+                        hint=f"leave it out of --columns (or --exclude {name}), raise "
+                        f"--max-levels, or force it with --categorical {name}")
                 roles.categorical.append(name)
             else:
                 raise DataError(
@@ -218,11 +251,14 @@ def _role_by_values(roles: Roles, name: str, column, kind: str, n: int,
     """The role of a numeric or text column not named anywhere, from its values."""
     count = distinct_count(column)
     complete = column.null_count == 0
-    if count <= 1:
+    if count <= 1 and n >= 2:  # one row is "constant" in every column: let it say so
         roles.constant.append(name)
-    elif kind in ("integer", "text") and complete and count == n and n >= ID_MIN_ROWS:
+    elif kind == "text" and _numbers_as_text(column):
+        roles.numeric.append(name)  # numbers bar a few: the conversion names the others
+    elif complete and count == n and n >= ID_MIN_ROWS and (
+            kind in ("integer", "text") or _whole_numbers(column)):
         roles.identifiers.append(name)
-    elif kind in ("numeric", "integer") or _numbers_as_text(column):
+    elif kind in ("numeric", "integer"):
         roles.numeric.append(name)
     elif count <= max_levels:
         roles.categorical.append(name)

@@ -131,5 +131,6 @@ def format_explanation(top: Sequence[Mapping[str, Any]]) -> str:
     """``p48=16 (expected 0.3, 86%); p31=9 (expected 2, 9%)``: a row's largest contributions
     to its error, each with its value and the model's reconstruction in original units and its
     share of the row's error."""
-    return "; ".join(f"{t['feature']}={fmt(t['value'])} (expected {fmt(t['expected'])}, "
-                     f"{t['share']:.0%})" for t in top)
+    return "; ".join(f"{t['feature']}={fmt(t['value'])} ("
+                     + ("a level unseen at training; " if t.get("unseen") else "")
+                     + f"expected {fmt(t['expected'])}, {t['share']:.0%})" for t in top)
