@@ -2,13 +2,15 @@
 
 Usage::
 
-    .venv/bin/python sample_data/make_sample_data.py           # write digits.csv and curve.csv
+    .venv/bin/python sample_data/make_sample_data.py           # write the three CSV files
     .venv/bin/python sample_data/make_sample_data.py --check   # also compare PCA with a small MLP
 
 ``digits.csv`` is scikit-learn's bundled copy of the UCI optical recognition of handwritten
 digits data set. ``curve.csv`` is synthetic: a 1-D helix pushed through a random nonlinear map
 into ten columns, so that a nonlinear autoencoder reconstructs it far better than PCA at the
-same small number of components. Both are written with NumPy's PCG64 generator from a fixed
+same small number of components. ``orders.csv`` is synthetic too: a mixed-type table of
+shop orders (identifiers, dates, categories, yes/no, gaps) with a dozen planted impossible
+store/region combinations. All are written with NumPy's PCG64 generator from a fixed
 seed and rounded before writing, so reruns give byte-identical files.
 """
 
@@ -76,6 +78,56 @@ def make_curve(seed: int = SEED) -> pd.DataFrame:
     return frame
 
 
+# orders.csv: a mixed-type table (text, categories, dates, booleans, gaps) with planted oddities
+ORDERS_ROWS = 3000
+STORES = {"berlin": "east", "dresden": "east", "leipzig": "east", "hamburg": "north",
+          "bremen": "north", "kiel": "north", "munich": "south", "stuttgart": "south",
+          "nuremberg": "south", "cologne": "west", "essen": "west", "bonn": "west"}
+CATEGORIES = {"grocery": 18.0, "drinks": 12.0, "household": 25.0, "garden": 60.0,
+              "electronics": 240.0, "toys": 35.0}  # mean price of one item
+PLANTED = 12  # orders whose store is in the wrong region: a combination never seen otherwise
+
+
+def make_orders(seed: int = SEED) -> pd.DataFrame:
+    """Return the orders table: an identifier, a date, text categories (store, region,
+    category, payment), a yes/no column, numbers with a few gaps, an empty column and a
+    constant one. Each store lies in one region; ``PLANTED`` rows (every 250th, from row 100)
+    put a store in another region, the kind of error a category-blind detector cannot see.
+    """
+    rng = np.random.default_rng(seed + 2)
+    n = ORDERS_ROWS
+    stores = np.array(list(STORES))
+    store = stores[rng.integers(0, len(stores), n)]
+    region = np.array([STORES[s] for s in store], dtype=object)
+    category = rng.choice(list(CATEGORIES), n, p=[0.3, 0.2, 0.2, 0.1, 0.05, 0.15])
+    items = rng.integers(1, 9, n)
+    price = np.array([CATEGORIES[c] for c in category]) * rng.lognormal(0.0, 0.15, n)
+    member = rng.random(n) < 0.4
+    amount = np.round(items * price * np.where(member, 0.95, 1.0), 2)
+    online = np.isin(category, ["electronics", "toys"]) & (rng.random(n) < 0.7)
+    payment = np.where(online, "online", rng.choice(["card", "cash"], n, p=[0.7, 0.3]))
+    weight = np.round(items * np.where(category == "drinks", 1.2, 0.4)
+                      * rng.lognormal(0.0, 0.1, n), 2)
+    day = np.datetime64("2024-01-01") + np.sort(rng.integers(0, 366, n)).astype("timedelta64[D]")
+    planted = np.arange(100, 100 + 250 * PLANTED, 250)[:PLANTED]
+    others = {s: sorted({r for r in STORES.values() if r != STORES[s]}) for s in STORES}
+    for i in planted:
+        region[i] = others[store[i]][int(rng.integers(0, 3))]
+    frame = pd.DataFrame({
+        "order_id": [f"A{i + 1:05d}" for i in range(n)],
+        "date": day.astype(str),
+        "store": store, "region": region, "category": category, "payment": payment,
+        "member": np.where(member, "yes", "no"),
+        "items": items, "amount": amount, "weight_kg": weight,
+        "coupon": [""] * n,  # never filled in
+        "currency": "EUR",
+    })
+    gaps = rng.choice(np.setdiff1d(np.arange(n), planted), 30, replace=False)
+    frame["weight_kg"] = frame["weight_kg"].astype(object)
+    frame.loc[gaps, "weight_kg"] = ""
+    return frame
+
+
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` to ``path`` whole or not at all."""
     tmp = path.with_name(path.name + ".tmp")
@@ -129,10 +181,11 @@ def main() -> None:
                         help="also print PCA vs MLP reconstruction error (takes about a minute)")
     args = parser.parse_args()
 
-    digits, curve = make_digits(), make_curve()
+    digits, curve, orders = make_digits(), make_curve(), make_orders()
     write_csv(digits, HERE / "digits.csv")
     write_csv(curve, HERE / "curve.csv")
-    for name, frame in (("digits.csv", digits), ("curve.csv", curve)):
+    write_csv(orders, HERE / "orders.csv")
+    for name, frame in (("digits.csv", digits), ("curve.csv", curve), ("orders.csv", orders)):
         size = (HERE / name).stat().st_size
         print(f"wrote {name}: {frame.shape[0]} rows x {frame.shape[1]} columns, {size:,} bytes")
     if args.check:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from aecli.nn import SoftmaxGroups, l1_penalty, mse
-from aecli.nn.losses import UNSEEN_ERROR
+from aecli.nn.losses import PROBABILITY_FLOOR, UNSEEN_ERROR
 
 
 def test_mse_value_and_gradient(numerical_grad, assert_grad_close):
@@ -50,7 +50,7 @@ def _onehot(rng, n, sizes, unseen_row=None):
     return np.hstack(blocks)
 
 
-def test_softmax_groups_objective_and_gradient(numerical_grad, assert_grad_close):
+def test_softmax_groups_loss_and_gradient(numerical_grad, assert_grad_close):
     """Squared error on the numeric columns, cross-entropy on each block, each table column
     counted once; the gradient matches central differences."""
     rng = np.random.default_rng(3)
@@ -58,15 +58,15 @@ def test_softmax_groups_objective_and_gradient(numerical_grad, assert_grad_close
     n = 6
     target = np.hstack([rng.normal(size=(n, 2)), _onehot(rng, n, [3, 4])])
     out = rng.normal(size=(n, groups.width))
-    error, objective, grad = groups.loss_and_grad(out.copy(), target)
+    loss, grad = groups.loss_and_grad(out.copy(), target)
     p1 = np.exp(out[:, 2:5]) / np.exp(out[:, 2:5]).sum(axis=1, keepdims=True)
     p2 = np.exp(out[:, 5:]) / np.exp(out[:, 5:]).sum(axis=1, keepdims=True)
     cross = -(np.log(p1) * target[:, 2:5]).sum() - (np.log(p2) * target[:, 5:]).sum()
     sq = ((out[:, :2] - target[:, :2]) ** 2).sum()
-    assert objective == pytest.approx((sq + cross) / (n * 4), rel=1e-12)
-    brier = ((p1 - target[:, 2:5]) ** 2).sum() + ((p2 - target[:, 5:]) ** 2).sum()
-    assert error == pytest.approx((sq + brier) / (n * 4), rel=1e-12)
-    assert_grad_close(grad, numerical_grad(lambda: groups.loss_and_grad(out, target)[1], out))
+    assert loss == pytest.approx((sq + cross) / (n * 4), rel=1e-12)
+    assert_grad_close(grad, numerical_grad(lambda: groups.loss_and_grad(out, target)[0], out))
+    probabilities = groups.softmax_(out.copy())
+    assert groups.row_errors(probabilities, target).mean() == pytest.approx(loss, rel=1e-12)
 
 
 def test_cell_errors_count_a_categorical_column_once_and_an_unseen_level_as_the_worst():
@@ -77,9 +77,19 @@ def test_cell_errors_count_a_categorical_column_once_and_an_unseen_level_as_the_
     cells = groups.cell_errors(p, target)
     assert cells.shape == (3, 2)
     np.testing.assert_allclose(cells[:, 0], 0.25)
-    np.testing.assert_allclose(cells[:2, 1], (2 / 3) ** 2 + 2 * (1 / 3) ** 2)
-    assert cells[2, 1] == UNSEEN_ERROR
-    np.testing.assert_allclose(groups.row_errors(p, target), cells.mean(axis=1))
+    np.testing.assert_allclose(cells[:2, 1], np.log(3))
+    assert cells[2, 1] == UNSEEN_ERROR == pytest.approx(-np.log(PROBABILITY_FLOOR))
+    p[0, 1:] = [0.0, 0.0, 1.0]  # certain, and wrong (or right): floored, never infinite
+    assert groups.cell_errors(p, target)[0, 1] in (0.0, UNSEEN_ERROR)
+    np.testing.assert_allclose(groups.row_errors(p, target),
+                               groups.cell_errors(p, target).mean(axis=1))
+
+
+def test_a_reconstruction_that_is_no_softmax_is_read_as_probabilities():
+    groups = SoftmaxGroups(1, [3])
+    h = np.array([[7.0, 0.5, -0.2, 1.5], [7.0, -1.0, -1.0, 0.0]])
+    groups.normalised_(h)
+    np.testing.assert_allclose(h, [[7.0, 0.5 / 1.5, 0.0, 1.0 / 1.5], [7.0, 1 / 3, 1 / 3, 1 / 3]])
 
 
 def test_softmax_turns_each_block_into_probabilities_in_place():

@@ -34,6 +34,9 @@ def inspect(
         "aecli_version": meta["aecli_version"],
         "created": meta["created"],
         "features": meta["features"],
+        "categorical": meta.get("categorical", []),
+        "roles": meta.get("info", {}).get("roles"),
+        "bad_values": meta.get("bad_values", "error"),
         "architecture": [{"in": s["n_in"], "out": s["n_out"], "activation": s["activation"]}
                          for s in meta["architecture"]],
         "scaler": meta["scaler"],

@@ -26,9 +26,10 @@ def l1_penalty(z: np.ndarray, strength: float) -> tuple[float, np.ndarray]:
     return loss, np.sign(z) * z.dtype.type(strength / n)
 
 
-# A level unseen at training (an all-zero one-hot block) gets the largest error a
-# probability vector can have against a one-hot one: ||p - e_i||^2 <= 2.
-UNSEEN_ERROR = 2.0
+# The smallest probability a categorical error reads: -log of it bounds a cell's error, and is
+# the error of a level unseen at training (an all-zero one-hot block), the largest there is.
+PROBABILITY_FLOOR = 1e-6
+UNSEEN_ERROR = float(-np.log(PROBABILITY_FLOOR))  # 13.8
 
 
 class SoftmaxGroups:
@@ -36,15 +37,13 @@ class SoftmaxGroups:
 
     The network's last ``sum(sizes)`` outputs are logits: each block goes through a softmax
     and is trained with cross-entropy; the columns before them are numeric, trained with
-    squared error. Each table column counts once in the loss, whatever its width (as
-    TVAE/CTGAN weigh their columns): a row's loss is the mean over its columns of
-    ``(y_hat - y)^2`` for a numeric column and ``-log p[level]`` for a categorical one.
-
-    The *error* reported of a categorical column (validation, scores, per-column errors) is
-    ``||p - onehot||^2``, the squared error of its one-hot vector, in [0, 2]: the metric
-    numeric columns use, so PCA's reconstruction of the same one-hot matrix is measured the
-    same way. A row whose block is all zeros (a level unseen at training) gets
-    :data:`UNSEEN_ERROR`, the largest.
+    squared error. Each table column counts once, whatever its width (as TVAE/CTGAN weigh
+    their columns): a row's error is the mean over its columns of ``(y_hat - y)^2`` for a
+    numeric column and ``-log p[level]`` for a categorical one, in nats: the negative
+    log-likelihood, so a level the rest of the row makes unlikely scores high, while a
+    column that is noise costs about its entropy in every row alike. Reported errors read
+    ``p`` no lower than :data:`PROBABILITY_FLOOR`; a level unseen at training (an all-zero
+    block) gets :data:`UNSEEN_ERROR`, the largest.
 
     Parameters
     ----------
@@ -84,55 +83,49 @@ class SoftmaxGroups:
             block /= block.sum(axis=1, keepdims=True)
         return h
 
-    def loss_and_grad(self, out: np.ndarray, target: np.ndarray) -> tuple[float, float,
-                                                                          np.ndarray]:
-        """Training loss of logits ``out`` (n, width) against ``target``.
+    def normalised_(self, h: np.ndarray) -> np.ndarray:
+        """Read each block of a reconstruction that is no softmax (PCA's, a mean) as
+        probabilities, in place: clipped to [0, 1] and scaled to sum to 1 (uniform when
+        nothing is left)."""
+        for a, b in self.blocks():
+            block = np.clip(h[:, a:b], 0.0, 1.0, out=h[:, a:b])
+            total = block.sum(axis=1, keepdims=True)
+            np.divide(block, total, out=block, where=total > 0)
+            block[total[:, 0] <= 0] = 1.0 / (b - a)
+        return h
 
-        Returns
-        -------
-        error : float
-            The mean reported error (squared error; ``||p - onehot||^2`` per block) per cell
-            of the table, the figure users see.
-        objective : float
-            The mean over rows and table columns of squared error and cross-entropy.
-        d_out : ndarray (n, width)
-            The objective's gradient with respect to ``out``.
-        """
+    def loss_and_grad(self, out: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
+        """Mean error per table cell of logits ``out`` (n, width) against ``target``, and its
+        gradient with respect to ``out``."""
         n = len(out)
         per = out.dtype.type(1.0 / (n * self.columns))
         d = np.subtract(out, target)  # (n, width); the blocks are overwritten below
         num = d[:, : self.numeric]
-        sq_num = float(np.vdot(num, num))
-        cross, brier = 0.0, 0.0
+        total = float(np.vdot(num, num))
         for a, b in self.blocks():
             logits = out[:, a:b]
             shifted = logits - logits.max(axis=1, keepdims=True)
             log_z = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-            p = np.exp(shifted - log_z)  # (n, L)
+            log_p = shifted - log_z  # (n, L)
             y = target[:, a:b]
-            cross -= float(np.vdot(y, shifted - log_z))
-            g = np.subtract(p, y, out=d[:, a:b])  # d(-log p[y]) / d logits
-            brier += float(np.vdot(g, g))
+            total -= float(np.vdot(y, log_p))
+            np.subtract(np.exp(log_p), y, out=d[:, a:b])  # d(-log p[y]) / d logits
         num *= 2 * per
         if self.sizes:
             d[:, self.numeric :] *= per
-        scale = 1.0 / (n * self.columns)
-        return (sq_num + brier) * scale, (sq_num + cross) * scale, d
+        return total / (n * self.columns), d
 
     def cell_errors(self, p: np.ndarray, target: np.ndarray) -> np.ndarray:
         """Each table cell's error (n, columns), float64: squared error of the numeric
-        columns, ``||p - onehot||^2`` of each block of probabilities ``p`` (unseen:
-        :data:`UNSEEN_ERROR`)."""
+        columns, ``-log p[level]`` of each block of probabilities ``p`` (floored at
+        :data:`PROBABILITY_FLOOR`; unseen: :data:`UNSEEN_ERROR`)."""
         n = len(p)
         out = np.empty((n, self.columns), dtype=np.float64)
         d = np.subtract(p[:, : self.numeric], target[:, : self.numeric], dtype=np.float64)
         np.multiply(d, d, out=out[:, : self.numeric])
         for j, (a, b) in enumerate(self.blocks()):
-            y = target[:, a:b]
-            g = np.subtract(p[:, a:b], y, dtype=np.float64)
-            err = np.einsum("ij,ij->i", g, g)
-            err[y.sum(axis=1) == 0] = UNSEEN_ERROR
-            out[:, self.numeric + j] = err
+            chance = np.einsum("ij,ij->i", p[:, a:b], target[:, a:b], dtype=np.float64)
+            out[:, self.numeric + j] = -np.log(np.maximum(chance, PROBABILITY_FLOOR))
         return out
 
     def row_errors(self, p: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -282,17 +282,17 @@ class Network:
         -------
         reconstruction_mse : float
             The MSE between output and target, the figure reported to users (with
-            categorical columns, their error as :class:`SoftmaxGroups` defines it).
+            categorical columns, their cross-entropy counts: see :class:`SoftmaxGroups`).
         objective : float
-            MSE (with categorical columns, their cross-entropy) plus the sparsity and
-            weight-decay penalties, what the gradient is of.
+            That plus the sparsity and weight-decay penalties, what the gradient is of.
         """
         out, code = self.forward_train(x_in, rng)
         if self.groups is None:
             rec, d_out = mse(out, target)
             objective = rec
         else:
-            rec, objective, d_out = self.groups.loss_and_grad(out, target)
+            rec, d_out = self.groups.loss_and_grad(out, target)
+            objective = rec
         d_code = None
         if sparsity > 0:
             penalty, d_code = l1_penalty(code, sparsity)

@@ -78,8 +78,9 @@ def compare_with_pca(
         p.X_val = p.X_train
     groups = p.preparation.groups
     mean = np.broadcast_to(p.X_train.mean(axis=0, dtype=np.float64), p.X_val.shape)
+    # the error of predicting every row by the mean: a categorical column's level shares
     baseline = float(np.mean((p.X_val - mean) ** 2) if groups is None
-                     else groups.row_errors(mean, p.X_val).mean())
+                     else groups.row_errors(groups.normalised_(mean.copy()), p.X_val).mean())
     rows = []
     for k in ks:
         if before_k is not None:

@@ -76,13 +76,16 @@ def pca_error(X_train: np.ndarray, X_eval: np.ndarray, k: int,
               groups: SoftmaxGroups | None = None) -> tuple[float, float]:
     """PCA fitted on ``X_train`` at ``k``: (mean reconstruction error on ``X_eval``,
     cumulative explained variance ratio). With categorical columns (``groups``), PCA sees
-    the same one-hot matrix and each column's error is measured as the autoencoder's is."""
+    the same one-hot matrix; each block of its reconstruction, clipped to [0, 1] and
+    normalised, is read as probabilities and measured as the autoencoder's is."""
     pca = PCA(n_components=k).fit(X_train.astype(np.float64))
     X_eval = X_eval.astype(np.float64)
     if groups is None:
         err = pca.reconstruction_error(X_eval)
     else:
-        err = groups.row_errors(pca.inverse_transform(pca.transform(X_eval)), X_eval)
+        # its one-hot blocks read as probabilities, to be measured as the autoencoder's are
+        rebuilt = groups.normalised_(pca.inverse_transform(pca.transform(X_eval)))
+        err = groups.row_errors(rebuilt, X_eval)
     return float(err.mean()), float(pca.explained_variance_ratio_.sum())
 
 

@@ -232,7 +232,9 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
         ``format_version``, ``aecli_version``, ``created``, ``features`` (names),
         ``architecture`` (layer dicts with ``in``, ``out``, ``activation``), ``scaler`` (kind),
         ``missing`` (policy), ``settings`` (dict), ``metrics`` (dict), ``threshold`` (float or
-        None), optionally ``calibration_rows`` and ``calibration_warning``. An optional
+        None), optionally ``calibration_rows``, ``calibration_warning``, ``categorical``
+        (dicts with ``name`` and ``levels``), ``roles`` (the unused columns by role) and
+        ``bad_values``. An optional
         ``path`` becomes the panel's title.
 
     Returns
@@ -247,8 +249,19 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
                  f"written by aecli {info.get('aecli_version') or MISSING}")
     head.add_row("created", Text(str(info.get("created") or MISSING)), "")
     head.add_row("features", fmt(len(features)), Text(truncate_list(features) or MISSING))
+    categorical = list(info.get("categorical") or [])
+    if categorical:
+        head.add_row("categorical", fmt(len(categorical)), Text(truncate_list(
+            [f"{c['name']} ({len(c['levels'])} levels)" for c in categorical])))
+    roles = info.get("roles") or {}
+    for key, label in (("identifiers", "identifiers"), ("constant", "constant"),
+                       ("empty", "empty"), ("other", "other types")):
+        if roles.get(key):
+            head.add_row(f"not used: {label}", fmt(len(roles[key])),
+                         Text(truncate_list(list(roles[key]))))
     head.add_row("scaler", Text(str(info.get("scaler") or MISSING)), "")
-    head.add_row("missing values", Text(str(info.get("missing") or MISSING)), "")
+    head.add_row("missing values", Text(str(info.get("missing") or MISSING)),
+                 Text(f"bad values: {info['bad_values']}") if info.get("bad_values") else "")
     calibrated = "not calibrated"
     if as_number(info.get("threshold")) is not None:
         rows = info.get("calibration_rows")
