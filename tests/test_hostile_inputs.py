@@ -409,3 +409,50 @@ def test_a_column_empty_in_every_row_is_left_out_with_a_notice(tmp_path, missing
     r = CliRunner().invoke(app, ["train", str(data), "-o", str(tmp_path / "n.npz")])
     assert r.exit_code == 2 and "no column can be a feature" in r.stderr
     assert "empty in every row, so not used: a, b" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def stray(tmp_path_factory):
+    """200,000 rows whose column c holds one word at row 150,001, far past the first rows
+    that fix the column types."""
+    path = tmp_path_factory.mktemp("stray") / "stray.csv"
+    lines = [f"{i % 97},{i * 7 % 13}.5,{'oops' if i == 150_000 else i % 5}\n"
+             for i in range(200_000)]
+    path.write_text("a,b,c\n" + "".join(lines))
+    return path
+
+
+def test_a_stray_value_in_a_column_no_one_uses_stops_nothing(stray, tmp_path):
+    model = tmp_path / "m.npz"
+    result = run("train", stray, "-o", model, "--exclude", "c", *TRAIN_FAST, "-q")
+    assert result.exit_code == 0, result.output
+    for command in ("encode", "score", "reconstruct"):
+        result = run(command, model, stray, "-o", tmp_path / f"{command}.parquet", "--keep", "c")
+        assert result.exit_code == 0, result.output
+        # kept, its first rows made it an integer column: what became of the stray is said
+        assert "pass-through column 'c'" in result.stderr and "'oops'" in result.stderr
+        assert "written as missing" in result.stderr
+    kept = pq.read_table(tmp_path / "encode.parquet").column("c")
+    assert kept[150_000].as_py() is None and kept[0].as_py() == 0 and kept.null_count == 1
+    result = run("encode", model, stray, "-o", tmp_path / "plain.csv")  # not kept: untouched
+    assert result.exit_code == 0 and "note" not in result.stderr
+
+
+def test_a_stray_value_in_a_feature_says_how_to_read_it_as_missing(stray, tmp_path):
+    model = tmp_path / "m.npz"
+    result = run("train", stray, "-o", model, *TRAIN_FAST)
+    text = assert_clean_failure(result, 2, "line 150002", "column 'c'", "'oops'",
+                                "--bad-values missing")
+    assert not model.exists() and "--exclude" in text
+    # the advice, as printed, then the next one
+    result = run("train", stray, "-o", model, *TRAIN_FAST, "--bad-values", "missing")
+    assert_clean_failure(result, 2, "column 'c' has 1 missing value (row 150001)",
+                         "--missing impute")
+    result = run("train", stray, "-o", model, *TRAIN_FAST, "--bad-values", "missing",
+                 "--missing", "impute", "-q")
+    assert result.exit_code == 0, result.output
+    result = run("score", model, stray, "--json", "-q")  # the model keeps both settings
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["cells_imputed"] == 1
+    result = run("score", model, stray, "--bad-values", "error", "-q")
+    assert_clean_failure(result, 2, "'oops'")

@@ -80,7 +80,9 @@ def _open(model: Path, data, io: StreamIO):
     return bundle, stream, check_keep(stream.schema, keep, stream.name)
 
 
-def _dropped_note(totals, quiet):
+def _dropped_note(totals, quiet, stream=None):
+    for note in [] if quiet or stream is None else stream.notes:
+        stderr_console().print(f"note: {note}", markup=False)
     if totals.dropped and not quiet:
         stderr_console().print(f"skipped {totals.dropped} row(s) with missing values (model "
                                "trained with --missing drop)", markup=False)
@@ -119,7 +121,7 @@ def encode(
                 out.write(batch)
     if plot is not None:
         batches.save(plot)
-    _dropped_note(totals, run.quiet)
+    _dropped_note(totals, run.quiet, stream)
     if run.verbose:
         stderr_console().print(f"encoded {totals.rows} row(s) from {stream.name}", markup=False)
 
@@ -156,7 +158,7 @@ def reconstruct(
         for batch in apply.reconstruct_stream(bundle, reader, keep_cols, stream.name, totals,
                                               error, probabilities):
             out.write(batch)
-    _dropped_note(totals, run.quiet)
+    _dropped_note(totals, run.quiet, stream)
     if not run.quiet and totals.rows:
         scaled, original = totals.means()
         err.print(report.feature_error_table(bundle.features, scaled, original, top=top))
@@ -222,7 +224,7 @@ def score(
     if json_out:
         # default=str: pass-through values such as dates are written as text
         sys.stdout.write(json.dumps(result, default=str) + "\n")
-    _dropped_note(totals, run.quiet)
+    _dropped_note(totals, run.quiet, stream)
     if not run.quiet:
         if result["flagged_rows"]:
             err.print(report.score_table(result["flagged_rows"][:20], limit, result["flagged"]))

@@ -106,8 +106,11 @@ def write_columns(dest, columns: dict[str, list], fmt=None) -> None:
 
 
 def check_keep(schema: pa.Schema, keep: list[str] | None, name: str) -> list[str]:
-    """The pass-through columns, each checked to exist in the input."""
+    """The pass-through columns, each checked to exist in the input; ``*`` stands for every
+    column of the input."""
     keep = list(dict.fromkeys(keep or []))  # a name given twice is kept once
+    if "*" in keep:
+        keep = list(dict.fromkeys([*schema.names, *(c for c in keep if c != "*")]))
     for column in keep:
         if column not in schema.names:
             with naming_input(name):

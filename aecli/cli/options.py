@@ -60,7 +60,8 @@ BadValuesOption = _in(DATA, BadValues, "--bad-values",
                       help="A cell of a numeric column that is not a number: stop with an "
                       "error, or read it as missing (then --missing applies).")
 Keep = _in(OUTPUT, str | None, "--keep",
-           help="Comma-separated columns to pass through to the output (e.g. id,date).")
+           help="Comma-separated columns to pass through to the output (e.g. id,date); '*' "
+           "for every input column.")
 Missing = _in(DATA, MissingPolicy, "--missing", help="Missing values (NaN, empty, NA): error, "
               "drop the rows, or impute training means.")
 Scale = _in(DATA, ScalerKind, "--scale", help="Column scaling, stored in the model.")

@@ -71,6 +71,7 @@ def _csv_error(e: Exception, name: str, part: bytes, lines: int, names: list[str
 
 
 _PLAIN_INTEGER = r"^-?(0|[1-9][0-9]*)$"
+KEEP_ALL = "*"  # --keep '*': every input column passes through
 
 
 def _as_written(head: bytes, parse, convert, columns: list[str]) -> dict[str, bool]:
@@ -89,12 +90,26 @@ def _as_written(head: bytes, parse, convert, columns: list[str]) -> dict[str, bo
                            skip_nulls=True).as_py() is not False) for c in columns}
 
 
-def _numbers_again(table: pa.Table, columns: list[str]) -> pa.Table:
-    """``table`` with ``columns`` (read as text) back as float64, cells that spell no number
-    missing (``--bad-values missing``)."""
+def _typed_again(table: pa.Table, columns: list[str], types: dict, name: str, lines: int,
+                 notes: list[str]) -> pa.Table:
+    """``table`` with ``columns`` (read as text) back in their ``types``: float64 with cells
+    that spell no number missing (``--bad-values missing``), or a pass-through int64 column
+    with cells that are no plain integer missing, each such column noted in ``notes``."""
+    import pyarrow.compute as pc
+
     for c in columns:
         i = table.schema.get_field_index(c)
-        values = numbers_only(table.column(c).combine_chunks()).cast(pa.float64())
+        text = table.column(c).combine_chunks()
+        if types[c] == pa.float64():
+            values = numbers_only(text).cast(pa.float64())
+        else:
+            plain = pc.match_substring_regex(pc.utf8_trim_whitespace(text), _PLAIN_INTEGER)
+            lost = pc.and_(pc.invert(plain), pc.is_valid(text))
+            first = text.filter(lost)[0].as_py()
+            notes.append(f"{name}: pass-through column {c!r} held integers in its first rows, "
+                         f"but {pc.sum(lost).as_py()} cell(s) after line {lines} do not "
+                         f"(first {first!r}): written as missing")
+            values = pc.if_else(plain, text, pa.scalar(None, pa.string())).cast(pa.int64())
         table = table.set_column(i, c, values)
     return table
 
@@ -103,6 +118,7 @@ def read_csv(
     opened: Opened, name: str, delimiter: str | None, batch_rows: int,
     text_columns: frozenset[str] = frozenset(), numbers: frozenset[str] | None = None,
     bad_values: BadValues = BadValues.ERROR, text_only: frozenset[str] = frozenset(),
+    notes: list[str] | None = None,
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """Open delimited text for streaming; check it and fix its schema from the first rows.
 
@@ -118,12 +134,14 @@ def read_csv(
         Most rows per batch.
     text_columns : frozenset of str
         Columns read as the text they are, whatever they look like (integers written
-        plainly stay integers).
+        plainly stay integers); ``"*"`` stands for every column but ``numbers``.
     numbers : frozenset of str, optional
         The only columns that may be read as numbers: every other one is text, so that a
         stray value in a column no one uses stops nothing.
     text_only : frozenset of str
         Columns always read as text (left out by name: nothing in them can stop a read).
+    notes : list of str, optional
+        Where to say what became of cells that did not fit their column's type.
     bad_values : BadValues
         ``missing``: a later cell of a numeric column that spells no number is missing,
         rather than an error.
@@ -145,6 +163,8 @@ def read_csv(
     )
 
     known_names: list[str] = []
+    kept_ints: set[str] = set()  # pass-through columns read as integers
+    notes = notes if notes is not None else []
     block = block_size(opened.head)
 
     def parse_part(part: bytes, lines: int, **read) -> pa.Table:
@@ -171,12 +191,15 @@ def read_csv(
             return parse_with(threads=False)
         except (pa.ArrowException, OSError) as e:
             error = e
-        if bad_values is BadValues.MISSING and convert.column_types:
-            # read the columns that fail as text, then back as numbers with gaps
+        if convert.column_types:
+            # Read the columns that fail as text, then back in their type with gaps: a number
+            # column under --bad-values missing, and always a pass-through integer column
+            # (a stray value there must stop nothing; the note says what became of it).
             types, relaxed = dict(convert.column_types), []
             while (m := _CONVERSION.search(str(error))) and int(m.group(1)) < len(known_names):
                 column = known_names[int(m.group(1))]
-                if column in relaxed:
+                passed = column in kept_ints
+                if column in relaxed or not (passed or bad_values is BadValues.MISSING):
                     break
                 relaxed.append(column)
                 types[column] = pa.string()
@@ -189,7 +212,8 @@ def read_csv(
                         read_options=pcsv.ReadOptions(use_threads=False, block_size=block,
                                                       **read),
                         parse_options=parse, convert_options=options)
-                    return _numbers_again(table, relaxed)
+                    return _typed_again(table, relaxed, convert.column_types, name, lines,
+                                        notes)
                 except (pa.ArrowException, OSError) as e:
                     error = e
         raise _csv_error(error, name, part, lines, known_names) from None
@@ -207,7 +231,10 @@ def read_csv(
         opened.close()
         return first.schema, iter(first.to_batches() or [empty_batch(first.schema)])
     types = {}
-    as_text = _as_written(cut, parse, convert, [n for n in names if n in text_columns])
+    # "*" keeps every column that is not one of the numbers
+    kept = [n for n in names if n in text_columns or (
+        KEEP_ALL in text_columns and (numbers is None or n not in numbers))]
+    as_text = _as_written(cut, parse, convert, kept)
     for field, column in zip(first.schema, first.columns, strict=True):
         t = field.type
         if field.name in as_text:
@@ -215,6 +242,8 @@ def read_csv(
             # with leading zeros, a date) stays the text it is
             plain = pa.types.is_integer(t) and as_text[field.name]
             types[field.name] = pa.int64() if plain else pa.string()
+            if plain:
+                kept_ints.add(field.name)
         elif field.name in text_only or (numbers is not None and field.name not in numbers):
             types[field.name] = pa.string()
         elif pa.types.is_integer(t) and largest(column) > MAX_EXACT_INT:

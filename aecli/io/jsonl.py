@@ -66,12 +66,13 @@ def _parse_json(
 
 
 def read_jsonl(
-    opened: Opened, name: str, batch_rows: int
+    opened: Opened, name: str, batch_rows: int, keep: frozenset[str] = frozenset()
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """Open JSON lines for streaming; check it and fix its schema from the first lines.
 
-    Numbers are float64 (integers beyond 2**53 stay integers); keys that first appear after
-    the first ``HEAD_BYTES`` are ignored, as the schema is fixed by then.
+    Numbers are float64 (integers beyond 2**53 stay integers, and so do the integers of the
+    pass-through columns ``keep``: an id stays an id); keys that first appear after the first
+    ``HEAD_BYTES`` are ignored, as the schema is fixed by then.
 
     Takes and returns what :func:`aecli.io.delimited.read_csv` does (without a delimiter).
     """
@@ -91,7 +92,8 @@ def read_jsonl(
         if pa.types.is_null(t) or pa.types.is_floating(t):
             t = pa.float64()
         elif pa.types.is_integer(t):
-            t = t if largest(first[f.name]) > MAX_EXACT_INT else pa.float64()
+            kept = f.name in keep or "*" in keep  # "*": every column (--keep '*')
+            t = t if kept or largest(first[f.name]) > MAX_EXACT_INT else pa.float64()
         elif pa.types.is_temporal(t):
             t = pa.string()  # pyarrow guessed a time from text: keep the text as written
         fields.append(pa.field(f.name, t))

@@ -46,6 +46,9 @@ class BatchStream:
         The format the input was read as.
     rows : int
         Rows given out so far.
+    notes : list of str
+        What the reader did that a person should know (a pass-through cell that did not fit
+        its column's type), filled in as the batches are read.
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class BatchStream:
         release: Callable[[], None] | None = None,
     ):
         self.schema = schema
+        self.notes: list[str] = []  # what became of cells that did not fit their type
         self.name = name
         self.format = fmt
         self.rows = 0
@@ -120,6 +124,7 @@ def _open(source: SourceLike, input_format, batch_rows: int, stdin,
                 schema, batches = read_parquet_file(path, src.name, batch_rows)
             return BatchStream(schema, batches, src.name, fmt)
     opened = open_stream(src)
+    notes: list[str] = []
     try:
         if fmt is None:
             fmt = sniff(opened.head)
@@ -128,15 +133,17 @@ def _open(source: SourceLike, input_format, batch_rows: int, stdin,
             opened.close()
             schema, batches = read_parquet_file(data, src.name, batch_rows)
         elif fmt is Format.jsonl:
-            schema, batches = read_jsonl(opened, src.name, batch_rows)
+            schema, batches = read_jsonl(opened, src.name, batch_rows, text.keep)
         else:
             delimiter = "\t" if fmt is Format.tsv else None
             schema, batches = read_csv(opened, src.name, delimiter, batch_rows, text.keep,
-                                       text.numbers, text.bad_values, text.text)
+                                       text.numbers, text.bad_values, text.text, notes)
     except BaseException:
         opened.close()
         raise
-    return BatchStream(schema, batches, src.name, fmt, release=opened.close)
+    stream = BatchStream(schema, batches, src.name, fmt, release=opened.close)
+    stream.notes = notes  # the reader's own list, filled in as it reads
+    return stream
 
 
 def iter_batches(
