@@ -20,11 +20,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	@mkdir -p $(DEMO)
 	$(BIN)/aecli train sample_data/digits.csv --exclude label -k 2 -o $(DEMO)/digits.npz
-	$(BIN)/aecli compare-pca sample_data/curve.csv -k 1,2,3 --epochs 80
+	$(BIN)/aecli compare-pca sample_data/curve.csv --exclude segment -k 1,2,3 --epochs 80
 	$(BIN)/aecli encode $(DEMO)/digits.npz sample_data/digits.csv --keep label -o $(DEMO)/codes.csv
 	$(BIN)/aecli reconstruct $(DEMO)/digits.npz sample_data/digits.csv --top-features 8 -o $(DEMO)/reconstructed.csv
 	$(BIN)/aecli score $(DEMO)/digits.npz sample_data/digits.csv --top 5 -o $(DEMO)/worst.csv
 	$(BIN)/aecli inspect $(DEMO)/digits.npz
+	$(BIN)/aecli train sample_data/orders.csv --missing impute -o $(DEMO)/orders.npz -q
+	$(BIN)/aecli score $(DEMO)/orders.npz sample_data/orders.csv --top 5 --keep order_id,store,region -o $(DEMO)/orders-worst.csv
 	@echo "demo outputs are in $(DEMO)/"
 
 test: $(STAMP)

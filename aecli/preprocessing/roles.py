@@ -83,7 +83,7 @@ class Roles:
         return out
 
 
-def _names(names: Sequence[str], most: int = 30) -> str:
+def _names(names: Sequence[str], most: int = 12) -> str:
     shown = ", ".join(names[:most])
     return shown + (f", ... ({len(names) - most} more)" if len(names) > most else "")
 
