@@ -95,7 +95,9 @@ def test_train_puts_nothing_on_stdout_and_the_summary_on_stderr(cli_files):
     assert r.stdout == ""
     assert "excluded: label" in r.stderr
     constant = [c for c in PIXELS if c not in SMALL_FEATURES]
-    assert f"constant, not used: {', '.join(constant)}" in " ".join(r.stderr.split())
+    shown = ", ".join(constant[:12]) + (f", ... ({len(constant) - 12} more)"
+                                        if len(constant) > 12 else "")
+    assert f"constant, not used: {shown}" in " ".join(r.stderr.split())
     assert "Training summary" in r.stderr and "PCA" in r.stderr
     assert f"model saved to {model}" in r.stderr
     assert modelfile.read_model(model).features == SMALL_FEATURES
