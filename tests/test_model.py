@@ -80,8 +80,10 @@ def test_fitted_attributes(X):
     assert ae.train_mse_ > 0 and ae.validation_mse_ > 0
     assert ae.error_quantiles_.shape == (101,)
     assert np.all(np.diff(ae.error_quantiles_) >= 0)
-    assert ae.threshold_ == pytest.approx(np.interp(0.95, np.linspace(0, 1, 101),
-                                                    ae.error_quantiles_), rel=1e-6)
+    # few validation rows: the 95th percentile comes from a fitted tail, near the empirical one
+    assert ae.calibration_.method == "tail fit" and ae.calibration_rows_ < 200
+    empirical = np.interp(0.95, np.linspace(0, 1, 101), ae.error_quantiles_)
+    assert ae.threshold_ == pytest.approx(empirical, rel=0.5)
     assert not hasattr(ae, "feature_names_in_")
 
 
@@ -213,3 +215,28 @@ def test_bad_input_data(X):
         Autoencoder(**SMALL).fit(X[:, 0])
     with pytest.raises(DataError, match="minimum of 2 is required"):
         Autoencoder(**SMALL).fit(X[:1])
+
+
+def test_a_threshold_from_few_rows_is_read_from_a_fitted_tail():
+    """Errors drawn from an exponential law: from 60 rows the empirical 99th percentile sits
+    low (it is about the largest row) and flags too many new rows; the tail fit centres on the
+    true quantile."""
+    from aecli.estimators.calibration import calibrate
+
+    rng = np.random.default_rng(0)
+    true = -np.log(0.01)  # the 99th percentile of Exp(1)
+    fitted, empirical = [], []
+    for _ in range(400):
+        errors = rng.exponential(size=60)
+        c = calibrate(errors, 0.01)
+        assert c.method == "tail fit" and c.tail_rows == 10
+        fitted.append(c.threshold)
+        empirical.append(np.quantile(errors, 0.99))
+    assert abs(np.median(fitted) / true - 1) < 0.06
+    assert np.median(empirical) / true < 0.9
+    # the share of new rows over the threshold, exp(-t) for Exp(1), on average
+    flagged_fit, flagged_emp = np.mean(np.exp(-np.array(fitted))), np.mean(
+        np.exp(-np.array(empirical)))
+    assert abs(flagged_fit - 0.01) < abs(flagged_emp - 0.01)
+    many = calibrate(rng.exponential(size=5000), 0.01)
+    assert many.method == "quantile" and many.tail_rows == 50

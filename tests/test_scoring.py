@@ -49,9 +49,14 @@ def test_corrupted_rows_rank_at_the_top(digits_split, bundle):
 
 def test_threshold_is_the_calibrated_quantile(bundle):
     ae = bundle.autoencoder
-    assert ae.error_quantiles_[0] <= ae.threshold_ <= ae.error_quantiles_[-1]
-    # The threshold sits at the 99th percentile of calibration errors (contamination 0.01).
-    assert bundle.percentile(np.array([ae.threshold_]))[0] == pytest.approx(99.0, abs=0.5)
+    assert ae.error_quantiles_[0] <= ae.threshold_
+    # The threshold sits near the 99th percentile of calibration errors (contamination 0.01):
+    # read from them when 10 lie above it, else from their fitted tail
+    if ae.calibration_.method == "quantile":
+        assert bundle.percentile(np.array([ae.threshold_]))[0] == pytest.approx(99.0, abs=0.5)
+    else:
+        assert ae.calibration_rows_ < 1000
+        assert bundle.percentile(np.array([ae.threshold_]))[0] >= 95.0
 
 
 def test_original_units_scale_by_the_column_scale(bundle, digits_split):
@@ -172,16 +177,18 @@ def test_the_threshold_says_how_many_rows_it_rests_on_and_warns_when_too_few(tmp
     names = list("abcde")
     few = train_bundle(X, names, dict(latent=2, hidden=(8,), epochs=3))  # 60 validation rows
     assert few.summary["calibration_rows"] == few.autoencoder.calibration_rows_ == 60
-    assert "60 rows' errors, fewer than the 1,000" in few.summary["calibration_warning"]
+    assert few.summary["calibration_method"] == "tail fit"
+    assert "60 rows' errors, fewer than the 100" in few.summary["calibration_warning"]
     enough = train_bundle(X, names, dict(latent=2, hidden=(8,), epochs=3, contamination=0.2))
     assert enough.summary["calibration_warning"] is None  # 10 / 0.2 = 50 <= 60
+    assert enough.summary["calibration_method"] == "quantile"
     path = tmp_path / "m.npz"
     with open(path, "wb") as f:
         modelfile.write_model(few, f)
     assert modelfile.read_model(path).autoencoder.calibration_rows_ == 60
     runner = CliRunner()
     r = runner.invoke(app, ["inspect", str(path)])
-    assert "on 60 rows' errors: too few" in r.stdout
+    assert "on 60 rows' errors, its tail fitted: too few" in " ".join(r.stdout.replace("│", " ").split())
     data = tmp_path / "d.csv"
     np.savetxt(data, X, delimiter=",", header=",".join(names), comments="")
     r = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / "n.npz"), "--epochs", "2"])

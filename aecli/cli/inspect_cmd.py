@@ -44,9 +44,11 @@ def inspect(
         "settings": meta["params"],
         "metrics": {k: v for k, v in meta["summary"].items()
                     if k not in ("loss_history", "val_loss_history", "threshold",
-                                 "calibration_rows", "calibration_warning")},
+                                 "calibration_rows", "calibration_warning",
+                                 "calibration_method")},
         "threshold": meta["summary"]["threshold"],
         "calibration_rows": meta["summary"].get("calibration_rows"),
         "calibration_warning": meta["summary"].get("calibration_warning"),
+        "calibration_method": meta["summary"].get("calibration_method"),
     }
     stdout_console().print(report.inspect_panel(info))

@@ -19,6 +19,7 @@ from ..nn.training import (
 )
 from . import checks as v
 from .base import ParamsMixin
+from .calibration import calibrate
 from .hyperparameters import Hyperparameters
 
 # Percentile levels at which the calibration errors are stored, for score percentiles.
@@ -208,7 +209,8 @@ class Autoencoder(ParamsMixin):
             calibration = reconstruction_mse_rows(network, X_val)
             self.validation_mse_ = float(calibration.mean())
         self.error_quantiles_ = np.quantile(calibration, QUANTILE_LEVELS)
-        self.threshold_ = float(np.quantile(calibration, 1.0 - float(self.contamination)))
+        self.calibration_ = calibrate(calibration, self.contamination)
+        self.threshold_ = self.calibration_.threshold
         self.calibration_rows_ = len(calibration)
 
     @classmethod
@@ -357,10 +359,12 @@ error_quantiles_ : ndarray of shape (101,)
     Calibration reconstruction errors at percentiles 0..100.
 threshold_ : float
     Rows whose reconstruction error exceeds this are anomalies.
+calibration_ : aecli.estimators.calibration.Calibration
+    How the threshold was placed: the empirical quantile, or with too few rows above it an
+    exponential tail fitted to the largest errors (see :mod:`aecli.estimators.calibration`).
 calibration_rows_ : int
     How many rows' errors the threshold and the quantiles rest on (the validation rows, or the
-    training rows without any). Fewer than ``10 / contamination`` leave only a few rows above
-    the threshold, and it moves from seed to seed.
+    training rows without any).
 
 Examples
 --------

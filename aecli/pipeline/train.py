@@ -122,21 +122,6 @@ def train_bundle(
     return ModelBundle(ae, p.preparation, dict(info or {}), summary)
 
 
-# Rows above the threshold that a stable estimate of it needs: with fewer calibration rows
-# than this over the contamination, the quantile rests on a handful of errors.
-CALIBRATION_TAIL_ROWS = 10
-
-
-def calibration_warning(rows: int, contamination: float) -> str | None:
-    """Why a threshold calibrated on ``rows`` errors is unstable, or None when it is not."""
-    needed = int(np.ceil(CALIBRATION_TAIL_ROWS / float(contamination)))
-    if rows >= needed:
-        return None
-    return (f"the anomaly threshold rests on {rows:,} rows' errors, fewer than the {needed:,} "
-            f"that --contamination {float(contamination):g} needs for a stable threshold (about "
-            f"{CALIBRATION_TAIL_ROWS} rows above it); train on more rows, hold out more with "
-            "--validation, or raise --contamination")
-
 
 def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dropped: int,
                      pca: tuple[float, float], seconds: float, streamed: bool = False,
@@ -169,6 +154,7 @@ def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dro
         "val_loss_history": ae.val_loss_history_,
         "threshold": ae.threshold_,
         "calibration_rows": ae.calibration_rows_,
-        "calibration_warning": calibration_warning(ae.calibration_rows_, ae.contamination),
+        "calibration_method": ae.calibration_.method,
+        "calibration_warning": ae.calibration_.warning(ae.contamination),
         "streamed": streamed,
     }

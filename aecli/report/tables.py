@@ -232,7 +232,8 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
         ``format_version``, ``aecli_version``, ``created``, ``features`` (names),
         ``architecture`` (layer dicts with ``in``, ``out``, ``activation``), ``scaler`` (kind),
         ``missing`` (policy), ``settings`` (dict), ``metrics`` (dict), ``threshold`` (float or
-        None), optionally ``calibration_rows``, ``calibration_warning``, ``categorical``
+        None), optionally ``calibration_rows``, ``calibration_warning``,
+        ``calibration_method``, ``categorical``
         (dicts with ``name`` and ``levels``), ``roles`` (the unused columns by role) and
         ``bad_values``. An optional
         ``path`` becomes the panel's title.
@@ -266,6 +267,8 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
     if as_number(info.get("threshold")) is not None:
         rows = info.get("calibration_rows")
         calibrated = f"on {fmt(rows)} rows' errors" if rows is not None else ""
+        if info.get("calibration_method") == "tail fit":
+            calibrated += ", its tail fitted"
         if info.get("calibration_warning"):
             calibrated += ": too few for a stable threshold"
     head.add_row("score threshold", fmt(info.get("threshold")), calibrated)
