@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import busy
+import detection
 import encode_speed
 import numpy as np
 import pca_speed
@@ -31,7 +32,7 @@ import train_speed
 from figures import Figure, table
 from threadpoolctl import threadpool_info, threadpool_limits
 
-SECTIONS = ("training", "busy", "encode", "memory", "stream", "pca", "quality")
+SECTIONS = ("training", "busy", "encode", "memory", "stream", "pca", "quality", "detection")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -118,6 +119,8 @@ def run(sections: list[str], sizes: Sizes, threads: int) -> list[Figure]:
             figures += pca_speed.measure(sizes.pca_rows, 256, sizes.pca_repeat)
         elif section == "quality":
             figures += quality.figures(quick=sizes is QUICK, log=log)
+        elif section == "detection":
+            figures += detection.figures(quick=sizes is QUICK, log=log)
         log(f"  {section}: {time.perf_counter() - started:.0f} s")
     return figures
 

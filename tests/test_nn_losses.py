@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from aecli.nn import SoftmaxGroups, l1_penalty, mse
-from aecli.nn.losses import PROBABILITY_FLOOR, UNSEEN_ERROR
+from aecli.nn.losses import PROBABILITY_FLOOR, UNSEEN_ERROR, trim_rows
 
 
 def test_mse_value_and_gradient(numerical_grad, assert_grad_close):
@@ -99,3 +99,27 @@ def test_softmax_turns_each_block_into_probabilities_in_place():
     assert h[0, 0] == 5.0
     np.testing.assert_allclose(h[0, 1:3], [0.5, 0.5])
     np.testing.assert_allclose(h[0, 3:].sum(), 1.0)
+
+
+def test_trim_rows_leaves_the_worst_rows_out_and_keeps_a_mean_over_the_rest():
+    d = np.array([[0.1, 0.0], [5.0, 5.0], [0.2, 0.1], [0.0, 0.3], [1.0, 1.0]])
+    out = trim_rows(d.copy(), 0.4)  # 2 of 5 rows
+    np.testing.assert_array_equal(out[[1, 4]], 0.0)
+    np.testing.assert_allclose(out[[0, 2, 3]], d[[0, 2, 3]] * 5 / 3)
+    np.testing.assert_array_equal(trim_rows(d.copy(), 0.1), d)  # under one row: nothing
+
+
+def test_a_trimmed_fit_does_not_bend_to_the_rows_it_trims():
+    from aecli import Autoencoder
+
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=(400, 1))
+    X = np.hstack([t, 2 * t, -t]) + 0.05 * rng.normal(size=(400, 3))
+    X[:20] = rng.normal(scale=3.0, size=(20, 3))  # 5% of rows off the line
+    kw = dict(latent=1, hidden=(8,), epochs=60, validation=0.0, seed=0)
+    plain = Autoencoder(**kw).fit(X).reconstruction_error(X)
+    trimmed = Autoencoder(**kw, trim=0.1).fit(X).reconstruction_error(X)
+    # the clean rows fit better, the strange ones stand out more
+    assert np.median(trimmed[20:]) < np.median(plain[20:])
+    assert np.median(trimmed[:20]) / np.median(trimmed[20:]) > np.median(
+        plain[:20]) / np.median(plain[20:])

@@ -101,6 +101,10 @@ class Hyperparameters:
                           low=0.0, high=1e3)
     sparsity: float = _param(0.0, "L1 penalty on the code: sparsity * mean over rows of "
                              "sum |z|.", low=0.0, high=1e3)
+    trim: float = _param(0.0, "Share of each mini-batch's worst-reconstructed rows left out of "
+                         "the gradient from the second epoch on (a trimmed loss: rows that "
+                         "fit badly, anomalies among them, do not bend the model to them).",
+                         low=0.0, high=0.5, high_open=True)
     validation: float | None = _param(
         None, "Fraction of rows held out to monitor training and stop it on a plateau (0 for "
         f"none). None: {VALIDATION} with a mini-batch optimizer, none for lbfgs, which stops "

@@ -19,6 +19,22 @@ def mse(y_hat: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     return loss, diff
 
 
+def trim_rows(d_out: np.ndarray, share: float) -> np.ndarray:
+    """Leave the ``share`` of rows with the largest gradient (the worst reconstructed) out of
+    a mean loss's gradient ``d_out`` (n, d), in place, and scale the rest so it stays a mean
+    over the rows kept: a trimmed loss, which stops a fit from bending to a few strange rows.
+    """
+    n = len(d_out)
+    k = int(share * n)
+    if k < 1 or k >= n:
+        return d_out
+    size = np.einsum("ij,ij->i", d_out, d_out)  # (n,) each row's squared gradient
+    worst = np.argpartition(size, n - k)[n - k :]
+    d_out[worst] = 0
+    d_out *= d_out.dtype.type(n / (n - k))
+    return d_out
+
+
 def l1_penalty(z: np.ndarray, strength: float) -> tuple[float, np.ndarray]:
     """Sparsity penalty ``strength * mean over rows of sum |z|`` and its gradient."""
     n = z.shape[0]

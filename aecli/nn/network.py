@@ -15,7 +15,7 @@ import numpy as np
 from .activations import get_activation
 from .initializers import init_bias, init_weights
 from .layers import Dense, Dropout
-from .losses import SoftmaxGroups, l1_penalty, mse
+from .losses import SoftmaxGroups, l1_penalty, mse, trim_rows
 
 # A block's widest activation during inference: about one core's L2 cache (1 MiB on the
 # 2-core bench machine, where 1 MiB encodes 1M rows 10% faster than 2 MiB or 4 MiB).
@@ -275,8 +275,11 @@ class Network:
         sparsity: float = 0.0,
         weight_decay: float = 0.0,
         rng=None,
+        trim: float = 0.0,
     ) -> tuple[float, float]:
-        """One training step's loss and gradient (left in ``self.grad``).
+        """One training step's loss and gradient (left in ``self.grad``); ``trim`` leaves that
+        share of the worst-reconstructed rows out of the gradient (see
+        :func:`aecli.nn.losses.trim_rows`; the losses returned count every row).
 
         Returns
         -------
@@ -293,6 +296,8 @@ class Network:
         else:
             rec, d_out = self.groups.loss_and_grad(out, target)
             objective = rec
+        if trim > 0:
+            trim_rows(d_out, trim)
         d_code = None
         if sparsity > 0:
             penalty, d_code = l1_penalty(code, sparsity)

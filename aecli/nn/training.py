@@ -69,6 +69,7 @@ class LoopSettings(Protocol):
     noise: float
     sparsity: float
     weight_decay: float
+    trim: float
     patience: int | None
     tol: float
 
@@ -260,7 +261,8 @@ def _epochs(network: Network, optimizer, X_train: Callable, settings: LoopSettin
             if settings.noise > 0:
                 x_in = xb + noise_scale * rng.standard_normal(xb.shape, dtype=network.dtype)
             rec, objective = network.loss_and_grad(
-                x_in, xb, settings.sparsity, settings.weight_decay, rng
+                x_in, xb, settings.sparsity, settings.weight_decay, rng,
+                settings.trim if epoch > 1 else 0.0,  # from the second epoch: see trim_rows
             )
             if not math.isfinite(objective):
                 raise _diverged(epoch, objective, settings.lr)
