@@ -161,8 +161,9 @@ def measure(seeds=SEEDS, log=print) -> list[dict]:
         detectors = pyod_detectors(seed) or {}
         for name, use, X_fit, X_score, labels in cases(seed):
             fit, score = _standardise(X_fit, X_score)
-            runs = {"aecli": lambda fit=fit, score=score: aecli_scores(fit, score, seed),
-                    "aecli robust": lambda fit=fit, score=score: aecli_scores(
+            runs = {"aecli": lambda fit=fit, score=score, seed=seed: aecli_scores(
+                        fit, score, seed),
+                    "aecli robust": lambda fit=fit, score=score, seed=seed: aecli_scores(
                         fit, score, seed, ROBUST)}
             for det, make in detectors.items():
                 def run(make=make, fit=fit, score=score):
@@ -202,9 +203,10 @@ def _print(rows, log):
             f"{cells[d]['auc']:>8.3f} p@n{cells[d]['precision_at_n']:>4.2f}" if d in cells
             else f"{'-':>16}" for d in detectors))
     for use in ("contaminated", "novelty"):
+        means = {d: [r["auc"] for r in rows if r["use"] == use and r["detector"] == d]
+                 for d in detectors}
         log(f"mean AUC, {use}: " + ", ".join(
-            f"{d} {statistics.mean(r['auc'] for r in rows if r['use'] == use and r['detector'] == d):.3f}"
-            for d in detectors if any(r['use'] == use and r['detector'] == d for r in rows)))
+            f"{d} {statistics.mean(v):.3f}" for d, v in means.items() if v))
 
 
 def figures(quick: bool = False, log=print) -> list:

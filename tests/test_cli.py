@@ -26,7 +26,6 @@ from aecli import __version__
 from aecli.cli import app
 from aecli.pipeline import modelfile
 
-
 COMMANDS = ["train", "encode", "reconstruct", "score", "compare-pca", "inspect", "export"]
 PIXELS = [f"p{j:02d}" for j in range(64)]
 
@@ -109,7 +108,8 @@ def test_train_json_is_one_document_on_stdout(cli_files):
     summary = json.loads(r.stdout)  # one document: json.loads rejects trailing data
     assert r.stdout.count("\n") == 1
     assert summary["model"] == str(model)
-    assert summary["epochs_run"] == 3 and summary["features"] == len(SMALL_FEATURES) and summary["latent"] == 2
+    assert summary["epochs_run"] == 3 and summary["latent"] == 2
+    assert summary["features"] == len(SMALL_FEATURES)
     assert summary["rows_train"] + summary["rows_validation"] == 40
     for key in ("train_mse", "validation_mse", "pca_mse", "seconds", "threshold"):
         assert isinstance(summary[key], float)
@@ -397,7 +397,8 @@ def test_compare_pca_json_and_csv(cli_files):
 
 def test_inspect_panel_and_json(cli_files):
     r = ok("inspect", cli_files["model"])
-    assert f"Layers: {len(FEATURES)} → 8 → 2 → 8 → {len(FEATURES)}" in r.stdout and "standard" in r.stdout
+    d = len(FEATURES)
+    assert f"Layers: {d} → 8 → 2 → 8 → {d}" in r.stdout and "standard" in r.stdout
     doc = json.loads(ok("inspect", cli_files["model"], "--json").stdout)
     assert doc["features"] == FEATURES
     assert doc["format_version"] >= 1 and doc["aecli_version"] == __version__

@@ -188,7 +188,8 @@ def test_the_threshold_says_how_many_rows_it_rests_on_and_warns_when_too_few(tmp
     assert modelfile.read_model(path).autoencoder.calibration_rows_ == 60
     runner = CliRunner()
     r = runner.invoke(app, ["inspect", str(path)])
-    assert "on 60 rows' errors, its tail fitted: too few" in " ".join(r.stdout.replace("│", " ").split())
+    panel = " ".join(r.stdout.replace("│", " ").split())
+    assert "on 60 rows' errors, its tail fitted: too few" in panel
     data = tmp_path / "d.csv"
     np.savetxt(data, X, delimiter=",", header=",".join(names), comments="")
     r = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / "n.npz"), "--epochs", "2"])
