@@ -61,6 +61,8 @@ def _value(x: float | None, unit: str) -> str:
         return f"{x:.3f} x PCA"
     if unit == "AUC":
         return f"{x:.3f} AUC"
+    if unit == "share":
+        return f"{x:.2%}"
     return f"{x:,.0f} {unit}"
 
 

@@ -124,6 +124,10 @@ def _orders(n, seed, planted=()):
     return pd.DataFrame({"id": np.arange(n), "shop": shop, "region": region,
                          "paid": np.where(rng.random(n) < 0.5, "yes", "no"),
                          "items": items, "amount": items * 10 + rng.normal(size=n),
+                         # a boolean, written to CSV as True/False: boolean-like text
+                         "express": rng.random(n) < 0.2,
+                         "day": pd.Timestamp("2024-01-01") + pd.to_timedelta(
+                             rng.integers(0, 90, n), unit="D"),  # dates: not used
                          "note": [None] * n})
 
 
@@ -142,11 +146,13 @@ def orders(tmp_path_factory):
 def test_train_names_each_role_and_the_model_keeps_them(orders):
     stderr = " ".join(orders["stderr"].split())
     assert "numeric features (2): items, amount" in stderr
-    assert "categorical features (3, one-hot): shop, region, paid" in stderr
+    assert "categorical features (4, one-hot): shop, region, paid, express" in stderr
     assert "identifiers, not used (every value distinct): id" in stderr
     assert "empty in every row, so not used: note" in stderr
+    assert "not used: day (text with 90 distinct values, more than --max-levels 50" in stderr
     bundle = read_model(orders["model"])
-    assert bundle.features == ["items", "amount", "shop", "region", "paid"]
+    assert bundle.features == ["items", "amount", "shop", "region", "paid", "express"]
+    assert bundle.preparation.categorical[3].levels == ("False", "True")
     assert [c.levels for c in bundle.preparation.categorical][1] == (
         "east", "north", "south", "west")
     assert bundle.info["roles"]["identifiers"] == ["id"]
@@ -159,7 +165,8 @@ def test_score_ranks_impossible_category_combinations_first(orders):
     assert len(top & set(orders["planted"])) >= 8, report["worst"]
     named = {t["feature"] for w in report["worst"] for t in w["top_features"][:2]}
     assert named & {"shop", "region"}
-    assert set(report["feature_mse"]) == {"items", "amount", "shop", "region", "paid"}
+    assert set(report["feature_mse"]) == {"items", "amount", "shop", "region", "paid",
+                                          "express"}
 
 
 def test_an_unseen_level_scores_as_its_columns_largest_error_and_is_named(orders, tmp_path):
@@ -173,7 +180,7 @@ def test_an_unseen_level_scores_as_its_columns_largest_error_and_is_named(orders
     for w in report["worst"]:
         first = w["top_features"][0]
         assert first["feature"] == "paid" and first.get("unseen") is True
-        assert w["error"] >= UNSEEN_ERROR / 5  # one of five columns at the largest error
+        assert w["error"] >= UNSEEN_ERROR / 6  # one of six columns at the largest error
     r = ok("score", orders["model"], tmp_path / "new.csv", "-q")
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert "paid=maybe (a level unseen at training; expected" in rows[5]["top_features"]
@@ -185,7 +192,7 @@ def test_reconstruct_writes_the_most_probable_level_and_its_probability(orders):
     out = pd.read_csv(io.StringIO(r.stdout))
     assert list(out.columns) == ["shop", "items", "amount", "shop_reconstructed",
                                  "shop_probability", "region", "region_probability", "paid",
-                                 "paid_probability"]
+                                 "paid_probability", "express", "express_probability"]
     assert set(out["region"]) <= {"north", "south", "east", "west"}
     assert out["shop_probability"].between(0, 1).all()
     assert (out["shop_reconstructed"] == out["shop"]).mean() > 0.8  # a 2-D code holds shops
@@ -203,7 +210,7 @@ def test_missing_categories_are_a_level_and_compare_pca_measures_both_alike(tmp_
     assert read_model(model).preparation.categorical[2].levels == ("no", "yes", None)
     r = ok("compare-pca", tmp_path / "gaps.csv", "-k", "1,2", "--json", *FAST)
     doc = json.loads(r.stdout)
-    assert doc["features"] == ["items", "amount", "shop", "region", "paid"]
+    assert doc["features"] == ["items", "amount", "shop", "region", "paid", "express"]
     assert all(row["pca_mse"] > 0 and row["ae_mse"] > 0 for row in doc["rows"])
 
 
@@ -211,7 +218,7 @@ def test_max_levels_and_categorical_none_change_what_is_used(orders):
     path = orders["dir"] / "train.csv"
     few = orders["dir"] / "few.npz"
     r = ok("train", path, "-o", few, "--max-levels", "4", *FAST[:-1])
-    assert read_model(few).features == ["items", "amount", "region", "paid"]
+    assert read_model(few).features == ["items", "amount", "region", "paid", "express"]
     assert "not used: shop (text with 6 distinct values, more than --max-levels 4" in " ".join(
         r.stderr.split())
     none = orders["dir"] / "none.npz"
@@ -220,7 +227,7 @@ def test_max_levels_and_categorical_none_change_what_is_used(orders):
     forced = orders["dir"] / "forced.npz"
     ok("train", path, "-o", forced, "--categorical", "items", "--max-levels", "4", *FAST)
     bundle = read_model(forced)
-    assert bundle.features == ["amount", "region", "paid", "items"]  # in the table's order
+    assert bundle.features == ["amount", "region", "paid", "items", "express"]  # table order
     assert bundle.preparation.categorical[2].levels == ("1", "2", "3", "4", "5")
 
 
@@ -232,6 +239,9 @@ def test_streamed_training_learns_the_levels_of_the_whole_file(tmp_path):
     ok("train", tmp_path / "o.parquet", "--stream", "-o", model, *FAST)
     bundle = read_model(model)
     assert bundle.preparation.categorical[2].levels == ("later", "no", "yes")
+    # Parquet keeps the booleans' type: a number, 0 or 1; the timestamps are not used
+    assert bundle.features == ["items", "amount", "express", "shop", "region", "paid"]
+    assert "day" in bundle.info["roles"]["other"]
     r = ok("encode", model, tmp_path / "o.parquet", "-q")
     assert len(r.stdout.splitlines()) == 3001
 
@@ -239,5 +249,5 @@ def test_streamed_training_learns_the_levels_of_the_whole_file(tmp_path):
 def test_export_refuses_a_model_with_categorical_columns(orders, tmp_path):
     pytest.importorskip("onnx")
     r = run("export", orders["model"], "-o", tmp_path / "m.onnx")
-    assert r.exit_code == 2 and "categorical columns (shop, region, paid)" in r.stderr
+    assert r.exit_code == 2 and "categorical columns (shop, region, paid, express)" in r.stderr
     assert "--categorical none" in r.stderr and not (tmp_path / "m.onnx").exists()

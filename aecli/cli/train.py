@@ -91,5 +91,6 @@ def train(
             err.print(f"warning: {summary['calibration_warning']}", markup=False)
         err.print(f"model saved to {output}", markup=False)
     if json_out:
-        sys.stdout.write(json.dumps({**summary, "model": str(output)}) + "\n")
+        sys.stdout.write(json.dumps({**summary, "roles": roles.to_dict(), "model": str(output)})
+                         + "\n")
 
