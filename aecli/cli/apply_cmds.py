@@ -18,6 +18,7 @@ from ..nn.threads import pinned
 from ..pipeline import apply, modelfile
 from ..pipeline import score as scoring
 from ..preprocessing import MissingPolicy
+from . import cluster
 from . import options as o
 from .data import check_color_by, check_keep, check_stdin, write_columns
 from .runtime import Run, guarded, stderr_console
@@ -54,6 +55,7 @@ class StreamIO:
     missing: MissingPolicy | None = None
     threads: int | None = None
     bad_values: BadValues | None = None
+    scheduler: str | None = None  # a Dask cluster runs it: see cluster.py
 
 
 def stream_options(command):
@@ -61,7 +63,8 @@ def stream_options(command):
     options = [option("output", o.OutFile, None), option("fmt", o.OutputFormat, None),
                option("keep", o.Keep, None), option("input_format", o.InputFormat, None),
                option("missing", StreamMissing, None), option("threads", StreamThreads, None),
-               option("bad_values", StreamBadValues, None)]
+               option("bad_values", StreamBadValues, None),
+               option("scheduler", cluster.Scheduler, None)]
     return expand(command, "io", options, lambda values: StreamIO(**values))
 
 
@@ -106,6 +109,8 @@ def encode(
 
       cat sample_data/digits.csv | aecli encode digits.npz --keep label > codes.csv
     """
+    if io.scheduler:
+        return cluster.run("encode", model, data, io, run)
     bundle, stream, keep_cols = _open(model, data, io)
     totals = apply.ErrorTotals()
     reader = ReadAhead(stream)
@@ -150,6 +155,9 @@ def reconstruct(
 
       aecli reconstruct digits.npz sample_data/digits.csv --error -o recon.parquet
     """
+    if io.scheduler:
+        return cluster.run("reconstruct", model, data, io, run, error_column=error,
+                           probabilities=probabilities)
     err = stderr_console()
     bundle, stream, keep_cols = _open(model, data, io)
     totals = apply.ErrorTotals()
@@ -192,6 +200,9 @@ def score(
 
       aecli score digits.npz sample_data/digits.csv --top 10 --fail-on-anomaly
     """
+    if io.scheduler:
+        return cluster.run("score", model, data, io, run, top=top, threshold=threshold,
+                           json_out=json_out, fail_on_anomaly=fail_on_anomaly)
     err = stderr_console()
     bundle, stream, keep_cols = _open(model, data, io)
     limit = threshold if threshold is not None else bundle.autoencoder.threshold_

@@ -107,11 +107,11 @@ class BatchPreparer:
     """Input batches → the model's scaled rows, through the model's one preparation path,
     with the arrays of a stream reused from batch to batch."""
 
-    def __init__(self, bundle: ModelBundle, name: str, totals: ErrorTotals):
+    def __init__(self, bundle: ModelBundle, name: str, totals: ErrorTotals, first_row: int = 0):
         self.bundle, self.name, self.totals = bundle, name, totals
         self.buffers = BatchBuffers()
         self.workspace = Workspace()  # for the network's arithmetic on these rows
-        self.offset = 0  # rows of the input before the next batch
+        self.offset = first_row  # rows of the input before the next batch
 
     def __call__(self, batch: pa.RecordBatch) -> tuple[Prepared, int]:
         """The prepared rows of ``batch`` (see :class:`aecli.preprocessing.Prepared`) and the
@@ -130,9 +130,11 @@ def _rows(batch: pa.RecordBatch) -> int:
 
 
 def encode_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
-                  name: str, totals: ErrorTotals) -> Iterator[pa.RecordBatch]:
-    """Codes ``z1..zk`` for each input batch."""
-    prepare = BatchPreparer(bundle, name, totals)
+                  name: str, totals: ErrorTotals, first_row: int = 0
+                  ) -> Iterator[pa.RecordBatch]:
+    """Codes ``z1..zk`` for each input batch (``first_row``: rows of the whole input before
+    these, for messages; a partition of a data set starts past 0)."""
+    prepare = BatchPreparer(bundle, name, totals, first_row)
     for batch in tuned(batches, _rows):
         (xs, mask, _), _ = prepare(batch)
         Z = bundle.encode_scaled(xs, prepare.workspace)  # (m, k)
@@ -144,11 +146,12 @@ def encode_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: 
 
 def reconstruct_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
                        name: str, totals: ErrorTotals, error_column: bool,
-                       probabilities: bool = False):
+                       probabilities: bool = False, first_row: int = 0):
     """Reconstructions in original units under the model's column names (a categorical
     column's most probable level, with ``probabilities`` also its probability); optionally
-    each row's mean error (scaled space, over its observed cells) in a column ``error``."""
-    prepare = BatchPreparer(bundle, name, totals)
+    each row's mean error (scaled space, over its observed cells) in a column ``error``;
+    ``first_row`` as in :func:`encode_stream`."""
+    prepare = BatchPreparer(bundle, name, totals, first_row)
     for batch in tuned(batches, _rows):
         (xs, mask, imputed), _ = prepare(batch)
         xs_hat, sq = bundle.through_scaled(xs, prepare.workspace, imputed)

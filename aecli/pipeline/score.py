@@ -147,12 +147,14 @@ def _largest(values: np.ndarray, k: int) -> np.ndarray:
 
 
 def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
-                 name: str, totals: ErrorTotals, summary: ScoreSummary, top: int):
+                 name: str, totals: ErrorTotals, summary: ScoreSummary, top: int,
+                 first_row: int = 0):
     """Per row: its 1-based row number, its error over its observed cells, its percentile
     among the calibration errors, whether it is over the threshold, (when the model imputes)
     how many of its cells were imputed, and the three features contributing most, with their
-    values and expected values in original units."""
-    prepare = BatchPreparer(bundle, name, totals)
+    values and expected values in original units. Rows are numbered from ``first_row`` + 1
+    (a partition of a data set starts past 0)."""
+    prepare = BatchPreparer(bundle, name, totals, first_row)
     summary.imputed = bundle.preparation.missing is MissingPolicy.IMPUTE
     for batch in tuned(batches, lambda b: b.num_rows):
         (xs, mask, imputed), offset = prepare(batch)

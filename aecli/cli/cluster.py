@@ -1,0 +1,68 @@
+"""``--scheduler``: ``encode``, ``reconstruct`` and ``score`` of a partitioned data set on a
+Dask cluster (see :mod:`aecli.pipeline.distributed`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from .. import report
+from ..errors import AnomalyFound, DataError
+from ..io import Format
+from ..pipeline import distributed, modelfile
+from . import options as o
+from .runtime import Run, stderr_console
+
+Scheduler = Annotated[str | None, typer.Option(
+    "--scheduler", envvar=distributed.SCHEDULER_ENV, show_envvar=True,
+    help="Run on a Dask cluster: its address (tcp://HOST:8786), or local:N for N worker "
+    "processes here. DATA is then a directory, glob or list of files (one partition each) "
+    "and -o a directory of part files. Needs aecli[dask].", rich_help_panel=o.DATA)]
+
+
+def run(command: str, model, data, io, run: Run, *, error_column: bool = False,
+        probabilities: bool = False, top: int | None = None, threshold: float | None = None,
+        json_out: bool = False, fail_on_anomaly: bool = False) -> None:
+    """The cluster form of ``command``: parts on the workers, the summary here."""
+    if data in (None, "-"):
+        raise DataError("a cluster run reads a data set of files, not stdin",
+                        hint="name a directory, a glob (data/*.parquet) or a list of files")
+    if io.output in (None, "-"):
+        raise DataError("a cluster run writes a directory of part files: give -o DIR",
+                        hint=f"e.g. aecli {command} MODEL DATA --scheduler "
+                        f"{io.scheduler} -o out/")
+    err = stderr_console()
+    job = distributed.Job(command, tuple(o.split_list(io.keep) or ()), io.missing,
+                          io.bad_values, io.input_format, io.fmt or Format.parquet,
+                          error_column, probabilities, threshold, top or 10)
+
+    def progress(done: int, total: int) -> None:
+        if not run.quiet:
+            err.print(f"{command}: {done}/{total} partitions written", markup=False)
+
+    verbose = (lambda line: err.print(line, markup=False)) if run.verbose else None
+    with distributed.connect(io.scheduler, verbose) as client:
+        result = distributed.run_on_cluster(client, model, data, io.output, job, progress)
+    for note in [] if run.quiet else result.notes:
+        err.print(f"note: {note}", markup=False)
+    if not run.quiet:
+        err.print(f"{result.rows:,} row(s) in {result.parts} part(s) written to {io.output}",
+                  markup=False)
+    if command != "score":
+        return
+    bundle = modelfile.read_model(model)
+    summary, limit = result.summary, result.summary.threshold
+    outcome = summary.report(bundle, result.totals)
+    if json_out:
+        sys.stdout.write(json.dumps(outcome, default=str) + "\n")
+    if not run.quiet:
+        rows = outcome["flagged_rows"][:20] or outcome["worst"][:10]
+        err.print(report.score_table(rows, limit, outcome["flagged"] if outcome["flagged_rows"]
+                                     else None))
+        err.print(report.score_summary(summary.rows, summary.flagged, limit))
+    if fail_on_anomaly and summary.flagged:
+        raise AnomalyFound(f"{summary.flagged} of {summary.rows} row(s) are over the anomaly "
+                           f"threshold {limit:.4g}")

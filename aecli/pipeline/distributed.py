@@ -1,0 +1,303 @@
+"""Encode, reconstruct and score a partitioned data set on a Dask cluster.
+
+The data set is a list of files (a directory or glob of Parquet files, a glob of CSV files);
+each file is one partition, read by one worker only. The model goes to every worker once
+(scattered as the bytes of its model file, read there with the same checks as any model
+file). Each partition goes through the same functions as a single-machine run
+(:mod:`aecli.pipeline.apply`, :mod:`aecli.pipeline.score`), its rows numbered from where the
+partition starts in the whole data set, and is written as one part file of a temporary
+directory beside the output, ``part-00000.parquet`` and so on. A part file is written whole
+or not at all and under a fixed name, so a task that Dask runs again cannot duplicate rows.
+Only when every part is written does the directory take the output's name: a job that fails
+leaves nothing that looks complete. Only small results come back to the client: row counts,
+the error totals and the worst rows of ``score``, merged here exactly as one machine keeps
+them.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import heapq
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import AecliError, DataError, OutputError
+from ..io import BadValues, Format, TableWriter, iter_batches
+from ..io.formats import format_from_path, is_glob
+from ..preprocessing import MissingPolicy
+from . import apply, modelfile, score
+from .bundle import ModelBundle
+
+SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"  # the address distributed.Client() reads too
+
+
+def require_dask():
+    """The ``distributed`` module, or an error naming the extra that installs it."""
+    try:
+        import distributed
+    except ImportError:
+        raise AecliError("running on a Dask cluster needs the dask extra, which is not "
+                         "installed", hint="pip install 'aecli[dask]'") from None
+    return distributed
+
+
+@contextmanager
+def connect(scheduler: str, verbose: Callable[[str], None] | None = None):
+    """A Dask client for ``scheduler``: an address (``tcp://host:8786``), or ``local`` /
+    ``local:N`` for a cluster of N worker processes on this machine for the duration."""
+    distributed = require_dask()
+    cluster = None
+    try:
+        if scheduler == "local" or scheduler.startswith("local:"):
+            count = scheduler.partition(":")[2] or str(os.cpu_count() or 1)
+            if not count.isdigit() or int(count) < 1:
+                raise AecliError(f"--scheduler {scheduler!r}: give local or local:N, N >= 1",
+                                 hint="e.g. --scheduler local:2")
+            cluster = distributed.LocalCluster(n_workers=int(count), threads_per_worker=1,
+                                               processes=True, dashboard_address=":0")
+            client = distributed.Client(cluster)
+        else:
+            try:
+                client = distributed.Client(scheduler, timeout="10s")
+            except (OSError, TimeoutError) as e:
+                raise AecliError(f"cannot reach the Dask scheduler at {scheduler} ({e})",
+                                 hint="check the address (tcp://HOST:8786) and that the "
+                                 "scheduler runs; --scheduler local:2 starts one here"
+                                 ) from None
+        if verbose is not None:
+            link = getattr(client, "dashboard_link", None)
+            verbose(f"Dask scheduler {client.scheduler.address}"
+                    + (f", dashboard {link}" if link else ""))
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def partitions(source: str) -> list[str]:
+    """The files of a partitioned data set: a directory of Parquet (or CSV) files, a glob,
+    or a comma-separated list, in sorted order (the order of the output's parts)."""
+    if "," in source and not os.path.exists(source):
+        files = [p.strip() for p in source.split(",") if p.strip()]
+    elif os.path.isdir(source):
+        files = sorted(str(p) for p in Path(source).iterdir()
+                       if p.is_file() and not p.name.startswith((".", "_")))
+    elif is_glob(source):
+        files = sorted(glob.glob(source))
+    else:
+        files = [source]
+    missing = [f for f in files if not os.path.isfile(f)]
+    if not files or missing:
+        raise DataError(f"{source}: no such file{'s' if len(missing) > 1 else ''}"
+                        + (f" ({', '.join(missing[:3])})" if missing else ""),
+                        hint="give a directory of Parquet files, a glob (data/*.csv) or a "
+                        "list of files")
+    return files
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to do with each partition: the command and its options."""
+
+    command: str  # "encode", "reconstruct" or "score"
+    keep: tuple[str, ...] = ()
+    missing: MissingPolicy | None = None
+    bad_values: BadValues | None = None
+    input_format: Format | None = None
+    fmt: Format = Format.parquet
+    error_column: bool = False
+    probabilities: bool = False
+    threshold: float | None = None
+    top: int = 10
+
+
+@dataclass
+class PartResult:
+    """What one partition sends back: small."""
+
+    index: int
+    rows: int
+    totals: apply.ErrorTotals
+    summary: score.ScoreSummary | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+_MODELS: dict[str, ModelBundle] = {}  # per worker process: each model read once
+
+
+def _model(blob: bytes, job: Job) -> ModelBundle:
+    key = hashlib.sha256(blob).hexdigest()
+    if key not in _MODELS:
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "model.npz"
+            path.write_bytes(blob)
+            _MODELS[key] = modelfile.read_model(path)
+    bundle = _MODELS[key]
+    prep = bundle.preparation.with_policy(job.missing, job.bad_values)
+    return ModelBundle(bundle.autoencoder, prep, bundle.info, bundle.summary)
+
+
+def count_rows(path: str, input_format: Format | None = None) -> int:
+    """Rows of one partition (a Parquet file's footer; a text file is read through)."""
+    fmt = Format.parse(input_format) if input_format else format_from_path(path)
+    if fmt is Format.parquet:
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    with iter_batches(path, fmt, numbers=frozenset()) as stream:  # every column as text
+        return sum(b.num_rows for b in stream)
+
+
+def run_partition(blob: bytes, path: str, index: int, offset: int, job: Job,
+                  parts_dir: str) -> PartResult:
+    """Apply ``job`` to one partition and write its part file into ``parts_dir``."""
+    bundle = _model(blob, job)
+    keep = list(job.keep)
+    stream = iter_batches(path, job.input_format, batch_rows=apply_batch_rows(),
+                          text_columns=set(keep) - set(bundle.features),
+                          numbers=set(bundle.features), bad_values=bundle.preparation.bad_values)
+    apply.check_columns(bundle, stream.schema, stream.name)
+    totals = apply.ErrorTotals()
+    summary = None
+    with stream:
+        if job.command == "encode":
+            batches = apply.encode_stream(bundle, stream, keep, stream.name, totals,
+                                          first_row=offset)
+        elif job.command == "reconstruct":
+            batches = apply.reconstruct_stream(bundle, stream, keep, stream.name, totals,
+                                               job.error_column, job.probabilities,
+                                               first_row=offset)
+        else:
+            limit = job.threshold if job.threshold is not None else bundle.autoencoder.threshold_
+            summary = score.ScoreSummary(limit)
+            batches = score.score_stream(bundle, stream, keep, stream.name, totals, summary,
+                                         job.top, first_row=offset)
+        name = f"part-{index:05d}.{job.fmt.value}"
+        with TableWriter(str(Path(parts_dir) / name), job.fmt) as out:
+            for batch in batches:
+                out.write(batch)
+    return PartResult(index, totals.rows, totals, summary, list(stream.notes))
+
+
+def apply_batch_rows() -> int:
+    """Rows per batch on a worker, as on one machine."""
+    return 65536
+
+
+def merge_totals(parts: list[PartResult]) -> apply.ErrorTotals:
+    """The error totals of every partition, summed (as one stream would have summed them)."""
+    merged = apply.ErrorTotals()
+    for p in sorted(parts, key=lambda p: p.index):
+        t = p.totals
+        merged.rows += t.rows
+        merged.dropped += t.dropped
+        merged.imputed += t.imputed
+        for name in ("scaled", "original", "observed"):
+            value = getattr(t, name)
+            if value is not None:
+                mine = getattr(merged, name)
+                setattr(merged, name, value.copy() if mine is None else mine + value)
+    return merged
+
+
+def merge_summaries(parts: list[PartResult], top: int) -> score.ScoreSummary:
+    """The score summaries of every partition as one: counts summed, and the worst rows and
+    worst flagged rows kept from all of them, as one machine's bounded heaps keep them."""
+    first = next(p.summary for p in parts if p.summary is not None)
+    merged = score.ScoreSummary(first.threshold, keep_flagged=first.keep_flagged)
+    for p in parts:
+        s = p.summary
+        merged.rows += s.rows
+        merged.flagged += s.flagged
+        merged.imputed = merged.imputed or s.imputed
+        merged.worst.extend(s.worst)
+        merged.flagged_worst.extend(s.flagged_worst)
+    merged.worst = heapq.nlargest(top, merged.worst, key=lambda t: t[:2])
+    merged.flagged_worst = heapq.nlargest(merged.keep_flagged, merged.flagged_worst,
+                                          key=lambda t: t[:2])
+    heapq.heapify(merged.worst)
+    heapq.heapify(merged.flagged_worst)
+    return merged
+
+
+@dataclass
+class ClusterRun:
+    """What a cluster run found, merged from its partitions."""
+
+    parts: int
+    rows: int
+    totals: apply.ErrorTotals
+    summary: score.ScoreSummary | None
+    notes: list[str]
+
+
+def run_on_cluster(client, model_path: str | os.PathLike, source: str, output: str, job: Job,
+                   progress: Callable[[int, int], None] | None = None) -> ClusterRun:
+    """Apply ``job`` to every partition of ``source`` on ``client``'s cluster and write the
+    parts into the directory ``output``, which appears whole or not at all.
+
+    Raises
+    ------
+    OutputError
+        ``output`` exists and is not empty, or cannot be made.
+    """
+    out = Path(output)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OutputError(f"{out}: exists; a cluster run writes a directory of parts",
+                          hint="remove it, or name a new directory with -o")
+    files = partitions(source)
+    blob = Path(model_path).read_bytes()
+    modelfile.read_model(model_path)  # checked here first: a bad model fails before the cluster
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"{parent}: no such directory", hint="create it first")
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.aecli-", dir=parent))
+    job_id = uuid.uuid4().hex[:8]
+    try:
+        counts = client.gather(client.map(count_rows, files, [job.input_format] * len(files),
+                                          key=[f"aecli-count-{job_id}-{i}"
+                                               for i in range(len(files))]))
+        offsets = [sum(counts[:i]) for i in range(len(files))]
+        shipped = client.scatter(blob, broadcast=True, hash=False)
+        futures = [client.submit(run_partition, shipped, path, i, offsets[i], job,
+                                 str(staging), key=f"aecli-{job.command}-{job_id}-{i}",
+                                 retries=3, pure=False)
+                   for i, path in enumerate(files)]
+        results = []
+        for done in _as_completed(futures):
+            results.append(done.result())
+            if progress is not None:
+                progress(len(results), len(files))
+        results.sort(key=lambda r: r.index)
+        written = sorted(p.name for p in staging.iterdir())
+        expected = sorted(f"part-{i:05d}.{job.fmt.value}" for i in range(len(files)))
+        if written != expected:
+            raise OutputError(f"{out}: the cluster wrote {len(written)} part files of "
+                              f"{len(expected)}", hint="run the job again")
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    totals = merge_totals(results)
+    summary = merge_summaries(results, job.top) if job.command == "score" else None
+    notes = [n for r in results for n in r.notes]
+    return ClusterRun(len(files), totals.rows, totals, summary, notes)
+
+
+def _as_completed(futures) -> Iterator:
+    from distributed import as_completed
+
+    return iter(as_completed(futures))
+

@@ -1,0 +1,196 @@
+"""``--scheduler``: encode, reconstruct and score of a partitioned data set on a Dask cluster,
+with real parts: a LocalCluster of 2 worker processes, and a ``dask scheduler`` with two
+``dask worker`` processes started here on 127.0.0.1, one of them killed mid-job."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from aecli.cli import app
+
+distributed = pytest.importorskip("distributed")
+
+BIN = Path(sys.executable).parent
+DIGITS = Path(__file__).resolve().parent.parent / "sample_data" / "digits.csv"
+
+
+def ok(*args):
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    assert r.exit_code == 0, r.output
+    return r
+
+
+def parts_table(directory) -> pa.Table:
+    files = sorted(glob.glob(str(Path(directory) / "part-*")))
+    return pa.concat_tables([pq.read_table(f) for f in files])
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A LocalCluster of 2 worker processes for the module; its scheduler's address."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as c:
+        yield c.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """The digits as 4 Parquet partitions and 3 CSV ones, and a model of them."""
+    d = tmp_path_factory.mktemp("cluster")
+    digits = pd.read_csv(DIGITS)
+    (d / "pq").mkdir()
+    for i in range(4):
+        digits.iloc[i * 450:(i + 1) * 450].to_parquet(d / "pq" / f"p{i}.parquet", index=False)
+    for i in range(3):
+        digits.iloc[i * 600:(i + 1) * 600].to_csv(d / f"c{i}.csv", index=False)
+    model = d / "m.npz"
+    ok("train", DIGITS, "--exclude", "label", "-o", model, "-q", "--epochs", "5")
+    return {"dir": d, "model": model}
+
+
+def test_encode_on_the_cluster_equals_one_machine_row_for_row(data, cluster):
+    out = data["dir"] / "codes"
+    r = ok("encode", data["model"], data["dir"] / "pq", "--scheduler", cluster, "-o", out,
+           "--keep", "label")
+    assert "encode: 4/4 partitions written" in r.stderr
+    assert sorted(p.name for p in out.iterdir()) == [f"part-{i:05d}.parquet" for i in range(4)]
+    single = data["dir"] / "single.parquet"
+    ok("encode", data["model"], DIGITS, "--keep", "label", "-o", single, "-q")
+    assert parts_table(out).equals(pq.read_table(single))  # bit-identical, in order
+    leftovers = [p.name for p in data["dir"].iterdir() if p.name.startswith(".codes")]
+    assert leftovers == []  # the staging directory became the output
+
+
+def test_score_on_the_cluster_merges_the_report_of_one_machine(data, cluster):
+    out = data["dir"] / "scores"
+    r = ok("score", data["model"], str(data["dir"] / "c*.csv"), "--scheduler", cluster,
+           "-o", out, "--json", "-q", "--top", "5")
+    merged = json.loads(r.stdout)
+    single_rows = data["dir"] / "single_scores.parquet"
+    r = ok("score", data["model"], DIGITS, "--json", "-q", "-o", single_rows, "--top", "5")
+    single = json.loads(r.stdout)
+    for key in ("rows", "flagged", "threshold", "worst", "flagged_rows", "flagged_rows_cut"):
+        assert merged[key] == single[key], key
+    for key in ("feature_mse", "feature_mse_original_units"):  # sums in another order
+        np.testing.assert_allclose(list(merged[key].values()), list(single[key].values()),
+                                   rtol=1e-12)
+    rows = parts_table(out).to_pandas()
+    assert rows["row"].tolist() == list(range(1, 1798))  # numbered across partitions
+
+
+def test_local_n_starts_a_cluster_for_the_command(data):
+    out = data["dir"] / "recon"
+    ok("reconstruct", data["model"], data["dir"] / "pq", "--scheduler", "local:2", "-o", out,
+       "--format", "csv", "-q")
+    assert len(list(out.glob("part-*.csv"))) == 4
+    frame = pd.concat(pd.read_csv(p) for p in sorted(out.glob("part-*.csv")))
+    assert len(frame) == 1797
+
+
+def test_a_cluster_run_refuses_what_it_cannot_do_cleanly(data, cluster):
+    runner = CliRunner()
+    r = runner.invoke(app, ["encode", str(data["model"]), str(data["dir"] / "pq"),
+                            "--scheduler", cluster])
+    assert r.exit_code == 2 and "give -o DIR" in r.stderr
+    taken = data["dir"] / "taken"
+    taken.mkdir()
+    (taken / "x").write_text("keep me")
+    r = runner.invoke(app, ["encode", str(data["model"]), str(data["dir"] / "pq"),
+                            "--scheduler", cluster, "-o", str(taken)])
+    assert r.exit_code == 2 and "exists" in r.stderr and (taken / "x").read_text() == "keep me"
+    r = runner.invoke(app, ["encode", str(data["model"]), str(data["dir"] / "nope*.parquet"),
+                            "--scheduler", cluster, "-o", str(data["dir"] / "n")])
+    assert r.exit_code == 2 and "no such file" in r.stderr
+    r = runner.invoke(app, ["encode", str(data["model"]), str(data["dir"] / "pq"),
+                            "--scheduler", "tcp://127.0.0.1:9", "-o", str(data["dir"] / "n")])
+    assert r.exit_code == 2 and "cannot reach the Dask scheduler" in r.stderr
+
+
+def test_without_dask_the_option_names_the_extra(data, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import fails as if absent
+    r = CliRunner().invoke(app, ["encode", str(data["model"]), str(data["dir"] / "pq"),
+                                 "--scheduler", "local:2", "-o", str(data["dir"] / "n2")])
+    assert r.exit_code == 2 and "pip install 'aecli[dask]'" in r.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def real_cluster(tmp_path):
+    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, stopped after."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port",
+                               str(port), "--no-dashboard"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)]
+    for _ in range(2):
+        procs.append(subprocess.Popen(
+            [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard",
+             "--no-nanny"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True))
+    try:
+        with distributed.Client(address, timeout="20s") as client:
+            client.wait_for_workers(2, timeout=30)
+        yield address, procs[1:]
+    finally:
+        for p in procs:  # test services: no need to wait for a graceful shutdown
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=10)
+
+
+def test_a_worker_killed_mid_job_leaves_the_right_rows_or_nothing(tmp_path, real_cluster):
+    address, workers = real_cluster
+    rng = np.random.default_rng(0)
+    (tmp_path / "in").mkdir()
+    for i in range(8):
+        pq.write_table(pa.table({f"x{j}": rng.normal(size=20_000) for j in range(8)}),
+                       tmp_path / "in" / f"p{i}.parquet")
+    model = tmp_path / "wide.npz"
+    # wide hidden layers: each partition takes a while, so the kill lands mid-job
+    ok("train", tmp_path / "in" / "p0.parquet", "-o", model, "--hidden", "1024,1024",
+       "--epochs", "1", "-q")
+    out = tmp_path / "codes"
+    job = subprocess.Popen([str(BIN / "aecli"), "encode", str(model), str(tmp_path / "in"),
+                            "--scheduler", address, "-o", str(out)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and job.poll() is None:
+        staged = glob.glob(str(tmp_path / ".codes.aecli-*" / "part-*"))
+        if staged:
+            os.killpg(workers[0].pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    _, stderr = job.communicate(timeout=120)
+    assert staged, "the job ended before a worker could be killed"
+    if job.returncode == 0:
+        table = parts_table(out)
+        assert table.num_rows == 8 * 20_000
+        one = tmp_path / "one.parquet"
+        ok("encode", model, tmp_path / "in" / "p3.parquet", "-o", one, "-q")
+        assert pq.read_table(out / "part-00003.parquet").equals(pq.read_table(one))
+    else:
+        assert job.returncode in (1, 2) and "Traceback" not in stderr, stderr
+        assert not out.exists()  # nothing that looks complete
+    assert glob.glob(str(tmp_path / ".codes.aecli-*")) == []
