@@ -194,3 +194,47 @@ def test_a_worker_killed_mid_job_leaves_the_right_rows_or_nothing(tmp_path, real
         assert job.returncode in (1, 2) and "Traceback" not in stderr, stderr
         assert not out.exists()  # nothing that looks complete
     assert glob.glob(str(tmp_path / ".codes.aecli-*")) == []
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """A local S3-compatible server (moto's) on 127.0.0.1, with a bucket; stopped after."""
+    pytest.importorskip("s3fs")
+    server_mod = pytest.importorskip("moto.server")
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    for key, value in {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "test",
+                       "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"
+                       }.items():
+        monkeypatch.setenv(key, value)
+    import fsspec
+
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    fs.mkdir("bkt")
+    try:
+        yield fs
+    finally:
+        server.stop()
+
+
+def test_a_data_set_in_object_storage_in_and_out(data, s3, tmp_path):
+    for p in sorted((data["dir"] / "pq").iterdir()):
+        s3.put_file(str(p), f"bkt/in/{p.name}")
+    r = ok("encode", data["model"], "s3://bkt/in/", "--scheduler", "local:2",
+           "-o", "s3://bkt/out", "--keep", "label")
+    assert "1,797 row(s) in 4 part(s) written to s3://bkt/out" in r.stderr
+    names = sorted(p.rsplit("/", 1)[1] for p in s3.ls("bkt/out", refresh=True))
+    assert names == ["_SUCCESS"] + [f"part-{i:05d}.parquet" for i in range(4)]
+    got = pa.concat_tables(pq.read_table(s3.open(f"bkt/out/part-{i:05d}.parquet"))
+                           for i in range(4))
+    single = tmp_path / "single.parquet"
+    ok("encode", data["model"], DIGITS, "--keep", "label", "-o", single, "-q")
+    assert got.equals(pq.read_table(single))
+    # one machine reads an object too
+    one = tmp_path / "one.csv"
+    ok("encode", data["model"], "s3://bkt/in/p1.parquet", "-o", one, "-q")
+    assert len(pd.read_csv(one)) == 450
+    r = CliRunner().invoke(app, ["encode", str(data["model"]), "s3://bkt/in/", "--scheduler",
+                                 "local:2", "-o", "s3://bkt/out"])
+    assert r.exit_code == 2 and "holds objects already" in r.stderr

@@ -83,6 +83,40 @@ _FORMAT_EXT = {
 }
 
 
+def is_url(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an fsspec URL (``s3://bucket/key``, ``gs://...``), not a local
+    path; such paths are opened through fsspec, with its credentials from the environment."""
+    text = os.fspath(path)
+    scheme, sep, _ = text.partition("://")
+    return bool(sep) and scheme.isalnum() and scheme.lower() != "file"
+
+
+def open_url(path: str):
+    """A readable binary file of an fsspec URL.
+
+    Raises
+    ------
+    DataError
+        fsspec (or the protocol's package) is missing, or the object cannot be opened.
+    """
+    try:
+        import fsspec
+    except ImportError:
+        raise DataError(f"{path}: reading a URL needs fsspec",
+                        hint="pip install 'aecli[s3]' (or the fsspec package for the "
+                        "protocol)") from None
+    try:
+        return fsspec.open(path, "rb").open()
+    except ImportError as e:
+        raise DataError(f"{path}: this protocol needs a package that is not installed ({e})",
+                        hint="pip install 'aecli[s3]' for s3://") from None
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such object", hint="check the URL") from None
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot open: {e}",
+                        hint="check the URL and the credentials in the environment") from None
+
+
 def is_glob(path: str | os.PathLike) -> bool:
     """Return whether ``path`` is a glob pattern (contains ``*``, ``?`` or ``[``)."""
     return any(c in _GLOB_CHARS for c in os.fspath(path))

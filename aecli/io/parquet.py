@@ -62,9 +62,10 @@ def _batch_rows(metadata: pq.FileMetaData, batch_rows: int) -> int:
 
 
 def read_parquet_file(
-    file: str | pa.Buffer, name: str, batch_rows: int
+    file, name: str, batch_rows: int
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """Open one Parquet file (a path, or its bytes) for streaming by row groups.
+    """Open one Parquet file (a path, its bytes, or a readable file object such as a remote
+    object's) for streaming by row groups.
 
     Returns
     -------

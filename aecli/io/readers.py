@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from aecli.errors import DataError, InvalidParameterError
 from aecli.io.delimited import read_csv
-from aecli.io.formats import Format, format_from_path, is_glob, sniff
+from aecli.io.formats import Format, format_from_path, is_glob, is_url, open_url, sniff
 from aecli.io.jsonl import read_jsonl
 from aecli.io.matrix import BadValues, numeric_columns, to_matrix
 from aecli.io.parquet import read_parquet_dataset, read_parquet_file
@@ -110,7 +110,17 @@ def _open(source: SourceLike, input_format, batch_rows: int, stdin,
         raise InvalidParameterError(f"batch_rows must be a positive integer, got {batch_rows!r}")
     src = Source.of(source, stdin)
     fmt = Format.parse(input_format) if input_format is not None else None
-    if not src.is_stdin:
+    if not src.is_stdin and is_url(src.path):
+        fmt = fmt or format_from_path(src.path)
+        if fmt is Format.parquet:  # read by its footer and row groups, as a local file
+            remote = open_url(src.path)
+            try:
+                schema, batches = read_parquet_file(remote, src.name, batch_rows)
+            except BaseException:
+                remote.close()
+                raise
+            return BatchStream(schema, batches, src.name, fmt, release=remote.close)
+    elif not src.is_stdin:
         if not is_glob(src.path) and not os.path.exists(src.path):
             raise DataError(
                 f"{src.path}: no such file", hint="check the path; use - (or nothing) for stdin"

@@ -16,7 +16,7 @@ from typing import BinaryIO
 import pyarrow as pa
 
 from aecli.errors import DataError
-from aecli.io.formats import UTF8_BOM, compression_from_magic
+from aecli.io.formats import UTF8_BOM, compression_from_magic, is_url, open_url
 
 #: How many (decompressed) bytes readers look at before choosing delimiter and column types.
 HEAD_BYTES = 1 << 20
@@ -62,6 +62,8 @@ class Source:
         """Open the raw bytes (a file, or stdin), translating OS errors into ``DataError``."""
         if self.path is None:
             return self.stdin if self.stdin is not None else sys.stdin.buffer
+        if is_url(self.path):
+            return open_url(self.path)
         try:
             return open(self.path, "rb")  # noqa: SIM115 - closed by the reader that owns it
         except FileNotFoundError:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ..errors import AecliError, DataError, OutputError
 from ..io import BadValues, Format, TableWriter, iter_batches
-from ..io.formats import format_from_path, is_glob
+from ..io.formats import format_from_path, is_glob, is_url, open_url
 from ..preprocessing import MissingPolicy
 from . import apply, modelfile, score
 from .bundle import ModelBundle
@@ -84,9 +84,32 @@ def connect(scheduler: str, verbose: Callable[[str], None] | None = None):
             cluster.close()
 
 
+def _remote(url: str):
+    """The fsspec file system of a URL, and the URL's path within it."""
+    import fsspec
+
+    return fsspec.core.url_to_fs(url)
+
+
 def partitions(source: str) -> list[str]:
     """The files of a partitioned data set: a directory of Parquet (or CSV) files, a glob,
-    or a comma-separated list, in sorted order (the order of the output's parts)."""
+    or a comma-separated list, local or fsspec URLs (``s3://bucket/data/``), in sorted order
+    (the order of the output's parts)."""
+    if is_url(source) and "," not in source:
+        fs, root = _remote(source)
+        scheme = source.split("://", 1)[0]
+        if is_glob(root):
+            found = fs.glob(root)
+        elif fs.isdir(root):
+            found = [p for p in fs.ls(root, detail=False)
+                     if not Path(p).name.startswith((".", "_"))]
+        else:
+            found = [root] if fs.exists(root) else []
+        files = sorted(f"{scheme}://{p}" for p in found)
+        if not files:
+            raise DataError(f"{source}: no such objects", hint="check the URL and the "
+                            "credentials in the environment")
+        return files
     if "," in source and not os.path.exists(source):
         files = [p.strip() for p in source.split(",") if p.strip()]
     elif os.path.isdir(source):
@@ -96,7 +119,7 @@ def partitions(source: str) -> list[str]:
         files = sorted(glob.glob(source))
     else:
         files = [source]
-    missing = [f for f in files if not os.path.isfile(f)]
+    missing = [f for f in files if not is_url(f) and not os.path.isfile(f)]
     if not files or missing:
         raise DataError(f"{source}: no such file{'s' if len(missing) > 1 else ''}"
                         + (f" ({', '.join(missing[:3])})" if missing else ""),
@@ -153,6 +176,9 @@ def count_rows(path: str, input_format: Format | None = None) -> int:
     if fmt is Format.parquet:
         import pyarrow.parquet as pq
 
+        if is_url(path):
+            with open_url(path) as f:
+                return pq.ParquetFile(f).metadata.num_rows
         return pq.ParquetFile(path).metadata.num_rows
     with iter_batches(path, fmt, numbers=frozenset()) as stream:  # every column as text
         return sum(b.num_rows for b in stream)
@@ -183,9 +209,17 @@ def run_partition(blob: bytes, path: str, index: int, offset: int, job: Job,
             batches = score.score_stream(bundle, stream, keep, stream.name, totals, summary,
                                          job.top, first_row=offset)
         name = f"part-{index:05d}.{job.fmt.value}"
-        with TableWriter(str(Path(parts_dir) / name), job.fmt) as out:
-            for batch in batches:
-                out.write(batch)
+        local = tempfile.mkdtemp(prefix="aecli-part-") if is_url(parts_dir) else parts_dir
+        try:
+            with TableWriter(str(Path(local) / name), job.fmt) as out:
+                for batch in batches:
+                    out.write(batch)
+            if is_url(parts_dir):  # one PUT: the object appears whole, under a fixed name
+                fs, root = _remote(parts_dir)
+                fs.put_file(str(Path(local) / name), f"{root.rstrip('/')}/{name}")
+        finally:
+            if local != parts_dir:
+                shutil.rmtree(local, ignore_errors=True)
     return PartResult(index, totals.rows, totals, summary, list(stream.notes))
 
 
@@ -251,34 +285,21 @@ def run_on_cluster(client, model_path: str | os.PathLike, source: str, output: s
     OutputError
         ``output`` exists and is not empty, or cannot be made.
     """
+    files = partitions(source)
+    blob = Path(model_path).read_bytes()
+    modelfile.read_model(model_path)  # checked here first: a bad model fails before the cluster
+    if is_url(output):
+        return _run_to_url(client, blob, files, output, job, progress)
     out = Path(output)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise OutputError(f"{out}: exists; a cluster run writes a directory of parts",
                           hint="remove it, or name a new directory with -o")
-    files = partitions(source)
-    blob = Path(model_path).read_bytes()
-    modelfile.read_model(model_path)  # checked here first: a bad model fails before the cluster
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"{parent}: no such directory", hint="create it first")
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.aecli-", dir=parent))
-    job_id = uuid.uuid4().hex[:8]
     try:
-        counts = client.gather(client.map(count_rows, files, [job.input_format] * len(files),
-                                          key=[f"aecli-count-{job_id}-{i}"
-                                               for i in range(len(files))]))
-        offsets = [sum(counts[:i]) for i in range(len(files))]
-        shipped = client.scatter(blob, broadcast=True, hash=False)
-        futures = [client.submit(run_partition, shipped, path, i, offsets[i], job,
-                                 str(staging), key=f"aecli-{job.command}-{job_id}-{i}",
-                                 retries=3, pure=False)
-                   for i, path in enumerate(files)]
-        results = []
-        for done in _as_completed(futures):
-            results.append(done.result())
-            if progress is not None:
-                progress(len(results), len(files))
-        results.sort(key=lambda r: r.index)
+        results = _run_parts(client, blob, files, str(staging), job, progress)
         written = sorted(p.name for p in staging.iterdir())
         expected = sorted(f"part-{i:05d}.{job.fmt.value}" for i in range(len(files)))
         if written != expected:
@@ -290,10 +311,56 @@ def run_on_cluster(client, model_path: str | os.PathLike, source: str, output: s
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return _merged(results, job)
+
+
+SUCCESS = "_SUCCESS"  # written last to an object store, which cannot rename: as Spark does
+
+
+def _run_to_url(client, blob: bytes, files: list[str], output: str, job: Job,
+                progress) -> ClusterRun:
+    """:func:`run_on_cluster` into an object store: the parts under ``output``, then an
+    empty ``_SUCCESS`` object once every one is there."""
+    fs, root = _remote(output)
+    root = root.rstrip("/")
+    if fs.exists(root) and fs.ls(root, detail=False):
+        raise OutputError(f"{output}: holds objects already; a cluster run writes a prefix "
+                          "of parts", hint="remove them, or name a new prefix with -o")
+    results = _run_parts(client, blob, files, output, job, progress)
+    expected = {f"part-{i:05d}.{job.fmt.value}" for i in range(len(files))}
+    written = {Path(p).name for p in fs.ls(root, detail=False, refresh=True)}
+    if not expected <= written:
+        raise OutputError(f"{output}: the cluster wrote {len(expected & written)} part "
+                          f"objects of {len(expected)}", hint="run the job again")
+    fs.pipe_file(f"{root}/{SUCCESS}", b"")
+    return _merged(results, job)
+
+
+def _run_parts(client, blob: bytes, files: list[str], parts_dir: str, job: Job,
+               progress) -> list[PartResult]:
+    """Count each partition's rows, then run every partition, the model shipped once."""
+    job_id = uuid.uuid4().hex[:8]
+    counts = client.gather(client.map(count_rows, files, [job.input_format] * len(files),
+                                      key=[f"aecli-count-{job_id}-{i}"
+                                           for i in range(len(files))]))
+    offsets = [sum(counts[:i]) for i in range(len(files))]
+    shipped = client.scatter(blob, broadcast=True, hash=False)
+    futures = [client.submit(run_partition, shipped, path, i, offsets[i], job, parts_dir,
+                             key=f"aecli-{job.command}-{job_id}-{i}", retries=3, pure=False)
+               for i, path in enumerate(files)]
+    results = []
+    for done in _as_completed(futures):
+        results.append(done.result())
+        if progress is not None:
+            progress(len(results), len(files))
+    return sorted(results, key=lambda r: r.index)
+
+
+def _merged(results: list[PartResult], job: Job) -> ClusterRun:
     totals = merge_totals(results)
     summary = merge_summaries(results, job.top) if job.command == "score" else None
     notes = [n for r in results for n in r.notes]
-    return ClusterRun(len(files), totals.rows, totals, summary, notes)
+    return ClusterRun(len(results), totals.rows, totals, summary, notes)
 
 
 def _as_completed(futures) -> Iterator:
