@@ -238,3 +238,70 @@ def test_a_data_set_in_object_storage_in_and_out(data, s3, tmp_path):
     r = CliRunner().invoke(app, ["encode", str(data["model"]), "s3://bkt/in/", "--scheduler",
                                  "local:2", "-o", "s3://bkt/out"])
     assert r.exit_code == 2 and "holds objects already" in r.stderr
+
+
+def test_train_on_the_cluster_fits_as_one_machine_and_the_model_needs_no_dask(data, cluster,
+                                                                             tmp_path):
+    """Parameter averaging over 4 partitions on 2 workers against one machine on the same
+    rows, columns and epochs, both measured on the same held-out rows."""
+    digits = pd.read_csv(DIGITS).sample(frac=1, random_state=0)
+    train, test = digits.iloc[:1500], digits.iloc[1500:]
+    (tmp_path / "train").mkdir()
+    for i in range(4):
+        train.iloc[i * 375:(i + 1) * 375].to_parquet(tmp_path / "train" / f"p{i}.parquet",
+                                                     index=False)
+    train.to_csv(tmp_path / "train.csv", index=False)
+    test.to_csv(tmp_path / "test.csv", index=False)
+    columns = ",".join(c for c in digits.columns if c not in ("label", "p00", "p32", "p39"))
+    common = ["--columns", columns, "--epochs", "60", "-q"]
+    ok("train", tmp_path / "train", "--scheduler", cluster, "-o", tmp_path / "c.npz", *common)
+    ok("train", tmp_path / "train.csv", "-o", tmp_path / "s.npz", *common)
+
+    def held_out(model):
+        r = ok("score", model, tmp_path / "test.csv", "--json", "-q")
+        return np.mean(list(json.loads(r.stdout)["feature_mse"].values()))
+
+    assert held_out(tmp_path / "c.npz") < 1.3 * held_out(tmp_path / "s.npz")
+    check = ("import sys; sys.modules['distributed'] = sys.modules['dask'] = None\n"
+             "from aecli.pipeline.modelfile import read_model\n"
+             "import pandas as pd\n"
+             f"b = read_model({str(tmp_path / 'c.npz')!r})\n"
+             f"X = pd.read_csv({str(tmp_path / 'test.csv')!r})\n"
+             "print(b.encode(X[b.features].to_numpy(float)).shape)")
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "(297, 2)", out.stderr
+
+
+def test_the_survey_merges_into_the_preparation_one_machine_fits():
+    """Moments of partitions merged (Chan's update) give the scaler and imputation values of
+    all the rows at once, under each policy and scaler."""
+    from aecli.pipeline.train_cluster import Moments, PartSurvey, preparation_from
+    from aecli.preprocessing import MissingPolicy, Preparation, Roles
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 3)) * [1.0, 1e3, 1e-3] + [5.0, -2e4, 0.0]
+    X[rng.random(X.shape) < 0.05] = np.nan
+    roles = Roles(numeric=["a", "b", "c"])
+    for scale in ("standard", "minmax"):
+        for policy in (MissingPolicy.IMPUTE, MissingPolicy.DROP):
+            rows = X if policy is MissingPolicy.IMPUTE else X[~np.isnan(X).any(axis=1)]
+            cuts = np.sort(rng.choice(np.arange(1, len(rows)), 4, replace=False))
+            parts = [PartSurvey(i, len(p), len(p), 0, 0, 0, Moments.of(p))
+                     for i, p in enumerate(np.split(rows, cuts))]
+            merged = preparation_from(parts, roles, policy, scale, "float64", "error")
+            whole = Preparation.fit(rows, roles.numeric, missing=policy, scale=scale,
+                                    dtype="float64")
+            np.testing.assert_allclose(merged.scaler.center_, whole.scaler.center_, rtol=1e-12)
+            np.testing.assert_allclose(merged.scaler.scale_, whole.scaler.scale_, rtol=1e-10)
+            np.testing.assert_allclose(merged.fill, whole.fill, rtol=1e-12)
+
+
+def test_compare_pca_on_the_cluster(data, cluster):
+    r = ok("compare-pca", data["dir"] / "pq", "--exclude", "label", "--scheduler", cluster,
+           "-k", "1,2", "--epochs", "10", "--json", "-q")
+    doc = json.loads(r.stdout)
+    assert [row["k"] for row in doc["rows"]] == [1, 2]
+    pca = [row["pca_mse"] for row in doc["rows"]]
+    variance = [row["pca_explained_variance"] for row in doc["rows"]]
+    assert pca[1] < pca[0] and 0 < variance[0] < variance[1] < 1
+    assert all(row["ae_mse"] > 0 for row in doc["rows"]) and doc["suggestion"]["k"] in (1, 2)

@@ -23,6 +23,71 @@ Scheduler = Annotated[str | None, typer.Option(
     "and -o a directory of part files. Needs aecli[dask].", rich_help_panel=o.DATA)]
 
 
+def train(data, params: dict, run: Run, err, *, input_format, columns, exclude, categorical,
+          max_levels, missing, scale, bad_values, scheduler: str):
+    """``train --scheduler``: the model trained data-parallel on the cluster."""
+    from ..pipeline import train_cluster
+    from .data import say_roles
+    from .progress import TrainingProgress
+
+    if data in (None, "-"):
+        raise DataError("a cluster run reads a data set of files, not stdin",
+                        hint="name a directory, a glob (data/*.parquet) or a list of files")
+    reading = _reading(input_format, columns, exclude, categorical, max_levels, bad_values)
+    verbose = (lambda line: err.print(line, markup=False)) if run.verbose else None
+    info = {"source": str(data), "scheduler": scheduler}
+    with distributed.connect(scheduler, verbose) as client, \
+            TrainingProgress(err, run.quiet, run.verbose) as progress:
+        return train_cluster.train_on_cluster(
+            client, data, reading, params, missing=missing, scale=scale, callback=progress,
+            info=info, on_roles=None if run.quiet else (lambda roles: say_roles(err, roles)))
+
+
+def _reading(input_format, columns, exclude, categorical, max_levels, bad_values):
+    from ..pipeline import train_cluster
+
+    forced, auto = o.categorical_option(categorical)
+    return train_cluster.Reading(input_format, None if columns is None else tuple(columns),
+                                 tuple(exclude or ()), tuple(forced), auto, max_levels,
+                                 bad_values)
+
+
+def compare(data, ks: list[int], params: dict, run: Run, err, on_k, *, input_format, columns,
+            exclude, categorical, max_levels, missing, scale, bad_values, scheduler: str,
+            default_ks: bool):
+    """``compare-pca --scheduler``: the sweep on the cluster; (rows, suggestion, roles)."""
+    from ..pipeline import compare as comparing
+    from ..pipeline import train_cluster
+    from .data import say_roles
+
+    if data in (None, "-"):
+        raise DataError("a cluster run reads a data set of files, not stdin",
+                        hint="name a directory, a glob (data/*.parquet) or a list of files")
+    reading = _reading(input_format, columns, exclude, categorical, max_levels, bad_values)
+    validation = params.get("validation", 0.2) or 0.2  # a comparison needs held-out rows
+    shown = {}
+
+    def roles_seen(roles):
+        shown["roles"] = roles
+        if not run.quiet:
+            say_roles(err, roles)
+
+    verbose = (lambda line: err.print(line, markup=False)) if run.verbose else None
+    with distributed.connect(scheduler, verbose) as client:
+        if default_ks:  # the sweep clipped to the data, as on one machine
+            roles = train_cluster.head_roles(partitions_of(data)[0], reading)
+            ks = comparing.default_ks(len(roles.features)) or [1]
+        rows, baseline, roles = train_cluster.compare_on_cluster(
+            client, data, reading, ks, {**params, "validation": validation}, missing=missing,
+            scale=scale, on_k=on_k, on_roles=roles_seen)
+    return rows, comparing.suggest_k(rows, baseline), roles
+
+
+def partitions_of(data: str) -> list[str]:
+    """The partitions of a data set (see :func:`aecli.pipeline.distributed.partitions`)."""
+    return distributed.partitions(data)
+
+
 def run(command: str, model, data, io, run: Run, *, error_column: bool = False,
         probabilities: bool = False, top: int | None = None, threshold: float | None = None,
         json_out: bool = False, fail_on_anomaly: bool = False) -> None:

@@ -14,6 +14,7 @@ from ..io import BadValues
 from ..pipeline import compare
 from ..preprocessing import MAX_LEVELS, MissingPolicy, ScalerKind
 from ..report.plots import compare_plot, require_matplotlib
+from . import cluster
 from . import options as o
 from .data import input_name, load_features, say_roles, write_columns
 from .progress import TrainingProgress
@@ -61,6 +62,7 @@ def compare_pca(
                                           rich_help_panel=o.OUTPUT)] = False,
     plot: o.Plot = None,
     threads: o.Threads = None,
+    scheduler: cluster.Scheduler = None,
     run: Run = None,
 ):
     """Compare the autoencoder with PCA on the same held-out rows, for one k or a sweep.
@@ -73,13 +75,6 @@ def compare_pca(
         require_matplotlib()
     ks = parse_ks(latent) if latent is not None else None
     err = stderr_console()
-    X, roles = load_features(data, input_format, o.split_list(columns), o.split_list(exclude),
-                             categorical, max_levels, bad_values)
-    features = roles.features
-    if ks is None:
-        ks = compare.default_ks(len(features)) or [1]  # one feature: refused as k >= 1
-    if not run.quiet:
-        say_roles(err, roles)
 
     def on_k(row):
         if not run.quiet:
@@ -88,12 +83,29 @@ def compare_pca(
 
     # Off a terminal, one line per k says enough; -v adds the epochs.
     epochs_quiet = run.quiet or not (err.is_terminal or run.verbose)
-    with naming_input(input_name(data)), TrainingProgress(err, epochs_quiet, run.verbose,
-                                                          label="sweep") as progress:
-        rows, suggestion = compare.compare_with_pca(
-            X, roles.numeric, ks, params, missing=missing, scale=scale, bad_values=bad_values,
-            on_k=on_k, before_k=progress.relabel, callback=progress,
-        )
+    if scheduler:
+        rows, suggestion, roles = cluster.compare(
+            data, ks or list(compare.DEFAULT_KS), params, run, err, on_k,
+            input_format=input_format, columns=o.split_list(columns),
+            exclude=o.split_list(exclude), categorical=categorical, max_levels=max_levels,
+            missing=missing, scale=scale, bad_values=bad_values, scheduler=scheduler,
+            default_ks=ks is None)
+        features = roles.features
+    else:
+        X, roles = load_features(data, input_format, o.split_list(columns),
+                                 o.split_list(exclude), categorical, max_levels, bad_values)
+        features = roles.features
+        if ks is None:
+            ks = compare.default_ks(len(features)) or [1]  # one feature: refused as k >= 1
+        if not run.quiet:
+            say_roles(err, roles)
+        with naming_input(input_name(data)), TrainingProgress(err, epochs_quiet, run.verbose,
+                                                              label="sweep") as progress:
+            rows, suggestion = compare.compare_with_pca(
+                X, roles.numeric, ks, params, missing=missing, scale=scale,
+                bad_values=bad_values, on_k=on_k, before_k=progress.relabel,
+                callback=progress,
+            )
     if plot is not None:
         compare_plot(plot, rows, suggestion)
     if json_out:

@@ -14,8 +14,9 @@ from ..errors import naming_input
 from ..io import AtomicFile, BadValues, atomic_open
 from ..pipeline import modelfile, train_streamed
 from ..pipeline import train as training
-from ..preprocessing import MAX_LEVELS, MissingPolicy, ScalerKind
+from ..preprocessing import MAX_LEVELS, MissingPolicy, Roles, ScalerKind
 from ..report.plots import loss_plot, require_matplotlib
+from . import cluster
 from . import options as o
 from .data import load_features, say_roles, stream_features, write_columns
 from .progress import TrainingProgress
@@ -48,6 +49,7 @@ def train(
                                          rich_help_panel=o.DATA)] = False,
     json_out: o.Json = False,
     threads: o.Threads = None,
+    scheduler: cluster.Scheduler = None,
     run: Run = None,
 ):
     """Train an autoencoder on a table and save it as a model file.
@@ -62,17 +64,25 @@ def train(
     for path in (output, history, plot):
         if path is not None:
             AtomicFile(path).abort()  # an unwritable path fails now, not after training
-    load, fit = ((stream_features, train_streamed.train_bundle_streaming) if stream
-                 else (load_features, training.train_bundle))
-    rows, roles = load(data, input_format, o.split_list(columns), o.split_list(exclude),
-                       categorical, max_levels, bad_values)
-    if not run.quiet:
-        say_roles(err, roles)
-    info = {"source": "<stdin>" if data in (None, "-") else str(data),
-            "unused_columns": roles.unused, "roles": roles.to_dict()}
-    with naming_input(info["source"]), TrainingProgress(err, run.quiet, run.verbose) as progress:
-        bundle = fit(rows, roles.numeric, params, missing=missing, scale=scale,
-                     callback=progress, info=info, bad_values=bad_values)
+    if scheduler:
+        bundle = cluster.train(data, params, run, err, input_format=input_format,
+                               columns=o.split_list(columns), exclude=o.split_list(exclude),
+                               categorical=categorical, max_levels=max_levels, missing=missing,
+                               scale=scale, bad_values=bad_values, scheduler=scheduler)
+        roles = Roles(**{k: v for k, v in bundle.info["roles"].items()})
+    else:
+        load, fit = ((stream_features, train_streamed.train_bundle_streaming) if stream
+                     else (load_features, training.train_bundle))
+        rows, roles = load(data, input_format, o.split_list(columns), o.split_list(exclude),
+                           categorical, max_levels, bad_values)
+        if not run.quiet:
+            say_roles(err, roles)
+        info = {"source": "<stdin>" if data in (None, "-") else str(data),
+                "unused_columns": roles.unused, "roles": roles.to_dict()}
+        with naming_input(info["source"]), TrainingProgress(err, run.quiet,
+                                                            run.verbose) as progress:
+            bundle = fit(rows, roles.numeric, params, missing=missing, scale=scale,
+                         callback=progress, info=info, bad_values=bad_values)
     summary = bundle.summary
     with atomic_open(output) as f:
         modelfile.write_model(bundle, f)

@@ -29,6 +29,7 @@ from .scalers import (
     StandardScaler,
     make_scaler,
     scaler_from_arrays,
+    scaler_from_moments,
 )
 
 __all__ = [
@@ -57,5 +58,6 @@ __all__ = [
     "missing_error",
     "reject_infinite",
     "scaler_from_arrays",
+    "scaler_from_moments",
     "screen",
 ]

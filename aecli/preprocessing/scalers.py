@@ -24,6 +24,7 @@ __all__ = [
     "StandardScaler",
     "make_scaler",
     "scaler_from_arrays",
+    "scaler_from_moments",
 ]
 
 _EPS = np.finfo(np.float64).eps
@@ -174,10 +175,34 @@ def _moments(X: np.ndarray, has_nan: bool) -> tuple[np.ndarray, np.ndarray, np.n
     mean = np.nanmean(X, axis=0) if has_nan else X.mean(axis=0)  # (d,)
     var = np.nanvar(X, axis=0) if has_nan else X.var(axis=0)  # (d,)
     n = np.sum(~np.isnan(X), axis=0) if has_nan else X.shape[0]
+    return mean, np.sqrt(var), _constant_variance(var, n, mean)
+
+
+def _constant_variance(var, n, mean):
     # The rounding error of a two-pass variance (Chan, Golub & LeVeque), as scikit-learn
     # bounds it: a variance below it is noise around a constant column.
-    constant = var <= n * _EPS * var + (n * mean * _EPS) ** 2
-    return mean, np.sqrt(var), constant
+    return var <= n * _EPS * var + (n * mean * _EPS) ** 2
+
+
+def _constant_span(low, high):
+    return (high - low) <= 10 * _EPS * np.maximum(np.abs(low), np.abs(high))
+
+
+def scaler_from_moments(kind: str | ScalerKind, n, mean, m2, low, high) -> _AffineScaler:
+    """A fitted scaler from per-column moments merged across partitions: counts ``n``,
+    means, sums of squared deviations ``m2``, minimums and maximums (each (d,)), by the rules
+    its ``fit`` uses, without the rows themselves."""
+    kind = ScalerKind(kind)
+    n, mean, m2 = (np.asarray(a, dtype=np.float64) for a in (n, mean, m2))
+    low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+    if kind is ScalerKind.STANDARD:
+        var = m2 / n
+        center, scale = mean, np.where(_constant_variance(var, n, mean), 1.0, np.sqrt(var))
+    elif kind is ScalerKind.MINMAX:
+        center, scale = low, np.where(_constant_span(low, high), 1.0, high - low)
+    else:
+        center, scale = np.zeros_like(mean), np.ones_like(mean)
+    return scaler_from_arrays(kind, center, scale)
 
 
 class MinMaxScaler(_AffineScaler):
@@ -201,8 +226,7 @@ class MinMaxScaler(_AffineScaler):
         high = np.nanmax(X, axis=0) if has_nan else X.max(axis=0)  # (d,)
         with np.errstate(over="ignore"):  # a range wider than float64: refused by the caller
             span = high - low
-        constant = span <= 10 * _EPS * np.maximum(np.abs(low), np.abs(high))
-        return low, np.where(constant, 1.0, span)
+            return low, np.where(_constant_span(low, high), 1.0, span)
 
 
 class IdentityScaler(_AffineScaler):

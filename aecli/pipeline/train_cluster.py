@@ -1,0 +1,507 @@
+"""Training on a Dask cluster: the rows stay on the workers that read them.
+
+1. **Roles** are decided on a worker from the first partition's first rows.
+2. **Survey.** Each partition checks its rows (infinity, the missing-value policy), splits
+   them between training and validation with a generator seeded by the seed and the
+   partition's index, and returns small figures: row counts, and per numeric column the
+   count, mean, sum of squared deviations, minimum and maximum of its training values, and
+   the categorical levels it holds. These merge exactly (Chan, Golub and LeVeque's pairwise
+   update) into the scaler, the imputation means and the levels one machine fits.
+3. **Preparation.** Each partition's rows go through the one preparation path and stay in
+   worker memory, as futures the client never gathers; each returns its Gram matrix and
+   column sums, whose exact sum gives PCA's reference at the same k.
+4. **Training**, by periodic parameter averaging (local SGD; McMahan et al. 2017 call it
+   federated averaging): every epoch, each partition runs one epoch of Adam over its own
+   rows from the current weights, and the client averages the weights, each partition
+   weighted by its rows. The learning rate follows the schedule over the budget; the
+   validation error after each epoch drives patience and the best weights.
+5. **Calibration**: validation errors (up to 100,000) come back to place the threshold.
+
+The model file is the same as one machine's.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import DataError, TrainingError
+from ..estimators import Autoencoder, Hyperparameters
+from ..estimators.autoencoder import DTYPES, QUANTILE_LEVELS
+from ..estimators.calibration import calibrate
+from ..io import BadValues, iter_batches, to_matrix
+from ..nn import Network, autoencoder_specs, make_optimizer
+from ..nn.schedules import ScheduleKind, lr_factor
+from ..nn.training import EpochReport, reconstruction_mse_rows, train
+from ..preprocessing import (
+    Categorical,
+    Imputer,
+    MissingPolicy,
+    Preparation,
+    RawRows,
+    Roles,
+    ScalerKind,
+    decide_roles,
+    scaler_from_moments,
+    screen,
+)
+from ..preprocessing.categorical import as_text
+from .bundle import ModelBundle
+from .distributed import partitions
+from .train import training_summary
+
+CALIBRATION_ROWS = 100_000  # most validation errors brought back to place the threshold
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How the partitions are read and their columns chosen (the data options of train)."""
+
+    input_format: object = None
+    columns: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    auto_categorical: bool = True
+    max_levels: int = 50
+    bad_values: BadValues = BadValues.ERROR
+
+
+def _raw(path: str, reading: Reading, roles: Roles) -> RawRows:
+    """A partition's rows: the numeric features' values and the categorical columns."""
+    with iter_batches(path, reading.input_format, bad_values=reading.bad_values,
+                      text_only=set(reading.exclude) - set(reading.categorical)) as stream:
+        table = pa.Table.from_batches([b for b in stream], schema=stream.schema)
+    X = to_matrix(table, roles.numeric, dtype=np.float64, name=path,
+                  bad_values=reading.bad_values)
+    return RawRows(X, table.select(roles.categorical) if roles.categorical else None)
+
+
+def head_roles(path: str, reading: Reading) -> Roles:
+    """The columns' roles, from the first partition's first rows (on a worker)."""
+    with iter_batches(path, reading.input_format, bad_values=reading.bad_values,
+                      text_only=set(reading.exclude) - set(reading.categorical)) as stream:
+        head = next(iter(stream), None)
+        schema = stream.schema
+    table = pa.Table.from_batches([head] if head is not None else [], schema=schema)
+    return decide_roles(table, columns=reading.columns, exclude=reading.exclude,
+                        categorical=reading.categorical,
+                        auto_categorical=reading.auto_categorical, max_levels=reading.max_levels)
+
+
+def _split(n: int, index: int, seed: int, fraction: float) -> np.ndarray:
+    """Which of a partition's ``n`` rows are validation rows, the same on every pass."""
+    return np.random.default_rng([seed, 3, index]).random(n) < fraction
+
+
+@dataclass
+class Moments:
+    """Per-column figures of training values that merge exactly across partitions."""
+
+    n: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray) -> Moments:
+        n = np.sum(~np.isnan(X), axis=0).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(n > 0, np.nansum(X, axis=0) / np.maximum(n, 1), 0.0)
+            m2 = np.nansum((X - mean) ** 2, axis=0)
+        low = np.min(np.where(np.isnan(X), np.inf, X), axis=0, initial=np.inf)
+        high = np.max(np.where(np.isnan(X), -np.inf, X), axis=0, initial=-np.inf)
+        return cls(n, mean, m2, low, high)
+
+    def merge(self, other: Moments) -> Moments:
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(n > 0, other.n / np.maximum(n, 1), 0.0)
+        return Moments(n, self.mean + delta * share,
+                       self.m2 + other.m2 + delta * delta * self.n * share,
+                       np.minimum(self.low, other.low), np.maximum(self.high, other.high))
+
+
+@dataclass
+class PartSurvey:
+    """What one partition's survey sends back."""
+
+    index: int
+    rows: int
+    rows_train: int
+    rows_validation: int
+    dropped: int
+    imputed: int
+    moments: Moments
+    levels: dict = field(default_factory=dict)
+
+
+def survey_partition(path: str, index: int, reading: Reading, roles: Roles,
+                     missing: MissingPolicy, fraction: float, seed: int,
+                     first_row: int) -> PartSurvey:
+    """Check a partition's rows and sum up its training rows (on a worker)."""
+    raw = _raw(path, reading, roles)
+    rows = np.arange(first_row + 1, first_row + len(raw) + 1)
+    keep = screen(raw.numeric, roles.numeric, missing, rows=rows)
+    kept = raw if keep is None else raw.take(keep)
+    val = _split(len(kept), index, seed, fraction)
+    train_rows = kept.take(~val)
+    levels = {}
+    if train_rows.categorical is not None:
+        import pyarrow.compute as pc
+
+        for name in roles.categorical:
+            levels[name] = set(pc.unique(as_text(train_rows.categorical.column(name)))
+                               .to_pylist())
+    imputed = int(np.isnan(kept.numeric).sum()) if missing is MissingPolicy.IMPUTE else 0
+    return PartSurvey(index, len(raw), len(train_rows), int(val.sum()),
+                      0 if keep is None else int((~keep).sum()), imputed,
+                      Moments.of(train_rows.numeric), levels)
+
+
+def preparation_from(parts: list[PartSurvey], roles: Roles, missing: MissingPolicy,
+                     scale: ScalerKind, dtype, bad_values: BadValues) -> Preparation:
+    """The preparation one machine would fit on all the training rows, from the surveys."""
+    moments = parts[0].moments
+    for p in parts[1:]:
+        moments = moments.merge(p.moments)
+    empty = [roles.numeric[j] for j in np.flatnonzero(moments.n == 0)]
+    if empty:
+        raise DataError(f"column {empty[0]!r} has no values to fit the scaler on",
+                        hint="leave the column out with --exclude")
+    imputer = Imputer.from_fill(moments.mean, roles.numeric)
+    n, m2 = moments.n, moments.m2
+    if missing is MissingPolicy.IMPUTE:  # filled cells sit at the mean: more rows, same m2
+        n = np.full_like(n, sum(p.rows_train for p in parts))
+    scaler = scaler_from_moments(scale, n, moments.mean, m2, moments.low, moments.high)
+    categorical = []
+    for name in roles.categorical:
+        seen = set().union(*(p.levels.get(name, set()) for p in parts))
+        categorical.append(Categorical(name, tuple(sorted(v for v in seen if v is not None))
+                                       + ((None,) if None in seen else ())))
+    return Preparation(roles.numeric, missing, scaler, imputer, dtype, categorical, bad_values)
+
+
+@dataclass
+class Held:
+    """A partition's prepared rows, kept in a worker's memory."""
+
+    train: np.ndarray
+    validation: np.ndarray
+
+
+def prepare_partition(path: str, index: int, reading: Reading, roles: Roles,
+                      prep: Preparation, fraction: float, seed: int, first_row: int) -> Held:
+    """A partition through the one preparation path, split as the survey split it."""
+    raw = _raw(path, reading, roles)
+    prepared = prep.transform(raw, first_row)
+    val = _split(len(prepared.X), index, seed, fraction)
+    return Held(np.ascontiguousarray(prepared.X[~val]), np.ascontiguousarray(prepared.X[val]))
+
+
+def gram(held: Held) -> tuple[int, np.ndarray, np.ndarray]:
+    """Rows, column sums and Gram matrix of a partition's training rows (float64)."""
+    X = held.train.astype(np.float64)
+    return len(X), X.sum(axis=0), X.T @ X
+
+
+_NETWORKS: dict = {}  # per worker process: a network per (job, architecture)
+
+
+def _network(key: str, specs, dtype, groups, dropout: float) -> Network:
+    if key not in _NETWORKS:
+        _NETWORKS[key] = Network(specs, dtype=dtype, rng=None, dropout=dropout, groups=groups)
+    return _NETWORKS[key]
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a worker needs to run the network: its layout and the training settings."""
+
+    key: str
+    specs: tuple
+    dtype: str
+    groups: object
+    params: Hyperparameters
+
+
+_OPTIMIZERS: dict = {}  # per worker process: each partition's optimizer state, kept
+
+
+def local_epoch(held: Held, theta: np.ndarray, setup: Setup, lr: float, seed: int,
+                index: int) -> tuple[np.ndarray, float, int]:
+    """One epoch of Adam over a partition's training rows from ``theta``: the weights it
+    ends at, its summed training error and its rows (on a worker). The partition's Adam
+    moments carry over from epoch to epoch while it stays on the same worker (a new worker
+    starts them afresh)."""
+    p = setup.params
+    net = _network(setup.key, setup.specs, DTYPES[setup.dtype], setup.groups, p.dropout)
+    if len(held.train) == 0:
+        return theta, 0.0, 0
+    net.theta[...] = theta
+    key = (setup.key, index)
+    if key not in _OPTIMIZERS:
+        _OPTIMIZERS[key] = make_optimizer(p.optimizer, net.theta.size, net.dtype, lr,
+                                          p.nesterov)
+    optimizer = _OPTIMIZERS[key]
+    settings = replace(p, epochs=1, lr=lr, schedule=ScheduleKind.NONE, patience=None)
+    result = train(net, optimizer, held.train, None, settings, np.random.default_rng(seed))
+    return net.theta.copy(), result.loss_history[0] * len(held.train), len(held.train)
+
+
+def errors(held: Held, theta: np.ndarray, setup: Setup, which: str) -> np.ndarray:
+    """Each row's reconstruction error, of the training or validation rows (on a worker)."""
+    net = _network(setup.key, setup.specs, DTYPES[setup.dtype], setup.groups,
+                   setup.params.dropout)
+    net.theta[...] = theta
+    X = held.train if which == "train" else held.validation
+    return reconstruction_mse_rows(net, X) if len(X) else np.zeros(0)
+
+
+def pca_errors(held: Held, mean: np.ndarray, components: np.ndarray, groups) -> np.ndarray:
+    """PCA's reconstruction error of a partition's validation rows (or training rows when it
+    has none), measured as the autoencoder's (on a worker)."""
+    X = (held.validation if len(held.validation) else held.train).astype(np.float64)
+    if not len(X):
+        return np.zeros(0)
+    centred = X - mean
+    rebuilt = centred @ components.T @ components + mean
+    if groups is None:
+        return np.mean((rebuilt - X) ** 2, axis=1)
+    return groups.row_errors(groups.normalised_(rebuilt), X)
+
+
+@dataclass
+class OnCluster:
+    """A data set surveyed and prepared on the cluster: its rows held by the workers."""
+
+    client: object
+    job: str
+    files: list[str]
+    roles: Roles
+    surveys: list[PartSurvey]
+    preparation: Preparation
+    held: list  # futures of Held, one per partition
+    mean: np.ndarray  # (width,) of the training rows
+    eigenvalues: np.ndarray  # of their covariance, largest first
+    eigenvectors: np.ndarray  # (width, width), columns in the same order
+
+    @property
+    def rows_train(self) -> int:
+        return sum(s.rows_train for s in self.surveys)
+
+    @property
+    def rows_validation(self) -> int:
+        return sum(s.rows_validation for s in self.surveys)
+
+    def pca(self, k: int) -> tuple[float, float]:
+        """PCA at ``k`` from the exact Gram sum: (held-out error, explained variance)."""
+        components = self.eigenvectors[:, :k].T  # (k, width)
+        errors = np.concatenate(self.client.gather([
+            self.client.submit(pca_errors, h, self.mean, components, self.preparation.groups,
+                               key=f"aecli-pca-{self.job}-{k}-{i}")
+            for i, h in enumerate(self.held)]))
+        total = max(float(self.eigenvalues.sum()), 1e-300)
+        return float(errors.mean()), float(self.eigenvalues[:k].sum() / total)
+
+
+def prepare_on_cluster(client, source: str, reading: Reading, params: dict,
+                       missing: MissingPolicy, scale: ScalerKind,
+                       on_roles: Callable[[Roles], None] | None = None) -> OnCluster:
+    """Roles, survey, preparation and the exact PCA reference, on the workers."""
+    files = partitions(source)
+    job = uuid.uuid4().hex[:8]
+    roles = client.submit(head_roles, files[0], reading, key=f"aecli-roles-{job}").result()
+    if on_roles is not None:
+        on_roles(roles)
+    missing = MissingPolicy(missing)
+    hp = Hyperparameters(**params).resolved(0, streamed=True)  # the optimizer's kind, no lbfgs
+    fraction, seed = hp.validation, hp.seed or 0
+    counts = client.gather([client.submit(_count, f, reading, key=f"aecli-n-{job}-{i}")
+                            for i, f in enumerate(files)])
+    offsets = [sum(counts[:i]) for i in range(len(files))]
+    surveys = client.gather([
+        client.submit(survey_partition, f, i, reading, roles, missing, fraction, seed,
+                      offsets[i], key=f"aecli-survey-{job}-{i}", retries=2)
+        for i, f in enumerate(files)])
+    rows_train = sum(s.rows_train for s in surveys)
+    if rows_train < 2:
+        raise DataError(f"{rows_train} row(s) to train on; training needs at least 2",
+                        hint="give more rows, or a smaller --validation")
+    prep = preparation_from(surveys, roles, missing, scale, hp.dtype, reading.bad_values)
+    held = [client.submit(prepare_partition, f, i, reading, roles, prep, fraction, seed,
+                          offsets[i], key=f"aecli-held-{job}-{i}", retries=2)
+            for i, f in enumerate(files)]
+    grams = client.gather([client.submit(gram, h, key=f"aecli-gram-{job}-{i}")
+                           for i, h in enumerate(held)])
+    n = sum(g[0] for g in grams)
+    mean = sum(g[1] for g in grams) / n
+    values, vectors = np.linalg.eigh(sum(g[2] for g in grams) / n - np.outer(mean, mean))
+    order = np.argsort(values)[::-1]
+    return OnCluster(client, job, files, roles, surveys, prep, held, mean,
+                     np.maximum(values[order], 0.0), vectors[:, order])
+
+
+def fit_on_cluster(data: OnCluster, params: dict,
+                   callback: Callable[[EpochReport], None] | None = None) -> Autoencoder:
+    """An autoencoder trained on the held rows by parameter averaging, with its threshold
+    calibrated on up to ``CALIBRATION_ROWS`` validation errors."""
+    client, held, prep = data.client, data.held, data.preparation
+    hp = Hyperparameters(**params).resolved(data.rows_train + data.rows_validation,
+                                            streamed=True)
+    ae = Autoencoder(**params)
+    ae._checked(prep.width)
+    specs = autoencoder_specs(prep.width, hp.hidden, hp.latent, hp.activation,
+                              hp.latent_activation, hp.output_activation, hp.tied)
+    network = Network(specs, dtype=DTYPES[hp.dtype], rng=np.random.default_rng(hp.seed),
+                      dropout=hp.dropout, groups=prep.groups)
+    job = f"{data.job}-{uuid.uuid4().hex[:6]}"
+    setup = Setup(job, tuple(specs), hp.dtype, prep.groups, hp)
+    result = _average(client, held, network, setup, hp, callback, job)
+    theta = network.theta
+    val_errors = client.gather([client.submit(errors, h, theta, setup, "validation",
+                                              key=f"aecli-val-{job}-{i}")
+                                for i, h in enumerate(held)])
+    train_errors = np.concatenate(client.gather([
+        client.submit(errors, h, theta, setup, "train", key=f"aecli-trainerr-{job}-{i}")
+        for i, h in enumerate(held)]))
+    held_out = np.concatenate(val_errors)
+    calibration = held_out[:CALIBRATION_ROWS]
+    validated = len(calibration) > 0
+    if not validated:
+        calibration = train_errors[:CALIBRATION_ROWS]
+    state = {
+        "loss_history": result["loss"], "val_loss_history": result["val"] or None,
+        "best_epoch": result["best_epoch"], "stopped_early": result["stop"] != "budget",
+        "stop_reason": result["stop"], "optimizer": str(hp.optimizer),
+        "epochs_budget": hp.epochs, "train_mse": float(train_errors.mean()),
+        "validation_mse": float(held_out.mean()) if validated else None,
+        "error_quantiles": np.quantile(calibration, QUANTILE_LEVELS),
+        "threshold": 0.0, "calibration_rows": len(calibration),
+    }
+    fitted = Autoencoder._from_state({**ae.get_params(), "hidden": tuple(hp.hidden)}, network,
+                                     state)
+    fitted.calibration_ = calibrate(calibration, fitted.contamination)
+    fitted.threshold_ = fitted.calibration_.threshold
+    return fitted
+
+
+def train_on_cluster(client, source: str, reading: Reading, params: dict, *,
+                     missing: MissingPolicy = MissingPolicy.ERROR,
+                     scale: ScalerKind = ScalerKind.STANDARD,
+                     callback: Callable[[EpochReport], None] | None = None,
+                     info: dict | None = None, on_roles: Callable[[Roles], None] | None = None
+                     ) -> ModelBundle:
+    """Train a model on the partitions of ``source``, data-parallel on ``client``'s cluster.
+
+    Returns the same bundle :func:`aecli.pipeline.train.train_bundle` does.
+    """
+    started = time.perf_counter()
+    data = prepare_on_cluster(client, source, reading, params, missing, scale, on_roles)
+    try:
+        fitted = fit_on_cluster(data, params, callback)
+        summary = training_summary(fitted, data.rows_train, data.rows_validation,
+                                   sum(s.dropped for s in data.surveys),
+                                   data.pca(fitted.latent), time.perf_counter() - started,
+                                   streamed=True,
+                                   cells_imputed=sum(s.imputed for s in data.surveys))
+    finally:
+        client.cancel(data.held)
+    summary["partitions"] = len(data.files)
+    return ModelBundle(fitted, data.preparation,
+                       {**(info or {}), "roles": data.roles.to_dict(),
+                        "unused_columns": data.roles.unused}, summary)
+
+
+def compare_on_cluster(client, source: str, reading: Reading, ks: list[int], params: dict, *,
+                       missing: MissingPolicy = MissingPolicy.ERROR,
+                       scale: ScalerKind = ScalerKind.STANDARD,
+                       on_k: Callable[[dict], None] | None = None,
+                       callback: Callable[[EpochReport], None] | None = None,
+                       on_roles: Callable[[Roles], None] | None = None
+                       ) -> tuple[list[dict], float, Roles]:
+    """compare-pca on the cluster: for each k, PCA from the exact Gram sum and an
+    autoencoder trained by parameter averaging, both measured on the same held-out rows.
+    Returns the rows, the error of predicting every row by the mean (for
+    :func:`aecli.pipeline.compare.suggest_k`) and the roles."""
+    data = prepare_on_cluster(client, source, reading, params, missing, scale, on_roles)
+    rows = []
+    try:
+        width = len(data.roles.features)
+        too_big = [k for k in ks if k >= width]
+        if too_big:
+            raise DataError(f"k={too_big[0]} is not smaller than the number of features "
+                            f"({width})", hint=f"choose k below {width}")
+        for k in ks:
+            pca_mse, pca_var = data.pca(k)
+            fitted = fit_on_cluster(data, {**params, "latent": k}, callback)
+            ae_mse = float(fitted.validation_mse_)
+            row = {"k": k, "pca_explained_variance": pca_var, "pca_mse": pca_mse,
+                   "ae_mse": ae_mse, "ratio": ae_mse / pca_mse if pca_mse > 0 else None,
+                   "epochs_run": len(fitted.loss_history_)}
+            rows.append(row)
+            if on_k is not None:
+                on_k(row)
+        baseline = data.pca(0)[0]
+    finally:
+        client.cancel(data.held)
+    return rows, baseline, data.roles
+
+
+def _count(path: str, reading: Reading) -> int:
+    from .distributed import count_rows
+
+    return count_rows(path, reading.input_format)
+
+
+def _average(client, held, network: Network, setup: Setup, hp: Hyperparameters,
+             callback, job: str) -> dict:
+    """The epochs of parameter averaging; the best weights are left in ``network``."""
+    loss, val, best, best_epoch, waited = [], [], math.inf, 0, 0
+    best_theta = network.theta.copy()
+    stop = "budget"
+    for epoch in range(1, hp.epochs + 1):
+        tick = time.perf_counter()
+        lr = hp.lr * lr_factor(hp.schedule, (epoch - 1) / hp.epochs)
+        theta = network.theta.copy()
+        outs = client.gather([client.submit(local_epoch, h, theta, setup, lr,
+                                            hp.seed * 100_003 + epoch * 1009 + i
+                                            if hp.seed is not None else None, i,
+                                            key=f"aecli-epoch-{job}-{epoch}-{i}", retries=2)
+                              for i, h in enumerate(held)])
+        rows = sum(o[2] for o in outs)
+        network.theta[...] = sum(o[0].astype(np.float64) * o[2] for o in outs) / rows
+        train_loss = sum(o[1] for o in outs) / rows
+        if not math.isfinite(train_loss) or not np.isfinite(network.theta).all():
+            raise TrainingError(f"training diverged at epoch {epoch} with lr={hp.lr:g}",
+                                hint="Try a lower learning rate (--lr).")
+        parts = client.gather([client.submit(errors, h, network.theta, setup, "validation",
+                                             key=f"aecli-v-{job}-{epoch}-{i}")
+                               for i, h in enumerate(held)])
+        n_val = sum(len(p) for p in parts)
+        val_loss = float(sum(p.sum() for p in parts) / n_val) if n_val else None
+        loss.append(float(train_loss))
+        if val_loss is not None:
+            val.append(val_loss)
+        monitored = val_loss if val_loss is not None else train_loss
+        improved = not math.isfinite(best) or monitored < best - hp.tol * abs(best)
+        waited = 0 if improved else waited + 1
+        if monitored < best:
+            best, best_epoch = monitored, epoch
+            best_theta = network.theta.copy()
+        if callback is not None:
+            callback(EpochReport(epoch, hp.epochs, float(train_loss), val_loss, best_epoch,
+                                 time.perf_counter() - tick))
+        if hp.patience is not None and waited >= hp.patience:
+            stop = "plateau"
+            break
+    if hp.patience is not None:
+        network.theta[...] = best_theta
+    return {"loss": loss, "val": val, "best_epoch": best_epoch, "stop": stop}
