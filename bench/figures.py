@@ -59,6 +59,8 @@ def _value(x: float | None, unit: str) -> str:
         return f"{x:.1f} GFLOP/s"
     if unit == "x PCA":  # a held-out error as a ratio to PCA's
         return f"{x:.3f} x PCA"
+    if unit == "MSE":
+        return f"{x:.4f}"
     if unit == "AUC":
         return f"{x:.3f} AUC"
     if unit == "share":

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import busy
+import cluster
 import detection
 import encode_speed
 import numpy as np
@@ -32,7 +33,8 @@ import train_speed
 from figures import Figure, table
 from threadpoolctl import threadpool_info, threadpool_limits
 
-SECTIONS = ("training", "busy", "encode", "memory", "stream", "pca", "quality", "detection")
+SECTIONS = ("training", "busy", "encode", "memory", "stream", "pca", "quality", "detection",
+            "cluster")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -121,6 +123,8 @@ def run(sections: list[str], sizes: Sizes, threads: int) -> list[Figure]:
             figures += quality.figures(quick=sizes is QUICK, log=log)
         elif section == "detection":
             figures += detection.figures(quick=sizes is QUICK, log=log)
+        elif section == "cluster":
+            figures += cluster.figures(quick=sizes is QUICK, log=log)
         log(f"  {section}: {time.perf_counter() - started:.0f} s")
     return figures
 
