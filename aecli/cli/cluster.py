@@ -52,10 +52,11 @@ def _reading(input_format, columns, exclude, categorical, max_levels, bad_values
                                  bad_values)
 
 
-def compare(data, ks: list[int], params: dict, run: Run, err, on_k, *, input_format, columns,
-            exclude, categorical, max_levels, missing, scale, bad_values, scheduler: str,
-            default_ks: bool):
-    """``compare-pca --scheduler``: the sweep on the cluster; (rows, suggestion, roles)."""
+def compare(data, ks: list[int] | None, params: dict, run: Run, err, on_k, *, input_format,
+            columns, exclude, categorical, max_levels, missing, scale, bad_values,
+            scheduler: str):
+    """``compare-pca --scheduler``: the sweep on the cluster (``ks`` None: the default one,
+    clipped to the columns); (rows, suggestion, roles)."""
     from ..pipeline import compare as comparing
     from ..pipeline import train_cluster
     from .data import say_roles
@@ -65,27 +66,18 @@ def compare(data, ks: list[int], params: dict, run: Run, err, on_k, *, input_for
                         hint="name a directory, a glob (data/*.parquet) or a list of files")
     reading = _reading(input_format, columns, exclude, categorical, max_levels, bad_values)
     validation = params.get("validation", 0.2) or 0.2  # a comparison needs held-out rows
-    shown = {}
 
     def roles_seen(roles):
-        shown["roles"] = roles
         if not run.quiet:
             say_roles(err, roles)
 
     verbose = (lambda line: err.print(line, markup=False)) if run.verbose else None
     with distributed.connect(scheduler, verbose) as client:
-        if default_ks:  # the sweep clipped to the data, as on one machine
-            roles = train_cluster.head_roles(partitions_of(data)[0], reading)
-            ks = comparing.default_ks(len(roles.features)) or [1]
         rows, baseline, roles = train_cluster.compare_on_cluster(
-            client, data, reading, ks, {**params, "validation": validation}, missing=missing,
-            scale=scale, on_k=on_k, on_roles=roles_seen)
+            client, data, reading, ks,
+            {**params, "validation": validation}, missing=missing, scale=scale, on_k=on_k,
+            on_roles=roles_seen)
     return rows, comparing.suggest_k(rows, baseline), roles
-
-
-def partitions_of(data: str) -> list[str]:
-    """The partitions of a data set (see :func:`aecli.pipeline.distributed.partitions`)."""
-    return distributed.partitions(data)
 
 
 def run(command: str, model, data, io, run: Run, *, error_column: bool = False,

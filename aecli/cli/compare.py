@@ -85,11 +85,10 @@ def compare_pca(
     epochs_quiet = run.quiet or not (err.is_terminal or run.verbose)
     if scheduler:
         rows, suggestion, roles = cluster.compare(
-            data, ks or list(compare.DEFAULT_KS), params, run, err, on_k,
+            data, ks, params, run, err, on_k,
             input_format=input_format, columns=o.split_list(columns),
             exclude=o.split_list(exclude), categorical=categorical, max_levels=max_levels,
-            missing=missing, scale=scale, bad_values=bad_values, scheduler=scheduler,
-            default_ks=ks is None)
+            missing=missing, scale=scale, bad_values=bad_values, scheduler=scheduler)
         features = roles.features
     else:
         X, roles = load_features(data, input_format, o.split_list(columns),

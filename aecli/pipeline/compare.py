@@ -35,6 +35,13 @@ def suggest_k(rows: list[dict], baseline: float, tolerance: float = SUGGEST_TOLE
     return None
 
 
+def comparison_row(k: int, pca_mse: float, pca_var: float, ae_mse: float,
+                   epochs_run: int) -> dict:
+    """One k of the sweep, under the names ``--json`` and ``--csv`` use."""
+    return {"k": k, "pca_explained_variance": pca_var, "pca_mse": pca_mse, "ae_mse": ae_mse,
+            "ratio": ae_mse / pca_mse if pca_mse > 0 else None, "epochs_run": epochs_run}
+
+
 DEFAULT_KS = (1, 2, 4, 8)
 
 
@@ -89,9 +96,7 @@ def compare_with_pca(
         ae = Autoencoder(**{**params, "latent": k, "validation": validation})
         ae.fit(p.X_train, callback=callback, validation_data=p.X_val, groups=groups)
         ae_mse = float(ae.reconstruction_error(p.X_val).mean())
-        row = {"k": k, "pca_explained_variance": pca_var, "pca_mse": pca_mse,
-               "ae_mse": ae_mse, "ratio": ae_mse / pca_mse if pca_mse > 0 else None,
-               "epochs_run": len(ae.loss_history_)}
+        row = comparison_row(k, pca_mse, pca_var, ae_mse, len(ae.loss_history_))
         rows.append(row)
         if on_k is not None:
             on_k(row)

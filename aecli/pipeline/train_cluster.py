@@ -53,7 +53,8 @@ from ..preprocessing import (
 )
 from ..preprocessing.categorical import as_text
 from .bundle import ModelBundle
-from .distributed import partitions
+from .compare import comparison_row, default_ks
+from .distributed import count_rows, partitions
 from .train import training_summary
 
 CALIBRATION_ROWS = 100_000  # most validation errors brought back to place the threshold
@@ -420,7 +421,8 @@ def train_on_cluster(client, source: str, reading: Reading, params: dict, *,
                         "unused_columns": data.roles.unused}, summary)
 
 
-def compare_on_cluster(client, source: str, reading: Reading, ks: list[int], params: dict, *,
+def compare_on_cluster(client, source: str, reading: Reading, ks: list[int] | None,
+                       params: dict, *,
                        missing: MissingPolicy = MissingPolicy.ERROR,
                        scale: ScalerKind = ScalerKind.STANDARD,
                        on_k: Callable[[dict], None] | None = None,
@@ -428,13 +430,15 @@ def compare_on_cluster(client, source: str, reading: Reading, ks: list[int], par
                        on_roles: Callable[[Roles], None] | None = None
                        ) -> tuple[list[dict], float, Roles]:
     """compare-pca on the cluster: for each k, PCA from the exact Gram sum and an
-    autoencoder trained by parameter averaging, both measured on the same held-out rows.
-    Returns the rows, the error of predicting every row by the mean (for
-    :func:`aecli.pipeline.compare.suggest_k`) and the roles."""
+    autoencoder trained by parameter averaging, both measured on the same held-out rows
+    (``ks`` None: the default sweep, clipped to the columns). Returns the rows, the error
+    of predicting every row by the mean (for :func:`aecli.pipeline.compare.suggest_k`) and
+    the roles."""
     data = prepare_on_cluster(client, source, reading, params, missing, scale, on_roles)
     rows = []
     try:
         width = len(data.roles.features)
+        ks = ks if ks is not None else default_ks(width) or [1]
         too_big = [k for k in ks if k >= width]
         if too_big:
             raise DataError(f"k={too_big[0]} is not smaller than the number of features "
@@ -442,10 +446,8 @@ def compare_on_cluster(client, source: str, reading: Reading, ks: list[int], par
         for k in ks:
             pca_mse, pca_var = data.pca(k)
             fitted = fit_on_cluster(data, {**params, "latent": k}, callback)
-            ae_mse = float(fitted.validation_mse_)
-            row = {"k": k, "pca_explained_variance": pca_var, "pca_mse": pca_mse,
-                   "ae_mse": ae_mse, "ratio": ae_mse / pca_mse if pca_mse > 0 else None,
-                   "epochs_run": len(fitted.loss_history_)}
+            row = comparison_row(k, pca_mse, pca_var, float(fitted.validation_mse_),
+                                 len(fitted.loss_history_))
             rows.append(row)
             if on_k is not None:
                 on_k(row)
@@ -456,8 +458,6 @@ def compare_on_cluster(client, source: str, reading: Reading, ks: list[int], par
 
 
 def _count(path: str, reading: Reading) -> int:
-    from .distributed import count_rows
-
     return count_rows(path, reading.input_format)
 
 
