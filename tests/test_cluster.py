@@ -305,3 +305,17 @@ def test_compare_pca_on_the_cluster(data, cluster):
     variance = [row["pca_explained_variance"] for row in doc["rows"]]
     assert pca[1] < pca[0] and 0 < variance[0] < variance[1] < 1
     assert all(row["ae_mse"] > 0 for row in doc["rows"]) and doc["suggestion"]["k"] in (1, 2)
+
+
+def test_training_that_rereads_each_partition_fits_the_same_model(data, cluster):
+    """Rows held in worker memory or read anew every epoch (--stream, or data larger than
+    the workers' memory): the same weights."""
+    from aecli.pipeline.modelfile import read_model
+
+    held, reread = data["dir"] / "held.npz", data["dir"] / "reread.npz"
+    common = ["--exclude", "label", "--scheduler", cluster, "--epochs", "3", "-q"]
+    ok("train", data["dir"] / "pq", "-o", held, *common)
+    ok("train", data["dir"] / "pq", "-o", reread, "--stream", *common)
+    a, b = read_model(held), read_model(reread)
+    assert a.summary["held_in_memory"] and not b.summary["held_in_memory"]
+    np.testing.assert_array_equal(a.autoencoder.network_.theta, b.autoencoder.network_.theta)

@@ -24,7 +24,7 @@ Scheduler = Annotated[str | None, typer.Option(
 
 
 def train(data, params: dict, run: Run, err, *, input_format, columns, exclude, categorical,
-          max_levels, missing, scale, bad_values, scheduler: str):
+          max_levels, missing, scale, bad_values, scheduler: str, stream: bool = False):
     """``train --scheduler``: the model trained data-parallel on the cluster."""
     from ..pipeline import train_cluster
     from .data import say_roles
@@ -40,7 +40,39 @@ def train(data, params: dict, run: Run, err, *, input_format, columns, exclude, 
             TrainingProgress(err, run.quiet, run.verbose) as progress:
         return train_cluster.train_on_cluster(
             client, data, reading, params, missing=missing, scale=scale, callback=progress,
-            info=info, on_roles=None if run.quiet else (lambda roles: say_roles(err, roles)))
+            info=info, on_roles=None if run.quiet else (lambda roles: say_roles(err, roles)),
+            reread=stream)
+
+
+class _PartProgress:
+    """Partitions written: a bar on a terminal, a line each otherwise, nothing with -q."""
+
+    def __init__(self, err, command: str, quiet: bool):
+        self.err, self.command, self.quiet = err, command, quiet
+        self.bar = self.task = None
+
+    def __enter__(self):
+        if not self.quiet and self.err.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.bar = Progress(TextColumn(f"{self.command}: partitions"), BarColumn(),
+                                MofNCompleteColumn(), console=self.err, transient=True)
+            self.bar.start()
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            self.err.print(f"{self.command}: {done}/{total} partitions written", markup=False)
+            return
+        if self.task is None:
+            self.task = self.bar.add_task(self.command, total=total)
+        self.bar.update(self.task, completed=done)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def _reading(input_format, columns, exclude, categorical, max_levels, bad_values):
@@ -96,12 +128,9 @@ def run(command: str, model, data, io, run: Run, *, error_column: bool = False,
                           io.bad_values, io.input_format, io.fmt or Format.parquet,
                           error_column, probabilities, threshold, top or 10)
 
-    def progress(done: int, total: int) -> None:
-        if not run.quiet:
-            err.print(f"{command}: {done}/{total} partitions written", markup=False)
-
     verbose = (lambda line: err.print(line, markup=False)) if run.verbose else None
-    with distributed.connect(io.scheduler, verbose) as client:
+    with distributed.connect(io.scheduler, verbose) as client, \
+            _PartProgress(err, command, run.quiet) as progress:
         result = distributed.run_on_cluster(client, model, data, io.output, job, progress)
     for note in [] if run.quiet else result.notes:
         err.print(f"note: {note}", markup=False)

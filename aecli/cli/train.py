@@ -68,7 +68,8 @@ def train(
         bundle = cluster.train(data, params, run, err, input_format=input_format,
                                columns=o.split_list(columns), exclude=o.split_list(exclude),
                                categorical=categorical, max_levels=max_levels, missing=missing,
-                               scale=scale, bad_values=bad_values, scheduler=scheduler)
+                               scale=scale, bad_values=bad_values, scheduler=scheduler,
+                               stream=stream)
         roles = Roles(**{k: v for k, v in bundle.info["roles"].items()})
     else:
         load, fit = ((stream_features, train_streamed.train_bundle_streaming) if stream

@@ -207,9 +207,36 @@ def prepare_partition(path: str, index: int, reading: Reading, roles: Roles,
     return Held(np.ascontiguousarray(prepared.X[~val]), np.ascontiguousarray(prepared.X[val]))
 
 
-def gram(held: Held) -> tuple[int, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Reread:
+    """A partition read and prepared anew each time it is used: for data sets larger than
+    the workers' memory. Small: only what :func:`prepare_partition` needs."""
+
+    path: str
+    index: int
+    reading: Reading
+    roles: Roles
+    preparation: Preparation
+    fraction: float
+    seed: int
+    first_row: int
+
+    def load(self) -> Held:
+        return prepare_partition(self.path, self.index, self.reading, self.roles,
+                                 self.preparation, self.fraction, self.seed, self.first_row)
+
+
+def _rows(held: Held | Reread) -> Held:
+    return held if isinstance(held, Held) else held.load()
+
+
+# Prepared rows are kept in worker memory while they take at most this share of it.
+MEMORY_SHARE = 0.5
+
+
+def gram(held: Held | Reread) -> tuple[int, np.ndarray, np.ndarray]:
     """Rows, column sums and Gram matrix of a partition's training rows (float64)."""
-    X = held.train.astype(np.float64)
+    X = _rows(held).train.astype(np.float64)
     return len(X), X.sum(axis=0), X.T @ X
 
 
@@ -243,6 +270,7 @@ def local_epoch(held: Held, theta: np.ndarray, setup: Setup, lr: float, seed: in
     moments carry over from epoch to epoch while it stays on the same worker (a new worker
     starts them afresh)."""
     p = setup.params
+    held = _rows(held)
     net = _network(setup.key, setup.specs, DTYPES[setup.dtype], setup.groups, p.dropout)
     if len(held.train) == 0:
         return theta, 0.0, 0
@@ -262,6 +290,7 @@ def errors(held: Held, theta: np.ndarray, setup: Setup, which: str) -> np.ndarra
     net = _network(setup.key, setup.specs, DTYPES[setup.dtype], setup.groups,
                    setup.params.dropout)
     net.theta[...] = theta
+    held = _rows(held)
     X = held.train if which == "train" else held.validation
     return reconstruction_mse_rows(net, X) if len(X) else np.zeros(0)
 
@@ -269,6 +298,7 @@ def errors(held: Held, theta: np.ndarray, setup: Setup, which: str) -> np.ndarra
 def pca_errors(held: Held, mean: np.ndarray, components: np.ndarray, groups) -> np.ndarray:
     """PCA's reconstruction error of a partition's validation rows (or training rows when it
     has none), measured as the autoencoder's (on a worker)."""
+    held = _rows(held)
     X = (held.validation if len(held.validation) else held.train).astype(np.float64)
     if not len(X):
         return np.zeros(0)
@@ -289,10 +319,16 @@ class OnCluster:
     roles: Roles
     surveys: list[PartSurvey]
     preparation: Preparation
-    held: list  # futures of Held, one per partition
+    held: list  # one per partition: futures of Held, or Reread when they do not fit
+    in_memory: bool
     mean: np.ndarray  # (width,) of the training rows
     eigenvalues: np.ndarray  # of their covariance, largest first
     eigenvectors: np.ndarray  # (width, width), columns in the same order
+
+    def release(self) -> None:
+        """Free the rows the workers hold."""
+        if self.in_memory:
+            self.client.cancel(self.held)
 
     @property
     def rows_train(self) -> int:
@@ -315,8 +351,11 @@ class OnCluster:
 
 def prepare_on_cluster(client, source: str, reading: Reading, params: dict,
                        missing: MissingPolicy, scale: ScalerKind,
-                       on_roles: Callable[[Roles], None] | None = None) -> OnCluster:
-    """Roles, survey, preparation and the exact PCA reference, on the workers."""
+                       on_roles: Callable[[Roles], None] | None = None,
+                       reread: bool = False) -> OnCluster:
+    """Roles, survey, preparation and the exact PCA reference, on the workers. The prepared
+    rows stay in worker memory when they take at most ``MEMORY_SHARE`` of it (and
+    ``reread`` is not asked); otherwise each partition is read anew every time it is used."""
     files = partitions(source)
     job = uuid.uuid4().hex[:8]
     roles = client.submit(head_roles, files[0], reading, key=f"aecli-roles-{job}").result()
@@ -337,16 +376,24 @@ def prepare_on_cluster(client, source: str, reading: Reading, params: dict,
         raise DataError(f"{rows_train} row(s) to train on; training needs at least 2",
                         hint="give more rows, or a smaller --validation")
     prep = preparation_from(surveys, roles, missing, scale, hp.dtype, reading.bad_values)
-    held = [client.submit(prepare_partition, f, i, reading, roles, prep, fraction, seed,
-                          offsets[i], key=f"aecli-held-{job}-{i}", retries=2)
-            for i, f in enumerate(files)]
+    size = sum(s.rows for s in surveys) * prep.width * np.dtype(DTYPES[hp.dtype]).itemsize
+    memory = sum(w.get("memory_limit") or 0
+                 for w in client.scheduler_info()["workers"].values())
+    in_memory = not reread and (memory == 0 or size <= MEMORY_SHARE * memory)
+    if in_memory:
+        held = [client.submit(prepare_partition, f, i, reading, roles, prep, fraction, seed,
+                              offsets[i], key=f"aecli-held-{job}-{i}", retries=2)
+                for i, f in enumerate(files)]
+    else:
+        held = [Reread(f, i, reading, roles, prep, fraction, seed, offsets[i])
+                for i, f in enumerate(files)]
     grams = client.gather([client.submit(gram, h, key=f"aecli-gram-{job}-{i}")
                            for i, h in enumerate(held)])
     n = sum(g[0] for g in grams)
     mean = sum(g[1] for g in grams) / n
     values, vectors = np.linalg.eigh(sum(g[2] for g in grams) / n - np.outer(mean, mean))
     order = np.argsort(values)[::-1]
-    return OnCluster(client, job, files, roles, surveys, prep, held, mean,
+    return OnCluster(client, job, files, roles, surveys, prep, held, in_memory, mean,
                      np.maximum(values[order], 0.0), vectors[:, order])
 
 
@@ -398,14 +445,16 @@ def train_on_cluster(client, source: str, reading: Reading, params: dict, *,
                      missing: MissingPolicy = MissingPolicy.ERROR,
                      scale: ScalerKind = ScalerKind.STANDARD,
                      callback: Callable[[EpochReport], None] | None = None,
-                     info: dict | None = None, on_roles: Callable[[Roles], None] | None = None
-                     ) -> ModelBundle:
-    """Train a model on the partitions of ``source``, data-parallel on ``client``'s cluster.
+                     info: dict | None = None, on_roles: Callable[[Roles], None] | None = None,
+                     reread: bool = False) -> ModelBundle:
+    """Train a model on the partitions of ``source``, data-parallel on ``client``'s cluster
+    (``reread``: read each partition anew every epoch, as ``--stream`` does on one machine).
 
     Returns the same bundle :func:`aecli.pipeline.train.train_bundle` does.
     """
     started = time.perf_counter()
-    data = prepare_on_cluster(client, source, reading, params, missing, scale, on_roles)
+    data = prepare_on_cluster(client, source, reading, params, missing, scale, on_roles,
+                              reread)
     try:
         fitted = fit_on_cluster(data, params, callback)
         summary = training_summary(fitted, data.rows_train, data.rows_validation,
@@ -414,8 +463,9 @@ def train_on_cluster(client, source: str, reading: Reading, params: dict, *,
                                    streamed=True,
                                    cells_imputed=sum(s.imputed for s in data.surveys))
     finally:
-        client.cancel(data.held)
+        data.release()
     summary["partitions"] = len(data.files)
+    summary["held_in_memory"] = data.in_memory
     return ModelBundle(fitted, data.preparation,
                        {**(info or {}), "roles": data.roles.to_dict(),
                         "unused_columns": data.roles.unused}, summary)
@@ -453,7 +503,7 @@ def compare_on_cluster(client, source: str, reading: Reading, ks: list[int] | No
                 on_k(row)
         baseline = data.pca(0)[0]
     finally:
-        client.cancel(data.held)
+        data.release()
     return rows, baseline, data.roles
 
 
