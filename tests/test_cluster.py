@@ -319,3 +319,18 @@ def test_training_that_rereads_each_partition_fits_the_same_model(data, cluster)
     a, b = read_model(held), read_model(reread)
     assert a.summary["held_in_memory"] and not b.summary["held_in_memory"]
     np.testing.assert_array_equal(a.autoencoder.network_.theta, b.autoencoder.network_.theta)
+
+
+def test_bad_rows_on_a_worker_come_back_as_one_message_naming_the_partition(cluster, tmp_path):
+    digits = pd.read_csv(DIGITS)
+    (tmp_path / "gap").mkdir()
+    first, second = digits.iloc[:900].copy(), digits.iloc[900:].copy()
+    second.iloc[5, 3] = np.nan
+    first.to_parquet(tmp_path / "gap" / "a.parquet", index=False)
+    second.to_parquet(tmp_path / "gap" / "b.parquet", index=False)
+    r = CliRunner().invoke(app, ["train", str(tmp_path / "gap"), "--exclude", "label",
+                                 "--scheduler", cluster, "-o", str(tmp_path / "m.npz")])
+    assert r.exit_code == 2, r.output
+    assert "b.parquet: column 'p03' has 1 missing value (row 906)" in r.stderr  # global row
+    assert "--missing drop" in r.stderr and "Traceback" not in r.output
+    assert not (tmp_path / "m.npz").exists()

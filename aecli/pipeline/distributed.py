@@ -19,6 +19,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import heapq
+import logging
 import os
 import shutil
 import tempfile
@@ -36,6 +37,7 @@ from . import apply, modelfile, score
 from .bundle import ModelBundle
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"  # the address distributed.Client() reads too
+BATCH_ROWS = 65536  # rows per batch on a worker, as on one machine
 
 
 def require_dask():
@@ -60,8 +62,11 @@ def connect(scheduler: str, verbose: Callable[[str], None] | None = None):
             if not count.isdigit() or int(count) < 1:
                 raise AecliError(f"--scheduler {scheduler!r}: give local or local:N, N >= 1",
                                  hint="e.g. --scheduler local:2")
+            # silence_logs: a worker logs each failed task with its traceback; the error
+            # itself reaches the user once, as a message, from the client
             cluster = distributed.LocalCluster(n_workers=int(count), threads_per_worker=1,
-                                               processes=True, dashboard_address=":0")
+                                               processes=True, dashboard_address=":0",
+                                               silence_logs=logging.CRITICAL)
             client = distributed.Client(cluster)
         else:
             try:
@@ -186,10 +191,12 @@ def count_rows(path: str, input_format: Format | None = None) -> int:
 
 def run_partition(blob: bytes, path: str, index: int, offset: int, job: Job,
                   parts_dir: str) -> PartResult:
-    """Apply ``job`` to one partition and write its part file into ``parts_dir``."""
+    """Apply ``job`` to one partition and write its part file into ``parts_dir``. A task is
+    not retried on an error: a worker that dies is replaced by the scheduler, which runs its
+    tasks again elsewhere, and the fixed part names make that harmless."""
     bundle = _model(blob, job)
     keep = list(job.keep)
-    stream = iter_batches(path, job.input_format, batch_rows=apply_batch_rows(),
+    stream = iter_batches(path, job.input_format, batch_rows=BATCH_ROWS,
                           text_columns=set(keep) - set(bundle.features),
                           numbers=set(bundle.features), bad_values=bundle.preparation.bad_values)
     apply.check_columns(bundle, stream.schema, stream.name)
@@ -221,11 +228,6 @@ def run_partition(blob: bytes, path: str, index: int, offset: int, job: Job,
             if local != parts_dir:
                 shutil.rmtree(local, ignore_errors=True)
     return PartResult(index, totals.rows, totals, summary, list(stream.notes))
-
-
-def apply_batch_rows() -> int:
-    """Rows per batch on a worker, as on one machine."""
-    return 65536
 
 
 def merge_totals(parts: list[PartResult]) -> apply.ErrorTotals:
@@ -346,7 +348,7 @@ def _run_parts(client, blob: bytes, files: list[str], parts_dir: str, job: Job,
     offsets = [sum(counts[:i]) for i in range(len(files))]
     shipped = client.scatter(blob, broadcast=True, hash=False)
     futures = [client.submit(run_partition, shipped, path, i, offsets[i], job, parts_dir,
-                             key=f"aecli-{job.command}-{job_id}-{i}", retries=3, pure=False)
+                             key=f"aecli-{job.command}-{job_id}-{i}", pure=False)
                for i, path in enumerate(files)]
     results = []
     for done in _as_completed(futures):

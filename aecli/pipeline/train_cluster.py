@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pyarrow as pa
 
-from ..errors import DataError, TrainingError
+from ..errors import DataError, TrainingError, naming_input
 from ..estimators import Autoencoder, Hyperparameters
 from ..estimators.autoencoder import DTYPES, QUANTILE_LEVELS
 from ..estimators.calibration import calibrate
@@ -149,8 +149,9 @@ def survey_partition(path: str, index: int, reading: Reading, roles: Roles,
                      first_row: int) -> PartSurvey:
     """Check a partition's rows and sum up its training rows (on a worker)."""
     raw = _raw(path, reading, roles)
-    rows = np.arange(first_row + 1, first_row + len(raw) + 1)
-    keep = screen(raw.numeric, roles.numeric, missing, rows=rows)
+    rows = np.arange(first_row + 1, first_row + len(raw) + 1)  # in the whole data set
+    with naming_input(path):
+        keep = screen(raw.numeric, roles.numeric, missing, rows=rows)
     kept = raw if keep is None else raw.take(keep)
     val = _split(len(kept), index, seed, fraction)
     train_rows = kept.take(~val)
@@ -202,7 +203,8 @@ def prepare_partition(path: str, index: int, reading: Reading, roles: Roles,
                       prep: Preparation, fraction: float, seed: int, first_row: int) -> Held:
     """A partition through the one preparation path, split as the survey split it."""
     raw = _raw(path, reading, roles)
-    prepared = prep.transform(raw, first_row)
+    with naming_input(path):
+        prepared = prep.transform(raw, first_row)
     val = _split(len(prepared.X), index, seed, fraction)
     return Held(np.ascontiguousarray(prepared.X[~val]), np.ascontiguousarray(prepared.X[val]))
 
@@ -369,7 +371,7 @@ def prepare_on_cluster(client, source: str, reading: Reading, params: dict,
     offsets = [sum(counts[:i]) for i in range(len(files))]
     surveys = client.gather([
         client.submit(survey_partition, f, i, reading, roles, missing, fraction, seed,
-                      offsets[i], key=f"aecli-survey-{job}-{i}", retries=2)
+                      offsets[i], key=f"aecli-survey-{job}-{i}")
         for i, f in enumerate(files)])
     rows_train = sum(s.rows_train for s in surveys)
     if rows_train < 2:
@@ -382,7 +384,7 @@ def prepare_on_cluster(client, source: str, reading: Reading, params: dict,
     in_memory = not reread and (memory == 0 or size <= MEMORY_SHARE * memory)
     if in_memory:
         held = [client.submit(prepare_partition, f, i, reading, roles, prep, fraction, seed,
-                              offsets[i], key=f"aecli-held-{job}-{i}", retries=2)
+                              offsets[i], key=f"aecli-held-{job}-{i}")
                 for i, f in enumerate(files)]
     else:
         held = [Reread(f, i, reading, roles, prep, fraction, seed, offsets[i])
@@ -524,7 +526,7 @@ def _average(client, held, network: Network, setup: Setup, hp: Hyperparameters,
         outs = client.gather([client.submit(local_epoch, h, theta, setup, lr,
                                             hp.seed * 100_003 + epoch * 1009 + i
                                             if hp.seed is not None else None, i,
-                                            key=f"aecli-epoch-{job}-{epoch}-{i}", retries=2)
+                                            key=f"aecli-epoch-{job}-{epoch}-{i}")
                               for i, h in enumerate(held)])
         rows = sum(o[2] for o in outs)
         network.theta[...] = sum(o[0].astype(np.float64) * o[2] for o in outs) / rows
