@@ -137,12 +137,6 @@ def _example(column) -> str:
     return "it is empty"
 
 
-def _whole_numbers(column) -> bool:
-    """Whether a float column holds only whole numbers (integers read from text as floats)."""
-    values = to_matrix(pa.table({"c": column}), ["c"], dtype=np.float64)[:, 0]
-    return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
-
-
 def decide_roles(table: pa.Table, *, columns: Sequence[str] | None = None,
                  exclude: Sequence[str] | None = None,
                  categorical: Sequence[str] | None = None, auto_categorical: bool = True,
@@ -249,19 +243,37 @@ def decide_roles(table: pa.Table, *, columns: Sequence[str] | None = None,
 def _role_by_values(roles: Roles, name: str, column, kind: str, n: int,
                     max_levels: int) -> None:
     """The role of a numeric or text column not named anywhere, from its values."""
+    if kind in ("numeric", "integer"):
+        # Numbers: their range says whether they are constant, and only whole numbers with
+        # no repeat in their first rows can be an identifier; counting distinct values of
+        # every float column cost 5 s on 1M x 64 rows, this 0.1 s.
+        values = to_matrix(pa.table({"c": column}), ["c"], dtype=np.float64)[:, 0]
+        present = values[~np.isnan(values)]
+        if n >= 2 and present.min() == present.max():
+            roles.constant.append(name)
+        elif (len(present) == n >= ID_MIN_ROWS and np.all(np.isfinite(present))
+              and np.all(present == np.round(present)) and _all_distinct(present)):
+            roles.identifiers.append(name)
+        else:
+            roles.numeric.append(name)
+        return
+    if _numbers_as_text(column):
+        roles.numeric.append(name)  # numbers bar a few: the conversion names the others
+        return
     count = distinct_count(column)
-    complete = column.null_count == 0
     if count <= 1 and n >= 2:  # one row is "constant" in every column: let it say so
         roles.constant.append(name)
-    elif kind == "text" and _numbers_as_text(column):
-        roles.numeric.append(name)  # numbers bar a few: the conversion names the others
-    elif complete and count == n and n >= ID_MIN_ROWS and (
-            kind in ("integer", "text") or _whole_numbers(column)):
+    elif column.null_count == 0 and count == n and n >= ID_MIN_ROWS:
         roles.identifiers.append(name)
-    elif kind in ("numeric", "integer"):
-        roles.numeric.append(name)
     elif count <= max_levels:
         roles.categorical.append(name)
     else:
         roles.other[name] = (f"text with {count:,} distinct values, more than --max-levels "
                              f"{max_levels}; --categorical {name} forces it")
+
+
+def _all_distinct(values: np.ndarray, head: int = 1000) -> bool:
+    """Whether no value repeats; the first ``head`` values settle most columns."""
+    if len(np.unique(values[:head])) < min(head, len(values)):
+        return False
+    return len(np.unique(values)) == len(values)
