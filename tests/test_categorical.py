@@ -251,3 +251,10 @@ def test_export_refuses_a_model_with_categorical_columns(orders, tmp_path):
     r = run("export", orders["model"], "-o", tmp_path / "m.onnx")
     assert r.exit_code == 2 and "categorical columns (shop, region, paid, express)" in r.stderr
     assert "--categorical none" in r.stderr and not (tmp_path / "m.onnx").exists()
+
+
+def test_a_forced_column_of_too_many_levels_is_refused_with_advice():
+    t = pa.table({"x": np.arange(3000) % 7 * 1.0, "code": [f"c{i}" for i in range(3000)]})
+    with pytest.raises(DataError, match="3,000 distinct values") as e:
+        decide_roles(t, categorical=["code"])
+    assert "--exclude code" in e.value.hint

@@ -51,7 +51,7 @@ from ..preprocessing import (
     scaler_from_moments,
     screen,
 )
-from ..preprocessing.categorical import as_text
+from ..preprocessing.categorical import as_text, check_levels
 from .bundle import ModelBundle
 from .compare import comparison_row, default_ks
 from .distributed import count_rows, partitions
@@ -186,6 +186,7 @@ def preparation_from(parts: list[PartSurvey], roles: Roles, missing: MissingPoli
     categorical = []
     for name in roles.categorical:
         seen = set().union(*(p.levels.get(name, set()) for p in parts))
+        check_levels(name, len(seen))
         categorical.append(Categorical(name, tuple(sorted(v for v in seen if v is not None))
                                        + ((None,) if None in seen else ())))
     return Preparation(roles.numeric, missing, scaler, imputer, dtype, categorical, bad_values)

@@ -21,7 +21,7 @@ from ..estimators import Autoencoder, Hyperparameters
 from ..io import BadValues
 from ..nn.training import EpochReport
 from ..preprocessing import Categorical, MissingPolicy, Preparation, RawRows, ScalerKind, screen
-from ..preprocessing.categorical import as_text
+from ..preprocessing.categorical import as_text, check_levels
 from .bundle import ModelBundle
 from .train import pca_error, training_summary
 
@@ -67,6 +67,8 @@ class Survey:
 
     def categorical(self) -> list[Categorical]:
         """The levels seen, as :meth:`Categorical.fit` orders them."""
+        for name, seen in self.levels.items():
+            check_levels(name, len(seen))
         return [Categorical(name, tuple(sorted(v for v in seen if v is not None))
                             + ((None,) if None in seen else ()))
                 for name, seen in self.levels.items()]

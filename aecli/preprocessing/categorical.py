@@ -15,7 +15,29 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["Categorical", "as_text", "distinct_count"]
+from ..errors import DataError
+
+__all__ = ["MOST_LEVELS", "Categorical", "as_text", "check_levels", "distinct_count"]
+
+# Most levels one column may be one-hot encoded with, even when forced: its block takes one
+# float per level per row (1M rows x 1,000 levels: 4 GB in float32).
+MOST_LEVELS = 1000
+
+
+def check_levels(name: str, count: int) -> None:
+    """Refuse a categorical column of more than ``MOST_LEVELS`` levels.
+
+    Raises
+    ------
+    DataError
+        With the count, and what to do instead.
+    """
+    if count > MOST_LEVELS:
+        raise DataError(
+            f"column {name!r} has {count:,} distinct values: one-hot encoding more than "
+            f"{MOST_LEVELS:,} levels is refused (each would be a column of the network)",
+            hint=f"leave it out (--exclude {name}), or group its rare values into one before "
+            "training")
 
 
 def as_text(column: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
@@ -56,6 +78,7 @@ class Categorical:
         values = sorted(v for v in pc.unique(text).to_pylist() if v is not None)
         if text.null_count:
             values.append(None)
+        check_levels(name, len(values))
         return cls(name, tuple(values))
 
     @property

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from ..errors import DataError
 from ..io.matrix import to_matrix
-from .categorical import as_text, distinct_count
+from .categorical import as_text, check_levels, distinct_count
 from .columns import absent_column, choose_feature_columns
 
 __all__ = ["MAX_LEVELS", "ID_MIN_ROWS", "Roles", "decide_roles"]
@@ -182,6 +182,7 @@ def decide_roles(table: pa.Table, *, columns: Sequence[str] | None = None,
             if name in dropped:
                 continue
             if name in forced:
+                check_levels(name, distinct_count(table.column(name)))
                 roles.categorical.append(name)
             elif kinds[name] in ("numeric", "integer", "null"):
                 roles.numeric.append(name)
@@ -215,6 +216,7 @@ def decide_roles(table: pa.Table, *, columns: Sequence[str] | None = None,
             if kind == "null" or (n and column.null_count == n):
                 roles.empty.append(name)
             elif name in forced:
+                check_levels(name, distinct_count(column))
                 roles.categorical.append(name)
             elif kind == "other":
                 roles.other[name] = f"{table.schema.field(name).type}: neither numeric nor text"
