@@ -163,6 +163,11 @@ class PartResult:
 _MODELS: dict[str, ModelBundle] = {}  # per worker process: each model read once
 
 
+def forget_models() -> None:
+    """Drop the models a worker read (a cluster outlives the command)."""
+    _MODELS.clear()
+
+
 def _model(blob: bytes, job: Job) -> ModelBundle:
     key = hashlib.sha256(blob).hexdigest()
     if key not in _MODELS:
@@ -351,10 +356,14 @@ def _run_parts(client, blob: bytes, files: list[str], parts_dir: str, job: Job,
                              key=f"aecli-{job.command}-{job_id}-{i}", pure=False)
                for i, path in enumerate(files)]
     results = []
-    for done in _as_completed(futures):
-        results.append(done.result())
-        if progress is not None:
-            progress(len(results), len(files))
+    try:
+        for done in _as_completed(futures):
+            results.append(done.result())
+            if progress is not None:
+                progress(len(results), len(files))
+    finally:
+        client.cancel(futures)
+        client.run(forget_models)
     return sorted(results, key=lambda r: r.index)
 
 

@@ -266,6 +266,14 @@ class Setup:
 _OPTIMIZERS: dict = {}  # per worker process: each partition's optimizer state, kept
 
 
+def forget(key: str) -> None:
+    """Drop a finished fit's network and optimizers from a worker's memory (a cluster that
+    outlives the command would otherwise keep every fit's)."""
+    _NETWORKS.pop(key, None)
+    for k in [k for k in _OPTIMIZERS if k[0] == key]:
+        del _OPTIMIZERS[k]
+
+
 def local_epoch(held: Held, theta: np.ndarray, setup: Setup, lr: float, seed: int,
                 index: int) -> tuple[np.ndarray, float, int]:
     """One epoch of Adam over a partition's training rows from ``theta``: the weights it
@@ -415,14 +423,17 @@ def fit_on_cluster(data: OnCluster, params: dict,
                       dropout=hp.dropout, groups=prep.groups)
     job = f"{data.job}-{uuid.uuid4().hex[:6]}"
     setup = Setup(job, tuple(specs), hp.dtype, prep.groups, hp)
-    result = _average(client, held, network, setup, hp, callback, job)
-    theta = network.theta
-    val_errors = client.gather([client.submit(errors, h, theta, setup, "validation",
-                                              key=f"aecli-val-{job}-{i}")
-                                for i, h in enumerate(held)])
-    train_errors = np.concatenate(client.gather([
-        client.submit(errors, h, theta, setup, "train", key=f"aecli-trainerr-{job}-{i}")
-        for i, h in enumerate(held)]))
+    try:
+        result = _average(client, held, network, setup, hp, callback, job)
+        theta = network.theta
+        val_errors = client.gather([client.submit(errors, h, theta, setup, "validation",
+                                                  key=f"aecli-val-{job}-{i}")
+                                    for i, h in enumerate(held)])
+        train_errors = np.concatenate(client.gather([
+            client.submit(errors, h, theta, setup, "train", key=f"aecli-trainerr-{job}-{i}")
+            for i, h in enumerate(held)]))
+    finally:
+        client.run(forget, setup.key)
     held_out = np.concatenate(val_errors)
     calibration = held_out[:CALIBRATION_ROWS]
     validated = len(calibration) > 0
