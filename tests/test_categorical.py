@@ -258,3 +258,9 @@ def test_a_forced_column_of_too_many_levels_is_refused_with_advice():
     with pytest.raises(DataError, match="3,000 distinct values") as e:
         decide_roles(t, categorical=["code"])
     assert "--exclude code" in e.value.hint
+
+
+def test_columns_left_out_for_one_reason_share_one_line():
+    t = pa.table({c: np.arange(40) % 5 * 1.0 for c in "abcdef"})
+    lines = decide_roles(t, columns=["a", "b"]).lines()
+    assert lines == ["numeric features (2): a, b", "not used (not in --columns): c, d, e, f"]

@@ -76,8 +76,14 @@ class Roles:
         if self.empty:
             out.append(f"empty in every row, so not used: {_names(self.empty)} (name a "
                        "column in --columns to use it all the same)")
+        by_reason: dict[str, list[str]] = {}
         for name, why in self.other.items():
-            out.append(f"not used: {name} ({why})")
+            by_reason.setdefault(why, []).append(name)
+        for why, names in by_reason.items():
+            if len(names) == 1:
+                out.append(f"not used: {names[0]} ({why})")
+            else:
+                out.append(f"not used ({why}): {_names(names)}")
         if self.excluded:
             out.append(f"excluded: {_names(self.excluded)}")
         return out
