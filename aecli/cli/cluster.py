@@ -19,8 +19,9 @@ from .runtime import Run, stderr_console
 Scheduler = Annotated[str | None, typer.Option(
     "--scheduler", envvar=distributed.SCHEDULER_ENV, show_envvar=True,
     help="Run on a Dask cluster: its address (tcp://HOST:8786), or local:N for N worker "
-    "processes here. DATA is then a directory, glob or list of files (one partition each) "
-    "and -o a directory of part files. Needs aecli[dask].", rich_help_panel=o.DATA)]
+    "processes here. DATA is then a directory, glob or list of files (one partition each); "
+    "encode, reconstruct and score write -o DIR as part files. Needs aecli[dask].",
+    rich_help_panel=o.DATA)]
 
 
 def train(data, params: dict, run: Run, err, *, input_format, columns, exclude, categorical,
