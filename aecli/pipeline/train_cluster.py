@@ -12,8 +12,8 @@
    column sums, whose exact sum gives PCA's reference at the same k.
 4. **Training**, by periodic parameter averaging (local SGD; McMahan et al. 2017 call it
    federated averaging): every epoch, each partition runs one epoch of Adam over its own
-   rows from the current weights, and the client averages the weights, each partition
-   weighted by its rows. The learning rate follows the schedule over the budget; the
+   rows from the current weights, its Adam moments carried from its last epoch, and the
+   client averages the weights, each partition weighted by its rows. The learning rate follows the schedule over the budget; the
    validation error after each epoch drives patience and the best weights.
 5. **Calibration**: validation errors (up to 100,000) come back to place the threshold.
 
@@ -263,37 +263,32 @@ class Setup:
     params: Hyperparameters
 
 
-_OPTIMIZERS: dict = {}  # per worker process: each partition's optimizer state, kept
-
-
 def forget(key: str) -> None:
-    """Drop a finished fit's network and optimizers from a worker's memory (a cluster that
-    outlives the command would otherwise keep every fit's)."""
+    """Drop a finished fit's network from a worker's memory (a cluster that outlives the
+    command would otherwise keep every fit's)."""
     _NETWORKS.pop(key, None)
-    for k in [k for k in _OPTIMIZERS if k[0] == key]:
-        del _OPTIMIZERS[k]
 
 
 def local_epoch(held: Held, theta: np.ndarray, setup: Setup, lr: float, seed: int,
-                index: int) -> tuple[np.ndarray, float, int]:
-    """One epoch of Adam over a partition's training rows from ``theta``: the weights it
-    ends at, its summed training error and its rows (on a worker). The partition's Adam
-    moments carry over from epoch to epoch while it stays on the same worker (a new worker
-    starts them afresh)."""
+                state: dict | None) -> tuple[np.ndarray, float, int, dict | None]:
+    """One epoch of the optimizer over a partition's training rows from ``theta``: the
+    weights it ends at, its summed training error, its rows, and the optimizer's state (its
+    moments), which the client keeps for the partition's next epoch. The state travels with
+    the task rather than staying on a worker, so the result does not depend on which worker
+    runs which partition."""
     p = setup.params
     held = _rows(held)
     net = _network(setup.key, setup.specs, DTYPES[setup.dtype], setup.groups, p.dropout)
     if len(held.train) == 0:
-        return theta, 0.0, 0
+        return theta, 0.0, 0, state
     net.theta[...] = theta
-    key = (setup.key, index)
-    if key not in _OPTIMIZERS:
-        _OPTIMIZERS[key] = make_optimizer(p.optimizer, net.theta.size, net.dtype, lr,
-                                          p.nesterov)
-    optimizer = _OPTIMIZERS[key]
+    optimizer = make_optimizer(p.optimizer, net.theta.size, net.dtype, lr, p.nesterov)
+    if state is not None:
+        vars(optimizer).update(state)
     settings = replace(p, epochs=1, lr=lr, schedule=ScheduleKind.NONE, patience=None)
     result = train(net, optimizer, held.train, None, settings, np.random.default_rng(seed))
-    return net.theta.copy(), result.loss_history[0] * len(held.train), len(held.train)
+    kept = {k: v for k, v in vars(optimizer).items() if k != "scratch"}  # scratch: rebuilt
+    return net.theta.copy(), result.loss_history[0] * len(held.train), len(held.train), kept
 
 
 def errors(held: Held, theta: np.ndarray, setup: Setup, which: str) -> np.ndarray:
@@ -530,6 +525,7 @@ def _average(client, held, network: Network, setup: Setup, hp: Hyperparameters,
     """The epochs of parameter averaging; the best weights are left in ``network``."""
     loss, val, best, best_epoch, waited = [], [], math.inf, 0, 0
     best_theta = network.theta.copy()
+    states = [None] * len(held)  # each partition's optimizer state, from epoch to epoch
     stop = "budget"
     for epoch in range(1, hp.epochs + 1):
         tick = time.perf_counter()
@@ -537,9 +533,10 @@ def _average(client, held, network: Network, setup: Setup, hp: Hyperparameters,
         theta = network.theta.copy()
         outs = client.gather([client.submit(local_epoch, h, theta, setup, lr,
                                             hp.seed * 100_003 + epoch * 1009 + i
-                                            if hp.seed is not None else None, i,
+                                            if hp.seed is not None else None, states[i],
                                             key=f"aecli-epoch-{job}-{epoch}-{i}")
                               for i, h in enumerate(held)])
+        states = [o[3] for o in outs]
         rows = sum(o[2] for o in outs)
         network.theta[...] = sum(o[0].astype(np.float64) * o[2] for o in outs) / rows
         train_loss = sum(o[1] for o in outs) / rows
