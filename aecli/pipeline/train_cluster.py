@@ -13,8 +13,9 @@
 4. **Training**, by periodic parameter averaging (local SGD; McMahan et al. 2017 call it
    federated averaging): every epoch, each partition runs one epoch of Adam over its own
    rows from the current weights, its Adam moments carried from its last epoch, and the
-   client averages the weights, each partition weighted by its rows. The learning rate follows the schedule over the budget; the
-   validation error after each epoch drives patience and the best weights.
+   client averages the weights, each partition weighted by its rows. The learning rate
+   follows the schedule over the budget; the validation error after each epoch drives
+   patience and the best weights.
 5. **Calibration**: validation errors (up to 100,000) come back to place the threshold.
 
 The model file is the same as one machine's.
