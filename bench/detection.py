@@ -40,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aecli.pipeline.train import train_bundle  # noqa: E402
 
 SEEDS = (0, 1, 2)
+CALIBRATION_SEEDS = (0, 1, 2, 3, 4)
+LARGE_TABLES = ("digits", "breast cancer", "S-curve 12-D", "8,000 x 20 classes")  # 500+ rows
 # Brownlee (1965) stack loss: air flow, water temperature, acid concentration, stack loss.
 STACKLOSS = np.array([
     [80, 27, 89, 42], [80, 27, 88, 37], [75, 25, 90, 37], [62, 24, 87, 28], [62, 22, 87, 18],
@@ -118,11 +120,11 @@ ROBUST = {"dropout": 0.2, "trim": 0.1}
 
 
 def aecli_scores(X_fit, X_score, seed, params=None):
-    """Errors as ``aecli train`` then ``aecli score`` give them, with the defaults (or
+    """Scores as ``aecli train`` then ``aecli score`` give them, with the defaults (or
     ``params``)."""
     names = [f"c{j}" for j in range(X_fit.shape[1])]
     bundle = train_bundle(X_fit, names, {"seed": seed, **(params or {})})
-    return bundle.errors(X_score)[0]
+    return bundle.scores(X_score)
 
 
 def pyod_detectors(seed):
@@ -147,9 +149,9 @@ def pyod_detectors(seed):
     }
 
 
-def calibration(seeds=SEEDS, contamination=0.01, log=print) -> dict:
+def calibration(seeds=CALIBRATION_SEEDS, contamination=0.01, log=print) -> dict:
     """The share of clean held-out rows over the threshold ``aecli train`` calibrated, on
-    tables of 125 to 5,600 training rows (70/30 splits), per seed: close to
+    tables of 125 to 5,600 training rows (70/30 splits, one per seed), per seed: close to
     ``contamination`` and steady across seeds is the goal."""
     from sklearn.datasets import load_breast_cancer, load_digits, load_wine, make_classification
 
@@ -159,16 +161,16 @@ def calibration(seeds=SEEDS, contamination=0.01, log=print) -> dict:
                                                         random_state=0)[0]}
     shares = {}
     for name, X in tables.items():
-        order = np.random.default_rng(0).permutation(len(X))
-        n_test = len(X) * 3 // 10
-        test, train = X[order[:n_test]], X[order[n_test:]]
-        fit, score = _standardise(train, test)
         names = [f"c{j}" for j in range(X.shape[1])]
-        for seed in seeds:
+        for seed in seeds:  # a split per seed: one split's test rows have a tail of their own
+            order = np.random.default_rng(seed).permutation(len(X))
+            n_test = len(X) * 3 // 10
+            test, train = X[order[:n_test]], X[order[n_test:]]
+            fit, score = _standardise(train, test)
             bundle = train_bundle(fit, names, {"seed": seed, "contamination": contamination})
-            errors = bundle.errors(score)[0]
+            scores = bundle.scores(score)
             shares.setdefault(name, []).append(
-                float((errors > bundle.autoencoder.threshold_).mean()))
+                float((scores > bundle.autoencoder.threshold_).mean()))
         log(f"calibration {name:<20} {len(train):>5} rows: flagged "
             + " ".join(f"{s:.3f}" for s in shares[name]) + f" (contamination {contamination})")
     return shares
@@ -237,23 +239,25 @@ def _print(rows, log):
 
 
 def figures(quick: bool = False, log=print) -> list:
-    """aecli's mean ROC AUC over the best PyOD detector's, for each use and for aecli's
-    defaults and its robust settings (target >= 0.98x)."""
+    """aecli's mean ROC AUC over the best PyOD detector's, over all sets and for each use,
+    for aecli's defaults and its robust settings (target: the best over all sets, >= 1x;
+    >= 0.98x per use)."""
     from figures import Figure
 
     rows = measure(seeds=SEEDS[:1] if quick else SEEDS, log=log)
-    shares = calibration(seeds=SEEDS[:2] if quick else SEEDS, log=log)
-    means = [statistics.mean(v) for v in shares.values()]
-    spread = [max(v) - min(v) for v in shares.values()]
-    out = [Figure("threshold: share of clean held-out rows flagged / --contamination 0.01 "
-                  "(mean over tables; range)", statistics.mean(means), 0.01, "share",
-                  statistics.mean(means) / 0.01, 1.5, at_least=False,
-                  note=f"per table {min(means):.3f}-{max(means):.3f}; widest spread across "
-                  f"seeds {max(spread):.3f}")]
-    for use in ("contaminated", "novelty"):
-        mean = {d: statistics.mean(r["auc"] for r in rows if r["use"] == use
+    shares = calibration(seeds=CALIBRATION_SEEDS[:2] if quick else CALIBRATION_SEEDS, log=log)
+    large = [v for name, v in shares.items() if name in LARGE_TABLES]
+    runs = [x for v in large for x in v]
+    inside = sum(0.5 <= x / 0.01 <= 2.0 for x in runs) / len(runs)
+    out = [Figure("threshold: runs whose share of clean held-out rows flagged is within "
+                  "[0.5, 2] x --contamination 0.01 (tables of 500+ rows, 5 seeds)",
+                  inside, 1.0, "share", inside, 1.0, percent=True,
+                  note=f"shares {min(runs):.3f}-{max(runs):.3f}, mean "
+                  f"{statistics.mean(runs):.4f}")]
+    for use in ("all", "contaminated", "novelty"):
+        mean = {d: statistics.mean(r["auc"] for r in rows if use in ("all", r["use"])
                                    and r["detector"] == d)
-                for d in dict.fromkeys(r["detector"] for r in rows if r["use"] == use)}
+                for d in dict.fromkeys(r["detector"] for r in rows)}
         peers = {d: v for d, v in mean.items() if not d.startswith("aecli")}
         for ours in ("aecli", "aecli robust"):
             label = "defaults" if ours == "aecli" else "--dropout 0.2 --trim 0.1"
@@ -263,8 +267,12 @@ def figures(quick: bool = False, log=print) -> list:
                                   note="PyOD not installed: pip install pyod"))
                 continue
             best = max(peers, key=peers.get)
+            lowest = min(r["auc"] for r in rows if r["detector"] == ours
+                         and use in ("all", r["use"]))
             out.append(Figure(f"detection, {use}, {label}: mean ROC AUC vs {best}",
-                              mean[ours], peers[best], "AUC", mean[ours] / peers[best], 0.98))
+                              mean[ours], peers[best], "AUC", mean[ours] / peers[best],
+                              1.0 if use == "all" and ours == "aecli" else 0.98,
+                              note=f"lowest on one set {lowest:.3f}"))
     return out
 
 

@@ -330,11 +330,12 @@ def test_reconstruct_csv_file_reads_back_with_csv_and_pandas(cli_files, small):
 def test_score_rows_on_stdout_table_on_stderr(cli_files, small):
     r = ok("score", cli_files["model"], cli_files["small_csv"], "--keep", "label")
     df = read_csv_text(r.stdout)
-    assert list(df.columns) == ["label", "row", "error", "percentile", "flagged",
+    assert list(df.columns) == ["label", "row", "score", "error", "percentile", "flagged",
                                 "top_features"]
     assert df["row"].tolist() == list(range(1, len(small) + 1))
     assert df["label"].tolist() == small["label"].tolist()
     assert (df["error"] >= 0).all() and df["percentile"].between(0, 100).all()
+    assert (df["score"] >= df["error"]).all()  # the code's distance adds to the error
     assert "Anomaly scores" in r.stderr and "over the threshold" in r.stderr
 
 
@@ -344,8 +345,8 @@ def test_score_json_report_parses(cli_files, small):
     assert r.stderr == ""
     assert report["rows"] == len(small)
     assert set(report["feature_mse"]) == set(FEATURES)
-    errors = [w["error"] for w in report["worst"]]
-    assert errors == sorted(errors, reverse=True) and len(errors) == 10
+    scores = [w["score"] for w in report["worst"]]
+    assert scores == sorted(scores, reverse=True) and len(scores) == 10
 
 
 def test_score_top_writes_the_worst_rows_with_kept_columns(cli_files, small):
@@ -354,8 +355,8 @@ def test_score_top_writes_the_worst_rows_with_kept_columns(cli_files, small):
        "-o", out, "-q")
     worst = pd.read_csv(out)
     every = read_csv_text(ok("score", cli_files["model"], cli_files["small_csv"], "-q").stdout)
-    expected = every.sort_values("error", ascending=False).head(5)
-    assert list(worst.columns) == ["label", "row", "error", "percentile", "flagged",
+    expected = every.sort_values("score", ascending=False).head(5)
+    assert list(worst.columns) == ["label", "row", "score", "error", "percentile", "flagged",
                                    "top_features"]
     assert worst["row"].tolist() == expected["row"].tolist()
     assert worst["label"].tolist() == small["label"].iloc[expected["row"] - 1].tolist()
@@ -600,7 +601,7 @@ def test_no_output_has_two_columns_of_one_name(cli_files, tmp_path):
     assert r.stdout.splitlines()[0] == "z1,z1_code,z2"
     r = ok("score", str(cli_files["model"]), str(tmp_path / "odd.csv"), "--keep", "row",
            "--top", "2", "-q")
-    assert r.stdout.splitlines()[0].startswith("row,row_score,error,")
+    assert r.stdout.splitlines()[0].startswith("row,row_score,score,error,")
 
 
 @pytest.mark.parametrize("sep,suffix", [(",", ".csv"), ("\t", ".tsv")])

@@ -41,13 +41,34 @@ def test_a_format_2_model_loads_and_encodes_as_the_version_that_wrote_it():
     assert modelfile.describe(DATA / "model-format-2.npz")["format_version"] == 2
 
 
-def test_a_model_written_now_is_format_3_with_one_summary(tmp_path):
+def test_a_format_3_model_scores_by_its_error_as_the_version_that_wrote_it(tmp_path):
+    # Written by aecli at commit 7d9b54a (format 3: the score was the error alone) with
+    # `aecli train curve-60.csv --epochs 5 --hidden 8 -k 2 --missing impute`; the scores are
+    # that version's `aecli score` of the same rows.
+    from typer.testing import CliRunner
+
+    from aecli.cli import app
+
+    bundle = modelfile.read_model(DATA / "model-format-3.npz")
+    assert bundle.autoencoder.code_distance_ is None
+    assert bundle.autoencoder.get_params()["score_by"] == "error"
+    out = tmp_path / "s.csv"
+    r = CliRunner().invoke(app, ["score", str(DATA / "model-format-3.npz"),
+                                 str(DATA / "curve-60.csv"), "-q", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    now, then = pd.read_csv(out), pd.read_csv(DATA / "model-format-3-scores.csv")
+    np.testing.assert_array_equal(now["error"], then["error"])
+    np.testing.assert_array_equal(now["score"], then["error"])
+    assert now["flagged"].tolist() == then["flagged"].tolist()
+
+
+def test_a_model_written_now_is_format_4_with_one_summary(tmp_path):
     bundle = modelfile.read_model(DATA / "model-format-1.npz")
     path = tmp_path / "again.npz"
     with open(path, "wb") as f:
         modelfile.write_model(bundle, f)
     meta = modelfile.describe(path)
-    assert meta["format_version"] == modelfile.FORMAT_VERSION == 3
+    assert meta["format_version"] == modelfile.FORMAT_VERSION == 4
     assert "metrics" not in meta and "threshold" not in meta and "summary" not in meta["info"]
     again = modelfile.read_model(path)
     assert again.summary == bundle.summary

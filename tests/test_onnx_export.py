@@ -76,11 +76,14 @@ def _check(bundle, X, dtype):
                                atol=tol)
     np.testing.assert_allclose(error, expected["error"], rtol=tol, atol=tol)
 
-    error, flagged = _session(bundle, "score").run(["error", "flagged"], _feeds(X))
+    error, score, flagged = _session(bundle, "score").run(["error", "score", "flagged"],
+                                                          _feeds(X))
     expected = _aecli(bundle, X, "score")
     np.testing.assert_allclose(error, expected["error"], rtol=tol, atol=tol)
+    np.testing.assert_allclose(score, expected["score"], rtol=tol, atol=tol)
+    assert (np.asarray(expected["score"]) > np.asarray(expected["error"])).any()
     threshold = bundle.autoencoder.threshold_
-    away = np.abs(np.asarray(expected["error"]) - threshold) > 10 * tol
+    away = np.abs(np.asarray(expected["score"]) - threshold) > 10 * tol
     assert away.sum() > 0.9 * len(X)
     np.testing.assert_array_equal(flagged[away], np.asarray(expected["flagged"])[away])
     assert flagged.any() and not flagged.all()

@@ -109,7 +109,7 @@ def test_score_cli_ranks_corrupted_rows_and_fails_on_anomaly(tmp_path, digits_sp
                             str(tmp_path / "s.csv")])
     assert r.exit_code == 0, r.output
     lines = (tmp_path / "s.csv").read_text().splitlines()
-    assert lines[0].split(",")[:4] == ["row", "error", "percentile", "flagged"]
+    assert lines[0].split(",")[:5] == ["row", "score", "error", "percentile", "flagged"]
     assert len(lines) == len(test) + 1
 
 
@@ -131,15 +131,17 @@ def _score(bundle, X, threshold, keep_flagged=1000, top=10, batch_rows=100):
 
 def test_when_more_rows_are_flagged_than_kept_the_report_holds_the_worst(digits_split, bundle):
     _, test, _ = digits_split
-    errors, _ = bundle.errors(test)
-    threshold = float(np.quantile(errors, 0.5))  # half the rows, in every batch
+    scores = bundle.scores(test)
+    assert not np.allclose(scores, bundle.errors(test)[0])  # the code term counts
+    threshold = float(np.quantile(scores, 0.5))  # half the rows, in every batch
     rows, report = _score(bundle, test, threshold, keep_flagged=15)
-    assert report["flagged"] == int((errors > threshold).sum()) > 15
+    assert report["flagged"] == int((scores > threshold).sum()) > 15
     assert report["flagged_rows_cut"] is True and len(report["flagged_rows"]) == 15
-    worst = np.argsort(-errors)[:15] + 1  # 1-based rows, worst first
+    worst = np.argsort(-scores)[:15] + 1  # 1-based rows, worst first
     assert [r["row"] for r in report["flagged_rows"]] == worst.tolist()
     assert [r["row"] for r in report["worst"]] == worst[:10].tolist()
-    assert rows["flagged"] == (errors > threshold).tolist()
+    assert rows["flagged"] == (scores > threshold).tolist()
+    np.testing.assert_allclose(rows["score"], scores)
     _, all_kept = _score(bundle, test, threshold)
     assert all_kept["flagged_rows_cut"] is False
 
@@ -175,25 +177,33 @@ def test_the_threshold_says_how_many_rows_it_rests_on_and_warns_when_too_few(tmp
     rng = np.random.default_rng(3)
     X = rng.normal(size=(600, 5))
     names = list("abcde")
-    few = train_bundle(X, names, dict(latent=2, hidden=(8,), epochs=3))  # 60 validation rows
-    assert few.summary["calibration_rows"] == few.autoencoder.calibration_rows_ == 60
-    assert few.summary["calibration_method"] == "tail fit"
-    assert "60 rows' errors, fewer than the 100" in few.summary["calibration_warning"]
-    enough = train_bundle(X, names, dict(latent=2, hidden=(8,), epochs=3, contamination=0.2))
-    assert enough.summary["calibration_warning"] is None  # 10 / 0.2 = 50 <= 60
+    settings = dict(latent=2, hidden=(8,), epochs=3)
+    # 60 validation rows are too few for 1%: every row's out-of-fold score calibrates instead
+    oof = train_bundle(X, names, settings)
+    assert oof.summary["calibration_rows"] == oof.autoencoder.calibration_rows_ == 600
+    assert oof.summary["calibration_source"] == "out-of-fold"
+    assert oof.summary["calibration_warning"] is None
+    enough = train_bundle(X, names, {**settings, "contamination": 0.2})  # 10 / 0.2 = 50 <= 60
+    assert enough.summary["calibration_source"] == "validation rows"
+    assert enough.summary["calibration_rows"] == 60
     assert enough.summary["calibration_method"] == "quantile"
+    few = train_bundle(X[:80], names, settings)  # 80 rows in all: fewer than the 100 needed
+    assert few.summary["calibration_rows"] == 80
+    assert few.summary["calibration_method"] == "tail fit"
+    assert "80 rows' scores, fewer than the 100" in few.summary["calibration_warning"]
     path = tmp_path / "m.npz"
     with open(path, "wb") as f:
         modelfile.write_model(few, f)
-    assert modelfile.read_model(path).autoencoder.calibration_rows_ == 60
+    assert modelfile.read_model(path).autoencoder.calibration_rows_ == 80
     runner = CliRunner()
     r = runner.invoke(app, ["inspect", str(path)])
     panel = " ".join(r.stdout.replace("│", " ").split())
-    assert "on 60 rows' errors, its tail fitted: too few" in panel
+    assert "on 80 rows' out-of-fold scores, its tail fitted: too few" in panel
+    assert "anomaly score error + code distance" in panel
     data = tmp_path / "d.csv"
-    np.savetxt(data, X, delimiter=",", header=",".join(names), comments="")
+    np.savetxt(data, X[:80], delimiter=",", header=",".join(names), comments="")
     r = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / "n.npz"), "--epochs", "2"])
-    assert r.exit_code == 0 and "warning: the anomaly threshold rests on 60" in r.stderr
+    assert r.exit_code == 0 and "warning: the anomaly threshold rests on 80" in r.stderr
     r = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / "n.npz"), "--epochs", "2",
                             "-q"])
     assert r.exit_code == 0 and r.stderr == ""

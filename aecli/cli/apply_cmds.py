@@ -194,7 +194,8 @@ def score(
     plot: o.Plot = None,
     run: Run = None,
 ):
-    """Score rows by reconstruction error against the model's anomaly threshold.
+    """Score rows against the model's anomaly threshold: reconstruction error plus the
+    code's distance from the training codes.
 
     Example:
 

@@ -45,10 +45,13 @@ def inspect(
         "metrics": {k: v for k, v in meta["summary"].items()
                     if k not in ("loss_history", "val_loss_history", "threshold",
                                  "calibration_rows", "calibration_warning",
-                                 "calibration_method")},
+                                 "calibration_method", "calibration_source", "score")},
         "threshold": meta["summary"]["threshold"],
         "calibration_rows": meta["summary"].get("calibration_rows"),
         "calibration_warning": meta["summary"].get("calibration_warning"),
         "calibration_method": meta["summary"].get("calibration_method"),
+        "calibration_source": meta["summary"].get("calibration_source"),
+        # files before format 4 scored by the error alone
+        "score": meta["summary"].get("score", "error"),
     }
     stdout_console().print(report.inspect_panel(info))

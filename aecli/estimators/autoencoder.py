@@ -19,13 +19,15 @@ from ..nn.training import (
 )
 from . import checks as v
 from .base import ParamsMixin
-from .calibration import calibrate
+from .calibration import calibrate, quantile_rows
 from .hyperparameters import Hyperparameters
+from .scoring import CodeDistance, CodeMoments, ScoreBy
 
 # Percentile levels at which the calibration errors are stored, for score percentiles.
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
 DTYPES = {"float32": np.float32, "float64": np.float64}
 CALIBRATION_ROWS = 100_000  # most training rows whose errors calibrate a streamed fit
+FOLDS = 5  # models whose out-of-fold scores calibrate a table too small to hold out enough
 
 
 class Autoencoder(ParamsMixin):
@@ -84,24 +86,59 @@ class Autoencoder(ParamsMixin):
         """
         dtype = DTYPES[self._checked().dtype]
         arr = v.check_array(X, dtype, min_samples=2)
-        p = self._checked(arr.shape[1])
-        names = v.feature_names_of(X)
-        rng = np.random.default_rng(p.seed)
-        if validation_data is None:
-            p = p.resolved(len(arr))
-            X_train, X_val = _split(arr, p.validation, rng)
-        else:
-            p = replace(p, validation=0.0).resolved(len(arr))  # the held-out rows are given
-            X_train = arr
+        X_val = None
+        if validation_data is not None:
             X_val = v.check_array(validation_data, dtype, name="validation_data")
             if X_val.shape[1] != arr.shape[1]:
                 raise InvalidParameterError(
                     f"validation_data has {X_val.shape[1]} features, X has {arr.shape[1]}"
                 )
-        network, result = self._train(arr.shape[1], p, X_train, X_val, rng, callback, groups)
-        self._set_fitted(network, result, arr.shape[1], names,
-                         reconstruction_mse_rows(network, X_train), X_val, p)
+        self._fit_rows(arr, X_val, v.feature_names_of(X), callback, groups)
         return self
+
+    def _fit_rows(self, arr: np.ndarray, X_val, names, callback=None, groups=None,
+                  out_of_fold: bool = True) -> None:
+        """:meth:`fit` on checked rows; ``out_of_fold``: calibrate on out-of-fold scores when
+        the held-out rows are too few for an empirical quantile at ``contamination``."""
+        p = self._checked(arr.shape[1])
+        rng = np.random.default_rng(p.seed)
+        given = X_val is not None
+        if X_val is None:
+            p = p.resolved(len(arr))
+            X_train, X_val = _split(arr, p.validation, rng)
+        else:
+            p = replace(p, validation=0.0).resolved(len(arr))  # the held-out rows are given
+            X_train = arr
+        network, result = self._train(arr.shape[1], p, X_train, X_val, rng, callback, groups)
+        codes = np.empty((len(X_train), p.latent), dtype=network.dtype)
+        train_errors = reconstruction_mse_rows(network, X_train, codes=codes)
+        distance = _code_distance(p, codes, float(train_errors.mean()), groups)
+        if X_val is not None:
+            val_errors, calibration = _scores(network, X_val, distance)
+        else:
+            val_errors, calibration = None, _plus(train_errors, distance, codes)
+        source = "validation rows" if X_val is not None else "training rows"
+        rows = len(arr) + (len(X_val) if given else 0)
+        if out_of_fold and len(calibration) < quantile_rows(p.contamination) \
+                and rows >= 2 * FOLDS:
+            calibration = self._out_of_fold(np.concatenate([arr, X_val]) if given else arr,
+                                            groups)
+            source = "out-of-fold"
+        self._set_fitted(network, result, arr.shape[1], names, float(train_errors.mean()),
+                         val_errors, calibration, source, distance, p)
+
+    def _out_of_fold(self, X: np.ndarray, groups) -> np.ndarray:
+        """Each row's score by a model trained as this one is on the other ``FOLDS - 1``
+        folds: as many calibration scores as rows (cross-conformal calibration)."""
+        folds = np.array_split(np.random.default_rng(self.seed).permutation(len(X)), FOLDS)
+        scores = np.empty(len(X), dtype=np.float64)
+        for fold in folds:
+            rest = np.ones(len(X), dtype=bool)
+            rest[fold] = False
+            member = type(self)(**self.get_params())
+            member._fit_rows(X[rest], None, None, groups=groups, out_of_fold=False)
+            scores[fold] = member.anomaly_score(X[fold])
+        return scores
 
     @scope()
     def fit_chunks(
@@ -156,15 +193,28 @@ class Autoencoder(ParamsMixin):
         rng = np.random.default_rng(p.seed)
         source = chunked_batches(checked, p.batch_size)
         network, result = self._train(d, p, source, X_val, rng, callback, groups)
-        # One more pass for the training error; only a bounded prefix of the per-row errors
-        # is kept, to calibrate the threshold when there are no validation rows.
-        total, n, kept = 0.0, 0, []
+        # One more pass for the training error and the codes' moments; only a bounded prefix
+        # of the rows' errors and codes is kept, to calibrate the threshold when there are no
+        # validation rows.
+        total, n, kept, moments = 0.0, 0, [], CodeMoments(p.latent)
         for chunk in checked():
-            errors = reconstruction_mse_rows(network, chunk)
+            codes = np.empty((len(chunk), p.latent), dtype=network.dtype)
+            errors = reconstruction_mse_rows(network, chunk, codes=codes)
             total, n = total + float(errors.sum()), n + len(errors)
-            if sum(map(len, kept)) < CALIBRATION_ROWS:
-                kept.append(errors)
-        self._set_fitted(network, result, d, None, np.concatenate(kept), X_val, p, total / n)
+            moments.add(codes)
+            if sum(len(e) for e, _ in kept) < CALIBRATION_ROWS:
+                kept.append((errors, codes))
+        distance = None
+        if p.score_by.with_code(_categorical(groups)):
+            distance = CodeDistance.from_moments(moments.n, moments.total, moments.outer, total / n)
+        if X_val is not None:
+            val_errors, calibration = _scores(network, X_val, distance)
+        else:
+            val_errors = None
+            calibration = np.concatenate([_plus(e, distance, z) for e, z in kept])
+        self._set_fitted(network, result, d, None, total / n, val_errors, calibration,
+                         "validation rows" if X_val is not None else "training rows",
+                         distance, p)
         return self
 
     def _train(self, d: int, p: Hyperparameters, source, X_val, rng, callback, groups=None):
@@ -187,9 +237,11 @@ class Autoencoder(ParamsMixin):
                 delattr(self, name)
             raise
 
-    def _set_fitted(self, network, result, d, names, train_errors, X_val, p: Hyperparameters,
-                    train_mse=None):
-        """Assign the fitted state, only once training has succeeded."""
+    def _set_fitted(self, network, result, d, names, train_mse: float, val_errors,
+                    calibration: np.ndarray, source: str, distance: CodeDistance | None,
+                    p: Hyperparameters):
+        """Assign the fitted state, only once training has succeeded: ``calibration`` holds
+        the scores the threshold is read from, of the ``source`` rows."""
         self.network_ = network
         self.optimizer_, self.epochs_ = p.optimizer.value, p.epochs
         self.stop_reason_ = result.stop_reason.value
@@ -202,27 +254,31 @@ class Autoencoder(ParamsMixin):
         self.val_loss_history_ = result.val_loss_history
         self.best_epoch_ = result.best_epoch
         self.stopped_early_ = result.stopped_early
-        self.train_mse_ = float(train_errors.mean() if train_mse is None else train_mse)
-        calibration = train_errors
-        self.validation_mse_ = None
-        if X_val is not None:
-            calibration = reconstruction_mse_rows(network, X_val)
-            self.validation_mse_ = float(calibration.mean())
+        self.train_mse_ = float(train_mse)
+        self.validation_mse_ = None if val_errors is None else float(val_errors.mean())
+        self.code_distance_ = distance
         self.error_quantiles_ = np.quantile(calibration, QUANTILE_LEVELS)
-        self.calibration_ = calibrate(calibration, self.contamination)
+        self.calibration_ = calibrate(calibration, self.contamination, source)
         self.threshold_ = self.calibration_.threshold
         self.calibration_rows_ = len(calibration)
 
     @classmethod
     def _from_state(cls, params: dict, network: Network, state: dict,
-                    feature_names=None) -> Autoencoder:
+                    feature_names=None, code_distance: CodeDistance | None = None
+                    ) -> Autoencoder:
         """A fitted estimator from a trained ``network`` and the state :meth:`_set_fitted`
         assigns, as a model file stores it (``state``: ``loss_history``,
         ``val_loss_history``, ``best_epoch``, ``stopped_early``, ``train_mse``,
-        ``validation_mse``, ``error_quantiles``, ``threshold``)."""
+        ``validation_mse``, ``error_quantiles``, ``threshold``), and the code term of the
+        score (needed with ``score_by="error+code"``)."""
         ae = cls(**params)
         d = network.specs[0].n_in
-        ae._checked(d)
+        p = ae._checked(d)
+        if p.score_by is not ScoreBy.AUTO and (
+                p.score_by is ScoreBy.ERROR_CODE) != (code_distance is not None):
+            raise InvalidParameterError(
+                f"score_by={str(p.score_by)!r} does not match the code statistics given")
+        ae.code_distance_ = code_distance
         if ae.latent != network.specs[network.code_index].n_out or np.dtype(
                 DTYPES[ae.dtype]) != network.dtype:
             raise InvalidParameterError("the training settings do not match the network")
@@ -293,13 +349,44 @@ class Autoencoder(ParamsMixin):
         """Per-row mean squared reconstruction error, shape (n_samples,)."""
         return reconstruction_mse_rows(self.network_, self._input(X))
 
+    def anomaly_score(self, X) -> np.ndarray:
+        """Per-row anomaly score (n_samples,): the reconstruction error plus, with
+        ``score_by="error+code"``, the code's distance from the training codes (see
+        :mod:`aecli.estimators.scoring`); rows over ``threshold_`` are anomalies."""
+        return _scores(self.network_, self._input(X), self.code_distance_)[1]
+
     def score_samples(self, X) -> np.ndarray:
-        """Negative reconstruction error per row: higher is more normal."""
-        return -self.reconstruction_error(X)
+        """Negative anomaly score per row: higher is more normal."""
+        return -self.anomaly_score(X)
 
     def score(self, X, y=None) -> float:
         """Negative mean reconstruction error (higher is better), for model selection."""
-        return float(self.score_samples(X).mean())
+        return float(-self.reconstruction_error(X).mean())
+
+
+def _categorical(groups: SoftmaxGroups | None) -> bool:
+    return groups is not None and len(groups.sizes) > 0
+
+
+def _code_distance(p: Hyperparameters, codes: np.ndarray, train_mse: float,
+                   groups: SoftmaxGroups | None) -> CodeDistance | None:
+    """The code term of the score, from the training rows' codes; None for errors alone."""
+    return CodeDistance.from_codes(codes, train_mse) \
+        if p.score_by.with_code(_categorical(groups)) else None
+
+
+def _plus(errors: np.ndarray, distance: CodeDistance | None, codes: np.ndarray) -> np.ndarray:
+    """Errors plus the code term: the anomaly scores."""
+    return errors if distance is None else errors + distance.of(codes)
+
+
+def _scores(network: Network, X: np.ndarray, distance: CodeDistance | None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows' reconstruction errors and anomaly scores, in one pass."""
+    codes = None if distance is None else np.empty((len(X), len(distance.center)),
+                                                   dtype=network.dtype)
+    errors = reconstruction_mse_rows(network, X, codes=codes)
+    return errors, _plus(errors, distance, codes)
 
 
 def _split(X: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, np.ndarray | None]:

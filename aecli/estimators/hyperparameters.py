@@ -20,6 +20,7 @@ from ..errors import InvalidParameterError
 from ..nn import ActivationKind, OptimizerKind
 from ..nn.schedules import ScheduleKind
 from .checks import check_choice, check_float, check_int
+from .scoring import ScoreBy
 
 
 class DType(StrEnum):
@@ -118,6 +119,12 @@ class Hyperparameters:
     contamination: float = _param(0.01, "Expected fraction of anomalies: the score threshold "
                                   "is this upper quantile of the calibration errors.",
                                   low=0.0, high=0.5, low_open=True)
+    score_by: str = _param("auto", "What a row's anomaly score is made of: error+code, "
+                           "its reconstruction error plus its code's distance from the "
+                           "training rows' codes (Hotelling's T², in units of the mean "
+                           "training error; it also finds rows the network learned to "
+                           "reconstruct); error, the error alone; auto, error+code when "
+                           "every column is numeric and error otherwise.", choices=ScoreBy)
     seed: int | None = _param(0, "Seed of the one random generator used for the split, "
                               "initialisation, shuffling, dropout and noise.", low=0,
                               optional=True)

@@ -194,10 +194,12 @@ class Network:
         return out
 
     def _blocks(self, layers: list[Dense], x: np.ndarray, workspace: Workspace | None,
-                row_exact: bool, tuner=None) -> Iterator[tuple[int, int, np.ndarray]]:
+                row_exact: bool, tuner=None, codes: np.ndarray | None = None
+                ) -> Iterator[tuple[int, int, np.ndarray]]:
         """``(start, m, h)`` for each block of rows of ``x`` through ``layers``: the block's
         ``m`` rows from ``start`` gave the first ``m`` rows of ``h``, which the next block
-        overwrites. ``tuner`` (a :class:`ThreadTuner`) is told of every block."""
+        overwrites. ``tuner`` (a :class:`ThreadTuner`) is told of every block; ``codes``
+        (n, latent), when ``layers`` is the whole network, receives the code layer's output."""
         widest = max(layer.W.shape[1] for layer in layers)
         # Every block has the same number of rows, however many the call has (the last block
         # is padded), so that each row takes the same path through the matrix products and
@@ -213,9 +215,11 @@ class Network:
             m = len(h)
             if m < rows:
                 h = workspace.padded(h, rows)
-            for layer in layers:
+            for i, layer in enumerate(layers):
                 z, a = workspace.pair(layer, rows, layer.W.shape[1], self.dtype)
                 h = layer.infer(h, z, a)
+                if codes is not None and i == self.code_index:
+                    codes[start : start + m] = h[:m]
             if self.groups is not None and layers[-1] is self.layers[-1]:
                 self.groups.softmax_(h[:m])  # logits → each categorical column's levels
             yield start, m, h
@@ -223,18 +227,20 @@ class Network:
             tuner.pause()
 
     def reconstruction_errors(self, x: np.ndarray, *, row_exact: bool = True,
-                              tuner=None) -> np.ndarray:
+                              tuner=None, codes: np.ndarray | None = None) -> np.ndarray:
         """Each row's mean squared reconstruction error (n,), float64, in one pass through
         the whole network a block at a time: no (n, d) reconstruction is ever allocated, and
         each block's error is taken while the block is in cache. ``row_exact`` as in
-        :meth:`encode`; ``tuner`` as in :meth:`_blocks`."""
+        :meth:`encode`; ``tuner`` and ``codes`` (an (n, latent) array to fill with the rows'
+        codes on the way) as in :meth:`_blocks`."""
         out = np.empty(len(x), dtype=np.float64)
         diff = None
+        blocks = self._blocks(self.layers, x, None, row_exact, tuner, codes)
         if self.groups is not None:
-            for start, m, h in self._blocks(self.layers, x, None, row_exact, tuner):
+            for start, m, h in blocks:
                 out[start : start + m] = self.groups.row_errors(h[:m], x[start : start + m])
             return out
-        for start, m, h in self._blocks(self.layers, x, None, row_exact, tuner):
+        for start, m, h in blocks:
             if diff is None:
                 diff = np.empty_like(h)
             d = np.subtract(h[:m], x[start : start + m], out=diff[:m])  # (m, d)

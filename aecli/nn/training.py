@@ -75,14 +75,15 @@ class LoopSettings(Protocol):
 
 
 def reconstruction_mse_rows(network: Network, X: np.ndarray, row_exact: bool = True,
-                            tuner: ThreadTuner | None = None) -> np.ndarray:
+                            tuner: ThreadTuner | None = None,
+                            codes: np.ndarray | None = None) -> np.ndarray:
     """Per-row mean squared reconstruction error of ``X`` (n, d) (``row_exact``: see
     :meth:`Network.encode`), with BLAS threads chosen by ``tuner`` or, without one, by a
-    tuner of its own."""
+    tuner of its own; ``codes`` (n, latent), when given, receives the rows' codes."""
     if tuner is not None:
-        return network.reconstruction_errors(X, row_exact=row_exact, tuner=tuner)
+        return network.reconstruction_errors(X, row_exact=row_exact, tuner=tuner, codes=codes)
     with ThreadTuner("inference") as own:
-        return network.reconstruction_errors(X, row_exact=row_exact, tuner=own)
+        return network.reconstruction_errors(X, row_exact=row_exact, tuner=own, codes=codes)
 
 
 def _diverged(epoch: int, value: float, lr: float) -> TrainingError:

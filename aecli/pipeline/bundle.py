@@ -16,6 +16,18 @@ from ..nn import Workspace
 from ..preprocessing import BatchBuffers, Preparation, Prepared
 
 
+@dataclass(frozen=True)
+class Scored:
+    """Rows through the network: what ``score`` reports of them."""
+
+    xs_hat: np.ndarray  # (n, width) the reconstruction, scaled (probabilities per category)
+    sq: np.ndarray  # (n, d) each cell's error, 0 where imputed
+    errors: np.ndarray  # (n,) the mean error over the observed cells
+    code_term: np.ndarray  # (n,) the code's distance in error units (zeros: score by error)
+    scores: np.ndarray  # (n,) errors + code_term: what the threshold is compared with
+    sigmas: np.ndarray | None  # (n,) the code's Mahalanobis distance; None: score by error
+
+
 @dataclass
 class ModelBundle:
     """An autoencoder with the preparation that feeds it.
@@ -88,8 +100,13 @@ class ModelBundle:
         categorical column's block as probabilities) and each table cell's error (n, d):
         squared error in the scaled space, and for a categorical column the squared error of
         its one-hot vector (see :class:`aecli.nn.SoftmaxGroups`). Imputed cells get none."""
-        net = self.autoencoder.network_
-        xs_hat = net.decode(net.encode(xs, workspace), workspace)  # (n, width)
+        return self._through(xs, self.autoencoder.network_.encode(xs, workspace), workspace,
+                             imputed)
+
+    def _through(self, xs: np.ndarray, codes: np.ndarray, workspace: Workspace | None,
+                 imputed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`through_scaled` from the rows' ``codes``."""
+        xs_hat = self.autoencoder.network_.decode(codes, workspace)  # (n, width)
         groups = self.preparation.groups
         if groups is not None:
             sq = groups.cell_errors(xs_hat, xs)  # (n, d)
@@ -106,6 +123,23 @@ class ModelBundle:
         prepared = self.prepare(X)
         return self.errors_scaled(prepared.X, imputed=prepared.imputed)
 
+    def scores(self, X) -> np.ndarray:
+        """Per-row anomaly scores (n,) of raw rows X: compared with the threshold."""
+        prepared = self.prepare(X)
+        return self.scored_scaled(prepared.X, imputed=prepared.imputed).scores
+
+    def scored_scaled(self, xs: np.ndarray, workspace: Workspace | None = None,
+                      imputed: np.ndarray | None = None) -> Scored:
+        """Rows already scaled through the network and scored (see :class:`Scored`);
+        ``workspace`` as in :meth:`encode_scaled`."""
+        codes = self.encode_scaled(xs, workspace)
+        xs_hat, sq = self._through(xs, codes, workspace, imputed)
+        errors = row_errors(sq, imputed)
+        distance = self.autoencoder.code_distance_
+        code_term = np.zeros(len(errors)) if distance is None else distance.of(codes)
+        return Scored(xs_hat, sq, errors, code_term, errors + code_term,
+                      None if distance is None else distance.mahalanobis(codes))
+
     def errors_scaled(self, xs: np.ndarray, workspace: Workspace | None = None,
                       imputed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`errors` for rows already scaled; ``workspace`` as in :meth:`encode_scaled`."""
@@ -120,7 +154,8 @@ class ModelBundle:
         return sq_err * scale * scale
 
     def percentile(self, errors: np.ndarray) -> np.ndarray:
-        """Percentile (0..100) of each error among the calibration errors stored at training."""
+        """Percentile (0..100) of each score among the calibration scores stored at
+        training."""
         q = self.autoencoder.error_quantiles_
         levels = np.linspace(0.0, 100.0, len(q))
         return np.interp(errors, q, levels)

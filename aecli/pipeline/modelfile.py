@@ -1,11 +1,14 @@
 """The aecli model file: ``np.savez`` of plain arrays plus one JSON metadata document.
 
-Format version 3. Member ``meta`` holds UTF-8 JSON as a uint8 array; every other member is a
+Format version 4. Member ``meta`` holds UTF-8 JSON as a uint8 array; every other member is a
 numeric array that the metadata lists with its dtype and shape. The training summary is one
 record, ``summary``; version 1 kept its figures in ``metrics``, ``threshold`` and
 ``info.summary``, and is still read. Version 3 adds ``categorical``, the categorical columns
 with their levels (the last of ``features``, one-hot after the numeric ones); a version-2
-file, which has none, is read as one whose columns are all numeric. Reading never unpickles: each
+file, which has none, is read as one whose columns are all numeric. Version 4 adds the code
+term of the anomaly score (``score.code_center``, ``score.code_whitening``, and
+``score.code_weight``; :mod:`aecli.estimators.scoring`) under ``params.score_by`` "error+code";
+an older file scores by the error alone, as it did when written. Reading never unpickles: each
 member's ``.npy`` header is parsed and checked (no object dtype, declared size equal to the
 stored size, dtype and shape as the metadata says) before its bytes are read.
 """
@@ -26,6 +29,7 @@ import numpy as np
 from .. import __version__
 from ..errors import ModelFileError
 from ..estimators import Autoencoder
+from ..estimators.scoring import CodeDistance
 from ..io import BadValues
 from ..nn import ActivationKind, LayerSpec, Network, SoftmaxGroups
 from ..preprocessing import (
@@ -38,7 +42,7 @@ from ..preprocessing import (
 from .bundle import ModelBundle
 
 FORMAT_NAME = "aecli-model"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 MAX_META_BYTES = 16 << 20
 MAX_ARRAY_BYTES = 4 << 30
 ALLOWED_DTYPES = {"float32", "float64"}
@@ -54,6 +58,10 @@ def bundle_arrays(bundle: ModelBundle) -> dict[str, np.ndarray]:
     arrays["scaler.center"] = np.asarray(prep.scaler.center_, dtype=np.float64)
     arrays["scaler.scale"] = np.asarray(prep.scaler.scale_, dtype=np.float64)
     arrays["calibration.quantiles"] = np.asarray(ae.error_quantiles_, dtype=np.float64)
+    if ae.code_distance_ is not None:
+        arrays["score.code_center"] = ae.code_distance_.center
+        arrays["score.code_whitening"] = ae.code_distance_.whitening
+        arrays["score.code_weight"] = np.array([ae.code_distance_.weight])
     if prep.fill is not None:
         arrays["imputer.fill"] = np.asarray(prep.fill, dtype=np.float64)
     return arrays
@@ -239,6 +247,8 @@ def _parse_meta(raw: np.ndarray, path) -> dict:
         raise _bad(path, "its metadata lists no arrays")
     if version == 1:
         meta = _from_version_1(meta, path)
+    if version < 4 and isinstance(meta.get("params"), dict):
+        meta["params"] = {**meta["params"], "score_by": "error"}  # as it scored when written
     for name, spec in meta["arrays"].items():
         if not isinstance(spec, dict) or spec.get("dtype") not in ALLOWED_DTYPES:
             raise _bad(path, f"array {name!r} has a dtype aecli does not use")
@@ -362,13 +372,31 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]) -> ModelBundle:
     params = dict(meta["params"])
     params["hidden"] = tuple(params["hidden"])
     ae = Autoencoder._from_state(params, network, {**summary, "error_quantiles": quantiles},
-                                 None if categorical else features)
+                                 None if categorical else features,
+                                 _code_distance(arrays, specs[len(specs) // 2 - 1].n_out))
     scaler = scaler_from_arrays(meta["scaler"], arrays["scaler.center"], arrays["scaler.scale"])
     fill = arrays.get("imputer.fill")
     imputer = None if fill is None else Imputer.from_fill(fill, numeric)
     prep = Preparation(numeric, missing, scaler, imputer, dtype, categorical,
                        BadValues(meta.get("bad_values", "error")))
     return ModelBundle(ae, prep, dict(meta.get("info", {})), dict(summary))
+
+
+def _code_distance(arrays: dict[str, np.ndarray], k: int) -> CodeDistance | None:
+    """The code term of the score, checked against the code size ``k``; None when the file
+    scores by the error alone."""
+    names = ("score.code_center", "score.code_whitening", "score.code_weight")
+    present = [n in arrays for n in names]
+    if not any(present):
+        return None
+    if not all(present):
+        raise ValueError(f"array {names[present.index(False)]!r} is missing")
+    center, whitening, weight = (arrays[n] for n in names)
+    if center.shape != (k,) or whitening.shape != (k, k) or weight.shape != (1,) \
+            or weight[0] < 0:
+        raise ValueError("the score's code statistics do not match the code size")
+    return CodeDistance(center.astype(np.float64), whitening.astype(np.float64),
+                        float(weight[0]))
 
 
 def describe(path) -> dict:

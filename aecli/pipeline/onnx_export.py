@@ -2,7 +2,7 @@
 
 The graph holds what ``aecli encode``/``reconstruct``/``score`` do between reading a row and
 writing its result: the model's missing-value policy, scaling (in float64, as aecli scales),
-every layer, and for ``score`` the per-row error and the flag against the calibrated
+every layer, and for ``score`` the per-row error, score and the flag against the calibrated
 threshold. Any ONNX runtime (C, C++, C#, Java, JavaScript, Python) then gives aecli's results.
 
 Inputs are float64, one ``[N, 1]`` tensor per feature named as the column (or one ``[N, d]``
@@ -114,6 +114,19 @@ def _row_sums(g: _Graph, x: str, d: int) -> str:
     return g.op("Reshape", g.op("MatMul", g.op("Cast", x, to=11), ones), flat)
 
 
+def _score(g: _Graph, error: str, code: str, distance) -> str:
+    """The anomaly score (N,): ``error`` plus the code term of
+    :class:`aecli.estimators.scoring.CodeDistance`, when the model has one."""
+    if distance is None:
+        return g.op("Identity", error, output="score")
+    k = len(distance.center)
+    centred = g.op("Sub", g.op("Cast", code, to=11), g.const("code_center", distance.center))
+    white = g.op("MatMul", centred, g.const("code_whitening", distance.whitening))
+    t2 = _row_sums(g, g.op("Mul", white, white), k)
+    weight = g.const("code_weight", np.array(distance.weight / k))
+    return g.op("Add", error, g.op("Mul", t2, weight), output="score")
+
+
 def export_onnx(bundle: ModelBundle, what: ExportTarget = ExportTarget.ENCODE, *,
                 single_input: bool = False) -> bytes:
     """The model's pipeline as a serialized ONNX model.
@@ -123,7 +136,9 @@ def export_onnx(bundle: ModelBundle, what: ExportTarget = ExportTarget.ENCODE, *
     bundle : ModelBundle
     what : ExportTarget
         ``encode``: output ``codes`` (N, k). ``reconstruct``: ``reconstruction`` (N, d) in
-        original units and ``error`` (N,). ``score``: ``error`` (N,) and ``flagged`` (N,) bool.
+        original units and ``error`` (N,). ``score``: ``error`` (N,), ``score`` (N,: the
+        error plus the code's distance, see :mod:`aecli.estimators.scoring`) and ``flagged``
+        (N,) bool.
         Errors are over each row's observed cells, as aecli's are: imputed cells never count.
         Codes and reconstructions are in the model's dtype, errors float64. Under
         ``--missing drop`` the rows with gaps are left out, as aecli leaves them out, and a
@@ -213,8 +228,10 @@ def export_onnx(bundle: ModelBundle, what: ExportTarget = ExportTarget.ENCODE, *
                          output="error")
         outputs.append(helper.make_tensor_value_info("error", TensorProto.DOUBLE, ["N"]))
         if what is ExportTarget.SCORE:
+            score = _score(g, error, code, bundle.autoencoder.code_distance_)
+            outputs.append(helper.make_tensor_value_info("score", TensorProto.DOUBLE, ["N"]))
             threshold = g.const("threshold", np.array(bundle.autoencoder.threshold_))
-            g.op("Greater", error, threshold, output="flagged")
+            g.op("Greater", score, threshold, output="flagged")
             outputs.append(helper.make_tensor_value_info("flagged", TensorProto.BOOL, ["N"]))
 
     opset = g.opset()

@@ -1,7 +1,8 @@
 """Score a stream of batches against the model's anomaly threshold, and report on it.
 
-Each row gets its error, its percentile among the calibration errors, a flag and the features
-that contribute most; the :class:`ScoreSummary` keeps the counts and the worst rows as the
+Each row gets its score (its error plus, by default, its code's distance: see
+:mod:`aecli.estimators.scoring`), its error, its percentile among the calibration scores, a
+flag and what contributes most; the :class:`ScoreSummary` keeps the counts and the worst rows as the
 stream goes by and builds the report the command renders.
 """
 
@@ -20,14 +21,14 @@ from ..preprocessing import MissingPolicy
 from ..preprocessing.categorical import as_text
 from ..report.text import format_explanation
 from .apply import BatchPreparer, ErrorTotals, output_batch, output_name
-from .bundle import ModelBundle, row_errors
+from .bundle import ModelBundle
 
 
 @dataclass
 class ScoreSummary:
     """What a scoring pass found: row counts, the worst rows, and the worst flagged rows.
 
-    Both lists are bounded heaps of ``(error, row, item)``, so memory does not grow with the
+    Both lists are bounded heaps of ``(score, row, item)``, so memory does not grow with the
     rows scored; row numbers are unique, so the tuples never compare past them.
     """
 
@@ -54,7 +55,8 @@ class ScoreSummary:
         columns first, then the columns every row of the full output has."""
         ranked = self.ranked()
         table = {c: [r["keep"][c] for r in ranked] for c in keep}
-        names = ["row", "error", "percentile", "flagged"] + (["imputed"] if self.imputed else [])
+        names = ["row", "score", "error", "percentile", "flagged"] + (
+            ["imputed"] if self.imputed else [])
         for k in names:
             table[output_name(k, keep, "_score")] = [r[k] for r in ranked]
         table[output_name("top_features", keep, "_score")] = [
@@ -76,34 +78,49 @@ class ScoreSummary:
             "feature_mse_original_units": dict(zip(bundle.features, original, strict=True)),
         }
 
-    def add(self, heap: list, size: int, error: float, row: int, item) -> None:
-        """Keep ``item`` in ``heap`` if it is among the ``size`` largest errors."""
+    def add(self, heap: list, size: int, score: float, row: int, item) -> None:
+        """Keep ``item`` in ``heap`` if it is among the ``size`` largest scores."""
         if len(heap) < size:
-            heapq.heappush(heap, (error, row, item))
-        elif (error, row) > heap[0][:2]:
-            heapq.heapreplace(heap, (error, row, item))
+            heapq.heappush(heap, (score, row, item))
+        elif (score, row) > heap[0][:2]:
+            heapq.heapreplace(heap, (score, row, item))
 
 
 def explain(sq_err: np.ndarray, X: list[list], X_hat: list[list], names: list[str],
-            n: int = 3, unseen: np.ndarray | None = None) -> list[list[dict]]:
-    """For each row of per-cell errors (m, d): its ``n`` largest, each with its share of the
-    row's error, the row's value and the reconstruction (``X``, ``X_hat``: rows of values in
-    original terms, see :func:`originals`); ``unseen`` (m, d) marks categorical values
-    training never saw. Cells with no error (imputed ones) are never named."""
+            n: int = 3, unseen: np.ndarray | None = None,
+            code: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> list[list[dict]]:
+    """For each row of per-cell errors (m, d): its ``n`` largest contributions to the score,
+    each with its share, and for a cell the row's value and the reconstruction (``X``,
+    ``X_hat``: rows of values in original terms, see :func:`originals`); ``unseen`` (m, d)
+    marks categorical values training never saw. ``code``: the rows' errors, code terms and
+    code distances in standard deviations (each (m,)), when the score has a code term: it
+    competes with the cells as one more contribution. Cells with no error (imputed ones) are
+    never named."""
+    sq_err = np.asarray(sq_err, dtype=np.float64)
     total = sq_err.sum(axis=1, keepdims=True)
-    share = np.divide(sq_err, total, out=np.zeros_like(sq_err, dtype=np.float64),
-                      where=total > 0)
-    order = np.argsort(-sq_err, axis=1)[:, :n]
+    share = np.divide(sq_err, total, out=np.zeros_like(sq_err), where=total > 0)
+    if code is not None:
+        errors, term, sigmas = code
+        score = errors + term
+        of_score = np.divide(errors, score, out=np.zeros_like(score), where=score > 0)
+        share = np.c_[share * of_score[:, None],
+                      np.divide(term, score, out=np.zeros_like(score), where=score > 0)]
+    order = np.argsort(-share, axis=1)[:, :n]
     explained = []
     for i in range(len(order)):
         row = []
         for j in order[i]:
-            if sq_err[i, j] > 0:
-                item = {"feature": names[j], "share": float(share[i, j]),
-                        "value": X[i][j], "expected": X_hat[i][j]}
-                if unseen is not None and unseen[i, j]:
-                    item["unseen"] = True
-                row.append(item)
+            if share[i, j] <= 0:
+                continue
+            if j == len(names):
+                row.append({"code": True, "share": float(share[i, j]),
+                            "distance": float(code[2][i])})
+                continue
+            item = {"feature": names[j], "share": float(share[i, j]),
+                    "value": X[i][j], "expected": X_hat[i][j]}
+            if unseen is not None and unseen[i, j]:
+                item["unseen"] = True
+            row.append(item)
         explained.append(row)
     return explained
 
@@ -149,10 +166,11 @@ def _largest(values: np.ndarray, k: int) -> np.ndarray:
 def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: list[str],
                  name: str, totals: ErrorTotals, summary: ScoreSummary, top: int,
                  first_row: int = 0):
-    """Per row: its 1-based row number, its error over its observed cells, its percentile
-    among the calibration errors, whether it is over the threshold, (when the model imputes)
-    how many of its cells were imputed, and the three features contributing most, with their
-    values and expected values in original units. Rows are numbered from ``first_row`` + 1
+    """Per row: its 1-based row number, its score, its error over its observed cells, its
+    percentile among the calibration scores, whether it is over the threshold, (when the
+    model imputes) how many of its cells were imputed, and the three largest contributions
+    to its score: features with their values and expected values in original units, or its
+    code's distance from the training codes. Rows are numbered from ``first_row`` + 1
     (a partition of a data set starts past 0)."""
     prepare = BatchPreparer(bundle, name, totals, first_row)
     summary.imputed = bundle.preparation.missing is MissingPolicy.IMPUTE
@@ -161,16 +179,16 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
         rows = np.arange(offset + 1, offset + batch.num_rows + 1)
         if mask is not None:
             rows = rows[mask]
-        xs_hat, sq = bundle.through_scaled(xs, prepare.workspace, imputed)
-        errors = row_errors(sq, imputed)
+        scored = bundle.scored_scaled(xs, prepare.workspace, imputed)
+        xs_hat, sq, errors, scores = scored.xs_hat, scored.sq, scored.errors, scored.scores
         totals.add(bundle, sq, imputed)
-        pct = bundle.percentile(errors)
-        flagged = errors > summary.threshold
+        pct = bundle.percentile(scores)
+        flagged = scores > summary.threshold
         n_imputed = (np.zeros(len(errors), dtype=np.int64) if imputed is None
                      else imputed.sum(axis=1))
         summary.rows += len(errors)
         summary.flagged += int(flagged.sum())
-        ranked = np.where(np.isnan(errors), -np.inf, errors)  # a row with nothing observed
+        ranked = np.where(np.isnan(scores), -np.inf, scores)  # a row with nothing observed
         worst = _largest(ranked, top)
         worst_flagged = _largest(np.where(flagged, ranked, -np.inf),
                                  min(int(flagged.sum()), summary.keep_flagged))
@@ -179,24 +197,29 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
         at = interesting if mask is None else np.flatnonzero(mask)[interesting]
         X, X_hat, unseen = originals(bundle, batch.take(pa.array(at, type=pa.int64())),
                                      xs_hat[interesting])
+        code = None if scored.sigmas is None else (
+            errors[interesting], scored.code_term[interesting], scored.sigmas[interesting])
         tops = dict(zip(interesting.tolist(),
-                        explain(sq[interesting], X, X_hat, bundle.features, unseen=unseen),
+                        explain(sq[interesting], X, X_hat, bundle.features, unseen=unseen,
+                                code=code),
                         strict=True))
         kept = output_batch(batch, keep, mask, {})  # pass-through values of the rows scored
         for heap, size, chosen in ((summary.worst, top, worst),
                                    (summary.flagged_worst, summary.keep_flagged, worst_flagged)):
             for i in chosen.tolist():
-                if len(heap) >= size and (float(errors[i]), int(rows[i])) <= heap[0][:2]:
+                if len(heap) >= size and (float(scores[i]), int(rows[i])) <= heap[0][:2]:
                     continue  # would not stay: build nothing for it
-                item = {"row": int(rows[i]), "error": float(errors[i]),
+                item = {"row": int(rows[i]), "score": float(scores[i]),
+                        "error": float(errors[i]),
                         "percentile": float(pct[i]), "flagged": bool(flagged[i]),
                         "imputed": int(n_imputed[i]), "top_features": tops[i],
                         "keep": _values(kept, i)}
-                summary.add(heap, size, float(errors[i]), int(rows[i]), item)
+                summary.add(heap, size, float(scores[i]), int(rows[i]), item)
         top_text = [""] * len(errors)
         for i in np.flatnonzero(flagged).tolist():
             top_text[i] = format_explanation(tops[i])
-        columns = {"row": rows, "error": errors, "percentile": pct, "flagged": flagged}
+        columns = {"row": rows, "score": scores, "error": errors, "percentile": pct,
+                   "flagged": flagged}
         if summary.imputed:
             columns["imputed"] = n_imputed
         columns["top_features"] = top_text

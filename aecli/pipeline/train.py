@@ -155,6 +155,8 @@ def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dro
         "threshold": ae.threshold_,
         "calibration_rows": ae.calibration_rows_,
         "calibration_method": ae.calibration_.method,
+        "calibration_source": ae.calibration_.source,
         "calibration_warning": ae.calibration_.warning(ae.contamination),
+        "score": "error" if ae.code_distance_ is None else "error+code",
         "streamed": streamed,
     }

@@ -36,6 +36,7 @@ from ..errors import DataError, TrainingError, naming_input
 from ..estimators import Autoencoder, Hyperparameters
 from ..estimators.autoencoder import DTYPES, QUANTILE_LEVELS
 from ..estimators.calibration import calibrate
+from ..estimators.scoring import CodeDistance, CodeMoments
 from ..io import BadValues, iter_batches, to_matrix
 from ..nn import Network, autoencoder_specs, make_optimizer
 from ..nn.schedules import ScheduleKind, lr_factor
@@ -292,14 +293,17 @@ def local_epoch(held: Held, theta: np.ndarray, setup: Setup, lr: float, seed: in
     return net.theta.copy(), result.loss_history[0] * len(held.train), len(held.train), kept
 
 
-def errors(held: Held, theta: np.ndarray, setup: Setup, which: str) -> np.ndarray:
-    """Each row's reconstruction error, of the training or validation rows (on a worker)."""
+def errors(held: Held, theta: np.ndarray, setup: Setup, which: str
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's reconstruction error (n,) and code (n, latent), of the training or
+    validation rows (on a worker)."""
     net = _network(setup.key, setup.specs, DTYPES[setup.dtype], setup.groups,
                    setup.params.dropout)
     net.theta[...] = theta
     held = _rows(held)
     X = held.train if which == "train" else held.validation
-    return reconstruction_mse_rows(net, X) if len(X) else np.zeros(0)
+    codes = np.empty((len(X), setup.params.latent), dtype=net.dtype)
+    return (reconstruction_mse_rows(net, X, codes=codes) if len(X) else np.zeros(0)), codes
 
 
 def pca_errors(held: Held, mean: np.ndarray, components: np.ndarray, groups) -> np.ndarray:
@@ -407,7 +411,8 @@ def prepare_on_cluster(client, source: str, reading: Reading, params: dict,
 def fit_on_cluster(data: OnCluster, params: dict,
                    callback: Callable[[EpochReport], None] | None = None) -> Autoencoder:
     """An autoencoder trained on the held rows by parameter averaging, with its threshold
-    calibrated on up to ``CALIBRATION_ROWS`` validation errors."""
+    calibrated on up to ``CALIBRATION_ROWS`` validation scores (no out-of-fold
+    calibration on a cluster: its tables are large)."""
     client, held, prep = data.client, data.held, data.preparation
     hp = Hyperparameters(**params).resolved(data.rows_train + data.rows_validation,
                                             streamed=True)
@@ -422,19 +427,29 @@ def fit_on_cluster(data: OnCluster, params: dict,
     try:
         result = _average(client, held, network, setup, hp, callback, job)
         theta = network.theta
-        val_errors = client.gather([client.submit(errors, h, theta, setup, "validation",
-                                                  key=f"aecli-val-{job}-{i}")
-                                    for i, h in enumerate(held)])
-        train_errors = np.concatenate(client.gather([
+        val = client.gather([client.submit(errors, h, theta, setup, "validation",
+                                           key=f"aecli-val-{job}-{i}")
+                             for i, h in enumerate(held)])
+        trained = client.gather([
             client.submit(errors, h, theta, setup, "train", key=f"aecli-trainerr-{job}-{i}")
-            for i, h in enumerate(held)]))
+            for i, h in enumerate(held)])
     finally:
         client.run(forget, setup.key)
-    held_out = np.concatenate(val_errors)
-    calibration = held_out[:CALIBRATION_ROWS]
-    validated = len(calibration) > 0
-    if not validated:
-        calibration = train_errors[:CALIBRATION_ROWS]
+    train_errors = np.concatenate([e for e, _ in trained])
+    held_out = np.concatenate([e for e, _ in val])
+    validated = len(held_out) > 0
+    moments = CodeMoments(hp.latent)
+    for _, codes in trained:
+        moments.add(codes)
+    distance = None
+    if hp.score_by.with_code(bool(prep.categorical)):
+        distance = CodeDistance.from_moments(moments.n, moments.total, moments.outer,
+                                             float(train_errors.mean()))
+    errs, codes = (held_out, np.concatenate([z for _, z in val])) if validated else (
+        train_errors, np.concatenate([z for _, z in trained]))
+    calibration = errs[:CALIBRATION_ROWS]
+    if distance is not None:
+        calibration = calibration + distance.of(codes[:CALIBRATION_ROWS])
     state = {
         "loss_history": result["loss"], "val_loss_history": result["val"] or None,
         "best_epoch": result["best_epoch"], "stopped_early": result["stop"] != "budget",
@@ -445,8 +460,9 @@ def fit_on_cluster(data: OnCluster, params: dict,
         "threshold": 0.0, "calibration_rows": len(calibration),
     }
     fitted = Autoencoder._from_state({**ae.get_params(), "hidden": tuple(hp.hidden)}, network,
-                                     state)
-    fitted.calibration_ = calibrate(calibration, fitted.contamination)
+                                     state, code_distance=distance)
+    fitted.calibration_ = calibrate(calibration, fitted.contamination,
+                                    "validation rows" if validated else "training rows")
     fitted.threshold_ = fitted.calibration_.threshold
     return fitted
 
@@ -544,9 +560,9 @@ def _average(client, held, network: Network, setup: Setup, hp: Hyperparameters,
         if not math.isfinite(train_loss) or not np.isfinite(network.theta).all():
             raise TrainingError(f"training diverged at epoch {epoch} with lr={hp.lr:g}",
                                 hint="Try a lower learning rate (--lr).")
-        parts = client.gather([client.submit(errors, h, network.theta, setup, "validation",
-                                             key=f"aecli-v-{job}-{epoch}-{i}")
-                               for i, h in enumerate(held)])
+        parts = [e for e, _ in client.gather([
+            client.submit(errors, h, network.theta, setup, "validation",
+                          key=f"aecli-v-{job}-{epoch}-{i}") for i, h in enumerate(held)])]
         n_val = sum(len(p) for p in parts)
         val_loss = float(sum(p.sum() for p in parts) / n_val) if n_val else None
         loss.append(float(train_loss))

@@ -142,7 +142,7 @@ class CodeCollector:
 
 
 class ErrorCollector:
-    """Pass score batches through, keeping a sample of errors for a histogram."""
+    """Pass score batches through, keeping a sample of scores for a histogram."""
 
     def __init__(self, batches):
         require_matplotlib()
@@ -151,11 +151,11 @@ class ErrorCollector:
 
     def __iter__(self):
         for batch in self.batches:
-            self.sample.add_many(batch.column("error").to_numpy().tolist())
+            self.sample.add_many(batch.column("score").to_numpy().tolist())
             yield batch
 
     def save(self, path, threshold: float) -> None:
-        """Histogram of reconstruction errors with the threshold marked."""
+        """Histogram of anomaly scores with the threshold marked."""
         plt = require_matplotlib()
         fig, ax = plt.subplots(figsize=(6.4, 4))
         errors = np.asarray(self.sample.items)
@@ -167,7 +167,7 @@ class ErrorCollector:
             bins = 60
         ax.hist(errors, bins=bins, color="tab:blue", alpha=0.8)
         ax.axvline(threshold, color="tab:red", ls="--", label=f"threshold {threshold:.3g}")
-        ax.set_xlabel("reconstruction error (scaled MSE)")
+        ax.set_xlabel("anomaly score (scaled MSE + code distance)")
         ax.set_ylabel("rows")
         ax.set_title(f"aecli score: {int((errors > threshold).sum())} of {errors.size} over")
         ax.legend()

@@ -233,7 +233,7 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
         ``architecture`` (layer dicts with ``in``, ``out``, ``activation``), ``scaler`` (kind),
         ``missing`` (policy), ``settings`` (dict), ``metrics`` (dict), ``threshold`` (float or
         None), optionally ``calibration_rows``, ``calibration_warning``,
-        ``calibration_method``, ``categorical``
+        ``calibration_method``, ``calibration_source``, ``score``, ``categorical``
         (dicts with ``name`` and ``levels``), ``roles`` (the unused columns by role) and
         ``bad_values``. An optional
         ``path`` becomes the panel's title.
@@ -266,12 +266,16 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
     calibrated = "not calibrated"
     if as_number(info.get("threshold")) is not None:
         rows = info.get("calibration_rows")
-        calibrated = f"on {fmt(rows)} rows' errors" if rows is not None else ""
+        source = {"out-of-fold": " out-of-fold"}.get(info.get("calibration_source"), "")
+        calibrated = f"on {fmt(rows)} rows'{source} scores" if rows is not None else ""
         if info.get("calibration_method") == "tail fit":
             calibrated += ", its tail fitted"
         if info.get("calibration_warning"):
             calibrated += ": too few for a stable threshold"
     head.add_row("score threshold", fmt(info.get("threshold")), calibrated)
+    if info.get("score"):
+        head.add_row("anomaly score", Text({"error+code": "error + code distance"}.get(
+            info["score"], info["score"])), "")
 
     arch = Table(title=f"Layers: {format_architecture(layers)}", title_justify="left")
     arch.add_column("layer", justify="right")
@@ -297,10 +301,12 @@ def score_table(rows: Sequence[Mapping[str, Any]], threshold: float,
     Parameters
     ----------
     rows : sequence of mapping
-        Each with ``row`` (1-based row number in the input), ``error`` (reconstruction MSE
-        over the observed cells), ``percentile`` (0-100, among the calibration errors),
-        ``flagged`` (bool), optionally ``imputed`` (cells filled in), and ``top_features``
-        (dicts with ``feature``, ``value``, ``expected`` and ``share``, largest first).
+        Each with ``row`` (1-based row number in the input), ``score`` (what the threshold
+        is compared with), ``error`` (reconstruction MSE over the observed cells),
+        ``percentile`` (0-100, among the calibration scores), ``flagged`` (bool), optionally
+        ``imputed`` (cells filled in), and ``top_features`` (dicts with ``feature``,
+        ``value``, ``expected`` and ``share``, or ``code``, ``distance`` and ``share``;
+        largest first).
     threshold : float
         The threshold, shown in the title.
     of : int, optional
@@ -314,16 +320,18 @@ def score_table(rows: Sequence[Mapping[str, Any]], threshold: float,
     if of is not None and of > len(rows):
         table.caption = f"the {fmt(len(rows))} worst of {fmt(of)} rows over the threshold"
     table.add_column("row", justify="right")
+    table.add_column("score", justify="right")
     table.add_column("error", justify="right")
     table.add_column("percentile", justify="right")
     table.add_column("over", justify="center")
     imputed = any(r.get("imputed") for r in rows)
     if imputed:
         table.add_column("imputed", justify="right")
-    table.add_column("top features: value (expected, share of the error)", overflow="fold")
+    table.add_column("top features: value (expected, share of the score)", overflow="fold")
     for r in rows:
         flagged = bool(r.get("flagged"))
-        cells = [fmt(r.get("row")), fmt(r.get("error")), fmt(r.get("percentile")),
+        cells = [fmt(r.get("row")), fmt(r.get("score")), fmt(r.get("error")),
+                 fmt(r.get("percentile")),
                  "yes" if flagged else ""]
         if imputed:
             cells.append(fmt(r.get("imputed")))

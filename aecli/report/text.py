@@ -128,9 +128,16 @@ def format_architecture(layers: Sequence[Mapping[str, Any]]) -> str:
 
 
 def format_explanation(top: Sequence[Mapping[str, Any]]) -> str:
-    """``p48=16 (expected 0.3, 86%); p31=9 (expected 2, 9%)``: a row's largest contributions
-    to its error, each with its value and the model's reconstruction in original units and its
-    share of the row's error."""
-    return "; ".join(f"{t['feature']}={fmt(t['value'])} ("
-                     + ("a level unseen at training; " if t.get("unseen") else "")
-                     + f"expected {fmt(t['expected'])}, {t['share']:.0%})" for t in top)
+    """``p48=16 (expected 0.3, 86%); code 3.1 sd from training (9%)``: a row's largest
+    contributions to its score, each a feature with its value and the model's reconstruction
+    in original units, or the code's distance from the training rows' codes, with its share
+    of the row's score."""
+    return "; ".join(_contribution(t) for t in top)
+
+
+def _contribution(t: Mapping[str, Any]) -> str:
+    if t.get("code"):
+        return f"code {t['distance']:.2g} sd from training ({t['share']:.0%})"
+    return (f"{t['feature']}={fmt(t['value'])} ("
+            + ("a level unseen at training; " if t.get("unseen") else "")
+            + f"expected {fmt(t['expected'])}, {t['share']:.0%})")
