@@ -108,6 +108,13 @@ def layer(members, i: int, **changes) -> list:
     return arch
 
 
+def without_code_statistics(members, **params) -> bytes:
+    meta = meta_of(members)
+    kept = {k: v for k, v in members.items() if not k.startswith("score.")}
+    arrays = {k: v for k, v in meta["arrays"].items() if not k.startswith("score.")}
+    return with_meta(kept, params={**meta["params"], **params}, arrays=arrays)
+
+
 BROKEN = {
     # -- not a zip / damaged archive
     "empty file": lambda m, b: b"",
@@ -172,6 +179,15 @@ BROKEN = {
         arrays=arrays_spec(m, "calibration.quantiles", "float64", [0])),
     "decreasing calibration": lambda m, b: with_member(
         m, "calibration.quantiles.npy", npy(np.linspace(5.0, 0.0, 101))),
+    "score's code statistics missing one": lambda m, b: with_meta(m, arrays={
+        k: v for k, v in meta_of(m)["arrays"].items() if k != "score.code_whitening"}),
+    "score's code statistics of the wrong shape": lambda m, b: with_member(
+        m, "score.code_whitening.npy", npy(np.eye(3)),
+        arrays=arrays_spec(m, "score.code_whitening", "float64", [3, 3])),
+    "score's code weight negative": lambda m, b: with_member(
+        m, "score.code_weight.npy", npy(np.array([-1.0]))),
+    "score by error+code without the code statistics": lambda m, b: without_code_statistics(
+        m, score_by="error+code"),
     # -- metadata fields
     "features not a list": lambda m, b: with_meta(m, features="abc"),
     "features repeated": lambda m, b: with_meta(m, features=["a", "a", "c"]),

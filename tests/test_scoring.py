@@ -207,3 +207,22 @@ def test_the_threshold_says_how_many_rows_it_rests_on_and_warns_when_too_few(tmp
     r = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / "n.npz"), "--epochs", "2",
                             "-q"])
     assert r.exit_code == 0 and r.stderr == ""
+
+
+def test_a_streamed_fit_scores_by_the_same_code_statistics_as_its_rows_give():
+    from aecli import Autoencoder
+    from aecli.estimators.scoring import CodeDistance
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(900, 6))
+    X[:, 3] = X[:, 0] * 2 + 0.1 * X[:, 3]
+    ae = Autoencoder(latent=2, hidden=(8,), epochs=2, dtype="float64").fit_chunks(
+        lambda: [X[:400], X[400:800]], validation_data=X[800:])
+    assert ae.calibration_.source == "validation rows" and ae.calibration_rows_ == 100
+    expected = CodeDistance.from_codes(ae.transform(X[:800]), ae.train_mse_)
+    np.testing.assert_allclose(ae.code_distance_.center, expected.center, rtol=1e-9)
+    np.testing.assert_allclose(ae.anomaly_score(X[800:]),
+                               ae.reconstruction_error(X[800:]) + expected.of(
+                                   ae.transform(X[800:])), rtol=1e-7)
+    np.testing.assert_allclose(np.quantile(ae.anomaly_score(X[800:]), 0.5),
+                               np.interp(50, np.linspace(0, 100, 101), ae.error_quantiles_))
