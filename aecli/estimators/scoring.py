@@ -55,17 +55,21 @@ class CodeDistance:
     whitening: np.ndarray  # (k, k) maps a centred code to standard deviations (cov^-1/2)
     weight: float  # the mean training error
 
-    def of(self, codes: np.ndarray) -> np.ndarray:
-        """The code term (n,) of codes (n, k), float64."""
+    def t2(self, codes: np.ndarray) -> np.ndarray:
+        """Hotelling's T² (n,) of codes (n, k): squared standard deviations from the training
+        codes' mean, float64."""
         centred = np.asarray(codes, dtype=np.float64) - self.center
         white = centred @ self.whitening
-        return np.einsum("ij,ij->i", white, white) * (self.weight / len(self.center))
+        return np.einsum("ij,ij->i", white, white)
 
-    def mahalanobis(self, codes: np.ndarray) -> np.ndarray:
-        """The distance sqrt(T²) of each code from the training codes, in standard
-        deviations: what an explanation shows."""
-        return np.sqrt(self.of(codes) * (len(self.center) / self.weight)) if self.weight > 0 \
-            else np.zeros(len(codes))
+    @property
+    def per_t2(self) -> float:
+        """Error units per unit of T²: ``weight / latent``."""
+        return self.weight / len(self.center)
+
+    def of(self, codes: np.ndarray) -> np.ndarray:
+        """The code term (n,) of codes (n, k), float64."""
+        return self.t2(codes) * self.per_t2
 
     @classmethod
     def from_moments(cls, n: int, total: np.ndarray, outer: np.ndarray,

@@ -136,9 +136,11 @@ class ModelBundle:
         xs_hat, sq = self._through(xs, codes, workspace, imputed)
         errors = row_errors(sq, imputed)
         distance = self.autoencoder.code_distance_
-        code_term = np.zeros(len(errors)) if distance is None else distance.of(codes)
-        return Scored(xs_hat, sq, errors, code_term, errors + code_term,
-                      None if distance is None else distance.mahalanobis(codes))
+        if distance is None:
+            return Scored(xs_hat, sq, errors, np.zeros(len(errors)), errors, None)
+        t2 = distance.t2(codes)
+        code_term = t2 * distance.per_t2
+        return Scored(xs_hat, sq, errors, code_term, errors + code_term, np.sqrt(t2))
 
     def errors_scaled(self, xs: np.ndarray, workspace: Workspace | None = None,
                       imputed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

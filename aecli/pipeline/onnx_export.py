@@ -123,7 +123,7 @@ def _score(g: _Graph, error: str, code: str, distance) -> str:
     centred = g.op("Sub", g.op("Cast", code, to=11), g.const("code_center", distance.center))
     white = g.op("MatMul", centred, g.const("code_whitening", distance.whitening))
     t2 = _row_sums(g, g.op("Mul", white, white), k)
-    weight = g.const("code_weight", np.array(distance.weight / k))
+    weight = g.const("code_weight", np.array(distance.per_t2))
     return g.op("Add", error, g.op("Mul", t2, weight), output="score")
 
 
