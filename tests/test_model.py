@@ -251,3 +251,16 @@ def test_a_threshold_from_few_rows_is_read_from_a_fitted_tail():
     assert abs(flagged_fit - 0.01) < abs(flagged_emp - 0.01)
     many = calibrate(rng.exponential(size=5000), 0.01)
     assert many.method == "quantile" and many.tail_rows == 50
+
+
+def test_the_threshold_is_never_below_the_quantile_of_the_models_own_rows():
+    from aecli.estimators.calibration import calibrate
+
+    rng = np.random.default_rng(2)
+    folds = rng.exponential(size=2000)  # other models' out-of-fold scores
+    heavier = 2.0 * rng.exponential(size=2000)  # this model's own, in sample, heavier-tailed
+    raised = calibrate(folds, 0.01, "out-of-fold", own=heavier)
+    assert raised.method == "own rows" and raised.source == "out-of-fold"
+    assert raised.threshold == pytest.approx(np.quantile(heavier, 0.99))
+    kept = calibrate(folds, 0.01, "out-of-fold", own=0.5 * rng.exponential(size=2000))
+    assert kept.method == "quantile" and kept.threshold == np.quantile(folds, 0.99)

@@ -118,6 +118,7 @@ class Autoencoder(ParamsMixin):
         else:
             val_errors, calibration = None, _plus(train_errors, distance, codes)
         source = "validation rows" if X_val is not None else "training rows"
+        own = _plus(train_errors, distance, codes)  # the model's own rows, in sample
         rows = len(arr) + (len(X_val) if given else 0)
         if out_of_fold and len(calibration) < quantile_rows(p.contamination) \
                 and rows >= 2 * FOLDS:
@@ -125,7 +126,7 @@ class Autoencoder(ParamsMixin):
                                             groups)
             source = "out-of-fold"
         self._set_fitted(network, result, arr.shape[1], names, float(train_errors.mean()),
-                         val_errors, calibration, source, distance, p)
+                         val_errors, calibration, source, distance, p, own)
 
     def _out_of_fold(self, X: np.ndarray, groups) -> np.ndarray:
         """Each row's score by a model trained as this one is on the other ``FOLDS - 1``
@@ -239,7 +240,7 @@ class Autoencoder(ParamsMixin):
 
     def _set_fitted(self, network, result, d, names, train_mse: float, val_errors,
                     calibration: np.ndarray, source: str, distance: CodeDistance | None,
-                    p: Hyperparameters):
+                    p: Hyperparameters, own: np.ndarray | None = None):
         """Assign the fitted state, only once training has succeeded: ``calibration`` holds
         the scores the threshold is read from, of the ``source`` rows."""
         self.network_ = network
@@ -258,7 +259,7 @@ class Autoencoder(ParamsMixin):
         self.validation_mse_ = None if val_errors is None else float(val_errors.mean())
         self.code_distance_ = distance
         self.error_quantiles_ = np.quantile(calibration, QUANTILE_LEVELS)
-        self.calibration_ = calibrate(calibration, self.contamination, source)
+        self.calibration_ = calibrate(calibration, self.contamination, source, own)
         self.threshold_ = self.calibration_.threshold
         self.calibration_rows_ = len(calibration)
 

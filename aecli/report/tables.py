@@ -270,6 +270,8 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
         calibrated = f"on {fmt(rows)} rows'{source} scores" if rows is not None else ""
         if info.get("calibration_method") == "tail fit":
             calibrated += ", its tail fitted"
+        elif info.get("calibration_method") == "own rows":
+            calibrated += ", raised to its own training rows' quantile"
         if info.get("calibration_warning"):
             calibrated += ": too few for a stable threshold"
     head.add_row("score threshold", fmt(info.get("threshold")), calibrated)
