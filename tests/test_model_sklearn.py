@@ -30,8 +30,11 @@ PARAMETER_SETS = {
 # about that and then runs every check.
 @pytest.mark.filterwarnings("ignore:Estimator Autoencoder does not inherit")
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("name", PARAMETER_SETS)
+# The default-budget set runs in float64 only: each of its fits is six (out-of-fold
+# calibration), and float32 is checked by the other two sets.
+@pytest.mark.parametrize(("name", "dtype"), [
+    (name, dtype) for name in PARAMETER_SETS for dtype in ("float32", "float64")
+    if (name, dtype) != ("tied-dropout-noise", "float32")])
 def test_check_estimator_passes(name, dtype):
     results = check_estimator(Autoencoder(**PARAMETER_SETS[name], dtype=dtype), on_fail=None)
     failed = {r["check_name"]: repr(r["exception"]) for r in results if r["status"] == "failed"}
