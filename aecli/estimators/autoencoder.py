@@ -123,14 +123,16 @@ class Autoencoder(ParamsMixin):
         if out_of_fold and len(calibration) < quantile_rows(p.contamination) \
                 and rows >= 2 * FOLDS:
             calibration = self._out_of_fold(np.concatenate([arr, X_val]) if given else arr,
-                                            groups)
+                                            groups, float(np.median(own)))
             source = "out-of-fold"
         self._set_fitted(network, result, arr.shape[1], names, float(train_errors.mean()),
                          val_errors, calibration, source, distance, p, own)
 
-    def _out_of_fold(self, X: np.ndarray, groups) -> np.ndarray:
+    def _out_of_fold(self, X: np.ndarray, groups, own_median: float) -> np.ndarray:
         """Each row's score by a model trained as this one is on the other ``FOLDS - 1``
-        folds: as many calibration scores as rows (cross-conformal calibration)."""
+        folds: as many calibration scores as rows (cross-conformal calibration). Each fold
+        model's scores are brought to this model's scale: times the ratio of the medians of
+        the two models' scores of their own training rows (``own_median``: this model's)."""
         folds = np.array_split(np.random.default_rng(self.seed).permutation(len(X)), FOLDS)
         scores = np.empty(len(X), dtype=np.float64)
         for fold in folds:
@@ -138,7 +140,8 @@ class Autoencoder(ParamsMixin):
             rest[fold] = False
             member = type(self)(**self.get_params())
             member._fit_rows(X[rest], None, None, groups=groups, out_of_fold=False)
-            scores[fold] = member.anomaly_score(X[fold])
+            scale = own_median / max(float(np.median(member.anomaly_score(X[rest]))), 1e-300)
+            scores[fold] = member.anomaly_score(X[fold]) * scale
         return scores
 
     @scope()
