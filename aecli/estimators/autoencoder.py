@@ -113,12 +113,12 @@ class Autoencoder(ParamsMixin):
         codes = np.empty((len(X_train), p.latent), dtype=network.dtype)
         train_errors = reconstruction_mse_rows(network, X_train, codes=codes)
         distance = _code_distance(p, codes, float(train_errors.mean()), groups)
+        own = _plus(train_errors, distance, codes)  # the model's own rows, in sample
         if X_val is not None:
             val_errors, calibration = _scores(network, X_val, distance)
         else:
-            val_errors, calibration = None, _plus(train_errors, distance, codes)
+            val_errors, calibration = None, own
         source = "validation rows" if X_val is not None else "training rows"
-        own = _plus(train_errors, distance, codes)  # the model's own rows, in sample
         rows = len(arr) + (len(X_val) if given else 0)
         if out_of_fold and len(calibration) < quantile_rows(p.contamination) \
                 and rows >= 2 * FOLDS:
@@ -211,14 +211,14 @@ class Autoencoder(ParamsMixin):
         distance = None
         if p.score_by.with_code(_categorical(groups)):
             distance = CodeDistance.from_moments(moments.n, moments.total, moments.outer, total / n)
+        own = np.concatenate([_plus(e, distance, z) for e, z in kept])  # a prefix
         if X_val is not None:
             val_errors, calibration = _scores(network, X_val, distance)
         else:
-            val_errors = None
-            calibration = np.concatenate([_plus(e, distance, z) for e, z in kept])
+            val_errors, calibration = None, own
         self._set_fitted(network, result, d, None, total / n, val_errors, calibration,
                          "validation rows" if X_val is not None else "training rows",
-                         distance, p)
+                         distance, p, own)
         return self
 
     def _train(self, d: int, p: Hyperparameters, source, X_val, rng, callback, groups=None):
@@ -245,7 +245,8 @@ class Autoencoder(ParamsMixin):
                     calibration: np.ndarray, source: str, distance: CodeDistance | None,
                     p: Hyperparameters, own: np.ndarray | None = None):
         """Assign the fitted state, only once training has succeeded: ``calibration`` holds
-        the scores the threshold is read from, of the ``source`` rows."""
+        the scores the threshold is read from, of the ``source`` rows, and ``own`` the model's
+        scores of (some of) its training rows, whose quantile is the threshold's floor."""
         self.network_ = network
         self.optimizer_, self.epochs_ = p.optimizer.value, p.epochs
         self.stop_reason_ = result.stop_reason.value

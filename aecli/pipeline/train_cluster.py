@@ -445,11 +445,16 @@ def fit_on_cluster(data: OnCluster, params: dict,
     if hp.score_by.with_code(bool(prep.categorical)):
         distance = CodeDistance.from_moments(moments.n, moments.total, moments.outer,
                                              float(train_errors.mean()))
-    errs, codes = (held_out, np.concatenate([z for _, z in val])) if validated else (
-        train_errors, np.concatenate([z for _, z in trained]))
-    calibration = errs[:CALIBRATION_ROWS]
+    train_codes = np.concatenate([z for _, z in trained])[:CALIBRATION_ROWS]
+    own = train_errors[:CALIBRATION_ROWS]  # the threshold's floor (see calibrate)
     if distance is not None:
-        calibration = calibration + distance.of(codes[:CALIBRATION_ROWS])
+        own = own + distance.of(train_codes)
+    calibration = own
+    if validated:
+        calibration = held_out[:CALIBRATION_ROWS]
+        if distance is not None:
+            calibration = calibration + distance.of(
+                np.concatenate([z for _, z in val])[:CALIBRATION_ROWS])
     state = {
         "loss_history": result["loss"], "val_loss_history": result["val"] or None,
         "best_epoch": result["best_epoch"], "stopped_early": result["stop"] != "budget",
@@ -462,7 +467,7 @@ def fit_on_cluster(data: OnCluster, params: dict,
     fitted = Autoencoder._from_state({**ae.get_params(), "hidden": tuple(hp.hidden)}, network,
                                      state, code_distance=distance)
     fitted.calibration_ = calibrate(calibration, fitted.contamination,
-                                    "validation rows" if validated else "training rows")
+                                    "validation rows" if validated else "training rows", own)
     fitted.threshold_ = fitted.calibration_.threshold
     return fitted
 
