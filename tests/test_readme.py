@@ -42,3 +42,14 @@ def test_onnx_example_runs_as_printed(tmp_path, monkeypatch):
         exec(compile(block, "README.md", "exec"), {})
     flagged, total = (int(x) for x in re.findall(r"(\d+) of (\d+) rows", out.getvalue())[0])
     assert total == 1797 and 0 < flagged < total
+
+
+def test_the_estimator_parameters_listed_are_all_there_are():
+    from dataclasses import fields
+
+    from aecli.estimators import Hyperparameters
+
+    text = README.read_text()
+    start = text.index("Parameters (one declaration, `aecli.estimators.Hyperparameters`")
+    listed = set(re.findall(r"`(\w+)`", text[start : text.index("Methods:", start)]))
+    assert {f.name for f in fields(Hyperparameters)} <= listed
