@@ -19,7 +19,7 @@ from aecli.io.delimited import read_csv
 from aecli.io.formats import Format, format_from_path, is_glob, is_url, open_url, sniff
 from aecli.io.jsonl import read_jsonl
 from aecli.io.matrix import BadValues, numeric_columns, to_matrix
-from aecli.io.parquet import read_parquet_dataset, read_parquet_file
+from aecli.io.parquet import read_parquet_dataset, read_parquet_file, spare_cores
 from aecli.io.streams import Source, open_stream
 
 #: Rows per batch for ``read_table``: few chunks, bounded peak while parsing.
@@ -105,7 +105,7 @@ class TextRead:
 
 
 def _open(source: SourceLike, input_format, batch_rows: int, stdin,
-          text: TextRead = TextRead()) -> BatchStream:
+          text: TextRead = TextRead(), decode_threads: bool = True) -> BatchStream:
     if not isinstance(batch_rows, int) or batch_rows < 1:
         raise InvalidParameterError(f"batch_rows must be a positive integer, got {batch_rows!r}")
     src = Source.of(source, stdin)
@@ -115,7 +115,8 @@ def _open(source: SourceLike, input_format, batch_rows: int, stdin,
         if fmt is Format.parquet:  # read by its footer and row groups, as a local file
             remote = open_url(src.path)
             try:
-                schema, batches = read_parquet_file(remote, src.name, batch_rows)
+                schema, batches = read_parquet_file(remote, src.name, batch_rows,
+                                                    decode_threads)
             except BaseException:
                 remote.close()
                 raise
@@ -131,7 +132,8 @@ def _open(source: SourceLike, input_format, batch_rows: int, stdin,
             if os.path.isdir(path) or (is_glob(path) and not os.path.exists(path)):
                 schema, batches = read_parquet_dataset(path, batch_rows)
             else:
-                schema, batches = read_parquet_file(path, src.name, batch_rows)
+                schema, batches = read_parquet_file(path, src.name, batch_rows,
+                                                    decode_threads)
             return BatchStream(schema, batches, src.name, fmt)
     opened = open_stream(src)
     notes: list[str] = []
@@ -141,7 +143,7 @@ def _open(source: SourceLike, input_format, batch_rows: int, stdin,
         if fmt is Format.parquet:
             data = pa.py_buffer(opened.read_all())
             opened.close()
-            schema, batches = read_parquet_file(data, src.name, batch_rows)
+            schema, batches = read_parquet_file(data, src.name, batch_rows, decode_threads)
         elif fmt is Format.jsonl:
             schema, batches = read_jsonl(opened, src.name, batch_rows, text.keep)
         else:
@@ -207,9 +209,10 @@ def iter_batches(
     DataError
         When the input is missing, unreadable, empty, or not a table.
     """
+    # the batches are worked on as they come, on a core of their own (see spare_cores)
     return _open(source, input_format, batch_rows, stdin, TextRead(
         frozenset(text_columns), None if numbers is None else frozenset(numbers),
-        BadValues(bad_values), frozenset(text_only)))
+        BadValues(bad_values), frozenset(text_only)), decode_threads=spare_cores())
 
 
 def read_table(
