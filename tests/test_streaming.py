@@ -112,3 +112,58 @@ def test_the_summary_counts_the_rows_dropped_and_the_cells_imputed():
         assert (imputed["cells_imputed"], imputed["rows_dropped"]) == (5, 0)
         dropped = fit(missing="drop").summary
         assert (dropped["cells_imputed"], dropped["rows_dropped"]) == (0, 4)
+
+
+def test_a_parquet_file_is_read_in_a_fresh_order_of_row_groups_splitting_the_same_rows(
+        tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from aecli.cli.data import stream_features
+
+    n = 1000
+    # t: not whole numbers, so a feature rather than an identifier
+    table = pa.table({"t": np.arange(n) + 0.5, "x": np.sin(np.arange(n) / 50)})
+    path = tmp_path / "sorted.parquet"
+    pq.write_table(table, path, row_group_size=100)  # 10 row groups, in the order of t
+    source, roles = stream_features(str(path), None, None, None)
+    assert roles.numeric == ["t", "x"] and source.shuffled is not None
+    orders = []
+    for seed in (1, 2):
+        parts = list(source.shuffled(np.random.default_rng(seed)))
+        firsts = [offset for offset, _ in parts]
+        orders.append(firsts)
+        assert sorted(firsts) == list(range(0, n, 100)) and firsts != sorted(firsts)
+        for offset, rows in parts:  # each part holds the rows its row numbers say
+            np.testing.assert_array_equal(rows.numeric[:, 0],
+                                          np.arange(offset, offset + 100) + 0.5)
+    assert orders[0] != orders[1]
+    rows = np.concatenate([r.numeric[:, 0] for r in source()])  # the file's order, as before
+    np.testing.assert_array_equal(rows, np.arange(n) + 0.5)
+    # held out by row number alone: the same rows whatever the order of reading
+    held = {o + i for o, rows in source.shuffled(np.random.default_rng(3))
+            for i in np.flatnonzero(streaming._held_out(0, 0.1, o, len(rows)))}
+    assert held == set(np.flatnonzero(streaming._held_out(0, 0.1, 0, n)).tolist())
+    assert 60 < len(held) < 140
+    # a CSV, or a Parquet file of one row group, is read in its own order only
+    pq.write_table(table, tmp_path / "one.parquet")
+    assert stream_features(str(tmp_path / "one.parquet"), None, None, None)[0].shuffled is None
+    table.to_pandas().to_csv(tmp_path / "t.csv", index=False)
+    assert stream_features(str(tmp_path / "t.csv"), None, None, None)[0].shuffled is None
+
+
+def test_streamed_training_from_row_groups_is_deterministic(tmp_path):
+    X = np.random.default_rng(0).normal(size=(2000, 4))
+    pd.DataFrame(X, columns=list("abcd")).to_parquet(tmp_path / "d.parquet",
+                                                     row_group_size=250)
+    runner = CliRunner()
+    models = []
+    for name in ("m1.npz", "m2.npz"):
+        r = runner.invoke(app, ["train", str(tmp_path / "d.parquet"), "--stream", "--epochs",
+                                "3", "--hidden", "8", "-o", str(tmp_path / name), "-q"])
+        assert r.exit_code == 0, r.output
+        models.append(read_model(tmp_path / name))
+    assert np.array_equal(models[0].autoencoder.network_.theta,
+                          models[1].autoencoder.network_.theta)
+    s = models[0].summary
+    assert s["rows_train"] + s["rows_validation"] == 2000

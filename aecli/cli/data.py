@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
 
 from ..errors import DataError, naming_input
-from ..io import BadValues, TableWriter, iter_batches, read_table, to_matrix
+from ..io import BadValues, Format, TableWriter, iter_batches, read_table, to_matrix
+from ..io.formats import format_from_path, is_url
+from ..io.parquet import row_group_sizes
+from ..pipeline.train_streamed import ChunkSource
 from ..preprocessing import MAX_LEVELS, RawRows, Roles, absent_column, decide_roles
 from .options import categorical_option
 
@@ -61,8 +66,9 @@ def stream_features(data, input_format, columns, exclude, categorical=None,
 
     Returns
     -------
-    read_chunks : callable
-        ``read_chunks()`` yields :class:`RawRows` chunks.
+    read_chunks : ChunkSource
+        ``read_chunks()`` yields :class:`RawRows` chunks; of a local Parquet file of several
+        row groups, ``read_chunks.shuffled(rng)`` reads them in a random order.
     roles : Roles
     """
     if data in (None, "-"):
@@ -80,18 +86,44 @@ def stream_features(data, input_format, columns, exclude, categorical=None,
         roles = decide_roles(head, columns=columns, exclude=exclude, categorical=forced,
                              auto_categorical=auto, max_levels=max_levels)
 
-    def read_chunks():
-        offset = 0
-        with iter_batches(data, input_format, batch_rows=chunk_rows, **typing) as batches:
-            for batch in batches:
-                X = to_matrix(batch, roles.numeric, dtype=np.float64, row_offset=offset,
-                              name=name, bad_values=bad_values)
-                cat = pa.Table.from_batches([batch.select(roles.categorical)]) \
-                    if roles.categorical else None
-                yield RawRows(X, cat)
-                offset += batch.num_rows
+    def rows_of(batches, offset: int) -> Iterator[tuple[int, RawRows]]:
+        for batch in batches:
+            X = to_matrix(batch, roles.numeric, dtype=np.float64, row_offset=offset,
+                          name=name, bad_values=bad_values)
+            cat = pa.Table.from_batches([batch.select(roles.categorical)]) \
+                if roles.categorical else None
+            yield offset, RawRows(X, cat)
+            offset += batch.num_rows
 
-    return read_chunks, roles
+    def read_chunks() -> Iterator[RawRows]:
+        with iter_batches(data, input_format, batch_rows=chunk_rows, **typing) as batches:
+            for _, rows in rows_of(batches, 0):
+                yield rows
+
+    sizes = _row_groups(data, input_format)
+    if sizes is None:
+        return ChunkSource(read_chunks), roles
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+
+    def shuffled(rng: np.random.Generator) -> Iterator[tuple[int, RawRows]]:
+        for group in rng.permutation(len(sizes)).tolist():  # a fresh order every epoch
+            with iter_batches(data, input_format, batch_rows=chunk_rows, row_groups=[group],
+                              **typing) as batches:
+                yield from rows_of(batches, int(starts[group]))
+
+    return ChunkSource(read_chunks, shuffled), roles
+
+
+def _row_groups(data, input_format) -> list[int] | None:
+    """The sizes of the row groups of a local Parquet file of more than one; None for any
+    other input, which is read in its own order."""
+    path = str(data)
+    fmt = Format.parse(input_format) if input_format is not None else None
+    if is_url(path) or not os.path.isfile(path) or (fmt or format_from_path(path)) \
+            is not Format.parquet:
+        return None
+    sizes = row_group_sizes(path)
+    return sizes if len(sizes) > 1 else None
 
 
 def input_name(data) -> str:

@@ -61,6 +61,12 @@ def _batch_rows(metadata: pq.FileMetaData, batch_rows: int) -> int:
     return -(-largest // parts)
 
 
+def row_group_sizes(path: str) -> list[int]:
+    """The rows of each row group of the Parquet file at ``path``."""
+    with pq.ParquetFile(path) as pf:
+        return [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
+
+
 def spare_cores() -> bool:
     """Whether this process has cores beyond the two a stream keeps busy: the thread that
     reads ahead and the one that works on the batches. Only then does pyarrow's own pool
@@ -71,11 +77,12 @@ def spare_cores() -> bool:
 
 
 def read_parquet_file(
-    file, name: str, batch_rows: int, decode_threads: bool = True
+    file, name: str, batch_rows: int, decode_threads: bool = True,
+    row_groups: list[int] | None = None,
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """Open one Parquet file (a path, its bytes, or a readable file object such as a remote
     object's) for streaming by row groups; ``decode_threads``: decode on pyarrow's thread pool
-    (see :func:`spare_cores`).
+    (see :func:`spare_cores`); ``row_groups``: only these, in this order.
 
     Returns
     -------
@@ -115,7 +122,7 @@ def read_parquet_file(
     def batches() -> Iterator[pa.RecordBatch]:
         try:
             yield from _rebatch(
-                lambda: pf.iter_batches(batch_size=rows, columns=keep,
+                lambda: pf.iter_batches(batch_size=rows, row_groups=row_groups, columns=keep,
                                         use_threads=decode_threads),
                 schema,
                 name,

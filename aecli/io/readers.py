@@ -105,7 +105,8 @@ class TextRead:
 
 
 def _open(source: SourceLike, input_format, batch_rows: int, stdin,
-          text: TextRead = TextRead(), decode_threads: bool = True) -> BatchStream:
+          text: TextRead = TextRead(), decode_threads: bool = True,
+          row_groups: list[int] | None = None) -> BatchStream:
     if not isinstance(batch_rows, int) or batch_rows < 1:
         raise InvalidParameterError(f"batch_rows must be a positive integer, got {batch_rows!r}")
     src = Source.of(source, stdin)
@@ -133,7 +134,7 @@ def _open(source: SourceLike, input_format, batch_rows: int, stdin,
                 schema, batches = read_parquet_dataset(path, batch_rows)
             else:
                 schema, batches = read_parquet_file(path, src.name, batch_rows,
-                                                    decode_threads)
+                                                    decode_threads, row_groups)
             return BatchStream(schema, batches, src.name, fmt)
     opened = open_stream(src)
     notes: list[str] = []
@@ -167,6 +168,7 @@ def iter_batches(
     numbers: frozenset[str] | set[str] | None = None,
     bad_values: BadValues = BadValues.ERROR,
     text_only: frozenset[str] | set[str] = frozenset(),
+    row_groups: list[int] | None = None,
 ) -> BatchStream:
     """Read a table in batches; memory does not grow with the number of rows.
 
@@ -198,6 +200,8 @@ def iter_batches(
         past the first rows, is read as missing instead of stopping the read.
     text_only : set of str, optional
         Columns of delimited text read as text whatever they hold (left out by name).
+    row_groups : list of int, optional
+        Of a local Parquet file, only these row groups, in this order.
 
     Returns
     -------
@@ -212,7 +216,8 @@ def iter_batches(
     # the batches are worked on as they come, on a core of their own (see spare_cores)
     return _open(source, input_format, batch_rows, stdin, TextRead(
         frozenset(text_columns), None if numbers is None else frozenset(numbers),
-        BadValues(bad_values), frozenset(text_only)), decode_threads=spare_cores())
+        BadValues(bad_values), frozenset(text_only)), decode_threads=spare_cores(),
+        row_groups=row_groups)
 
 
 def read_table(

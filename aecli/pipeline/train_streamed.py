@@ -3,9 +3,12 @@
 A first pass checks every row (infinity, the missing-value policy), splits rows between
 training and validation, and keeps a uniform sample of the training rows. The scaler, the
 imputation means and the PCA reference are fitted on that sample; validation rows are kept in
-memory up to a cap. Every epoch then streams the training rows again, shuffled within each
-chunk. Memory is bounded by the sample, the validation rows and one chunk, whatever the table's
-length.
+memory up to a cap. Every epoch then streams the training rows again, through the shuffle
+buffer of :func:`aecli.nn.training.chunked_batches`, and, when the reader can (a Parquet file's
+row groups), in a fresh random order of its parts, so that a file sorted by date mixes even
+when it is larger than the buffer. Whether a row is held out is a function of its row number
+alone, so any order of reading splits the same rows. Memory is bounded by the sample, the
+validation rows, the shuffle buffer and one chunk, whatever the table's length.
 """
 
 from __future__ import annotations
@@ -29,6 +32,19 @@ SAMPLE_ROWS = 200_000  # training rows sampled to fit the scaler, the imputer an
 VALIDATION_ROWS = 100_000  # most validation rows kept in memory; later ones are only left out
 
 ReadChunks = Callable[[], Iterable[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class ChunkSource:
+    """A table read anew on every call, in the file's order (``read()``), and, when the
+    format allows it, in a random order of its parts (``shuffled(rng)`` yields
+    ``(first row number, RawRows)``, 0-based)."""
+
+    read: Callable[[], Iterable[RawRows]]
+    shuffled: Callable[[np.random.Generator], Iterable[tuple[int, RawRows]]] | None = None
+
+    def __call__(self) -> Iterable[RawRows]:
+        return self.read()
 
 
 @dataclass
@@ -74,23 +90,29 @@ class Survey:
                 for name, seen in self.levels.items()]
 
 
-def _validation_masks(seed: int, fraction: float) -> Callable[[int], np.ndarray]:
-    """A fresh, seeded draw per pass, so every pass splits the same rows the same way."""
-    rng = np.random.default_rng([seed, 1])
-    return lambda m: rng.random(m) < fraction
+def _held_out(seed: int, fraction: float, first: int, m: int) -> np.ndarray:
+    """Which of the ``m`` rows from row number ``first`` (0-based) are validation rows: a
+    uniform draw per row that depends on the seed and the row number alone (SplitMix64), so
+    that every pass, in whatever order it reads, splits the same rows."""
+    z = np.arange(first, first + m, dtype=np.uint64) + np.uint64((seed or 0) * 0x2545F491
+                                                                 % (1 << 32) << 32)
+    z = z * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53 < fraction
 
 
 def survey(read_chunks: ReadChunks, names, policy: MissingPolicy, fraction: float,
            seed: int) -> Survey:
     """The first pass: check every row, split, sample, and keep validation rows."""
     s, policy = Survey(), MissingPolicy(policy)
-    is_val = _validation_masks(seed, fraction)
     keys_rng = np.random.default_rng([seed, 2])
     offset, kept_val = 0, 0
     for raw in read_chunks():
         raw = raw if isinstance(raw, RawRows) else RawRows(raw)
         keep = screen(raw.numeric, names, policy, row_offset=offset)
-        val = is_val(len(raw))
+        val = _held_out(seed, fraction, offset, len(raw))
         rows = np.arange(offset + 1, offset + len(raw) + 1)
         offset += len(raw)
         X = raw
@@ -129,7 +151,8 @@ def train_bundle_streaming(
 
     ``read_chunks()`` returns an iterable of :class:`RawRows` (numeric values NaN where
     missing, and the categorical columns), the same rows in the same order each time it is
-    called. The levels of the categorical columns are every value the training rows hold.
+    called; a :class:`ChunkSource` that can also read its parts in a random order is read so
+    for every epoch. The levels of the categorical columns are every value the training rows hold.
     """
     started = time.perf_counter()
     # the validation fraction: 0 rows of the count matter here, only the optimizer's kind
@@ -142,13 +165,21 @@ def train_bundle_streaming(
         X_val = prep.transform(RawRows.concatenate(s.validation),
                                rows=np.concatenate(s.validation_rows)).X
 
-    def training_chunks() -> Iterator[np.ndarray]:
-        is_val = _validation_masks(hp.seed, hp.validation)
+    passes = iter(range(1 << 62))
+
+    def in_file_order() -> Iterator[tuple[int, RawRows]]:
         offset = 0
         for raw in read_chunks():
-            val = is_val(len(raw))
-            X, keep, _ = prep.transform(raw, offset)
+            yield offset, raw
             offset += len(raw)
+
+    def training_chunks() -> Iterator[np.ndarray]:
+        shuffled = read_chunks.shuffled if isinstance(read_chunks, ChunkSource) else None
+        parts = in_file_order() if shuffled is None else shuffled(
+            np.random.default_rng([hp.seed or 0, 3, next(passes)]))
+        for offset, raw in parts:
+            val = _held_out(hp.seed, hp.validation, offset, len(raw))
+            X, keep, _ = prep.transform(raw, offset)
             yield X[~(val if keep is None else val[keep])]
 
     ae = Autoencoder(**params)
