@@ -31,7 +31,7 @@ from enum import StrEnum
 
 import numpy as np
 
-RIDGE = 1e-9  # relative to the covariance's trace: keeps a collapsed code direction finite
+RIDGE = 1e-9  # the narrowest code variance, relative to the widest (see _from_covariance)
 
 
 class ScoreBy(StrEnum):
@@ -78,17 +78,25 @@ class CodeDistance:
         """From ``n`` codes' sum (k,) and sum of outer products (k, k)."""
         center = np.asarray(total, dtype=np.float64) / max(n, 1)
         cov = np.asarray(outer, dtype=np.float64) / max(n, 1) - np.outer(center, center)
-        cov = (cov + cov.T) / 2
-        cov += np.eye(len(center)) * (RIDGE * max(float(np.trace(cov)), 1e-300))
-        values, vectors = np.linalg.eigh(cov)
-        values = np.maximum(values, RIDGE * max(float(values.max()), 1e-300))
-        return cls(center, vectors / np.sqrt(values), float(weight))
+        return cls._from_covariance(center, cov, weight)
 
     @classmethod
     def from_codes(cls, codes: np.ndarray, weight: float) -> CodeDistance:
-        """From the training rows' codes (n, k)."""
+        """From the training rows' codes (n, k), centred before their products are summed."""
         z = np.asarray(codes, dtype=np.float64)
-        return cls.from_moments(len(z), z.sum(axis=0), z.T @ z, weight)
+        center = z.mean(axis=0)
+        centred = z - center
+        return cls._from_covariance(center, centred.T @ centred / max(len(z), 1), weight)
+
+    @classmethod
+    def _from_covariance(cls, center: np.ndarray, cov: np.ndarray, weight: float
+                         ) -> CodeDistance:
+        values, vectors = np.linalg.eigh((cov + cov.T) / 2)
+        # a direction the codes do not vary in (or barely) keeps a finite width: RIDGE of the
+        # codes' largest variance, or of their size when they do not vary at all
+        scale = max(float(values.max()), float(center @ center) / len(center), 1e-300)
+        values = np.maximum(values, RIDGE * scale)
+        return cls(center, vectors / np.sqrt(values), float(weight))
 
 
 class CodeMoments:
