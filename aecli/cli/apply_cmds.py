@@ -181,7 +181,7 @@ def score(
     top: Annotated[int | None, typer.Option("--top", min=1, help="Output only the N worst "
                                             "rows, worst first.")] = None,
     threshold: Annotated[float | None, typer.Option("--threshold", min=0.0, callback=o.finite,
-                                                    help="Flag rows whose error exceeds this "
+                                                    help="Flag rows whose score exceeds this "
                                                     "(default: the threshold calibrated at "
                                                     "training).")
                          ] = None,

@@ -21,7 +21,8 @@ def export(
                                          "file.", rich_help_panel=o.OUTPUT)] = ...,
     what: Annotated[ExportTarget, typer.Option("--what", help="What the graph computes: the "
                                                "codes, the reconstruction (and each row's "
-                                               "error), or the error and the anomaly flag.")
+                                               "error), or the error, the score and the "
+                                               "anomaly flag.")
                     ] = ExportTarget.ENCODE,
     single_input: Annotated[bool, typer.Option("--single-input", help="One float64 input 'X' "
                                                "(N, features) in the model's column order, "

@@ -448,15 +448,18 @@ epochs_ : int
 train_mse_, validation_mse_ : float
     Final reconstruction MSE on the training rows and the held-out rows (None if none).
 error_quantiles_ : ndarray of shape (101,)
-    Calibration reconstruction errors at percentiles 0..100.
+    Calibration scores (see :meth:`anomaly_score`) at percentiles 0..100.
 threshold_ : float
-    Rows whose reconstruction error exceeds this are anomalies.
+    Rows whose anomaly score exceeds this are anomalies.
+code_distance_ : aecli.estimators.scoring.CodeDistance or None
+    The code term of the score (None when the score is the error alone).
 calibration_ : aecli.estimators.calibration.Calibration
-    How the threshold was placed: the empirical quantile, or with too few rows above it an
-    exponential tail fitted to the largest errors (see :mod:`aecli.estimators.calibration`).
+    How the threshold was placed: from which rows' scores (validation, training, or every
+    row's out-of-fold score), the empirical quantile or an exponential tail fitted to the
+    largest scores, and whether it was raised to the quantile of the model's own training
+    rows (see :mod:`aecli.estimators.calibration`).
 calibration_rows_ : int
-    How many rows' errors the threshold and the quantiles rest on (the validation rows, or the
-    training rows without any).
+    How many rows' scores the threshold and the quantiles rest on.
 
 Examples
 --------
