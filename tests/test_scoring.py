@@ -4,6 +4,7 @@ and errors come per feature in scaled and original units."""
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 from typer.testing import CliRunner
@@ -226,3 +227,34 @@ def test_a_streamed_fit_scores_by_the_same_code_statistics_as_its_rows_give():
                                    ae.transform(X[800:])), rtol=1e-7)
     np.testing.assert_allclose(np.quantile(ae.anomaly_score(X[800:]), 0.5),
                                np.interp(50, np.linspace(0, 100, 101), ae.error_quantiles_))
+
+
+def test_score_by_chooses_what_the_score_is_made_of(tmp_path):
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 5))
+    X[:, 4] = X[:, 0] + X[:, 1]
+    _write_csv(tmp_path / "d.csv", X)
+    runner = CliRunner()
+    scores = {}
+    for by in ("error", "error+code"):
+        model = tmp_path / f"{by}.npz"
+        r = runner.invoke(app, ["train", str(tmp_path / "d.csv"), "-o", str(model), "--epochs",
+                                "5", "--hidden", "8", "--score-by", by, "-q"])
+        assert r.exit_code == 0, r.output
+        out = tmp_path / f"{by}.csv"
+        r = runner.invoke(app, ["score", str(model), str(tmp_path / "d.csv"), "-o", str(out),
+                                "-q"])
+        assert r.exit_code == 0, r.output
+        scores[by] = pd.read_csv(out)
+        panel = " ".join(runner.invoke(app, ["inspect", str(model)]).stdout.split())
+        assert f"anomaly score {'error + code distance' if by != 'error' else 'error'}" in panel
+    alone, both = scores["error"], scores["error+code"]
+    np.testing.assert_array_equal(alone["score"], alone["error"])
+    assert (both["score"] > both["error"]).mean() > 0.99  # every code has some distance
+    r = runner.invoke(app, ["score", str(tmp_path / "error+code.npz"), str(tmp_path / "d.csv"),
+                            "--json", "--top", "20", "-q"])
+    worst = json.loads(r.stdout)["worst"]
+    codes = [t for w in worst for t in w["top_features"] if t.get("code")]
+    assert codes and all(t["distance"] > 0 and 0 < t["share"] <= 1 for t in codes)
+    for w in worst:  # the shares are of the score: the error's part and the code's
+        assert sum(t["share"] for t in w["top_features"]) <= 1 + 1e-9
