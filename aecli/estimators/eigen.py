@@ -53,7 +53,10 @@ def gram(X: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
     :class:`ThreadTuner` (one product over every row would run on as many threads as a busy
     machine has no room for: 5x slower there)."""
     n, d = X.shape
-    rows = block_rows(8 * d)
+    # Four tuner blocks' worth of rows: the product's inner dimension is the block's height,
+    # and a taller one runs faster (100k x 256: 0.129 s against 0.137 s, best of 12), while a
+    # pass still has a dozen units to tune on.
+    rows = 4 * block_rows(8 * d)
     block = np.empty((min(rows, n), d)) if mean is not None else None  # (rows, d)
     G = np.zeros((d, d))
     with ThreadTuner("gram") as tuner:
