@@ -48,24 +48,16 @@ class Figure:
         return {**asdict(self), "status": self.status}
 
 
+# How a value of each unit is written; any other unit: a whole number and the unit.
+_FORMATS = {"s": "{:.2f} s", "MiB": "{:.0f} MiB", "GFLOP/s": "{:.1f} GFLOP/s",
+            "x PCA": "{:.3f} x PCA",  # a held-out error as a ratio to PCA's
+            "MSE": "{:.4f}", "AUC": "{:.3f} AUC", "share": "{:.2%}"}
+
+
 def _value(x: float | None, unit: str) -> str:
     if x is None:
         return "-"
-    if unit == "s":
-        return f"{x:.2f} s"
-    if unit == "MiB":
-        return f"{x:.0f} MiB"
-    if unit == "GFLOP/s":
-        return f"{x:.1f} GFLOP/s"
-    if unit == "x PCA":  # a held-out error as a ratio to PCA's
-        return f"{x:.3f} x PCA"
-    if unit == "MSE":
-        return f"{x:.4f}"
-    if unit == "AUC":
-        return f"{x:.3f} AUC"
-    if unit == "share":
-        return f"{x:.2%}"
-    return f"{x:,.0f} {unit}"
+    return _FORMATS[unit].format(x) if unit in _FORMATS else f"{x:,.0f} {unit}"
 
 
 def table(figures: list[Figure]) -> str:
