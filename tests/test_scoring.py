@@ -258,3 +258,19 @@ def test_score_by_chooses_what_the_score_is_made_of(tmp_path):
     assert codes and all(t["distance"] > 0 and 0 < t["share"] <= 1 for t in codes)
     for w in worst:  # the shares are of the score: the error's part and the code's
         assert sum(t["share"] for t in w["top_features"]) <= 1 + 1e-9
+
+
+def test_the_calibration_fits_report_their_phase_and_can_be_left_out():
+    from aecli import Autoencoder
+
+    X = np.random.default_rng(6).normal(size=(300, 4))
+    phases = []
+    ae = Autoencoder(latent=2, hidden=(8,), epochs=2).fit(
+        X, callback=lambda r: phases.append(r.phase))
+    assert ae.calibration_.source == "out-of-fold"
+    assert list(dict.fromkeys(phases)) == [""] + [f"calibration {i}/5" for i in range(1, 6)]
+    phases.clear()
+    one = Autoencoder(latent=2, hidden=(8,), epochs=2).fit(
+        X, callback=lambda r: phases.append(r.phase), out_of_fold=False)
+    assert set(phases) == {""} and one.calibration_.source == "validation rows"
+    np.testing.assert_array_equal(one.network_.theta, ae.network_.theta)  # the same model

@@ -25,6 +25,7 @@ class TrainingProgress:
         self.console, self.quiet, self.verbose, self.label = console, quiet, verbose, label
         self.bar: Progress | None = None
         self.task = None
+        self.main, self.phase = label, ""  # the run's label, and the phase of its reports
 
     def __enter__(self) -> TrainingProgress:
         if not self.quiet and self.console.is_terminal:
@@ -57,12 +58,15 @@ class TrainingProgress:
 
     def relabel(self, k: int) -> None:
         """Name the next run (e.g. each k of a sweep); its epochs start a fresh bar."""
-        self.label = f"k={k}"
-        self.task = None
+        self.label = self.main = f"k={k}"
+        self.task, self.phase = None, ""
 
     def __call__(self, r: EpochReport) -> None:
         if self.quiet:
             return
+        if r.phase != self.phase:  # the threshold's calibration fits: a bar of their own
+            self.phase, self.task = r.phase, None
+            self.label = f"{self.main}, {r.phase}" if r.phase else self.main
         losses = f"train {fmt(r.train_loss)}"
         if r.val_loss is not None:
             losses += f"  val {fmt(r.val_loss)}"
@@ -74,6 +78,8 @@ class TrainingProgress:
             self.bar.update(self.task, completed=r.epoch, losses=losses)
             return
         every = 1 if self.verbose else max(1, r.epochs // 10)
-        if r.epoch % every == 0 or r.epoch == r.epochs or r.epoch == 1:
+        if r.phase and not self.verbose:  # a log gets one line per calibration fit
+            every = r.epochs + 1
+        if r.epoch % every == 0 or (r.epoch == r.epochs and not r.phase) or r.epoch == 1:
             self.console.print(f"{self.label}: epoch {r.epoch}/{r.epochs}  {losses}",
                                markup=False, highlight=False)

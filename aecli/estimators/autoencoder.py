@@ -59,6 +59,7 @@ class Autoencoder(ParamsMixin):
         callback: Callable[[EpochReport], None] | None = None,
         validation_data=None,
         groups: SoftmaxGroups | None = None,
+        out_of_fold: bool = True,
     ):
         """Train the autoencoder to reconstruct ``X``.
 
@@ -74,6 +75,11 @@ class Autoencoder(ParamsMixin):
         groups : aecli.nn.SoftmaxGroups, optional
             Which last columns of ``X`` one-hot encode categorical columns: the network
             outputs a softmax over each block, trained with cross-entropy.
+        out_of_fold : bool, default True
+            When the held-out rows are too few for an empirical quantile at
+            ``contamination``, calibrate the threshold on every row's out-of-fold score
+            (``FOLDS`` more fits, see :mod:`aecli.estimators.calibration`). False keeps one
+            fit, for a model whose threshold will not be used (``compare-pca``'s sweep).
 
         Returns
         -------
@@ -93,7 +99,7 @@ class Autoencoder(ParamsMixin):
                 raise InvalidParameterError(
                     f"validation_data has {X_val.shape[1]} features, X has {arr.shape[1]}"
                 )
-        self._fit_rows(arr, X_val, v.feature_names_of(X), callback, groups)
+        self._fit_rows(arr, X_val, v.feature_names_of(X), callback, groups, out_of_fold)
         return self
 
     def _fit_rows(self, arr: np.ndarray, X_val, names, callback=None, groups=None,
@@ -123,23 +129,27 @@ class Autoencoder(ParamsMixin):
         if out_of_fold and len(calibration) < quantile_rows(p.contamination) \
                 and rows >= 2 * FOLDS:
             calibration = self._out_of_fold(np.concatenate([arr, X_val]) if given else arr,
-                                            groups, float(np.median(own)))
+                                            groups, float(np.median(own)), callback)
             source = "out-of-fold"
         self._set_fitted(network, result, arr.shape[1], names, float(train_errors.mean()),
                          val_errors, calibration, source, distance, p, own)
 
-    def _out_of_fold(self, X: np.ndarray, groups, own_median: float) -> np.ndarray:
+    def _out_of_fold(self, X: np.ndarray, groups, own_median: float, callback=None
+                     ) -> np.ndarray:
         """Each row's score by a model trained as this one is on the other ``FOLDS - 1``
         folds: as many calibration scores as rows (cross-conformal calibration). Each fold
         model's scores are brought to this model's scale: times the ratio of the medians of
         the two models' scores of their own training rows (``own_median``: this model's)."""
         folds = np.array_split(np.random.default_rng(self.seed).permutation(len(X)), FOLDS)
         scores = np.empty(len(X), dtype=np.float64)
-        for fold in folds:
+        for i, fold in enumerate(folds):
             rest = np.ones(len(X), dtype=bool)
             rest[fold] = False
             member = type(self)(**self.get_params())
-            member._fit_rows(X[rest], None, None, groups=groups, out_of_fold=False)
+            phase = f"calibration {i + 1}/{FOLDS}"
+            member._fit_rows(X[rest], None, None, groups=groups, out_of_fold=False,
+                             callback=None if callback is None else
+                             lambda r, phase=phase: callback(replace(r, phase=phase)))
             scale = own_median / max(float(np.median(member.anomaly_score(X[rest]))), 1e-300)
             scores[fold] = member.anomaly_score(X[fold]) * scale
         return scores

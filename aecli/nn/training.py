@@ -26,7 +26,9 @@ EVAL_CHUNK = 16384  # rows per forward pass when evaluating, to bound memory
 
 @dataclass(frozen=True)
 class EpochReport:
-    """What the callback receives after each epoch (``epoch`` counts from 1)."""
+    """What the callback receives after each epoch (``epoch`` counts from 1); ``phase`` says
+    which model trains: "" for the model itself, "calibration 1/5" and so on for the models
+    whose out-of-fold scores calibrate its threshold."""
 
     epoch: int
     epochs: int
@@ -34,6 +36,7 @@ class EpochReport:
     val_loss: float | None
     best_epoch: int
     seconds: float
+    phase: str = ""
 
 
 class StopReason(StrEnum):

@@ -94,7 +94,9 @@ def compare_with_pca(
             before_k(k)
         pca_mse, pca_var = pca_error(p.X_train, p.X_val, k, groups)
         ae = Autoencoder(**{**params, "latent": k, "validation": validation})
-        ae.fit(p.X_train, callback=callback, validation_data=p.X_val, groups=groups)
+        # no out-of-fold calibration: the sweep compares errors and never uses a threshold
+        ae.fit(p.X_train, callback=callback, validation_data=p.X_val, groups=groups,
+               out_of_fold=False)
         ae_mse = float(ae.reconstruction_error(p.X_val).mean())
         row = comparison_row(k, pca_mse, pca_var, ae_mse, len(ae.loss_history_))
         rows.append(row)
