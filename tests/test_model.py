@@ -109,6 +109,7 @@ def test_early_stopping_restores_the_best_epoch(X):
     ae = Autoencoder(latent=2, hidden=(32,), epochs=400, batch_size=8, lr=0.02, patience=4,
                      validation=0.3, dtype="float64").fit(X[:60], callback=reports.append)
     assert ae.stopped_early_
+    reports = [r for r in reports if not r.phase]  # not the calibration fits
     assert [r.epoch for r in reports] == list(range(1, len(ae.val_loss_history_) + 1))
     assert reports[-1].best_epoch == ae.best_epoch_
     assert len(ae.val_loss_history_) == ae.best_epoch_ + 4 < 400
@@ -121,6 +122,10 @@ def test_callback_gets_one_report_per_epoch(X):
     reports = []
     ae = Autoencoder(**dict(SMALL, epochs=7)).fit(X, callback=reports.append)
     assert all(isinstance(r, EpochReport) for r in reports)
+    # the model's own epochs first, then those of the fits that calibrate its threshold
+    assert {r.phase for r in reports[7:]} == {f"calibration {i}/5" for i in range(1, 6)}
+    reports = reports[:7]
+    assert {r.phase for r in reports} == {""}
     assert [r.epoch for r in reports] == list(range(1, 8))
     assert [r.train_loss for r in reports] == ae.loss_history_
     assert all(r.val_loss is not None and 1 <= r.best_epoch <= r.epoch for r in reports)

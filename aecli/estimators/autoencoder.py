@@ -69,7 +69,8 @@ class Autoencoder(ParamsMixin):
         y : ignored
             Present for scikit-learn compatibility; the target is ``X`` itself.
         callback : callable, optional
-            Called after every epoch with an :class:`aecli.training.EpochReport`.
+            Called after every epoch with an :class:`aecli.nn.training.EpochReport`, also
+            after those of the out-of-fold calibration fits, whose ``phase`` names them.
         validation_data : array-like of shape (n_val, n_features), optional
             Held-out rows to monitor instead of splitting off ``validation`` of ``X``.
         groups : aecli.nn.SoftmaxGroups, optional
