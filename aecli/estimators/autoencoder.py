@@ -151,8 +151,9 @@ class Autoencoder(ParamsMixin):
             member._fit_rows(X[rest], None, None, groups=groups, out_of_fold=False,
                              callback=None if callback is None else
                              lambda r, phase=phase: callback(replace(r, phase=phase)))
-            scale = own_median / max(float(np.median(member.anomaly_score(X[rest]))), 1e-300)
-            scores[fold] = member.anomaly_score(X[fold]) * scale
+            every = member.anomaly_score(X)  # one pass: its own rows' and the fold's
+            scores[fold] = every[fold] * (own_median / max(float(np.median(every[rest])),
+                                                           1e-300))
         return scores
 
     @scope()

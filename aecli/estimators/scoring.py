@@ -111,3 +111,9 @@ class CodeMoments:
         self.n += len(z)
         self.total += z.sum(axis=0)
         self.outer += z.T @ z
+
+    def merge(self, other: CodeMoments) -> None:
+        """Count another stream's codes (a partition's, on a cluster)."""
+        self.n += other.n
+        self.total += other.total
+        self.outer += other.outer

@@ -293,17 +293,21 @@ def local_epoch(held: Held, theta: np.ndarray, setup: Setup, lr: float, seed: in
     return net.theta.copy(), result.loss_history[0] * len(held.train), len(held.train), kept
 
 
-def errors(held: Held, theta: np.ndarray, setup: Setup, which: str
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's reconstruction error (n,) and code (n, latent), of the training or
-    validation rows (on a worker)."""
+def errors(held: Held, theta: np.ndarray, setup: Setup, which: str, keep: int = 0
+           ) -> tuple[np.ndarray, np.ndarray, CodeMoments]:
+    """Each row's reconstruction error (n,), of the training or validation rows, with the
+    first ``keep`` rows' codes and the moments of all their codes (on a worker: only these
+    travel back)."""
     net = _network(setup.key, setup.specs, DTYPES[setup.dtype], setup.groups,
                    setup.params.dropout)
     net.theta[...] = theta
     held = _rows(held)
     X = held.train if which == "train" else held.validation
     codes = np.empty((len(X), setup.params.latent), dtype=net.dtype)
-    return (reconstruction_mse_rows(net, X, codes=codes) if len(X) else np.zeros(0)), codes
+    errs = reconstruction_mse_rows(net, X, codes=codes) if len(X) else np.zeros(0)
+    moments = CodeMoments(setup.params.latent)
+    moments.add(codes)
+    return errs, codes[:keep].copy(), moments
 
 
 def pca_errors(held: Held, mean: np.ndarray, components: np.ndarray, groups) -> np.ndarray:
@@ -428,33 +432,33 @@ def fit_on_cluster(data: OnCluster, params: dict,
         result = _average(client, held, network, setup, hp, callback, job)
         theta = network.theta
         val = client.gather([client.submit(errors, h, theta, setup, "validation",
-                                           key=f"aecli-val-{job}-{i}")
+                                           CALIBRATION_ROWS, key=f"aecli-val-{job}-{i}")
                              for i, h in enumerate(held)])
         trained = client.gather([
-            client.submit(errors, h, theta, setup, "train", key=f"aecli-trainerr-{job}-{i}")
+            client.submit(errors, h, theta, setup, "train", CALIBRATION_ROWS,
+                          key=f"aecli-trainerr-{job}-{i}")
             for i, h in enumerate(held)])
     finally:
         client.run(forget, setup.key)
-    train_errors = np.concatenate([e for e, _ in trained])
-    held_out = np.concatenate([e for e, _ in val])
+    train_errors = np.concatenate([e for e, _, _ in trained])
+    held_out = np.concatenate([e for e, _, _ in val])
     validated = len(held_out) > 0
-    moments = CodeMoments(hp.latent)
-    for _, codes in trained:
-        moments.add(codes)
     distance = None
     if hp.score_by.with_code(bool(prep.categorical)):
+        moments = CodeMoments(hp.latent)
+        for _, _, part in trained:
+            moments.merge(part)
         distance = CodeDistance.from_moments(moments.n, moments.total, moments.outer,
                                              float(train_errors.mean()))
-    train_codes = np.concatenate([z for _, z in trained])[:CALIBRATION_ROWS]
-    own = train_errors[:CALIBRATION_ROWS]  # the threshold's floor (see calibrate)
-    if distance is not None:
-        own = own + distance.of(train_codes)
-    calibration = own
-    if validated:
-        calibration = held_out[:CALIBRATION_ROWS]
-        if distance is not None:
-            calibration = calibration + distance.of(
-                np.concatenate([z for _, z in val])[:CALIBRATION_ROWS])
+
+    def scores(parts) -> np.ndarray:  # the first CALIBRATION_ROWS rows' scores
+        errs = np.concatenate([e for e, _, _ in parts])[:CALIBRATION_ROWS]
+        if distance is None:
+            return errs
+        return errs + distance.of(np.concatenate([z for _, z, _ in parts])[:CALIBRATION_ROWS])
+
+    own = scores(trained)  # the threshold's floor (see calibrate)
+    calibration = scores(val) if validated else own
     state = {
         "loss_history": result["loss"], "val_loss_history": result["val"] or None,
         "best_epoch": result["best_epoch"], "stopped_early": result["stop"] != "budget",
@@ -565,7 +569,7 @@ def _average(client, held, network: Network, setup: Setup, hp: Hyperparameters,
         if not math.isfinite(train_loss) or not np.isfinite(network.theta).all():
             raise TrainingError(f"training diverged at epoch {epoch} with lr={hp.lr:g}",
                                 hint="Try a lower learning rate (--lr).")
-        parts = [e for e, _ in client.gather([
+        parts = [e for e, _, _ in client.gather([
             client.submit(errors, h, network.theta, setup, "validation",
                           key=f"aecli-v-{job}-{epoch}-{i}") for i, h in enumerate(held)])]
         n_val = sum(len(p) for p in parts)
