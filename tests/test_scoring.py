@@ -274,3 +274,22 @@ def test_the_calibration_fits_report_their_phase_and_can_be_left_out():
         X, callback=lambda r: phases.append(r.phase), out_of_fold=False)
     assert set(phases) == {""} and one.calibration_.source == "validation rows"
     np.testing.assert_array_equal(one.network_.theta, ae.network_.theta)  # the same model
+
+
+def test_a_large_tables_own_statistics_come_from_a_sample_of_its_training_rows(monkeypatch):
+    from aecli import Autoencoder
+    from aecli.estimators import autoencoder
+
+    monkeypatch.setattr(autoencoder, "OWN_ROWS", 500)  # the sample, scaled down for speed
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(3000, 5))
+    X[:, 4] = X[:, 0] - X[:, 1]
+    ae = Autoencoder(latent=2, hidden=(8,), epochs=3, validation=0.0, dtype="float64",
+                     score_by="error").fit(X)
+    assert ae.calibration_.source == "training rows" and ae.calibration_rows_ == 1000
+    # 1000: an empirical 1% quantile needs that many, so the sample never goes below it
+    full = ae.reconstruction_error(X)
+    assert ae.train_mse_ == pytest.approx(full.mean(), rel=0.1)
+    assert ae.threshold_ == pytest.approx(np.quantile(full, 0.99), rel=0.25)
+    again = Autoencoder(**ae.get_params()).fit(X)
+    assert again.threshold_ == ae.threshold_  # the sample is drawn from the seed

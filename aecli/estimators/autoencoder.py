@@ -27,6 +27,11 @@ from .scoring import CodeDistance, CodeMoments, ScoreBy
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
 DTYPES = {"float32": np.float32, "float64": np.float64}
 CALIBRATION_ROWS = 100_000  # most training rows whose errors calibrate a streamed fit
+# Most training rows (a random sample of them) whose errors and codes give the training MSE,
+# the code term's statistics and the threshold's floor: a forward pass over every row cost a
+# fifth of a two-epoch fit of 131,072 rows, and a mean, a 16-D covariance or a 1% quantile
+# are as good from 16,384 rows.
+OWN_ROWS = 16_384
 FOLDS = 5  # models whose out-of-fold scores calibrate a table too small to hold out enough
 
 
@@ -117,8 +122,9 @@ class Autoencoder(ParamsMixin):
             p = replace(p, validation=0.0).resolved(len(arr))  # the held-out rows are given
             X_train = arr
         network, result = self._train(arr.shape[1], p, X_train, X_val, rng, callback, groups)
-        codes = np.empty((len(X_train), p.latent), dtype=network.dtype)
-        train_errors = reconstruction_mse_rows(network, X_train, codes=codes)
+        sample = _sample(X_train, max(OWN_ROWS, quantile_rows(p.contamination)), rng)
+        codes = np.empty((len(sample), p.latent), dtype=network.dtype)
+        train_errors = reconstruction_mse_rows(network, sample, codes=codes)
         distance = _code_distance(p, codes, float(train_errors.mean()), groups)
         own = _plus(train_errors, distance, codes)  # the model's own rows, in sample
         if X_val is not None:
@@ -415,6 +421,13 @@ def _split(X: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, np.ndarray 
     return X[np.sort(order[n_val:])], X[np.sort(order[:n_val])]
 
 
+def _sample(X: np.ndarray, most: int, rng) -> np.ndarray:
+    """``X``, or ``most`` of its rows drawn at random (in their order) when it has more."""
+    if len(X) <= most:
+        return X
+    return X[np.sort(rng.choice(len(X), size=most, replace=False))]
+
+
 def _chunked(fn, X: np.ndarray, width: int) -> np.ndarray:
     """Apply a row-wise ``fn`` in chunks so that memory does not grow with rows."""
     step = 16384
@@ -458,7 +471,8 @@ optimizer_ : str
 epochs_ : int
     The budget of epochs (``epochs=None`` resolved for the data).
 train_mse_, validation_mse_ : float
-    Final reconstruction MSE on the training rows and the held-out rows (None if none).
+    Final reconstruction MSE on the training rows (a random 16,384 of them, on larger
+    tables) and the held-out rows (None if none).
 error_quantiles_ : ndarray of shape (101,)
     Calibration scores (see :meth:`anomaly_score`) at percentiles 0..100.
 threshold_ : float
