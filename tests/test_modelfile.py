@@ -62,13 +62,61 @@ def test_a_format_3_model_scores_by_its_error_as_the_version_that_wrote_it(tmp_p
     assert now["flagged"].tolist() == then["flagged"].tolist()
 
 
-def test_a_model_written_now_is_format_4_with_one_summary(tmp_path):
+def test_a_format_4_model_scores_by_one_model_as_the_version_that_wrote_it(tmp_path):
+    # Written by aecli at commit 5e8beea (format 4: no ensemble) with `aecli train
+    # curve-60.csv --epochs 5 --hidden 8 -k 2 --missing impute --score-by error+code`; the
+    # scores are that version's `aecli score` of the same rows.
+    from typer.testing import CliRunner
+
+    from aecli.cli import app
+
+    bundle = modelfile.read_model(DATA / "model-format-4.npz")
+    assert bundle.autoencoder.members_ == () and bundle.autoencoder.code_distance_ is not None
+    out = tmp_path / "s.csv"
+    r = CliRunner().invoke(app, ["score", str(DATA / "model-format-4.npz"),
+                                 str(DATA / "curve-60.csv"), "-q", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    now, then = pd.read_csv(out), pd.read_csv(DATA / "model-format-4-scores.csv")
+    np.testing.assert_array_equal(now["error"], then["error"])
+    np.testing.assert_array_equal(now["score"], then["score"])
+    assert now["flagged"].tolist() == then["flagged"].tolist()
+
+
+def test_a_small_tables_model_keeps_its_ensemble_and_scores_alike_after_a_round_trip(
+        tmp_path):
+    from aecli.pipeline.train import train_bundle
+
+    X = np.random.default_rng(3).normal(size=(300, 5))
+    X[:, 4] = X[:, 0] * X[:, 1]
+    bundle = train_bundle(X, [f"c{j}" for j in range(5)], {"epochs": 3, "seed": 1})
+    ae = bundle.autoencoder
+    assert len(ae.members_) == 5 and ae.calibration_.source == "out-of-fold"
+    path = tmp_path / "m.npz"
+    with open(path, "wb") as f:
+        modelfile.write_model(bundle, f)
+    again = modelfile.read_model(path)
+    assert [m.scale for m in again.autoencoder.members_] == [m.scale for m in ae.members_]
+    np.testing.assert_array_equal(again.scores(X), bundle.scores(X))
+    # the library's score is the same ensemble's
+    np.testing.assert_allclose(ae.anomaly_score(bundle.prepare(X).X), bundle.scores(X),
+                               rtol=1e-6)
+    # and the mean of its six models' scores, each at the main model's scale
+    xs = bundle.prepare(X).X
+    models = [(ae.network_, ae.code_distance_, 1.0)] + [
+        (m.network, m.code_distance, m.scale) for m in ae.members_]
+    by_hand = [scale * (net.reconstruction_errors(xs) + distance.of(net.encode(xs)))
+               for net, distance, scale in models]
+    assert len({round(float(p[0]), 9) for p in by_hand}) == 6  # six different models
+    np.testing.assert_allclose(bundle.scores(X), np.mean(by_hand, axis=0), rtol=1e-6)
+
+
+def test_a_model_written_now_is_format_5_with_one_summary(tmp_path):
     bundle = modelfile.read_model(DATA / "model-format-1.npz")
     path = tmp_path / "again.npz"
     with open(path, "wb") as f:
         modelfile.write_model(bundle, f)
     meta = modelfile.describe(path)
-    assert meta["format_version"] == modelfile.FORMAT_VERSION == 4
+    assert meta["format_version"] == modelfile.FORMAT_VERSION == 5
     assert "metrics" not in meta and "threshold" not in meta and "summary" not in meta["info"]
     again = modelfile.read_model(path)
     assert again.summary == bundle.summary

@@ -188,6 +188,18 @@ BROKEN = {
         m, "score.code_weight.npy", npy(np.array([-1.0]))),
     "score by error+code without the code statistics": lambda m, b: without_code_statistics(
         m, score_by="error+code"),
+    "ensemble factor negative": lambda m, b: with_member(
+        m, "ensemble.scale.npy", npy(np.array([1.0, -1.0, 1.0, 1.0, 1.0]))),
+    "ensemble of a hundred models": lambda m, b: with_member(
+        m, "ensemble.scale.npy", npy(np.ones(100)),
+        arrays=arrays_spec(m, "ensemble.scale", "float64", [100])),
+    "ensemble model missing an array": lambda m, b: with_meta(m, arrays={
+        k: v for k, v in meta_of(m)["arrays"].items() if k != "member2.layer0.W"}),
+    "ensemble model array of the wrong shape": lambda m, b: with_member(
+        m, "member1.layer1.b.npy", npy(np.zeros(9)),
+        arrays=arrays_spec(m, "member1.layer1.b", "float64", [9])),
+    "ensemble model without its code statistics": lambda m, b: with_meta(m, arrays={
+        k: v for k, v in meta_of(m)["arrays"].items() if not k.startswith("member3.score")}),
     # -- metadata fields
     "features not a list": lambda m, b: with_meta(m, features="abc"),
     "features repeated": lambda m, b: with_meta(m, features=["a", "a", "c"]),
@@ -255,6 +267,7 @@ def test_broken_model_is_a_clear_error_on_the_command_line(trained, tmp_path, ca
 
 def test_the_good_model_still_works(trained):
     model, data, good = trained
+    assert "ensemble.scale.npy" in members_of(good)  # the ensemble cases above break one
     assert run("inspect", model).exit_code == 0
     assert run("score", model, data, "-q").exit_code == 0
     assert model.read_bytes() == good

@@ -161,13 +161,13 @@ def test_imputed_cells_do_not_count_toward_a_rows_score(digits_split):
     # The error is the mean over the observed cells of the imputed row's reconstruction.
     filled = np.where(np.isnan(gappy), bundle.preparation.fill, gappy)
     xs = bundle.preparation.transform(filled).X
-    _, sq_filled = bundle.through_scaled(xs)
+    sq_filled = bundle.scored_scaled(xs).sq
     for i, gaps in ((3, [20, 21, 22]), (7, [40])):
         observed = np.setdiff1d(np.arange(64), gaps)
         assert rows["error"][i] == pytest.approx(sq_filled[i, observed].mean(), rel=1e-6)
         assert not any(f"p{j:02d}=" in rows["top_features"][i] for j in gaps)
     # Rows without gaps score exactly as they do alone.
-    alone, _ = bundle.errors(test[:50])
+    alone = bundle.scored_scaled(bundle.prepare(test[:50]).X).errors
     clean = [i for i in range(50) if i not in (3, 7)]
     np.testing.assert_array_equal(np.asarray(rows["error"])[clean], alone[clean])
 

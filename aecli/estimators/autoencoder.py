@@ -20,6 +20,7 @@ from ..nn.training import (
 from . import checks as v
 from .base import ParamsMixin
 from .calibration import calibrate, quantile_rows
+from .ensemble import FoldScores, Member, calibration_scores, in_sample
 from .hyperparameters import Hyperparameters
 from .scoring import CodeDistance, CodeMoments, ScoreBy
 
@@ -133,34 +134,39 @@ class Autoencoder(ParamsMixin):
             val_errors, calibration = None, own
         source = "validation rows" if X_val is not None else "training rows"
         rows = len(arr) + (len(X_val) if given else 0)
+        members: tuple[Member, ...] = ()
         if out_of_fold and len(calibration) < quantile_rows(p.contamination) \
                 and rows >= 2 * FOLDS:
-            calibration = self._out_of_fold(np.concatenate([arr, X_val]) if given else arr,
-                                            groups, float(np.median(own)), callback)
+            X_all = np.concatenate([arr, X_val]) if given else arr
+            members, folds = self._out_of_fold(X_all, groups, float(np.median(own)), callback)
+            main = _scores(network, X_all, distance)[1]
+            calibration, own = calibration_scores(main, folds), in_sample(main, folds)
             source = "out-of-fold"
         self._set_fitted(network, result, arr.shape[1], names, float(train_errors.mean()),
-                         val_errors, calibration, source, distance, p, own)
+                         val_errors, calibration, source, distance, p, own, members)
 
     def _out_of_fold(self, X: np.ndarray, groups, own_median: float, callback=None
-                     ) -> np.ndarray:
-        """Each row's score by a model trained as this one is on the other ``FOLDS - 1``
-        folds: as many calibration scores as rows (cross-conformal calibration). Each fold
-        model's scores are brought to this model's scale: times the ratio of the medians of
-        the two models' scores of their own training rows (``own_median``: this model's)."""
+                     ) -> tuple[tuple[Member, ...], list[FoldScores]]:
+        """``FOLDS`` models trained as this one is, each on the rows of the other folds, and
+        their scores of every row (cross-conformal calibration; see
+        :mod:`aecli.estimators.ensemble`). Each fold model's scores are brought to this
+        model's scale: times the ratio of the medians of the two models' scores of their own
+        training rows (``own_median``: this model's)."""
         folds = np.array_split(np.random.default_rng(self.seed).permutation(len(X)), FOLDS)
-        scores = np.empty(len(X), dtype=np.float64)
+        members, scored = [], []
         for i, fold in enumerate(folds):
-            rest = np.ones(len(X), dtype=bool)
-            rest[fold] = False
+            held_out = np.zeros(len(X), dtype=bool)
+            held_out[fold] = True
             member = type(self)(**self.get_params())
             phase = f"calibration {i + 1}/{FOLDS}"
-            member._fit_rows(X[rest], None, None, groups=groups, out_of_fold=False,
+            member._fit_rows(X[~held_out], None, None, groups=groups, out_of_fold=False,
                              callback=None if callback is None else
                              lambda r, phase=phase: callback(replace(r, phase=phase)))
             every = member.anomaly_score(X)  # one pass: its own rows' and the fold's
-            scores[fold] = every[fold] * (own_median / max(float(np.median(every[rest])),
-                                                           1e-300))
-        return scores
+            scale = own_median / max(float(np.median(every[~held_out])), 1e-300)
+            members.append(Member(member.network_, member.code_distance_, scale))
+            scored.append(FoldScores(every * scale, held_out))
+        return tuple(members), scored
 
     @scope()
     def fit_chunks(
@@ -261,11 +267,14 @@ class Autoencoder(ParamsMixin):
 
     def _set_fitted(self, network, result, d, names, train_mse: float, val_errors,
                     calibration: np.ndarray, source: str, distance: CodeDistance | None,
-                    p: Hyperparameters, own: np.ndarray | None = None):
+                    p: Hyperparameters, own: np.ndarray | None = None,
+                    members: tuple[Member, ...] = ()):
         """Assign the fitted state, only once training has succeeded: ``calibration`` holds
-        the scores the threshold is read from, of the ``source`` rows, and ``own`` the model's
-        scores of (some of) its training rows, whose quantile is the threshold's floor."""
+        the scores the threshold is read from, of the ``source`` rows, ``own`` the model's
+        scores of (some of) its training rows, whose quantile is the threshold's floor, and
+        ``members`` the fold models that score with it."""
         self.network_ = network
+        self.members_ = members
         self.optimizer_, self.epochs_ = p.optimizer.value, p.epochs
         self.stop_reason_ = result.stop_reason.value
         self.n_features_in_ = d
@@ -287,13 +296,14 @@ class Autoencoder(ParamsMixin):
 
     @classmethod
     def _from_state(cls, params: dict, network: Network, state: dict,
-                    feature_names=None, code_distance: CodeDistance | None = None
-                    ) -> Autoencoder:
+                    feature_names=None, code_distance: CodeDistance | None = None,
+                    members: tuple[Member, ...] = ()) -> Autoencoder:
         """A fitted estimator from a trained ``network`` and the state :meth:`_set_fitted`
         assigns, as a model file stores it (``state``: ``loss_history``,
         ``val_loss_history``, ``best_epoch``, ``stopped_early``, ``train_mse``,
-        ``validation_mse``, ``error_quantiles``, ``threshold``), and the code term of the
-        score (needed with ``score_by="error+code"``)."""
+        ``validation_mse``, ``error_quantiles``, ``threshold``), the code term of the
+        score (needed with ``score_by="error+code"``), and the fold models that score with
+        it (see :mod:`aecli.estimators.ensemble`)."""
         ae = cls(**params)
         d = network.specs[0].n_in
         p = ae._checked(d)
@@ -302,6 +312,10 @@ class Autoencoder(ParamsMixin):
             raise InvalidParameterError(
                 f"score_by={str(p.score_by)!r} does not match the code statistics given")
         ae.code_distance_ = code_distance
+        ae.members_ = tuple(members)
+        if any(m.network.specs != network.specs or m.network.dtype != network.dtype
+               or (m.code_distance is None) != (code_distance is None) for m in members):
+            raise InvalidParameterError("the ensemble's models do not match the network")
         if ae.latent != network.specs[network.code_index].n_out or np.dtype(
                 DTYPES[ae.dtype]) != network.dtype:
             raise InvalidParameterError("the training settings do not match the network")
@@ -375,8 +389,13 @@ class Autoencoder(ParamsMixin):
     def anomaly_score(self, X) -> np.ndarray:
         """Per-row anomaly score (n_samples,): the reconstruction error plus, with
         ``score_by="error+code"``, the code's distance from the training codes (see
-        :mod:`aecli.estimators.scoring`); rows over ``threshold_`` are anomalies."""
-        return _scores(self.network_, self._input(X), self.code_distance_)[1]
+        :mod:`aecli.estimators.scoring`), averaged over the models of ``members_`` too when
+        there are any; rows over ``threshold_`` are anomalies."""
+        arr = self._input(X)
+        scores = _scores(self.network_, arr, self.code_distance_)[1]
+        for m in self.members_:
+            scores += m.scale * _scores(m.network, arr, m.code_distance)[1]
+        return scores / (len(self.members_) + 1)
 
     def score_samples(self, X) -> np.ndarray:
         """Negative anomaly score per row: higher is more normal."""
@@ -486,6 +505,9 @@ calibration_ : aecli.estimators.calibration.Calibration
     rows (see :mod:`aecli.estimators.calibration`).
 calibration_rows_ : int
     How many rows' scores the threshold and the quantiles rest on.
+members_ : tuple of aecli.estimators.ensemble.Member
+    When the threshold was calibrated out of fold, the fold models, which score with this
+    one (see :mod:`aecli.estimators.ensemble`); empty otherwise.
 
 Examples
 --------

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..estimators import Autoencoder
-from ..nn import Workspace
+from ..nn import Network, Workspace
 from ..preprocessing import BatchBuffers, Preparation, Prepared
 
 
@@ -104,9 +104,12 @@ class ModelBundle:
                              imputed)
 
     def _through(self, xs: np.ndarray, codes: np.ndarray, workspace: Workspace | None,
-                 imputed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`through_scaled` from the rows' ``codes``."""
-        xs_hat = self.autoencoder.network_.decode(codes, workspace)  # (n, width)
+                 imputed: np.ndarray | None, network: Network | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`through_scaled` from the rows' ``codes`` (by ``network``, by default the
+        autoencoder's)."""
+        network = network or self.autoencoder.network_
+        xs_hat = network.decode(codes, workspace)  # (n, width)
         groups = self.preparation.groups
         if groups is not None:
             sq = groups.cell_errors(xs_hat, xs)  # (n, d)
@@ -131,16 +134,32 @@ class ModelBundle:
     def scored_scaled(self, xs: np.ndarray, workspace: Workspace | None = None,
                       imputed: np.ndarray | None = None) -> Scored:
         """Rows already scaled through the network and scored (see :class:`Scored`);
-        ``workspace`` as in :meth:`encode_scaled`."""
-        codes = self.encode_scaled(xs, workspace)
-        xs_hat, sq = self._through(xs, codes, workspace, imputed)
+        ``workspace`` as in :meth:`encode_scaled`. With an ensemble (the estimator's
+        ``members_``) every part is the mean of its models' parts, each at the main model's
+        scale, and the reconstruction their mean reconstruction."""
+        ae = self.autoencoder
+        models = [(ae.network_, ae.code_distance_, 1.0)] + [
+            (m.network, m.code_distance, m.scale) for m in ae.members_]
+        xs_hat = sq = None
+        code_term, t2 = np.zeros(len(xs)), np.zeros(len(xs))
+        for network, distance, scale in models:
+            codes = network.encode(xs, workspace)
+            part_hat, part_sq = self._through(xs, codes, workspace, imputed, network)
+            part_sq *= scale
+            xs_hat = part_hat if xs_hat is None else xs_hat + part_hat
+            sq = part_sq if sq is None else sq + part_sq
+            if distance is not None:
+                part_t2 = distance.t2(codes)
+                t2 += part_t2
+                code_term += part_t2 * (distance.per_t2 * scale)
+        if len(models) > 1:
+            xs_hat /= len(models)
+            sq /= len(models)
+            code_term /= len(models)
+            t2 /= len(models)
         errors = row_errors(sq, imputed)
-        distance = self.autoencoder.code_distance_
-        if distance is None:
-            return Scored(xs_hat, sq, errors, np.zeros(len(errors)), errors, None)
-        t2 = distance.t2(codes)
-        code_term = t2 * distance.per_t2
-        return Scored(xs_hat, sq, errors, code_term, errors + code_term, np.sqrt(t2))
+        sigmas = None if ae.code_distance_ is None else np.sqrt(t2)
+        return Scored(xs_hat, sq, errors, code_term, errors + code_term, sigmas)
 
     def errors_scaled(self, xs: np.ndarray, workspace: Workspace | None = None,
                       imputed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

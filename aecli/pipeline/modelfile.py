@@ -1,6 +1,6 @@
 """The aecli model file: ``np.savez`` of plain arrays plus one JSON metadata document.
 
-Format version 4. Member ``meta`` holds UTF-8 JSON as a uint8 array; every other member is a
+Format version 5. Member ``meta`` holds UTF-8 JSON as a uint8 array; every other member is a
 numeric array that the metadata lists with its dtype and shape. The training summary is one
 record, ``summary``; version 1 kept its figures in ``metrics``, ``threshold`` and
 ``info.summary``, and is still read. Version 3 adds ``categorical``, the categorical columns
@@ -8,7 +8,11 @@ with their levels (the last of ``features``, one-hot after the numeric ones); a 
 file, which has none, is read as one whose columns are all numeric. Version 4 adds the code
 term of the anomaly score (``score.code_center``, ``score.code_whitening``, and
 ``score.code_weight``; :mod:`aecli.estimators.scoring`) under ``params.score_by`` "error+code";
-an older file scores by the error alone, as it did when written. Reading never unpickles: each
+an older file scores by the error alone, as it did when written. Version 5 adds the fold
+models of a small table's score ensemble (:mod:`aecli.estimators.ensemble`): their factors in
+``ensemble.scale`` and their arrays under ``member1.``, ``member2.``, ... (each as the main
+model's: ``member1.layer0.W``, ``member1.score.code_center``); a file without them scores by
+one model. Reading never unpickles: each
 member's ``.npy`` header is parsed and checked (no object dtype, declared size equal to the
 stored size, dtype and shape as the metadata says) before its bytes are read.
 """
@@ -29,6 +33,7 @@ import numpy as np
 from .. import __version__
 from ..errors import ModelFileError
 from ..estimators import Autoencoder
+from ..estimators.ensemble import Member
 from ..estimators.scoring import CodeDistance
 from ..io import BadValues
 from ..nn import ActivationKind, LayerSpec, Network, SoftmaxGroups
@@ -42,7 +47,8 @@ from ..preprocessing import (
 from .bundle import ModelBundle
 
 FORMAT_NAME = "aecli-model"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
+MAX_MEMBERS = 16  # fold models of a score's ensemble (aecli trains 5)
 MAX_META_BYTES = 16 << 20
 MAX_ARRAY_BYTES = 4 << 30
 ALLOWED_DTYPES = {"float32", "float64"}
@@ -58,13 +64,23 @@ def bundle_arrays(bundle: ModelBundle) -> dict[str, np.ndarray]:
     arrays["scaler.center"] = np.asarray(prep.scaler.center_, dtype=np.float64)
     arrays["scaler.scale"] = np.asarray(prep.scaler.scale_, dtype=np.float64)
     arrays["calibration.quantiles"] = np.asarray(ae.error_quantiles_, dtype=np.float64)
-    if ae.code_distance_ is not None:
-        arrays["score.code_center"] = ae.code_distance_.center
-        arrays["score.code_whitening"] = ae.code_distance_.whitening
-        arrays["score.code_weight"] = np.array([ae.code_distance_.weight])
+    arrays.update(_score_arrays(ae.code_distance_))
+    if ae.members_:
+        arrays["ensemble.scale"] = np.array([m.scale for m in ae.members_], dtype=np.float64)
+    for i, member in enumerate(ae.members_, start=1):
+        prefix = f"member{i}."
+        arrays.update({prefix + k: a for k, a in member.network.arrays().items()})
+        arrays.update({prefix + k: a for k, a in _score_arrays(member.code_distance).items()})
     if prep.fill is not None:
         arrays["imputer.fill"] = np.asarray(prep.fill, dtype=np.float64)
     return arrays
+
+
+def _score_arrays(distance: CodeDistance | None) -> dict[str, np.ndarray]:
+    if distance is None:
+        return {}
+    return {"score.code_center": distance.center, "score.code_whitening": distance.whitening,
+            "score.code_weight": np.array([distance.weight])}
 
 
 def bundle_meta(bundle: ModelBundle, arrays: dict[str, np.ndarray]) -> dict:
@@ -371,9 +387,10 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]) -> ModelBundle:
     network.load_arrays(arrays)
     params = dict(meta["params"])
     params["hidden"] = tuple(params["hidden"])
+    k = specs[len(specs) // 2 - 1].n_out
     ae = Autoencoder._from_state(params, network, {**summary, "error_quantiles": quantiles},
                                  None if categorical else features,
-                                 _code_distance(arrays, specs[len(specs) // 2 - 1].n_out))
+                                 _code_distance(arrays, k), _members(arrays, network, k))
     scaler = scaler_from_arrays(meta["scaler"], arrays["scaler.center"], arrays["scaler.scale"])
     fill = arrays.get("imputer.fill")
     imputer = None if fill is None else Imputer.from_fill(fill, numeric)
@@ -397,6 +414,30 @@ def _code_distance(arrays: dict[str, np.ndarray], k: int) -> CodeDistance | None
         raise ValueError("the score's code statistics do not match the code size")
     return CodeDistance(center.astype(np.float64), whitening.astype(np.float64),
                         float(weight[0]))
+
+
+def _members(arrays: dict[str, np.ndarray], network: Network, k: int) -> tuple[Member, ...]:
+    """The fold models that score with the main one (format 5), each checked like it."""
+    scales = arrays.get("ensemble.scale")
+    if scales is None:
+        return ()
+    if scales.ndim != 1 or not 1 <= len(scales) <= MAX_MEMBERS or not np.all(
+            np.isfinite(scales) & (scales > 0)):
+        raise ValueError("array 'ensemble.scale' is not a list of positive factors")
+    members = []
+    for i, scale in enumerate(scales, start=1):
+        prefix = f"member{i}."
+        own = {name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)}
+        for name, shape in network.expected_shapes().items():
+            if name not in own:
+                raise ValueError(f"array {prefix + name!r} is missing")
+            if own[name].shape != shape:
+                raise ValueError(f"array {prefix + name!r} has shape {own[name].shape}, "
+                                 f"expected {shape}")
+        member = Network(network.specs, dtype=network.dtype, groups=network.groups)
+        member.load_arrays(own)
+        members.append(Member(member, _code_distance(own, k), float(scale)))
+    return tuple(members)
 
 
 def describe(path) -> dict:
