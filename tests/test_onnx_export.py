@@ -192,9 +192,12 @@ def test_cli_export_writes_a_file_ort_runs(tmp_path):
     assert r.exit_code == 0, r.output
     assert "score graph" in r.stderr
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    error = session.run(["error"], _feeds(_data(10, 5)))[0]
-    expected, _ = modelfile.read_model(model).errors(_data(10, 5))
-    np.testing.assert_allclose(error, expected, rtol=0, atol=1e-5)
+    error, score = session.run(["error", "score"], _feeds(_data(10, 5)))
+    bundle = modelfile.read_model(model)
+    assert len(bundle.autoencoder.members_) == 5  # 300 rows: the graph holds the ensemble
+    expected = bundle.scored_scaled(bundle.prepare(_data(10, 5)).X)
+    np.testing.assert_allclose(error, expected.errors, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(score, expected.scores, rtol=1e-5)
 
 
 def test_a_model_that_cannot_be_exported_says_why_and_writes_nothing(tmp_path, monkeypatch):

@@ -200,7 +200,7 @@ def test_the_threshold_says_how_many_rows_it_rests_on_and_warns_when_too_few(tmp
     r = runner.invoke(app, ["inspect", str(path)])
     panel = " ".join(r.stdout.replace("│", " ").split())
     assert "on 80 rows' out-of-fold scores, its tail fitted: too few" in panel
-    assert "anomaly score error + code distance" in panel
+    assert "anomaly score error + code distance the mean of 6 models'" in panel
     data = tmp_path / "d.csv"
     np.savetxt(data, X[:80], delimiter=",", header=",".join(names), comments="")
     r = runner.invoke(app, ["train", str(data), "-o", str(tmp_path / "n.npz"), "--epochs", "2"])

@@ -45,7 +45,8 @@ def inspect(
         "metrics": {k: v for k, v in meta["summary"].items()
                     if k not in ("loss_history", "val_loss_history", "threshold",
                                  "calibration_rows", "calibration_warning",
-                                 "calibration_method", "calibration_source", "score")},
+                                 "calibration_method", "calibration_source", "score",
+                                 "score_models")},
         "threshold": meta["summary"]["threshold"],
         "calibration_rows": meta["summary"].get("calibration_rows"),
         "calibration_warning": meta["summary"].get("calibration_warning"),
@@ -53,5 +54,6 @@ def inspect(
         "calibration_source": meta["summary"].get("calibration_source"),
         # files before format 4 scored by the error alone
         "score": meta["summary"].get("score", "error"),
+        "score_models": meta["summary"].get("score_models", 1),  # format 5
     }
     stdout_console().print(report.inspect_panel(info))

@@ -114,17 +114,72 @@ def _row_sums(g: _Graph, x: str, d: int) -> str:
     return g.op("Reshape", g.op("MatMul", g.op("Cast", x, to=11), ones), flat)
 
 
-def _score(g: _Graph, error: str, code: str, distance) -> str:
-    """The anomaly score (N,): ``error`` plus the code term of
-    :class:`aecli.estimators.scoring.CodeDistance`, when the model has one."""
+def _code_term(g: _Graph, code: str, distance, prefix: str = "") -> str | None:
+    """The code term (N,) of :class:`aecli.estimators.scoring.CodeDistance`; None when the
+    model scores by the error alone."""
     if distance is None:
-        return g.op("Identity", error, output="score")
+        return None
     k = len(distance.center)
-    centred = g.op("Sub", g.op("Cast", code, to=11), g.const("code_center", distance.center))
-    white = g.op("MatMul", centred, g.const("code_whitening", distance.whitening))
+    centred = g.op("Sub", g.op("Cast", code, to=11),
+                   g.const(prefix + "code_center", distance.center))
+    white = g.op("MatMul", centred, g.const(prefix + "code_whitening", distance.whitening))
     t2 = _row_sums(g, g.op("Mul", white, white), k)
-    weight = g.const("code_weight", np.array(distance.per_t2))
-    return g.op("Add", error, g.op("Mul", t2, weight), output="score")
+    return g.op("Mul", t2, g.const(prefix + "code_weight", np.array(distance.per_t2)))
+
+
+def _network(g: _Graph, net, xs: str, dtype, prefix: str = "", upto: int | None = None
+             ) -> tuple[str, str | None]:
+    """``xs`` through ``net``'s layers (up to layer ``upto``): the output and the code."""
+    h, code = xs, None
+    for i, (spec, layer) in enumerate(zip(net.specs, net.layers, strict=True)):
+        if spec.tied_to is None:
+            W = g.const(f"{prefix}layer{i}.W", np.ascontiguousarray(layer.W))
+        else:  # the encoder layer's weights, transposed: stored once, as in the model file
+            W = g.op("Transpose", f"{prefix}layer{spec.tied_to}.W", perm=[1, 0])
+        h = g.op("Add", g.op("MatMul", h, W), g.const(f"{prefix}layer{i}.b", layer.b.copy()))
+        h = _activation(g, spec.activation, h, dtype)
+        if i == net.code_index:
+            code = h
+        if i == upto:
+            break
+    return h, code
+
+
+def _row_error(g: _Graph, h: str, xs: str, observed: str | None, d: int) -> str:
+    """Each row's mean squared error (N,) between ``h`` and ``xs``, float64, over its
+    observed cells only (an imputed cell is no evidence about the row)."""
+    diff = g.op("Sub", h, xs)
+    sq = g.op("Mul", diff, diff)
+    if observed is None:
+        return g.op("Div", _row_sums(g, sq, d), g.const(f"width_{g.count}", np.array(float(d))))
+    masked = g.op("Mul", g.op("Cast", sq, to=11), observed)
+    return g.op("Div", _row_sums(g, masked, d), _row_sums(g, observed, d))
+
+
+def _scored(g: _Graph, ae, xs: str, observed: str | None, d: int) -> tuple[str, str]:
+    """The rows' ``error`` and ``score`` (N,), as :meth:`ModelBundle.scored_scaled` gives
+    them: with an ensemble, the means over its models, each at the main model's scale."""
+    models = [(ae.network_, ae.code_distance_, 1.0, "")] + [
+        (m.network, m.code_distance, m.scale, f"member{i}.")
+        for i, m in enumerate(ae.members_, start=1)]
+    errors, scores = [], []
+    for net, distance, scale, prefix in models:
+        h, code = _network(g, net, xs, net.dtype, prefix)
+        error = _row_error(g, h, xs, observed, d)
+        term = _code_term(g, code, distance, prefix)
+        score = error if term is None else g.op("Add", error, term)
+        weight = g.const(f"{prefix}weight", np.array(scale / len(models)))
+        errors.append(g.op("Mul", error, weight))
+        scores.append(g.op("Mul", score, weight))
+    return _total(g, errors, "error"), _total(g, scores, "score")
+
+
+def _total(g: _Graph, parts: list[str], output: str) -> str:
+    """The sum of ``parts`` named ``output``, with Add (Sum would raise the opset to 8)."""
+    total = parts[0]
+    for part in parts[1:]:
+        total = g.op("Add", total, part)
+    return g.op("Identity", total, output=output)
 
 
 def export_onnx(bundle: ModelBundle, what: ExportTarget = ExportTarget.ENCODE, *,
@@ -137,8 +192,9 @@ def export_onnx(bundle: ModelBundle, what: ExportTarget = ExportTarget.ENCODE, *
     what : ExportTarget
         ``encode``: output ``codes`` (N, k). ``reconstruct``: ``reconstruction`` (N, d) in
         original units and ``error`` (N,). ``score``: ``error`` (N,), ``score`` (N,: the
-        error plus the code's distance, see :mod:`aecli.estimators.scoring`) and ``flagged``
-        (N,) bool.
+        error plus the code's distance, see :mod:`aecli.estimators.scoring`; with an
+        ensemble, the means over its models, see :mod:`aecli.estimators.ensemble`) and
+        ``flagged`` (N,) bool.
         Errors are over each row's observed cells, as aecli's are: imputed cells never count.
         Codes and reconstructions are in the model's dtype, errors float64. Under
         ``--missing drop`` the rows with gaps are left out, as aecli leaves them out, and a
@@ -194,45 +250,26 @@ def export_onnx(bundle: ModelBundle, what: ExportTarget = ExportTarget.ENCODE, *
     scale = g.const("scale", prep.scaler.scale_.astype(np.float64))
     xs = g.op("Cast", g.op("Div", g.op("Sub", X, center), scale), to=elem)  # (N, d)
 
-    h, code = xs, None
-    for i, (spec, layer) in enumerate(zip(net.specs, net.layers, strict=True)):
-        if spec.tied_to is None:
-            W = g.const(f"layer{i}.W", np.ascontiguousarray(layer.W))
-        else:  # the encoder layer's weights, transposed: stored once, as in the model file
-            W = g.op("Transpose", f"layer{spec.tied_to}.W", perm=[1, 0])
-        h = g.op("Add", g.op("MatMul", h, W), g.const(f"layer{i}.b", layer.b.copy()))
-        h = _activation(g, spec.activation, h, dtype)
-        if i == net.code_index:
-            code = h
-        if what is ExportTarget.ENCODE and code is not None:
-            break
-
     if what is ExportTarget.ENCODE:
+        _, code = _network(g, net, xs, dtype, upto=net.code_index)
         g.op("Identity", code, output="codes")
         outputs.append(helper.make_tensor_value_info(
             "codes", elem, ["N", net.specs[net.code_index].n_out]))
-    else:
-        if what is ExportTarget.RECONSTRUCT:
-            original = g.op("Add", g.op("Mul", g.op("Cast", h, to=TensorProto.DOUBLE), scale),
-                            center)
-            g.op("Cast", original, to=elem, output="reconstruction")
-            outputs.append(helper.make_tensor_value_info("reconstruction", elem, ["N", d]))
-        diff = g.op("Sub", h, xs)
-        sq = g.op("Mul", diff, diff)
-        if observed is None:
-            error = g.op("Div", _row_sums(g, sq, d), g.const("width", np.array(float(d))),
-                         output="error")
-        else:  # over the observed cells only: an imputed cell is no evidence about the row
-            masked = g.op("Mul", g.op("Cast", sq, to=TensorProto.DOUBLE), observed)
-            error = g.op("Div", _row_sums(g, masked, d), _row_sums(g, observed, d),
-                         output="error")
+    elif what is ExportTarget.RECONSTRUCT:
+        h, _ = _network(g, net, xs, dtype)
+        original = g.op("Add", g.op("Mul", g.op("Cast", h, to=TensorProto.DOUBLE), scale),
+                        center)
+        g.op("Cast", original, to=elem, output="reconstruction")
+        outputs.append(helper.make_tensor_value_info("reconstruction", elem, ["N", d]))
+        g.op("Identity", _row_error(g, h, xs, observed, d), output="error")
         outputs.append(helper.make_tensor_value_info("error", TensorProto.DOUBLE, ["N"]))
-        if what is ExportTarget.SCORE:
-            score = _score(g, error, code, bundle.autoencoder.code_distance_)
-            outputs.append(helper.make_tensor_value_info("score", TensorProto.DOUBLE, ["N"]))
-            threshold = g.const("threshold", np.array(bundle.autoencoder.threshold_))
-            g.op("Greater", score, threshold, output="flagged")
-            outputs.append(helper.make_tensor_value_info("flagged", TensorProto.BOOL, ["N"]))
+    else:
+        _, score = _scored(g, bundle.autoencoder, xs, observed, d)
+        outputs.append(helper.make_tensor_value_info("error", TensorProto.DOUBLE, ["N"]))
+        outputs.append(helper.make_tensor_value_info("score", TensorProto.DOUBLE, ["N"]))
+        threshold = g.const("threshold", np.array(bundle.autoencoder.threshold_))
+        g.op("Greater", score, threshold, output="flagged")
+        outputs.append(helper.make_tensor_value_info("flagged", TensorProto.BOOL, ["N"]))
 
     opset = g.opset()
     graph = helper.make_graph(g.nodes, f"aecli-{what.value}", inputs, outputs, g.initializers)

@@ -158,5 +158,6 @@ def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dro
         "calibration_source": ae.calibration_.source,
         "calibration_warning": ae.calibration_.warning(ae.contamination),
         "score": "error" if ae.code_distance_ is None else "error+code",
+        "score_models": 1 + len(ae.members_),
         "streamed": streamed,
     }

@@ -233,7 +233,8 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
         ``architecture`` (layer dicts with ``in``, ``out``, ``activation``), ``scaler`` (kind),
         ``missing`` (policy), ``settings`` (dict), ``metrics`` (dict), ``threshold`` (float or
         None), optionally ``calibration_rows``, ``calibration_warning``,
-        ``calibration_method``, ``calibration_source``, ``score``, ``categorical``
+        ``calibration_method``, ``calibration_source``, ``score``, ``score_models``,
+        ``categorical``
         (dicts with ``name`` and ``levels``), ``roles`` (the unused columns by role) and
         ``bad_values``. An optional
         ``path`` becomes the panel's title.
@@ -276,8 +277,11 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
             calibrated += ": too few for a stable threshold"
     head.add_row("score threshold", fmt(info.get("threshold")), calibrated)
     if info.get("score"):
+        models = int(info.get("score_models") or 1)
         head.add_row("anomaly score", Text({"error+code": "error + code distance"}.get(
-            info["score"], info["score"])), "")
+            info["score"], info["score"])),
+            f"the mean of {models} models': this one and its fold models" if models > 1
+            else "")
 
     arch = Table(title=f"Layers: {format_architecture(layers)}", title_justify="left")
     arch.add_column("layer", justify="right")
