@@ -41,22 +41,28 @@ def test_a_format_2_model_loads_and_encodes_as_the_version_that_wrote_it():
     assert modelfile.describe(DATA / "model-format-2.npz")["format_version"] == 2
 
 
-def test_a_format_3_model_scores_by_its_error_as_the_version_that_wrote_it(tmp_path):
-    # Written by aecli at commit 7d9b54a (format 3: the score was the error alone) with
-    # `aecli train curve-60.csv --epochs 5 --hidden 8 -k 2 --missing impute`; the scores are
-    # that version's `aecli score` of the same rows.
+def _scores_now_and_then(tmp_path, version: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """This aecli's `aecli score` of curve-60.csv with the fixture of format ``version``, and
+    the scores the version that wrote the fixture gave."""
     from typer.testing import CliRunner
 
     from aecli.cli import app
 
+    out = tmp_path / "s.csv"
+    r = CliRunner().invoke(app, ["score", str(DATA / f"model-format-{version}.npz"),
+                                 str(DATA / "curve-60.csv"), "-q", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    return pd.read_csv(out), pd.read_csv(DATA / f"model-format-{version}-scores.csv")
+
+
+def test_a_format_3_model_scores_by_its_error_as_the_version_that_wrote_it(tmp_path):
+    # Written by aecli at commit 7d9b54a (format 3: the score was the error alone) with
+    # `aecli train curve-60.csv --epochs 5 --hidden 8 -k 2 --missing impute`; the scores are
+    # that version's `aecli score` of the same rows.
     bundle = modelfile.read_model(DATA / "model-format-3.npz")
     assert bundle.autoencoder.code_distance_ is None
     assert bundle.autoencoder.get_params()["score_by"] == "error"
-    out = tmp_path / "s.csv"
-    r = CliRunner().invoke(app, ["score", str(DATA / "model-format-3.npz"),
-                                 str(DATA / "curve-60.csv"), "-q", "-o", str(out)])
-    assert r.exit_code == 0, r.output
-    now, then = pd.read_csv(out), pd.read_csv(DATA / "model-format-3-scores.csv")
+    now, then = _scores_now_and_then(tmp_path, 3)
     np.testing.assert_array_equal(now["error"], then["error"])
     np.testing.assert_array_equal(now["score"], then["error"])
     assert now["flagged"].tolist() == then["flagged"].tolist()
@@ -66,17 +72,9 @@ def test_a_format_4_model_scores_by_one_model_as_the_version_that_wrote_it(tmp_p
     # Written by aecli at commit 5e8beea (format 4: no ensemble) with `aecli train
     # curve-60.csv --epochs 5 --hidden 8 -k 2 --missing impute --score-by error+code`; the
     # scores are that version's `aecli score` of the same rows.
-    from typer.testing import CliRunner
-
-    from aecli.cli import app
-
     bundle = modelfile.read_model(DATA / "model-format-4.npz")
     assert bundle.autoencoder.members_ == () and bundle.autoencoder.code_distance_ is not None
-    out = tmp_path / "s.csv"
-    r = CliRunner().invoke(app, ["score", str(DATA / "model-format-4.npz"),
-                                 str(DATA / "curve-60.csv"), "-q", "-o", str(out)])
-    assert r.exit_code == 0, r.output
-    now, then = pd.read_csv(out), pd.read_csv(DATA / "model-format-4-scores.csv")
+    now, then = _scores_now_and_then(tmp_path, 4)
     np.testing.assert_array_equal(now["error"], then["error"])
     np.testing.assert_array_equal(now["score"], then["score"])
     assert now["flagged"].tolist() == then["flagged"].tolist()

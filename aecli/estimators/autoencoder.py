@@ -392,10 +392,15 @@ class Autoencoder(ParamsMixin):
         :mod:`aecli.estimators.scoring`), averaged over the models of ``members_`` too when
         there are any; rows over ``threshold_`` are anomalies."""
         arr = self._input(X)
-        scores = _scores(self.network_, arr, self.code_distance_)[1]
-        for m in self.members_:
-            scores += m.scale * _scores(m.network, arr, m.code_distance)[1]
-        return scores / (len(self.members_) + 1)
+        models = self.score_models()
+        return sum(m.scale * _scores(m.network, arr, m.code_distance)[1]
+                   for m in models) / len(models)
+
+    def score_models(self) -> tuple[Member, ...]:
+        """The models whose scores a row's anomaly score is the mean of: this one (at scale
+        1), then the fold models of ``members_``."""
+        v.check_is_fitted(self, "network_")
+        return (Member(self.network_, self.code_distance_, 1.0), *self.members_)
 
     def score_samples(self, X) -> np.ndarray:
         """Negative anomaly score per row: higher is more normal."""

@@ -137,28 +137,26 @@ class ModelBundle:
         ``workspace`` as in :meth:`encode_scaled`. With an ensemble (the estimator's
         ``members_``) every part is the mean of its models' parts, each at the main model's
         scale, and the reconstruction their mean reconstruction."""
-        ae = self.autoencoder
-        models = [(ae.network_, ae.code_distance_, 1.0)] + [
-            (m.network, m.code_distance, m.scale) for m in ae.members_]
+        models = self.autoencoder.score_models()
         xs_hat = sq = None
         code_term, t2 = np.zeros(len(xs)), np.zeros(len(xs))
-        for network, distance, scale in models:
-            codes = network.encode(xs, workspace)
-            part_hat, part_sq = self._through(xs, codes, workspace, imputed, network)
-            part_sq *= scale
+        for m in models:
+            codes = m.network.encode(xs, workspace)
+            part_hat, part_sq = self._through(xs, codes, workspace, imputed, m.network)
+            part_sq *= m.scale
             xs_hat = part_hat if xs_hat is None else xs_hat + part_hat
             sq = part_sq if sq is None else sq + part_sq
-            if distance is not None:
-                part_t2 = distance.t2(codes)
+            if m.code_distance is not None:
+                part_t2 = m.code_distance.t2(codes)
                 t2 += part_t2
-                code_term += part_t2 * (distance.per_t2 * scale)
+                code_term += part_t2 * (m.code_distance.per_t2 * m.scale)
         if len(models) > 1:
             xs_hat /= len(models)
             sq /= len(models)
             code_term /= len(models)
             t2 /= len(models)
         errors = row_errors(sq, imputed)
-        sigmas = None if ae.code_distance_ is None else np.sqrt(t2)
+        sigmas = None if models[0].code_distance is None else np.sqrt(t2)
         return Scored(xs_hat, sq, errors, code_term, errors + code_term, sigmas)
 
     def errors_scaled(self, xs: np.ndarray, workspace: Workspace | None = None,

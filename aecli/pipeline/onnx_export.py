@@ -159,16 +159,15 @@ def _row_error(g: _Graph, h: str, xs: str, observed: str | None, d: int) -> str:
 def _scored(g: _Graph, ae, xs: str, observed: str | None, d: int) -> tuple[str, str]:
     """The rows' ``error`` and ``score`` (N,), as :meth:`ModelBundle.scored_scaled` gives
     them: with an ensemble, the means over its models, each at the main model's scale."""
-    models = [(ae.network_, ae.code_distance_, 1.0, "")] + [
-        (m.network, m.code_distance, m.scale, f"member{i}.")
-        for i, m in enumerate(ae.members_, start=1)]
+    models = ae.score_models()
     errors, scores = [], []
-    for net, distance, scale, prefix in models:
-        h, code = _network(g, net, xs, net.dtype, prefix)
+    for i, m in enumerate(models):
+        prefix = f"member{i}." if i else ""  # as the model file names them
+        h, code = _network(g, m.network, xs, m.network.dtype, prefix)
         error = _row_error(g, h, xs, observed, d)
-        term = _code_term(g, code, distance, prefix)
+        term = _code_term(g, code, m.code_distance, prefix)
         score = error if term is None else g.op("Add", error, term)
-        weight = g.const(f"{prefix}weight", np.array(scale / len(models)))
+        weight = g.const(f"{prefix}weight", np.array(m.scale / len(models)))
         errors.append(g.op("Mul", error, weight))
         scores.append(g.op("Mul", score, weight))
     return _total(g, errors, "error"), _total(g, scores, "score")
