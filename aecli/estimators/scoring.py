@@ -18,8 +18,9 @@ the error's units. On ``bench/detection.py`` this lifts the mean ROC AUC of the 
 T² models the codes as one Gaussian cloud. Categorical columns break that: their one-hot
 blocks gather the codes in clusters, one per common combination of levels, and a row of a
 rare but valid combination lies far from the centre. On ``sample_data/orders.csv`` the 12
-worst rows held 4 of its 12 planted mix-ups with the code term, against 8 by the error alone
-(the kNN distance between codes did worse still: none). So ``auto``, the default,
+worst rows held 4 of its 12 planted mix-ups with the code term, against 8 by the error alone,
+with one model (5 and 11 with a small table's ensemble; the kNN distance between codes did
+worse still: none). So ``auto``, the default,
 adds the code term only when every column is numeric; a categorical column's error is already
 a likelihood (nats), which ranks such tables well on its own.
 """
