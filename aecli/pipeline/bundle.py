@@ -143,7 +143,8 @@ class ModelBundle:
         for m in models:
             codes = m.network.encode(xs, workspace)
             part_hat, part_sq = self._through(xs, codes, workspace, imputed, m.network)
-            part_sq *= m.scale
+            if m.scale != 1.0:  # the main model's: spare a pass over every cell
+                part_sq *= m.scale
             xs_hat = part_hat if xs_hat is None else xs_hat + part_hat
             sq = part_sq if sq is None else sq + part_sq
             if m.code_distance is not None:

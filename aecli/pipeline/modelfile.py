@@ -365,11 +365,7 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]) -> ModelBundle:
     expected.update({"scaler.center": (len(numeric),), "scaler.scale": (len(numeric),)})
     if meta["missing"] == MissingPolicy.IMPUTE or "imputer.fill" in arrays:
         expected["imputer.fill"] = (len(numeric),)
-    for name, shape in expected.items():
-        if name not in arrays:
-            raise ValueError(f"array {name!r} is missing")
-        if arrays[name].shape != shape:
-            raise ValueError(f"array {name!r} has shape {arrays[name].shape}, expected {shape}")
+    _check_shapes(arrays, expected)
     quantiles = arrays.get("calibration.quantiles")
     if quantiles is None or quantiles.ndim != 1 or len(quantiles) < 2 or np.any(
             np.diff(quantiles) < 0):
@@ -397,6 +393,18 @@ def _build(meta: dict, arrays: dict[str, np.ndarray]) -> ModelBundle:
     prep = Preparation(numeric, missing, scaler, imputer, dtype, categorical,
                        BadValues(meta.get("bad_values", "error")))
     return ModelBundle(ae, prep, dict(meta.get("info", {})), dict(summary))
+
+
+def _check_shapes(arrays: dict[str, np.ndarray], expected: dict[str, tuple[int, ...]],
+                  prefix: str = "") -> None:
+    """Every ``expected`` array is there, in its shape (``prefix``: how the file names
+    them)."""
+    for name, shape in expected.items():
+        if name not in arrays:
+            raise ValueError(f"array {prefix + name!r} is missing")
+        if arrays[name].shape != shape:
+            raise ValueError(f"array {prefix + name!r} has shape {arrays[name].shape}, "
+                             f"expected {shape}")
 
 
 def _code_distance(arrays: dict[str, np.ndarray], k: int) -> CodeDistance | None:
@@ -428,12 +436,7 @@ def _members(arrays: dict[str, np.ndarray], network: Network, k: int) -> tuple[M
     for i, scale in enumerate(scales, start=1):
         prefix = f"member{i}."
         own = {name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)}
-        for name, shape in network.expected_shapes().items():
-            if name not in own:
-                raise ValueError(f"array {prefix + name!r} is missing")
-            if own[name].shape != shape:
-                raise ValueError(f"array {prefix + name!r} has shape {own[name].shape}, "
-                                 f"expected {shape}")
+        _check_shapes(own, network.expected_shapes(), prefix)
         member = Network(network.specs, dtype=network.dtype, groups=network.groups)
         member.load_arrays(own)
         members.append(Member(member, _code_distance(own, k), float(scale)))
