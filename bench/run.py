@@ -18,6 +18,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,9 +92,11 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def run(sections: list[str], sizes: Sizes, threads: int) -> list[Figure]:
-    """Measure the chosen sections and return their figures."""
+def run(sections: list[str], sizes: Sizes, threads: int) -> tuple[list[Figure], list[str]]:
+    """Measure the chosen sections; return their figures and the sections that failed (each
+    logged with its traceback, so one broken section does not lose the others' figures)."""
     figures: list[Figure] = []
+    failed: list[str] = []
     if "encode" in sections or "memory" in sections:
         rows = [sizes.encode_rows] if "encode" in sections else []
         rows += [sizes.encode_rows, *sizes.memory_rows] if "memory" in sections else []
@@ -102,31 +105,42 @@ def run(sections: list[str], sizes: Sizes, threads: int) -> list[Figure]:
     for section in sections:
         started = time.perf_counter()
         log(f"measuring {section} ...")
-        if section == "training":
-            figures += train_speed.measure(sizes.train_rows, sizes.epochs, sizes.train_rounds,
-                                           threads)
-            figures += train_speed.fit_figures(sizes.train_rows, sizes.train_rounds, threads)
-        elif section == "busy":
-            figures += busy.measure(quick=sizes is QUICK, log=log)
-        elif section == "encode":
-            figures += encode_speed.encode_figures(sizes.encode_rows, sizes.encode_rounds)
-        elif section == "memory":
-            figures += encode_speed.memory_figures(*sizes.memory_rows)
-            figures.append(encode_speed.row_group_figure(sizes.memory_rows[1]))
-            figures.append(encode_speed.stream_training_figure(sizes.encode_rows,
-                                                               sizes.memory_rows[1]))
-        elif section == "stream":
-            figures += stream_order.measure(quick=sizes is QUICK)
-        elif section == "pca":
-            figures += pca_speed.measure(sizes.pca_rows, 256, sizes.pca_repeat)
-        elif section == "quality":
-            figures += quality.figures(quick=sizes is QUICK, log=log)
-        elif section == "detection":
-            figures += detection.figures(quick=sizes is QUICK, log=log)
-        elif section == "cluster":
-            figures += cluster.figures(quick=sizes is QUICK, log=log)
+        try:
+            figures += _section(section, sizes, threads)
+        except Exception:  # reported with its traceback; the run then exits non-zero
+            log(traceback.format_exc())
+            log(f"  {section}: FAILED")
+            failed.append(section)
+            continue
         log(f"  {section}: {time.perf_counter() - started:.0f} s")
-    return figures
+    return figures, failed
+
+
+def _section(section: str, sizes: Sizes, threads: int) -> list[Figure]:
+    """One section's figures."""
+    quick = sizes is QUICK
+    if section == "training":
+        return (train_speed.measure(sizes.train_rows, sizes.epochs, sizes.train_rounds, threads)
+                + train_speed.fit_figures(sizes.train_rows, sizes.train_rounds, threads))
+    if section == "busy":
+        return busy.measure(quick=quick, log=log)
+    if section == "encode":
+        return encode_speed.encode_figures(sizes.encode_rows, sizes.encode_rounds)
+    if section == "memory":
+        return [*encode_speed.memory_figures(*sizes.memory_rows),
+                encode_speed.row_group_figure(sizes.memory_rows[1]),
+                encode_speed.stream_training_figure(sizes.encode_rows, sizes.memory_rows[1])]
+    if section == "stream":
+        return stream_order.measure(quick=quick)
+    if section == "pca":
+        return pca_speed.measure(sizes.pca_rows, 256, sizes.pca_repeat)
+    if section == "quality":
+        return quality.figures(quick=quick, log=log)
+    if section == "detection":
+        return detection.figures(quick=quick, log=log)
+    if section == "cluster":
+        return cluster.figures(quick=quick, log=log)
+    raise ValueError(f"unknown section {section!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         env = environment(threads)
         log(f"aecli bench ({'quick' if args.quick else 'full'}) on {env['cpus']} CPUs, "
             f"{threads} BLAS thread(s), numpy {env['numpy']}, torch {env['torch'] or 'absent'}")
-        figures = run(sections, sizes, threads)
+        figures, failed = run(sections, sizes, threads)
     seconds = time.perf_counter() - started
 
     print(table(figures))
@@ -161,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     missed = [f.name for f in judged if f.status == "MISS"]
     print(f"\n{len(judged) - len(missed)} of {len(judged)} figures meet their target "
           f"({seconds:.0f} s)" + (f"; missed: {'; '.join(missed)}" if missed else ""))
+    if failed:
+        print(f"FAILED sections (tracebacks above): {', '.join(failed)}")
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps({
         "mode": "quick" if args.quick else "full",
@@ -168,9 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(seconds, 1),
         "environment": env,
         "figures": [f.to_dict() for f in figures],
+        "failed_sections": failed,
     }, indent=2) + "\n")
     log(f"wrote {json_path}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
