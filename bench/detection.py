@@ -18,9 +18,10 @@ Data sets, all offline:
   into the training rows, which are then scored).
 
 Every detector sees the same standardised features (mean and standard deviation of the rows
-it is fitted on). aecli runs as ``aecli train`` + ``aecli score`` would, with its defaults
-(the library path the commands use). PyOD's detectors run with theirs. The figures are ROC
-AUC and precision at n (n = the number of anomalies), the median of 3 seeds.
+it is fitted on; columns constant on those rows are left out). aecli runs as ``aecli train``
++ ``aecli score`` would, with its defaults (the library path the commands use). PyOD's
+detectors run with theirs. The figures are ROC AUC and precision at n (n = the number of
+anomalies), the median of 3 seeds.
 
     .venv/bin/python bench/detection.py            # the table (also a section of bench/run.py)
 """
@@ -110,9 +111,13 @@ def cases(seed: int):
 
 
 def _standardise(fit, score):
+    """Standardise on the fitted rows, leaving out the columns constant there (the digits'
+    blank border pixels): they tell no detector anything, and PyOD's PCA divides by their zero
+    variance, which made every one of its scores NaN (an AUC of 0.5)."""
     mean, std = fit.mean(axis=0), fit.std(axis=0)
-    std[std == 0] = 1.0
-    return (fit - mean) / std, (score - mean) / std
+    varies = std > 0
+    return ((fit - mean) / np.where(varies, std, 1.0))[:, varies], \
+        ((score - mean) / np.where(varies, std, 1.0))[:, varies]
 
 
 # aecli's settings for a table that holds its own anomalies (README: "Which settings when")
