@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# A suite started in the background (``make test &``, nohup) inherits Ctrl-C ignored, and so
+# would every aecli it spawns: the tests that interrupt training with SIGINT would wait in
+# vain. A handler, unlike "ignore", is reset to the default when a child starts.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _numerical_grad(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
