@@ -70,14 +70,15 @@ def test_methods_agree_with_each_other(X):
     assert ae.score(X) == pytest.approx(-errors.mean())
     np.testing.assert_array_equal(ae.score_samples(X), -ae.anomaly_score(X))
     # the anomaly score: the error plus the code's squared Mahalanobis distance from the
-    # training codes (here every row), weighted by the mean training error; of one model
-    # (without the fold models of a small table's ensemble: see test_modelfile)
+    # training codes (here every row), each over its limit, the 99th percentile of its
+    # training values; of one model (without the fold models of a small table's ensemble:
+    # see test_modelfile)
     ae = Autoencoder(**SMALL, dtype="float64", validation=0).fit(X, out_of_fold=False)
     errors = ae.reconstruction_error(X)
     Z = ae.transform(X)
     t2 = np.einsum("ij,jk,ik->i", Z - Z.mean(0), np.linalg.inv(np.cov(Z.T, bias=True)),
                    Z - Z.mean(0))
-    expected = errors + ae.train_mse_ * t2 / ae.latent
+    expected = errors + t2 * np.quantile(errors, 0.99) / np.quantile(t2, 0.99)
     np.testing.assert_allclose(ae.anomaly_score(X), expected, rtol=1e-6)
     by_error = Autoencoder(**SMALL, dtype="float64", score_by="error").fit(
         X, out_of_fold=False)

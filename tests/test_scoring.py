@@ -220,7 +220,7 @@ def test_a_streamed_fit_scores_by_the_same_code_statistics_as_its_rows_give():
     ae = Autoencoder(latent=2, hidden=(8,), epochs=2, dtype="float64").fit_chunks(
         lambda: [X[:400], X[400:800]], validation_data=X[800:])
     assert ae.calibration_.source == "validation rows" and ae.calibration_rows_ == 100
-    expected = CodeDistance.from_codes(ae.transform(X[:800]), ae.train_mse_)
+    expected = CodeDistance.from_codes(ae.transform(X[:800]), ae.reconstruction_error(X[:800]))
     np.testing.assert_allclose(ae.code_distance_.center, expected.center, rtol=1e-9)
     np.testing.assert_allclose(ae.anomaly_score(X[800:]),
                                ae.reconstruction_error(X[800:]) + expected.of(

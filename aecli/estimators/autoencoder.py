@@ -126,7 +126,7 @@ class Autoencoder(ParamsMixin):
         sample = _sample(X_train, max(OWN_ROWS, quantile_rows(p.contamination)), rng)
         codes = np.empty((len(sample), p.latent), dtype=network.dtype)
         train_errors = reconstruction_mse_rows(network, sample, codes=codes)
-        distance = _code_distance(p, codes, float(train_errors.mean()), groups)
+        distance = _code_distance(p, codes, train_errors, groups)
         own = _plus(train_errors, distance, codes)  # the model's own rows, in sample
         if X_val is not None:
             val_errors, calibration = _scores(network, X_val, distance)
@@ -234,7 +234,9 @@ class Autoencoder(ParamsMixin):
                 kept.append((errors, codes))
         distance = None
         if p.score_by.with_code(_categorical(groups)):
-            distance = CodeDistance.from_moments(moments.n, moments.total, moments.outer, total / n)
+            distance = CodeDistance.from_moments(moments.n, moments.total, moments.outer
+                                                 ).balanced(np.concatenate([e for e, _ in kept]),
+                                                            np.concatenate([z for _, z in kept]))
         own = np.concatenate([_plus(e, distance, z) for e, z in kept])  # a prefix
         if X_val is not None:
             val_errors, calibration = _scores(network, X_val, distance)
@@ -415,10 +417,11 @@ def _categorical(groups: SoftmaxGroups | None) -> bool:
     return groups is not None and len(groups.sizes) > 0
 
 
-def _code_distance(p: Hyperparameters, codes: np.ndarray, train_mse: float,
+def _code_distance(p: Hyperparameters, codes: np.ndarray, errors: np.ndarray,
                    groups: SoftmaxGroups | None) -> CodeDistance | None:
-    """The code term of the score, from the training rows' codes; None for errors alone."""
-    return CodeDistance.from_codes(codes, train_mse) \
+    """The code term of the score, from training rows' codes and errors; None for errors
+    alone."""
+    return CodeDistance.from_codes(codes, errors) \
         if p.score_by.with_code(_categorical(groups)) else None
 
 

@@ -20,7 +20,7 @@ The fold models are kept and score with this one (:mod:`aecli.estimators.ensembl
 scores calibrated are the ensemble's, each row's mapped from in-sample to out-of-sample
 scores model by model; the floor is the ensemble's scores of its own rows. Measured with
 every row held out once (five folds per seed, ``bench/detection.py``), all 20 runs flag
-0.8-1.8% (mean 1.16%).
+0.6-1.8% (mean 1.18%; 0.8-1.8% and 1.16% with the code term over its mean).
 
 With enough errors (``TAIL_ROWS`` of them above the quantile) it is their empirical
 quantile. With fewer, the empirical quantile rests on one or two rows and moves from seed to

@@ -18,7 +18,8 @@ in-sample score lacks; a row's calibration score is the mean of its six mapped s
 ``contamination=0.01``, on digits, breast cancer, a 12-D S-curve and an 8,000-row table (five
 seeds each, 70/30 splits), the shares of clean held-out rows flagged were 0.6-2.4% (3.5% once:
 6 of 170 rows) this way, against 0.0-0.8% on the S-curve and the 8,000 rows when the ensemble
-was held to the single models' out-of-fold threshold; with every row held out once, 0.8-1.8%.
+was held to the single models' out-of-fold threshold; with every row held out once, 0.8-1.8%
+(0.6-1.8% with the code term over its 99th percentile, :mod:`aecli.estimators.scoring`).
 """
 
 from __future__ import annotations

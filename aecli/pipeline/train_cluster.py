@@ -448,8 +448,9 @@ def fit_on_cluster(data: OnCluster, params: dict,
         moments = CodeMoments(hp.latent)
         for _, _, part in trained:
             moments.merge(part)
-        distance = CodeDistance.from_moments(moments.n, moments.total, moments.outer,
-                                             float(train_errors.mean()))
+        codes = np.concatenate([z for _, z, _ in trained])[:CALIBRATION_ROWS]
+        distance = CodeDistance.from_moments(moments.n, moments.total, moments.outer
+                                             ).balanced(train_errors[:CALIBRATION_ROWS], codes)
 
     def scores(parts) -> np.ndarray:  # the first CALIBRATION_ROWS rows' scores
         errs = np.concatenate([e for e, _, _ in parts])[:CALIBRATION_ROWS]
