@@ -115,9 +115,8 @@ def _standardise(fit, score):
     blank border pixels): they tell no detector anything, and PyOD's PCA divides by their zero
     variance, which made every one of its scores NaN (an AUC of 0.5)."""
     mean, std = fit.mean(axis=0), fit.std(axis=0)
-    varies = std > 0
-    return ((fit - mean) / np.where(varies, std, 1.0))[:, varies], \
-        ((score - mean) / np.where(varies, std, 1.0))[:, varies]
+    keep = std > 0
+    return (fit[:, keep] - mean[keep]) / std[keep], (score[:, keep] - mean[keep]) / std[keep]
 
 
 # aecli's settings for a table that holds its own anomalies (README: "Which settings when")

@@ -232,12 +232,13 @@ class Autoencoder(ParamsMixin):
             moments.add(codes)
             if sum(len(e) for e, _ in kept) < CALIBRATION_ROWS:
                 kept.append((errors, codes))
+        prefix_errors = np.concatenate([e for e, _ in kept])
+        prefix_codes = np.concatenate([z for _, z in kept])
         distance = None
         if p.score_by.with_code(_categorical(groups)):
             distance = CodeDistance.from_moments(moments.n, moments.total, moments.outer
-                                                 ).balanced(np.concatenate([e for e, _ in kept]),
-                                                            np.concatenate([z for _, z in kept]))
-        own = np.concatenate([_plus(e, distance, z) for e, z in kept])  # a prefix
+                                                 ).balanced(prefix_errors, prefix_codes)
+        own = _plus(prefix_errors, distance, prefix_codes)  # a prefix
         if X_val is not None:
             val_errors, calibration = _scores(network, X_val, distance)
         else:
