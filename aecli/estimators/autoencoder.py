@@ -17,6 +17,7 @@ from ..nn.training import (
     train,
     train_full_batch,
 )
+from ..nn.trimmed import TrimmedMean, trimmed_mean
 from . import checks as v
 from .base import ParamsMixin
 from .calibration import calibrate, quantile_rows
@@ -142,7 +143,7 @@ class Autoencoder(ParamsMixin):
             main = _scores(network, X_all, distance)[1]
             calibration, own = calibration_scores(main, folds), in_sample(main, folds)
             source = "out-of-fold"
-        self._set_fitted(network, result, arr.shape[1], names, float(train_errors.mean()),
+        self._set_fitted(network, result, arr.shape[1], names, trimmed_mean(train_errors),
                          val_errors, calibration, source, distance, p, own, members)
 
     def _out_of_fold(self, X: np.ndarray, groups, own_median: float, callback=None
@@ -224,11 +225,12 @@ class Autoencoder(ParamsMixin):
         # One more pass for the training error and the codes' moments; only a bounded prefix
         # of the rows' errors and codes is kept, to calibrate the threshold when there are no
         # validation rows.
-        total, n, kept, moments = 0.0, 0, [], CodeMoments(p.latent)
+        train_mse, kept = TrimmedMean(n_rows or source.rows), []
+        moments = CodeMoments(p.latent)
         for chunk in checked():
             codes = np.empty((len(chunk), p.latent), dtype=network.dtype)
             errors = reconstruction_mse_rows(network, chunk, codes=codes)
-            total, n = total + float(errors.sum()), n + len(errors)
+            train_mse.add(errors)
             moments.add(codes)
             if sum(len(e) for e, _ in kept) < CALIBRATION_ROWS:
                 kept.append((errors, codes))
@@ -243,7 +245,7 @@ class Autoencoder(ParamsMixin):
             val_errors, calibration = _scores(network, X_val, distance)
         else:
             val_errors, calibration = None, own
-        self._set_fitted(network, result, d, None, total / n, val_errors, calibration,
+        self._set_fitted(network, result, d, None, train_mse.value, val_errors, calibration,
                          "validation rows" if X_val is not None else "training rows",
                          distance, p, own)
         return self
@@ -290,7 +292,7 @@ class Autoencoder(ParamsMixin):
         self.best_epoch_ = result.best_epoch
         self.stopped_early_ = result.stopped_early
         self.train_mse_ = float(train_mse)
-        self.validation_mse_ = None if val_errors is None else float(val_errors.mean())
+        self.validation_mse_ = None if val_errors is None else trimmed_mean(val_errors)
         self.code_distance_ = distance
         self.error_quantiles_ = np.quantile(calibration, QUANTILE_LEVELS)
         self.calibration_ = calibrate(calibration, self.contamination, source, own)
@@ -499,8 +501,9 @@ optimizer_ : str
 epochs_ : int
     The budget of epochs (``epochs=None`` resolved for the data).
 train_mse_, validation_mse_ : float
-    Final reconstruction MSE on the training rows (a random 16,384 of them, on larger
-    tables) and the held-out rows (None if none).
+    Final reconstruction MSE, its worst 1% of rows left out (:mod:`aecli.nn.trimmed`), on the
+    training rows (a random 16,384 of them, on larger tables) and the held-out rows (None
+    if none).
 error_quantiles_ : ndarray of shape (101,)
     Calibration scores (see :meth:`anomaly_score`) at percentiles 0..100.
 threshold_ : float

@@ -20,6 +20,7 @@ from .lbfgs import LBFGS
 from .network import Network
 from .schedules import ScheduleKind, lr_factor
 from .threads import ThreadTuner
+from .trimmed import trimmed_mean
 
 EVAL_CHUNK = 16384  # rows per forward pass when evaluating, to bound memory
 
@@ -127,13 +128,15 @@ def chunked_batches(chunks: Callable[[], Iterable[np.ndarray]], batch_size: int,
     ``buffer_bytes`` of rows (at least two chunks' worth); once full, each arriving row takes
     the place of one drawn at random, and the rows drawn go out in batches. A table that fits
     the buffer is shuffled whole, as in memory; a larger one is mixed across the buffer's
-    span of the file. Memory holds the buffer and one chunk.
+    span of the file. Memory holds the buffer and one chunk. After a whole epoch, the
+    source's ``rows`` says how many rows it held.
     """
 
     def epoch(rng: np.random.Generator) -> Iterator[np.ndarray]:
-        buffer, held, carry = None, 0, None
+        buffer, held, carry, seen = None, 0, None, 0
         for chunk in chunks():
             m = len(chunk)
+            seen += m
             if buffer is None:
                 rows = max(2 * m, buffer_bytes // max(chunk[0].nbytes, 1))
                 buffer = np.empty((rows, chunk.shape[1]), dtype=chunk.dtype)  # (S, d)
@@ -155,7 +158,9 @@ def chunked_batches(chunks: Callable[[], Iterable[np.ndarray]], batch_size: int,
             carry = yield from _batches(rest, carry, batch_size)
         if carry is not None and len(carry):
             yield carry
+        epoch.rows = seen
 
+    epoch.rows = None  # not known before the first epoch
     return epoch
 
 
@@ -187,8 +192,9 @@ class _Monitor:
         s, result = self.settings, self.result
         val_loss = None
         if self.X_val is not None:
-            val_loss = float(reconstruction_mse_rows(self.network, self.X_val, False,
-                                                     self.tuner).mean())
+            # trimmed: a few extreme validation rows must not pick the best epoch
+            val_loss = trimmed_mean(reconstruction_mse_rows(self.network, self.X_val, False,
+                                                            self.tuner))
             if not math.isfinite(val_loss):
                 raise _diverged(epoch, val_loss, s.lr)
             result.val_loss_history.append(val_loss)
@@ -238,7 +244,8 @@ def train(
     callable taking the generator and yielding the batches of one epoch. The learning rate
     follows ``settings.schedule`` over the whole budget. With ``settings.patience`` set,
     training stops after that many epochs without improvement of the monitored loss
-    (validation if given, else training) and the best weights are restored. A non-finite loss
+    (validation if given, its trimmed mean: :mod:`aecli.nn.trimmed`; else training) and the
+    best weights are restored. A non-finite loss
     raises :class:`TrainingError` at once.
     """
     if isinstance(X_train, np.ndarray):

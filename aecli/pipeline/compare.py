@@ -10,6 +10,7 @@ from ..errors import InvalidParameterError
 from ..estimators import Autoencoder, Hyperparameters
 from ..io import BadValues
 from ..nn.training import EpochReport
+from ..nn.trimmed import trimmed_mean
 from ..preprocessing import MissingPolicy, RawRows, ScalerKind
 from .train import pca_error, prepare
 
@@ -97,7 +98,7 @@ def compare_with_pca(
         # no out-of-fold calibration: the sweep compares errors and never uses a threshold
         ae.fit(p.X_train, callback=callback, validation_data=p.X_val, groups=groups,
                out_of_fold=False)
-        ae_mse = float(ae.reconstruction_error(p.X_val).mean())
+        ae_mse = trimmed_mean(ae.reconstruction_error(p.X_val))  # as PCA's
         row = comparison_row(k, pca_mse, pca_var, ae_mse, len(ae.loss_history_))
         rows.append(row)
         if on_k is not None:

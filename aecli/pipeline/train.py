@@ -18,6 +18,7 @@ from ..estimators import PCA, Autoencoder, Hyperparameters
 from ..io import BadValues
 from ..nn import SoftmaxGroups
 from ..nn.training import EpochReport
+from ..nn.trimmed import trimmed_mean
 from ..preprocessing import MissingPolicy, Preparation, RawRows, ScalerKind, screen
 from ..report.text import format_architecture
 from .bundle import ModelBundle
@@ -74,10 +75,11 @@ def prepare(X: np.ndarray | RawRows, names, *, missing: MissingPolicy, scale: Sc
 
 def pca_error(X_train: np.ndarray, X_eval: np.ndarray, k: int,
               groups: SoftmaxGroups | None = None) -> tuple[float, float]:
-    """PCA fitted on ``X_train`` at ``k``: (mean reconstruction error on ``X_eval``,
-    cumulative explained variance ratio). With categorical columns (``groups``), PCA sees
-    the same one-hot matrix; each block of its reconstruction, clipped to [0, 1] and
-    normalised, is read as probabilities and measured as the autoencoder's is."""
+    """PCA fitted on ``X_train`` at ``k``: (mean reconstruction error on ``X_eval``, trimmed
+    as the autoencoder's is (:mod:`aecli.nn.trimmed`), cumulative explained variance ratio).
+    With categorical columns (``groups``), PCA sees the same one-hot matrix; each block of
+    its reconstruction, clipped to [0, 1] and normalised, is read as probabilities and
+    measured as the autoencoder's is."""
     pca = PCA(n_components=k).fit(X_train.astype(np.float64))
     X_eval = X_eval.astype(np.float64)
     if groups is None:
@@ -86,7 +88,7 @@ def pca_error(X_train: np.ndarray, X_eval: np.ndarray, k: int,
         # its one-hot blocks read as probabilities, to be measured as the autoencoder's are
         rebuilt = groups.normalised_(pca.inverse_transform(pca.transform(X_eval)))
         err = groups.row_errors(rebuilt, X_eval)
-    return float(err.mean()), float(pca.explained_variance_ratio_.sum())
+    return trimmed_mean(err), float(pca.explained_variance_ratio_.sum())
 
 
 def train_bundle(

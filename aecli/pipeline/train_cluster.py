@@ -41,6 +41,7 @@ from ..io import BadValues, iter_batches, to_matrix
 from ..nn import Network, autoencoder_specs, make_optimizer
 from ..nn.schedules import ScheduleKind, lr_factor
 from ..nn.training import EpochReport, reconstruction_mse_rows, train
+from ..nn.trimmed import trimmed_mean
 from ..preprocessing import (
     Categorical,
     Imputer,
@@ -361,7 +362,7 @@ class OnCluster:
                                key=f"aecli-pca-{self.job}-{k}-{i}")
             for i, h in enumerate(self.held)]))
         total = max(float(self.eigenvalues.sum()), 1e-300)
-        return float(errors.mean()), float(self.eigenvalues[:k].sum() / total)
+        return trimmed_mean(errors), float(self.eigenvalues[:k].sum() / total)
 
 
 def prepare_on_cluster(client, source: str, reading: Reading, params: dict,
@@ -464,8 +465,8 @@ def fit_on_cluster(data: OnCluster, params: dict,
         "loss_history": result["loss"], "val_loss_history": result["val"] or None,
         "best_epoch": result["best_epoch"], "stopped_early": result["stop"] != "budget",
         "stop_reason": result["stop"], "optimizer": str(hp.optimizer),
-        "epochs_budget": hp.epochs, "train_mse": float(train_errors.mean()),
-        "validation_mse": float(held_out.mean()) if validated else None,
+        "epochs_budget": hp.epochs, "train_mse": trimmed_mean(train_errors),
+        "validation_mse": trimmed_mean(held_out) if validated else None,
         "error_quantiles": np.quantile(calibration, QUANTILE_LEVELS),
         "threshold": 0.0, "calibration_rows": len(calibration),
     }
@@ -574,7 +575,7 @@ def _average(client, held, network: Network, setup: Setup, hp: Hyperparameters,
             client.submit(errors, h, network.theta, setup, "validation",
                           key=f"aecli-v-{job}-{epoch}-{i}") for i, h in enumerate(held)])]
         n_val = sum(len(p) for p in parts)
-        val_loss = float(sum(p.sum() for p in parts) / n_val) if n_val else None
+        val_loss = trimmed_mean(np.concatenate(parts)) if n_val else None  # as in memory
         loss.append(float(train_loss))
         if val_loss is not None:
             val.append(val_loss)
