@@ -40,7 +40,7 @@ def _table(n=40):
         "key": [f"k{i}" for i in range(n)],  # text, every one distinct
         "x": rng.normal(size=n),  # floats, all distinct: a measurement, not an identifier
         "count": pa.array(rng.integers(0, 5, n)),
-        "whole": np.arange(n, dtype=np.float64) * 3,  # whole numbers read as floats: an id
+        "whole": np.arange(n, dtype=np.float64) * 3,  # all-distinct numbers: a measurement
         "flag": pa.array(rng.random(n) < 0.5),  # a boolean: numeric 0/1
         "colour": rng.choice(["red", "green", "blue"], n).tolist(),
         "same": ["EUR"] * n,
@@ -52,12 +52,13 @@ def _table(n=40):
 
 def test_each_column_gets_a_role():
     roles = decide_roles(_table(), max_levels=20)
-    assert roles.numeric == ["x", "count", "flag"]
+    assert roles.numeric == ["x", "count", "whole", "flag"]
     assert roles.categorical == ["colour"]
-    assert roles.identifiers == ["id", "key", "whole"]
+    assert roles.identifiers == ["id", "key"]  # named as one (and a row number); distinct text
     assert roles.constant == ["same"] and roles.empty == ["gap"]
-    assert set(roles.other) == {"when", "wide"} and "--max-levels 20" in roles.other["wide"]
-    assert roles.features == ["x", "count", "flag", "colour"]
+    assert roles.dates == ["when"]
+    assert set(roles.other) == {"wide"} and "--max-levels 20" in roles.other["wide"]
+    assert roles.features == ["x", "count", "whole", "flag", "colour"]
 
 
 def test_categorical_forces_and_none_turns_text_off_and_columns_overrides():
@@ -71,7 +72,7 @@ def test_categorical_forces_and_none_turns_text_off_and_columns_overrides():
     assert named.numeric == ["id", "x"] and named.categorical == ["colour"]
     with pytest.raises(DataError, match="more than --max-levels 20") as e:
         decide_roles(t, columns=["x", "wide"], max_levels=20)
-    assert "row 1 holds 'w0'" in str(e.value)
+    assert "it holds 'w0'" in str(e.value)
 
 
 def test_text_that_is_numbers_bar_a_stray_value_is_numeric_not_categorical():
@@ -147,9 +148,10 @@ def test_train_names_each_role_and_the_model_keeps_them(orders):
     stderr = " ".join(orders["stderr"].split())
     assert "numeric features (2): items, amount" in stderr
     assert "categorical features (4, one-hot): shop, region, paid, express" in stderr
-    assert "identifiers, not used (every value distinct): id" in stderr
+    assert "identifiers, not used: id" in stderr
     assert "empty in every row, so not used: note" in stderr
-    assert "not used: day (text with 90 distinct values, more than --max-levels 50" in stderr
+    assert "dates, not used: day" in stderr  # ISO dates in CSV: never "force it categorical"
+    assert "--categorical day" not in stderr
     bundle = read_model(orders["model"])
     assert bundle.features == ["items", "amount", "shop", "region", "paid", "express"]
     assert bundle.preparation.categorical[3].levels == ("False", "True")
@@ -241,7 +243,7 @@ def test_streamed_training_learns_the_levels_of_the_whole_file(tmp_path):
     assert bundle.preparation.categorical[2].levels == ("later", "no", "yes")
     # Parquet keeps the booleans' type: a number, 0 or 1; the timestamps are not used
     assert bundle.features == ["items", "amount", "express", "shop", "region", "paid"]
-    assert "day" in bundle.info["roles"]["other"]
+    assert "day" in bundle.info["roles"]["dates"]
     r = ok("encode", model, tmp_path / "o.parquet", "-q")
     assert len(r.stdout.splitlines()) == 3001
 
@@ -255,7 +257,7 @@ def test_export_refuses_a_model_with_categorical_columns(orders, tmp_path):
 
 def test_a_forced_column_of_too_many_levels_is_refused_with_advice():
     t = pa.table({"x": np.arange(3000) % 7 * 1.0, "code": [f"c{i}" for i in range(3000)]})
-    with pytest.raises(DataError, match="3,000 distinct values") as e:
+    with pytest.raises(DataError, match="1,001 distinct values") as e:
         decide_roles(t, categorical=["code"])
     assert "--exclude code" in e.value.hint
 

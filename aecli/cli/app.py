@@ -76,6 +76,6 @@ def _leave(code: int) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe: the reader has what it wanted
+        except (OSError, ValueError, AttributeError):  # a closed pipe, or none at all (>&-)
             pass
     os._exit(code)

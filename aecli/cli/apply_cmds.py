@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
@@ -21,7 +20,8 @@ from ..preprocessing import MissingPolicy
 from . import cluster
 from . import options as o
 from .data import check_color_by, check_keep, check_stdin, write_columns
-from .runtime import Run, guarded, stderr_console
+from .outputs import refusing_stream_collisions
+from .runtime import Run, guarded, stderr_console, write_stdout
 from .signatures import expand, option
 
 BATCH_ROWS = 65536
@@ -65,7 +65,8 @@ def stream_options(command):
                option("missing", StreamMissing, None), option("threads", StreamThreads, None),
                option("bad_values", StreamBadValues, None),
                option("scheduler", cluster.Scheduler, None)]
-    return expand(command, "io", options, lambda values: StreamIO(**values))
+    return expand(refusing_stream_collisions(command), "io", options,
+                  lambda values: StreamIO(**values))
 
 
 def _open(model: Path, data, io: StreamIO):
@@ -235,7 +236,7 @@ def score(
     result = summary.report(bundle, totals)
     if json_out:
         # default=str: pass-through values such as dates are written as text
-        sys.stdout.write(json.dumps(result, default=str) + "\n")
+        write_stdout(json.dumps(result, default=str) + "\n")
     _dropped_note(totals, run.quiet, stream)
     if not run.quiet:
         if result["flagged_rows"]:

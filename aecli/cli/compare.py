@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated
 
 import typer
@@ -17,8 +16,9 @@ from ..report.plots import compare_plot, require_matplotlib
 from . import cluster
 from . import options as o
 from .data import input_name, load_features, say_roles, write_columns
+from .outputs import refuse_collisions
 from .progress import TrainingProgress
-from .runtime import Run, guarded, stderr_console, stdout_console
+from .runtime import Run, guarded, stderr_console, stdout_console, write_stdout
 from .training_options import training_options
 
 
@@ -71,6 +71,7 @@ def compare_pca(
 
       aecli compare-pca sample_data/curve.csv -k 1,2,3,4 --epochs 60
     """
+    refuse_collisions({"the input DATA": data}, {"--plot": plot})
     if plot is not None:
         require_matplotlib()
     ks = parse_ks(latent) if latent is not None else None
@@ -108,8 +109,8 @@ def compare_pca(
     if plot is not None:
         compare_plot(plot, rows, suggestion)
     if json_out:
-        sys.stdout.write(json.dumps({"rows": rows, "suggestion": suggestion,
-                                     "features": features}) + "\n")
+        write_stdout(json.dumps({"rows": rows, "suggestion": suggestion,
+                                 "features": features}) + "\n")
     elif csv_out:
         write_columns(None, {key: [r[key] for r in rows] for key in rows[0]})
     table = report.compare_table(rows, suggestion)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
 from ..errors import DataError, naming_input
 from ..io import BadValues, Format, TableWriter, iter_batches, read_table, to_matrix
+from ..io.surveyed import Surveyed, rereadable, survey_input
 from ..io.formats import format_from_path, is_url
 from ..io.parquet import row_group_sizes
 from ..pipeline.train_streamed import ChunkSource
@@ -26,42 +28,70 @@ def check_stdin(data) -> None:
                         hint="name a file, or pipe a table in (e.g. cat data.csv | aecli ...)")
 
 
-def load_features(data, input_format, columns, exclude, categorical=None,
-                  max_levels: int = MAX_LEVELS, bad_values: BadValues = BadValues.ERROR
-                  ) -> tuple[RawRows, Roles]:
-    """Read a whole table and decide its columns' roles (see
-    :func:`aecli.preprocessing.decide_roles`; ``categorical`` is ``--categorical``'s text).
-    Columns left out by name are read as text, so a stray value there stops nothing.
+@dataclass(frozen=True)
+class Reading:
+    """The data options of training: which columns, how text is read, and what a bad cell
+    becomes (``--columns``, ``--exclude``, ``--categorical``, ``--max-levels``,
+    ``--bad-values``, ``--delimiter``, ``--decimal``, ``--input-format``)."""
+
+    input_format: Format | None = None
+    columns: list[str] | None = None
+    exclude: list[str] | None = None
+    categorical: str | None = None
+    max_levels: int = MAX_LEVELS
+    bad_values: BadValues = BadValues.ERROR
+    delimiter: str | None = None
+    decimal: str | None = None
+
+
+def _surveyed_roles(source, input_format, reading: Reading) -> tuple[Surveyed, Roles]:
+    forced, auto = categorical_option(reading.categorical)
+    surveyed = survey_input(source, input_format, reading.delimiter, reading.decimal)
+    with naming_input(surveyed.name):
+        roles = decide_roles(surveyed.survey, columns=reading.columns, exclude=reading.exclude,
+                             categorical=forced, auto_categorical=auto,
+                             max_levels=reading.max_levels,
+                             decimal=surveyed.dialect.decimal if surveyed.dialect else ".")
+    return surveyed, roles
+
+
+def load_features(data, reading: Reading) -> tuple[RawRows, Roles, Surveyed]:
+    """Read a whole table, its columns' roles decided from a survey of every row first (see
+    :func:`aecli.preprocessing.decide_roles`).
 
     Returns
     -------
     raw : RawRows
         The numeric features' raw values (NaN where missing) and the categorical columns.
     roles : Roles
+    surveyed : Surveyed
+        The survey, the format and the dialect found.
     """
     check_stdin(data)
-    forced, auto = categorical_option(categorical)
-    table = read_table(data, input_format, text_only=set(exclude or ()) - set(forced),
-                       bad_values=bad_values,
-                       numbers=None if columns is None else set(columns) | set(forced))
+    with rereadable(data, reading.input_format) as (source, fmt):
+        surveyed, roles = _surveyed_roles(source, fmt, reading)
+        table = read_table(source, fmt, text=surveyed.reading(roles.numeric,
+                                                              bad_values=reading.bad_values))
     name = input_name(data)
-    with naming_input(name):
-        roles = decide_roles(table, columns=columns, exclude=exclude, categorical=forced,
-                             auto_categorical=auto, max_levels=max_levels)
-    X = to_matrix(table, roles.numeric, dtype=np.float64, name=name, bad_values=bad_values)
-    return RawRows(X, table.select(roles.categorical) if roles.categorical else None), roles
+    X = to_matrix(table, roles.numeric, dtype=np.float64, name=name,
+                  bad_values=reading.bad_values)
+    return RawRows(X, table.select(roles.categorical) if roles.categorical else None), roles, \
+        surveyed
 
 
-def say_roles(err, roles: Roles) -> None:
-    """Tell a person what each column is used as, and how to change it."""
+def say_roles(err, roles: Roles, surveyed: Surveyed | None = None) -> None:
+    """Tell a person how the input was read and what each column is used as, and how to
+    change it."""
+    dialect = surveyed.dialect if surveyed is not None else None
+    if dialect is not None and dialect.unusual():
+        err.print(f"read as {dialect.describe()} (detected; --delimiter and --decimal "
+                  "override)", markup=False)
     for line in roles.lines():
         err.print(line, markup=False)
 
 
-def stream_features(data, input_format, columns, exclude, categorical=None,
-                    max_levels: int = MAX_LEVELS, bad_values: BadValues = BadValues.ERROR,
-                    chunk_rows: int = 65536):
-    """Decide the columns' roles from the table's first chunk, and return a reader that
+def stream_features(data, reading: Reading, chunk_rows: int = 65536):
+    """Decide the columns' roles from a survey of every row, and return a reader that
     streams the table anew on every call, for training on data larger than memory.
 
     Returns
@@ -70,21 +100,15 @@ def stream_features(data, input_format, columns, exclude, categorical=None,
         ``read_chunks()`` yields :class:`RawRows` chunks; of a local Parquet file of several
         row groups, ``read_chunks.shuffled(rng)`` reads them in a random order.
     roles : Roles
+    surveyed : Surveyed
     """
     if data in (None, "-"):
         raise DataError("--stream reads the input once per epoch, so it needs a file, not stdin",
                         hint="save the table to a file (Parquet reads fastest) and name it")
     name = input_name(data)
-    forced, auto = categorical_option(categorical)
-    typing = {"text_only": set(exclude or ()) - set(forced), "bad_values": bad_values,
-              "numbers": None if columns is None else set(columns) | set(forced)}
-    with iter_batches(data, input_format, batch_rows=chunk_rows, **typing) as stream:
-        head = next(iter(stream), None)
-        schema = stream.schema
-    head = pa.Table.from_batches([head] if head is not None else [], schema=schema)
-    with naming_input(name):
-        roles = decide_roles(head, columns=columns, exclude=exclude, categorical=forced,
-                             auto_categorical=auto, max_levels=max_levels)
+    input_format, bad_values = reading.input_format, reading.bad_values
+    surveyed, roles = _surveyed_roles(data, input_format, reading)
+    text = surveyed.reading(roles.numeric, bad_values=bad_values)
 
     def rows_of(batches, offset: int) -> Iterator[tuple[int, RawRows]]:
         for batch in batches:
@@ -96,22 +120,22 @@ def stream_features(data, input_format, columns, exclude, categorical=None,
             offset += batch.num_rows
 
     def read_chunks() -> Iterator[RawRows]:
-        with iter_batches(data, input_format, batch_rows=chunk_rows, **typing) as batches:
+        with iter_batches(data, input_format, batch_rows=chunk_rows, text=text) as batches:
             for _, rows in rows_of(batches, 0):
                 yield rows
 
     sizes = _row_groups(data, input_format)
     if sizes is None:
-        return ChunkSource(read_chunks), roles
+        return ChunkSource(read_chunks), roles, surveyed
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
 
     def shuffled(rng: np.random.Generator) -> Iterator[tuple[int, RawRows]]:
         for group in rng.permutation(len(sizes)).tolist():  # a fresh order every epoch
             with iter_batches(data, input_format, batch_rows=chunk_rows, row_groups=[group],
-                              **typing) as batches:
+                              text=text) as batches:
                 yield from rows_of(batches, int(starts[group]))
 
-    return ChunkSource(read_chunks, shuffled), roles
+    return ChunkSource(shuffled=shuffled, read=read_chunks), roles, surveyed
 
 
 def _row_groups(data, input_format) -> list[int] | None:

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ..errors import OutputError
 from ..io import atomic_open
 from ..pipeline import modelfile
 from ..pipeline.onnx_export import ExportTarget, export_onnx
 from . import options as o
-from .runtime import Run, guarded, stderr_console
+from .outputs import refuse_collisions
+from .runtime import Run, guarded, stderr_console, write_stdout
 
 
 @guarded
 def export(
     model: o.ModelArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the ONNX "
-                                         "file.", rich_help_panel=o.OUTPUT)] = ...,
+                                         "file ('-': stdout, when it is no terminal).",
+                                         rich_help_panel=o.OUTPUT)] = ...,
     what: Annotated[ExportTarget, typer.Option("--what", help="What the graph computes: the "
                                                "codes, the reconstruction (and each row's "
                                                "error), or the error, the score and the "
@@ -37,10 +41,20 @@ def export(
 
       aecli export digits.npz --what score -o digits-score.onnx
     """
+    to_stdout = str(output) == "-"
+    refuse_collisions({"the model MODEL": model}, {"-o": output})
+    if to_stdout and sys.stdout is not None and sys.stdout.isatty():
+        raise OutputError("-o -: the ONNX graph is binary and stdout is a terminal",
+                          hint="redirect it (-o - > model.onnx, or | a program), or give a "
+                          "file name with -o")
     bundle = modelfile.read_model(model)
     data = export_onnx(bundle, what, single_input=single_input)  # refuses before writing
-    with atomic_open(output) as f:
-        f.write(data)
+    if to_stdout:
+        write_stdout(data)
+    else:
+        with atomic_open(output) as f:
+            f.write(data)
     if not run.quiet:
-        stderr_console().print(f"{what.value} graph of {model} written to {output}",
+        where = "stdout" if to_stdout else output
+        stderr_console().print(f"{what.value} graph of {model} written to {where}",
                                markup=False)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 
 from .. import report
 from ..pipeline import modelfile
 from . import options as o
-from .runtime import Run, guarded, stdout_console
+from .runtime import Run, guarded, stdout_console, write_stdout
 
 
 @guarded
@@ -26,7 +25,7 @@ def inspect(
     modelfile.read_model(model)  # checks every array, not only the metadata
     meta = modelfile.describe(model)
     if json_out:
-        sys.stdout.write(json.dumps(meta) + "\n")
+        write_stdout(json.dumps(meta) + "\n")
         return
     info = {
         "path": str(model),

@@ -34,9 +34,39 @@ ModelArg = Annotated[
 ]
 
 
-def _in(panel: str, kind, *flags: str, help: str):
+def _in(panel: str, kind, *flags: str, help: str, **extra):
     """An option of type ``kind`` shown in the help panel ``panel``."""
-    return Annotated[kind, typer.Option(*flags, help=help, rich_help_panel=panel)]
+    return Annotated[kind, typer.Option(*flags, help=help, rich_help_panel=panel, **extra)]
+
+
+def _columns_given(ctx: typer.Context, value: str | None) -> str | None:
+    """``--columns``: at least one name, and every ``--categorical`` column among them."""
+    if value is not None and not split_list(value):
+        raise typer.BadParameter("names no column: give the feature columns (--columns a,b), "
+                                 "or leave the option out to use every numeric and "
+                                 "categorical column")
+    _forced_chosen(value, ctx.params.get("categorical"))
+    return value
+
+
+def _categorical_given(ctx: typer.Context, value: str | None) -> str | None:
+    """``--categorical``: with ``--columns``, only columns named there too."""
+    _forced_chosen(ctx.params.get("columns"), value)
+    return value
+
+
+def _forced_chosen(columns: str | None, categorical: str | None) -> None:
+    # A column forced categorical but left out of --columns would be dropped without a word;
+    # whichever of the two options comes second on the command line checks the pair.
+    if columns is None or categorical is None:
+        return
+    forced, _ = categorical_option(categorical)
+    outside = [c for c in forced if c not in (split_list(columns) or [])]
+    if outside:
+        raise typer.BadParameter(
+            f"{outside[0]!r} is not among --columns, so it would not be used: add it there "
+            f"(--columns {columns},{outside[0]}), or leave it out of --categorical",
+            param_hint="--categorical")
 
 
 InputFormat = _in(DATA, Format | None, "--input-format",
@@ -47,18 +77,43 @@ OutFile = _in(OUTPUT, str | None, "-o", "--output",
               help="Write the table here (default: stdout).")
 Columns = _in(DATA, str | None, "--columns",
               help="Comma-separated feature columns (default: the numeric and categorical "
-              "columns, not identifiers or constant ones).")
+              "columns, not identifiers or constant ones).", callback=_columns_given)
 Exclude = _in(DATA, str | None, "--exclude",
               help="Comma-separated columns not to use as features.")
 Categorical = _in(DATA, str | None, "--categorical",
                   help="Comma-separated columns to one-hot encode whatever their type; "
-                  "'none' leaves text columns out unless named here.")
+                  "'none' leaves text columns out unless named here (with --columns, "
+                  "name them there too).", callback=_categorical_given)
 MaxLevels = Annotated[int, typer.Option(
     "--max-levels", min=2, help="Most distinct values of a text column one-hot encoded "
     "without being named in --categorical.", rich_help_panel=DATA)]
 BadValuesOption = _in(DATA, BadValues, "--bad-values",
                       help="A cell of a numeric column that is not a number: stop with an "
                       "error, or read it as missing (then --missing applies).")
+
+
+def _delimiter(value: str | None) -> str | None:
+    """``--delimiter``: one character; ``tab`` or ``\\t`` for a tab."""
+    if value is None:
+        return None
+    value = {"tab": "\t", "\\t": "\t"}.get(value.lower(), value)
+    if len(value) != 1 or value in "\"\r\n":
+        raise typer.BadParameter(f"{value!r} is not one character (e.g. ';', '|' or tab)")
+    return value
+
+
+def _decimal(value: str | None) -> str | None:
+    if value is not None and value not in (".", ","):
+        raise typer.BadParameter(f"{value!r} is not a decimal separator: use . or ,")
+    return value
+
+
+Delimiter = Annotated[str | None, typer.Option(
+    "--delimiter", callback=_delimiter, help="The delimiter of delimited text (default: "
+    "detected among , tab ; |; 'tab' for a tab).", rich_help_panel=DATA)]
+Decimal = Annotated[str | None, typer.Option(
+    "--decimal", callback=_decimal, help="The decimal separator of delimited text: . or , "
+    "(default: detected; a comma only with another delimiter).", rich_help_panel=DATA)]
 Keep = _in(OUTPUT, str | None, "--keep",
            help="Comma-separated columns to pass through to the output (e.g. id,date); '*' "
            "for every input column.")

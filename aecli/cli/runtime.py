@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AecliError
+from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AecliError, AnomalyFound, OutputError
+from ..io.atomic import commit_group, output_error
+from ..io.writers import stdout_buffer
 from ..nn.threads import pinned, scope
 from . import options as o
 from .signatures import expand, option
@@ -34,11 +36,130 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+def _silence_stderr() -> None:
+    # Point fd 2 at /dev/null: what was pending and everything after goes nowhere, without
+    # another error (Python's own warnings included).
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stderr.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+class _Stderr:
+    """``sys.stderr`` as the consoles write to it. What goes there is for people, and optional:
+    a write that fails (a reader that closed the pipe, ``2>&1 | head -1``; a full disk) silences
+    stderr for the rest of the run instead of stopping the work."""
+
+    def write(self, text: str) -> int:
+        try:
+            if sys.stderr is not None:
+                sys.stderr.write(text)
+        except (OSError, ValueError):
+            _silence_stderr()
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            if sys.stderr is not None:
+                sys.stderr.flush()
+        except (OSError, ValueError):
+            _silence_stderr()
+
+    def isatty(self) -> bool:
+        try:
+            return sys.stderr is not None and sys.stderr.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def __getattr__(self, name):
+        return getattr(sys.stderr, name)
+
+
+def _stdout():
+    if sys.stdout is None:  # started with stdout closed (>&-)
+        stdout_buffer()  # raises the OutputError that says so
+    return sys.stdout
+
+
+def _stdout_failed(e: OSError) -> OSError:
+    # A reader that closed the pipe stays a BrokenPipeError (a quiet success); a full disk or a
+    # bad descriptor becomes an OutputError naming stdout.
+    if isinstance(e, (BrokenPipeError, OutputError)):
+        return e
+    return output_error("<stdout>", e)
+
+
+class _Stdout:
+    """``sys.stdout`` as the stdout console writes to it: a failed write is an
+    ``OutputError`` (exit 2), not an internal error."""
+
+    def write(self, text: str) -> int:
+        try:
+            return _stdout().write(text)
+        except OSError as e:
+            raise _stdout_failed(e) from None
+
+    def flush(self) -> None:
+        try:
+            _stdout().flush()
+        except OSError as e:
+            raise _stdout_failed(e) from None
+
+    def isatty(self) -> bool:
+        try:
+            return sys.stdout is not None and sys.stdout.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def __getattr__(self, name):
+        return getattr(sys.stdout, name)
+
+
+def write_stdout(text: str | bytes) -> None:
+    """Write ``text`` (or bytes) to stdout and flush it: the result a program reads.
+
+    Raises
+    ------
+    OutputError
+        stdout is closed, or the disk behind it is full.
+    BrokenPipeError
+        The reader closed the pipe (the command then ends quietly with status 0).
+    """
+    out = _stdout()
+    try:
+        if isinstance(text, bytes):
+            out.flush()
+            out.buffer.write(text)
+            out.buffer.flush()
+        else:
+            out.write(text)
+            out.flush()
+    except OSError as e:
+        raise _stdout_failed(e) from None
+
+
+def _flush_stdout() -> None:
+    # What a command left in stdout's buffer is written before its files are put in place:
+    # a full disk there fails the command, and the files with it.
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except ValueError:  # closed under us: nothing left to write
+        pass
+    except OSError as e:
+        raise _stdout_failed(e) from None
+
+
 def stderr_console() -> Console:
     """Console for everything meant for people: progress, tables, warnings, errors."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(file=_Stderr(), highlight=False)
 
 
 @functools.cache
@@ -58,7 +179,7 @@ def _pipe_console_class() -> type[Console]:
 
 def stdout_console() -> Console:
     """Console for rendering to stdout (tables when stdout is a terminal)."""
-    return _pipe_console_class()(highlight=False)
+    return _pipe_console_class()(file=_Stdout(), highlight=False)
 
 
 
@@ -105,38 +226,79 @@ def guarded(fn):
     return expand(_guard(fn), "run", _RUN_OPTIONS, lambda values: Run(**values))
 
 
+def _catch_termination() -> dict:
+    # SIGTERM (kill, a scheduler's timeout) and SIGHUP (the terminal or ssh session closed) end
+    # the run through the same path as Ctrl-C, so that temporary files are removed. A signal
+    # the caller ignores (nohup) stays ignored.
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        try:
+            if signal.getsignal(sig) is signal.SIG_IGN:
+                continue
+            previous[sig] = signal.signal(sig, _on_sigterm)
+        except ValueError:  # not the main thread (e.g. some test runners)
+            pass
+    return previous
+
+
+def _report(e: AecliError, debug: bool) -> None:
+    err = stderr_console()
+    if debug:
+        err.print(traceback.format_exc(), markup=False)
+    err.print(_labelled("error:", e.message), soft_wrap=True)
+    if e.hint:
+        err.print(e.hint, markup=False, soft_wrap=True)
+
+
+def _unwritable(e: OSError) -> OutputError | None:
+    """The ``OutputError`` for a full or read-only disk met outside aecli's writers."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
+        return output_error(e.filename or "an output", e)
+    return None
+
+
 def _guard(fn):
     @functools.wraps(fn)
     def wrapper(*args, run: Run, **kwargs):
         debug = run.debug
-        previous = None
-        if hasattr(signal, "SIGTERM"):
-            try:
-                previous = signal.signal(signal.SIGTERM, _on_sigterm)
-            except ValueError:  # not the main thread (e.g. some test runners)
-                previous = None
+        previous = _catch_termination()
         try:
-            with pinned(kwargs.get("threads")), scope():
-                return fn(*args, run=run, **kwargs)
+            # The command's files are put in place together, and only once it has succeeded
+            # (or found what --fail-on-anomaly looks for): a failure after the model is written
+            # and before its JSON reaches stdout leaves no model.
+            with pinned(kwargs.get("threads")), scope(), commit_group() as outputs:
+                try:
+                    result = fn(*args, run=run, **kwargs)
+                    _flush_stdout()
+                except AnomalyFound:
+                    _flush_stdout()
+                    outputs.commit()
+                    raise
+                except BrokenPipeError:  # the reader has what it wanted: a success
+                    outputs.commit()
+                    raise
+                outputs.commit()
+                return result
         except (typer.Exit, typer.BadParameter, typer.Abort):
             raise
         except AecliError as e:
-            err = stderr_console()
-            if debug:
-                err.print(traceback.format_exc(), markup=False)
-            err.print(_labelled("error:", e.message), soft_wrap=True)
-            if e.hint:
-                err.print(e.hint, markup=False, soft_wrap=True)
+            _report(e, debug)
             raise typer.Exit(e.exit_code) from None
         except BrokenPipeError:
             _quiet_stdout()
             raise typer.Exit(EXIT_OK) from None
         except (KeyboardInterrupt, Terminated):
             raise typer.Exit(EXIT_INTERRUPTED) from None
-        except Exception:
+        except Exception as exc:
+            translated = _unwritable(exc) if isinstance(exc, OSError) else None
+            if translated is not None:
+                _report(translated, debug)
+                raise typer.Exit(translated.exit_code) from None
             if debug:
                 raise
-            exc = sys.exc_info()[1]
             err = stderr_console()
             err.print(_labelled("internal error:", f"{type(exc).__name__}: {exc}"),
                       soft_wrap=True)
@@ -144,7 +306,8 @@ def _guard(fn):
                       "report it.", markup=False)
             raise typer.Exit(EXIT_FAILED) from None
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
 
     return wrapper

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -19,8 +18,9 @@ from ..report.plots import loss_plot, require_matplotlib
 from . import cluster
 from . import options as o
 from .data import load_features, say_roles, stream_features, write_columns
+from .outputs import refuse_collisions
 from .progress import TrainingProgress
-from .runtime import Run, guarded, stderr_console
+from .runtime import Run, guarded, stderr_console, write_stdout
 from .training_options import training_options
 
 
@@ -58,6 +58,8 @@ def train(
 
       aecli train sample_data/digits.csv --exclude label -k 2 -o digits.npz
     """
+    refuse_collisions({"the input DATA": data},
+                      {"-o": output, "--history": history, "--plot": plot})
     if plot is not None:
         require_matplotlib()
     err = stderr_console()
@@ -102,6 +104,6 @@ def train(
             err.print(f"warning: {summary['calibration_warning']}", markup=False)
         err.print(f"model saved to {output}", markup=False)
     if json_out:
-        sys.stdout.write(json.dumps({**summary, "roles": roles.to_dict(), "model": str(output)})
-                         + "\n")
+        write_stdout(json.dumps({**summary, "roles": roles.to_dict(), "model": str(output)})
+                     + "\n")
 

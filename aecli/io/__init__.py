@@ -15,7 +15,7 @@ from aecli.io.formats import (
     sniff,
 )
 from aecli.io.matrix import BadValues, float_columns, numeric_columns, to_matrix
-from aecli.io.readers import BatchStream, iter_batches, read_table
+from aecli.io.readers import BatchStream, TextRead, iter_batches, read_table
 from aecli.io.streams import Source
 from aecli.io.writers import TableWriter
 
@@ -26,6 +26,7 @@ __all__ = [
     "Format",
     "Source",
     "TableWriter",
+    "TextRead",
     "atomic_open",
     "atomic_write",
     "compression_from_path",

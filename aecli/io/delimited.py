@@ -1,22 +1,27 @@
 """Streaming reader for delimited text (CSV, TSV, ``;`` or ``|`` separated).
 
-Types come from the first rows and are then fixed: a numeric-looking column is float64 (an
-integer column that later holds ``2.5`` does not break the stream), an integer column beyond
-2**53 and every other column is text, passed through as written (``--keep`` ids, dates).
+The caller says which columns are numbers (from a survey of the whole training input, or from
+the model); those are float64, and every other column is text exactly as written (no cell
+is made missing, so a pass-through column keeps ``NA`` and ``08111``). Only a reader told
+nothing types columns from its first rows. The delimiter and the decimal separator (a
+decimal comma with ``;``, as spreadsheets in most of Europe write) are detected from the
+first rows unless given, and the stream says what it detected (:class:`Dialect`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from aecli.errors import DataError
 from aecli.io.formats import NULL_VALUES, detect_delimiter, empty_batch
-from aecli.io.matrix import BadValues, numbers_only
+from aecli.io.matrix import DECIMAL_KEY, BadValues, numbers_only
 from aecli.io.streams import Opened
+from aecli.io.survey import COMMA_NUMBER, DOT_NUMBER, Survey
 from aecli.io.text import (
     MAX_EXACT_INT,
     MAX_HEAD_BYTES,
@@ -70,57 +75,100 @@ def _csv_error(e: Exception, name: str, part: bytes, lines: int, names: list[str
     return DataError(f"{name}: {where}: cannot read: {text}")
 
 
-_PLAIN_INTEGER = r"^-?(0|[1-9][0-9]*)$"
 KEEP_ALL = "*"  # --keep '*': every input column passes through
 
 
-def _as_written(head: bytes, parse, convert, columns: list[str]) -> dict[str, bool]:
-    """For each of ``columns``: whether every value the head shows is an integer written
-    plainly (no leading zeros, no sign but a minus), so reading it as one changes no text."""
+@dataclass(frozen=True)
+class Dialect:
+    """How delimited text is written: its delimiter and decimal separator, and whether each
+    was detected (rather than given)."""
+
+    delimiter: str = ","
+    decimal: str = "."
+    delimiter_detected: bool = True
+    decimal_detected: bool = True
+
+    def describe(self) -> str:
+        """``';'-separated, decimal comma``, for the note a person sees."""
+        shown = {"\t": "tab", ",": "','", ";": "';'", "|": "'|'"}.get(self.delimiter,
+                                                                    repr(self.delimiter))
+        mark = "decimal comma" if self.decimal == "," else "decimal point"
+        return f"{shown}-separated, {mark}"
+
+    def unusual(self) -> bool:
+        """Whether a person should be told (anything but plain CSV or TSV was detected)."""
+        return (self.delimiter_detected and self.delimiter not in (",", "\t")) or (
+            self.decimal_detected and self.decimal != ".")
+
+
+def detect_decimal(table: pa.Table, delimiter: str,
+                   columns: frozenset[str] | None = None) -> str:
+    """``,`` when the text's numbers are written with a decimal comma (only possible when
+    the delimiter is not a comma): some cell of ``columns`` (default every column) spells a
+    number only with a comma, and none only with a point."""
+    if delimiter == ",":
+        return "."
+    import pyarrow.compute as pc
+
+    comma = point = 0
+    for name in table.column_names:
+        if columns is not None and name not in columns:
+            continue
+        text = pc.utf8_trim_whitespace(table.column(name).cast(pa.string()))
+        commas = pc.match_substring_regex(text, COMMA_NUMBER)
+        points = pc.match_substring_regex(text, DOT_NUMBER, ignore_case=True)
+        comma += int(pc.sum(pc.and_(commas, pc.invert(points))).as_py() or 0)
+        point += int(pc.sum(pc.and_(points, pc.invert(commas))).as_py() or 0)
+    return "," if comma and not point else "."
+
+
+def _integer_columns(head: pa.Table, columns: set[str]) -> set[str]:
+    """Of ``columns``, those whose cells in ``head`` are all plain integers (no leading
+    zeros, within 2**53) or empty, with at least one integer."""
+    import pyarrow.compute as pc
+
+    whole = set()
+    for c in columns:
+        text = head.column(c)
+        present = text.filter(pc.not_equal(text, ""))
+        if len(present) and pc.all(pc.match_substring_regex(
+                present, r"^-?(0|[1-9][0-9]{0,14})$")).as_py():
+            whole.add(c)
+    return whole
+
+
+def _empty_as_missing(table: pa.Table, columns: list[str]) -> pa.Table:
+    """``table`` with the empty cells of the text ``columns`` missing (an empty CSV cell is
+    a missing value in every tool that reads one)."""
     if not columns:
-        return {}
-    import pyarrow.compute as pc  # imported when needed: 40 ms that most runs never use
-
-    options = pcsv.ConvertOptions(
-        null_values=convert.null_values, strings_can_be_null=True,
-        quoted_strings_can_be_null=True, column_types=dict.fromkeys(columns, pa.string()),
-        include_columns=columns)
-    table = pcsv.read_csv(pa.BufferReader(head), parse_options=parse, convert_options=options)
-    return {c: bool(pc.all(pc.match_substring_regex(table.column(c), _PLAIN_INTEGER),
-                           skip_nulls=True).as_py() is not False) for c in columns}
-
-
-def _typed_again(table: pa.Table, columns: list[str], types: dict, name: str, lines: int,
-                 notes: list[str]) -> pa.Table:
-    """``table`` with ``columns`` (read as text) back in their ``types``: float64 with cells
-    that spell no number missing (``--bad-values missing``), or a pass-through int64 column
-    with cells that are no plain integer missing, each such column noted in ``notes``."""
+        return table
     import pyarrow.compute as pc
 
     for c in columns:
         i = table.schema.get_field_index(c)
+        col = table.column(i)
+        table = table.set_column(i, table.schema.field(i), pc.if_else(
+            pc.equal(col, ""), pa.scalar(None, col.type), col))
+    return table
+
+
+def _typed_again(table: pa.Table, columns: list[str], decimal: str) -> pa.Table:
+    """``table`` with ``columns`` (read as text) back as numbers, with cells that spell no
+    number missing (``--bad-values missing``)."""
+    for c in columns:
+        i = table.schema.get_field_index(c)
         text = table.column(c).combine_chunks()
-        if types[c] == pa.float64():
-            values = numbers_only(text).cast(pa.float64())
-        else:
-            plain = pc.match_substring_regex(pc.utf8_trim_whitespace(text), _PLAIN_INTEGER)
-            lost = pc.and_(pc.invert(plain), pc.is_valid(text))
-            first = text.filter(lost)[0].as_py()
-            notes.append(f"{name}: pass-through column {c!r} held integers in its first rows, "
-                         f"but {pc.sum(lost).as_py()} cell(s) after line {lines} do not "
-                         f"(first {first!r}): written as missing")
-            values = pc.if_else(plain, text, pa.scalar(None, pa.string())).cast(pa.int64())
-        table = table.set_column(i, c, values)
+        table = table.set_column(i, c, numbers_only(text, decimal).cast(pa.float64()))
     return table
 
 
 def read_csv(
-    opened: Opened, name: str, delimiter: str | None, batch_rows: int,
-    text_columns: frozenset[str] = frozenset(), numbers: frozenset[str] | None = None,
-    bad_values: BadValues = BadValues.ERROR, text_only: frozenset[str] = frozenset(),
-    notes: list[str] | None = None,
-) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """Open delimited text for streaming; check it and fix its schema from the first rows.
+    opened: Opened, name: str, batch_rows: int, *, numbers: frozenset[str] | None = None,
+    keep: frozenset[str] = frozenset(), bad_values: BadValues = BadValues.ERROR,
+    delimiter: str | None = None, decimal: str | None = None, notes: list[str] | None = None,
+    keep_integers: bool = False,
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch], Dialect]:
+    """Open delimited text for streaming; check it and fix its schema.
 
     Parameters
     ----------
@@ -128,23 +176,26 @@ def read_csv(
         The decompressed input with its head.
     name : str
         The input's name for messages.
-    delimiter : str or None
-        The delimiter; ``None`` detects it from the head.
     batch_rows : int
         Most rows per batch.
-    text_columns : frozenset of str
-        Columns read as the text they are, whatever they look like (integers written
-        plainly stay integers); ``"*"`` stands for every column but ``numbers``.
     numbers : frozenset of str, optional
-        The only columns that may be read as numbers: every other one is text, so that a
-        stray value in a column no one uses stops nothing.
-    text_only : frozenset of str
-        Columns always read as text (left out by name: nothing in them can stop a read).
+        The columns read as numbers (float64); every other column is text exactly as
+        written. ``None``: the columns whose first rows are all numbers (and no codes).
+    keep : frozenset of str
+        Pass-through columns: read as the text they are, numbers too (``"*"``: every
+        column). A kept number column's field carries the decimal separator in its metadata
+        (``aecli.decimal``), for the conversion to a feature.
+    bad_values : BadValues
+        ``missing``: a cell of a number column that spells no number is missing, rather
+        than an error.
+    delimiter, decimal : str, optional
+        The delimiter and the decimal separator; ``None`` detects each from the head.
     notes : list of str, optional
         Where to say what became of cells that did not fit their column's type.
-    bad_values : BadValues
-        ``missing``: a later cell of a numeric column that spells no number is missing,
-        rather than an error.
+    keep_integers : bool
+        Pass-through columns whose first rows are plain integers are int64 (for a typed
+        output); a later cell that is not one is an error, never a changed value. Otherwise
+        every pass-through column is the text it is, an empty cell missing.
 
     Returns
     -------
@@ -152,18 +203,22 @@ def read_csv(
         The schema of every batch.
     batches : iterator of pyarrow.RecordBatch
         Lazily read batches; closes ``opened`` when done.
+    dialect : Dialect
+        The delimiter and decimal separator used, and whether each was detected.
     """
     if not opened.head.strip():
         raise DataError(f"{name}: file is empty", hint="give a file with a header and rows")
     check_text(opened.head, name, opened.eof)
+    given_delimiter = delimiter
     delimiter = delimiter or detect_delimiter(opened.head)
     parse = pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
-    convert = pcsv.ConvertOptions(
-        null_values=list(NULL_VALUES), strings_can_be_null=True, quoted_strings_can_be_null=True
-    )
+    # Only number columns have missing cells: text stays as written, and the one set of
+    # missing-value tokens (NULL_VALUES) is applied where text is used, in every format.
+    convert = pcsv.ConvertOptions(null_values=list(NULL_VALUES), strings_can_be_null=False,
+                                  quoted_strings_can_be_null=False)
 
     known_names: list[str] = []
-    kept_ints: set[str] = set()  # pass-through columns read as integers
+    integer_columns: set[str] = set()  # pass-through columns read as integers
     notes = notes if notes is not None else []
     block = block_size(opened.head)
 
@@ -191,31 +246,38 @@ def read_csv(
             return parse_with(threads=False)
         except (pa.ArrowException, OSError) as e:
             error = e
-        if convert.column_types:
-            # Read the columns that fail as text, then back in their type with gaps: a number
-            # column under --bad-values missing, and always a pass-through integer column
-            # (a stray value there must stop nothing; the note says what became of it).
+        if convert.column_types and bad_values is BadValues.MISSING:
+            # Read the number columns that fail as text, then back as numbers with gaps
             types, relaxed = dict(convert.column_types), []
             while (m := _CONVERSION.search(str(error))) and int(m.group(1)) < len(known_names):
                 column = known_names[int(m.group(1))]
-                passed = column in kept_ints
-                if column in relaxed or not (passed or bad_values is BadValues.MISSING):
+                if column in relaxed:
                     break
                 relaxed.append(column)
                 types[column] = pa.string()
                 options = pcsv.ConvertOptions(
                     null_values=convert.null_values, strings_can_be_null=True,
-                    quoted_strings_can_be_null=True, column_types=types)
+                    quoted_strings_can_be_null=True, column_types=types,
+                    decimal_point=convert.decimal_point)
                 try:
                     table = pcsv.read_csv(
                         pa.BufferReader(part),
                         read_options=pcsv.ReadOptions(use_threads=False, block_size=block,
                                                       **read),
                         parse_options=parse, convert_options=options)
-                    return _typed_again(table, relaxed, convert.column_types, name, lines,
-                                        notes)
+                    return _typed_again(table, relaxed, convert.decimal_point)
                 except (pa.ArrowException, OSError) as e:
                     error = e
+        m = _CONVERSION.search(str(error))
+        if m and int(m.group(1)) < len(known_names) and \
+                known_names[int(m.group(1))] in integer_columns:
+            raise DataError(
+                f"{name}: after line {lines}: pass-through column "
+                f"{known_names[int(m.group(1))]!r} held whole numbers in its first rows, but "
+                f"holds {m.group(2)!r}: a typed output (Parquet, JSON lines) needs one type "
+                "per column, and aecli never changes a kept value",
+                hint="write CSV or TSV (-o out.csv), where kept columns are the text they "
+                "are") from None
         raise _csv_error(error, name, part, lines, known_names) from None
 
     while True:
@@ -227,33 +289,36 @@ def read_csv(
     names = first.column_names
     known_names.extend(names)
     check_names(names, name)
+    text = dict.fromkeys(names, pa.string())
+    convert.column_types = text
+    first = parse_part(cut, 0)  # every column as the text it is
+    dialect = Dialect(delimiter, decimal or detect_decimal(first, delimiter, numbers),
+                      given_delimiter is None, decimal is None)
+    convert.decimal_point = dialect.decimal
+    if numbers is None:  # told nothing: the columns whose first rows are numbers
+        survey = Survey.of([first])
+        numbers = frozenset(n for n, c in survey.columns.items()
+                            if c.present and c.numbers(dialect.decimal) == c.present
+                            and not c.codes and not c.huge_integers)
+    kept = set(names) if KEEP_ALL in keep else set(keep)
+    whole = _integer_columns(first, kept) if keep_integers else set()
+    fields = []
+    for n in names:
+        if n in numbers and n not in kept:
+            fields.append(pa.field(n, pa.float64()))
+        elif n in whole:  # a typed output gets the integers they are
+            fields.append(pa.field(n, pa.int64(), metadata={DECIMAL_KEY: dialect.decimal}))
+        elif n in numbers:  # passed through as written, made a number where it is a feature
+            fields.append(pa.field(n, pa.string(), metadata={DECIMAL_KEY: dialect.decimal}))
+        else:
+            fields.append(pa.field(n, pa.string()))
+    schema = pa.schema(fields)
+    convert.column_types = {f.name: f.type for f in fields}
+    blank_is_missing = [n for n in names if n in kept and n not in whole]
+    integer_columns.update(whole)
     if first.num_rows == 0:  # a header and no rows: one empty batch carries the names
         opened.close()
-        return first.schema, iter(first.to_batches() or [empty_batch(first.schema)])
-    types = {}
-    # "*" keeps every column that is not one of the numbers
-    kept = [n for n in names if n in text_columns or (
-        KEEP_ALL in text_columns and (numbers is None or n not in numbers))]
-    as_text = _as_written(cut, parse, convert, kept)
-    for field, column in zip(first.schema, first.columns, strict=True):
-        t = field.type
-        if field.name in as_text:
-            # passed through: integers written plainly stay integers, anything else (a code
-            # with leading zeros, a date) stays the text it is
-            plain = pa.types.is_integer(t) and as_text[field.name]
-            types[field.name] = pa.int64() if plain else pa.string()
-            if plain:
-                kept_ints.add(field.name)
-        elif field.name in text_only or (numbers is not None and field.name not in numbers):
-            types[field.name] = pa.string()
-        elif pa.types.is_integer(t) and largest(column) > MAX_EXACT_INT:
-            types[field.name] = pa.string()
-        elif pa.types.is_null(t) or pa.types.is_integer(t) or pa.types.is_floating(t):
-            types[field.name] = pa.float64()
-        else:
-            types[field.name] = pa.string()
-    convert.column_types = types
-    schema = pa.schema([(n, types[n]) for n in names])
+        return schema, iter([empty_batch(schema)]), dialect
     size = chunk_size(cut, first.num_rows, batch_rows)
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -262,9 +327,9 @@ def read_csv(
                 # The first part starts with the header (maybe after blank lines): let pyarrow
                 # find it there; later parts are all rows.
                 later = {"column_names": names} if lines else {}
-                table = parse_part(part, lines, **later)
-                yield from split(table, batch_rows)
+                table = _empty_as_missing(parse_part(part, lines, **later), blank_is_missing)
+                yield from split(table.cast(schema), batch_rows)
         finally:
             opened.close()
 
-    return schema, batches()
+    return schema, batches(), dialect

@@ -65,16 +65,39 @@ def _parse_json(
     )
 
 
-def read_jsonl(
-    opened: Opened, name: str, batch_rows: int, keep: frozenset[str] = frozenset()
-) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """Open JSON lines for streaming; check it and fix its schema from the first lines.
+def schema_from_survey(kinds: dict[str, str], keep: frozenset[str] = frozenset()
+                       ) -> pa.Schema:
+    """The schema of JSON lines whose every line was surveyed (``kinds``: each key's storage
+    kind, see :mod:`aecli.io.survey`): a key that is null in its first lines and text later
+    is text; numbers are float64 (int64 when passed through)."""
+    fields = []
+    for key, kind in kinds.items():
+        if kind == "number":
+            t = pa.int64() if key in keep or "*" in keep else pa.float64()
+        elif kind == "boolean":
+            t = pa.bool_()
+        elif kind == "null":
+            t = pa.float64()
+        else:
+            t = pa.string()  # text, and text pyarrow took for a time: kept as written
+        fields.append(pa.field(key, t))
+    return pa.schema(fields)
 
-    Numbers are float64 (integers beyond 2**53 stay integers, and so do the integers of the
+
+def read_jsonl(
+    opened: Opened, name: str, batch_rows: int, keep: frozenset[str] = frozenset(),
+    schema: pa.Schema | None = None, survey: bool = False,
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """Open JSON lines for streaming; check it and fix its schema.
+
+    With ``schema`` (from a survey of every line, :func:`schema_from_survey`) the lines are
+    read in it. With ``survey``, each part is read in the types its own lines have (for a
+    survey: the batches' schemas differ). Otherwise the schema comes from the first lines:
+    numbers are float64 (integers beyond 2**53 stay integers, and so do the integers of the
     pass-through columns ``keep``: an id stays an id); keys that first appear after the first
     ``HEAD_BYTES`` are ignored, as the schema is fixed by then.
 
-    Takes and returns what :func:`aecli.io.delimited.read_csv` does (without a delimiter).
+    Takes and returns what :func:`aecli.io.delimited.read_csv` does (without a dialect).
     """
     if not opened.head.strip():
         raise DataError(f"{name}: file is empty", hint="give one JSON object per line")
@@ -86,6 +109,19 @@ def read_jsonl(
     first = _parse_json(cut, None, name, 0, block)
     names = first.column_names
     check_names(names, name)
+    if survey or schema is not None:
+        size = chunk_size(cut, first.num_rows, batch_rows)
+
+        def parts() -> Iterator[pa.RecordBatch]:
+            try:
+                for part, lines in chunks(opened, size, line_end, name):
+                    if part.strip():
+                        table = _parse_json(part, schema, name, lines, block)
+                        yield from split(table, batch_rows)
+            finally:
+                opened.close()
+
+        return schema if schema is not None else first.schema, parts()
     fields = []
     for f in first.schema:
         t = f.type

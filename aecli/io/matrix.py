@@ -18,6 +18,12 @@ _F32_MAX = float(np.finfo(np.float32).max)
 NUMBER_PATTERN = (r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|nan)$")
 
 
+#: Field metadata of a text column of numbers: its decimal separator (b"." or b",").
+DECIMAL_KEY = "aecli.decimal"
+# A number with a decimal comma (1,5), for text whose field says so.
+_COMMA_PATTERN = r"^[+-]?(\d+(,\d*)?|,\d+)([eE][+-]?\d+)?$"
+
+
 class BadValues(StrEnum):
     """``--bad-values``: what a cell of a numeric column that is not a number becomes."""
 
@@ -25,12 +31,17 @@ class BadValues(StrEnum):
     MISSING = "missing"  # a missing value, handled by --missing
 
 
-def numbers_only(text: pa.Array) -> pa.Array:
-    """Text with every value that does not spell a number made missing."""
+def numbers_only(text: pa.Array, decimal: str = ".") -> pa.Array:
+    """Text with every value that does not spell a number (with ``decimal`` as the decimal
+    separator) made missing, and decimal commas made points, ready for a cast."""
     import pyarrow.compute as pc
 
-    ok = pc.match_substring_regex(pc.utf8_trim_whitespace(text), NUMBER_PATTERN,
-                                  ignore_case=True)
+    text = pc.utf8_trim_whitespace(text)
+    if decimal == ",":
+        ok = pc.match_substring_regex(text, _COMMA_PATTERN)
+        text = pc.replace_substring(text, ",", ".")
+    else:
+        ok = pc.match_substring_regex(text, NUMBER_PATTERN, ignore_case=True)
     return pc.if_else(ok, text, pa.scalar(None, text.type))
 
 
@@ -118,7 +129,7 @@ def int_view(chunk: pa.Array) -> np.ndarray:
 
 
 def _as_float(chunk: pa.Array, column: str, first_row: int, where: str,
-              bad_values: BadValues = BadValues.ERROR) -> np.ndarray:
+              bad_values: BadValues = BadValues.ERROR, decimal: str = ".") -> np.ndarray:
     """Return ``chunk`` as a float NumPy array, nulls as NaN (zero-copy for plain floats)."""
     t = chunk.type
     if pa.types.is_dictionary(t):
@@ -143,7 +154,9 @@ def _as_float(chunk: pa.Array, column: str, first_row: int, where: str,
         text = pc.utf8_trim_whitespace(chunk)
         text = pc.if_else(pc.is_in(text, value_set=_null_text()), pa.scalar(None, t), text)
         if bad_values is BadValues.MISSING:
-            text = numbers_only(text)
+            text = numbers_only(text, decimal)
+        elif decimal == ",":
+            text = pc.replace_substring(text, ",", ".")
         try:
             return _float_view(text.cast(pa.float64()))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -208,10 +221,13 @@ def float_columns(
     _missing_columns(data, columns, where)
     for j, column in enumerate(columns):
         values = data.column(column)
+        meta = data.schema.field(column).metadata or {}
+        decimal = meta.get(DECIMAL_KEY.encode(), b".").decode()  # text numbers' separator
         chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
         start = 0
         for chunk in chunks:
-            yield j, start, _as_float(chunk, column, row_offset + start + 1, where, bad_values)
+            yield j, start, _as_float(chunk, column, row_offset + start + 1, where, bad_values,
+                                      decimal)
             start += len(chunk)
 
 

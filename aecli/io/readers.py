@@ -15,7 +15,7 @@ from typing import BinaryIO
 import pyarrow as pa
 
 from aecli.errors import DataError, InvalidParameterError
-from aecli.io.delimited import read_csv
+from aecli.io.delimited import Dialect, read_csv
 from aecli.io.formats import Format, format_from_path, is_glob, is_url, open_url, sniff
 from aecli.io.jsonl import read_jsonl
 from aecli.io.matrix import BadValues, numeric_columns, to_matrix
@@ -47,8 +47,10 @@ class BatchStream:
     rows : int
         Rows given out so far.
     notes : list of str
-        What the reader did that a person should know (a pass-through cell that did not fit
-        its column's type), filled in as the batches are read.
+        What the reader did that a person should know, filled in as the batches are read.
+    dialect : Dialect or None
+        Of delimited text: the delimiter and decimal separator, and whether each was
+        detected.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class BatchStream:
     ):
         self.schema = schema
         self.notes: list[str] = []  # what became of cells that did not fit their type
+        self.dialect: Dialect | None = None
         self.name = name
         self.format = fmt
         self.rows = 0
@@ -93,15 +96,27 @@ class BatchStream:
 
 @dataclass(frozen=True)
 class TextRead:
-    """How delimited text is typed: ``keep`` columns read as the text they are (integers
-    written plainly stay integers), ``text`` ones as text whatever they hold, only
-    ``numbers`` (when given) may be numbers, and ``bad_values`` says what a later cell that
-    spells no number becomes."""
+    """How delimited text is typed: only ``numbers`` are numbers (``None``: those whose
+    first rows are), every other column is text as written; ``keep`` columns pass through
+    as written (numbers too); ``bad_values`` says what a cell of a number column that spells
+    no number becomes; ``delimiter`` and ``decimal`` are detected when ``None``."""
 
     keep: frozenset[str] = frozenset()
     numbers: frozenset[str] | None = None
     bad_values: BadValues = BadValues.ERROR
-    text: frozenset[str] = frozenset()  # always text
+    delimiter: str | None = None
+    decimal: str | None = None
+    json_schema: pa.Schema | None = None  # JSON lines: every line read in this schema
+    survey: bool = False  # read for a survey: text as text, JSON lines in each part's types
+    keep_integers: bool = False  # pass-through integer columns of text stay integers
+
+    @classmethod
+    def of(cls, keep=(), numbers=None, bad_values=BadValues.ERROR, delimiter=None,
+           decimal=None, json_schema=None, survey=False, keep_integers=False) -> TextRead:
+        """From any iterables of names."""
+        return cls(frozenset(keep), None if numbers is None else frozenset(numbers),
+                   BadValues(bad_values), delimiter, decimal, json_schema, survey,
+                   keep_integers)
 
 
 def _open(source: SourceLike, input_format, batch_rows: int, stdin,
@@ -146,16 +161,22 @@ def _open(source: SourceLike, input_format, batch_rows: int, stdin,
             opened.close()
             schema, batches = read_parquet_file(data, src.name, batch_rows, decode_threads)
         elif fmt is Format.jsonl:
-            schema, batches = read_jsonl(opened, src.name, batch_rows, text.keep)
+            schema, batches = read_jsonl(opened, src.name, batch_rows, text.keep,
+                                         text.json_schema, text.survey)
         else:
-            delimiter = "\t" if fmt is Format.tsv else None
-            schema, batches = read_csv(opened, src.name, delimiter, batch_rows, text.keep,
-                                       text.numbers, text.bad_values, text.text, notes)
+            delimiter = text.delimiter or ("\t" if fmt is Format.tsv else None)
+            schema, batches, dialect = read_csv(
+                opened, src.name, batch_rows,
+                numbers=frozenset() if text.survey else text.numbers, keep=text.keep,
+                bad_values=text.bad_values, delimiter=delimiter, decimal=text.decimal,
+                notes=notes, keep_integers=text.keep_integers)
     except BaseException:
         opened.close()
         raise
     stream = BatchStream(schema, batches, src.name, fmt, release=opened.close)
     stream.notes = notes  # the reader's own list, filled in as it reads
+    if fmt in (Format.csv, Format.tsv):
+        stream.dialect = dialect
     return stream
 
 
@@ -164,10 +185,7 @@ def iter_batches(
     input_format: Format | str | None = None,
     batch_rows: int = 65536,
     stdin: BinaryIO | None = None,
-    text_columns: frozenset[str] | set[str] = frozenset(),
-    numbers: frozenset[str] | set[str] | None = None,
-    bad_values: BadValues = BadValues.ERROR,
-    text_only: frozenset[str] | set[str] = frozenset(),
+    text: TextRead = TextRead(),
     row_groups: list[int] | None = None,
 ) -> BatchStream:
     """Read a table in batches; memory does not grow with the number of rows.
@@ -188,18 +206,10 @@ def iter_batches(
         batches glued across row groups.
     stdin : binary file-like, optional
         Read instead of ``sys.stdin.buffer`` when ``source`` is stdin.
-    text_columns : set of str, optional
-        Columns of delimited text to read as the text they are (pass-through columns: a
-        ``08111`` stays ``08111``, a ``7`` stays ``7``); Parquet and JSON lines carry their
-        own types.
-    numbers : set of str, optional
-        The only columns of delimited text that may be read as numbers; the others are
-        text, so a stray value in a column no one uses stops nothing.
-    bad_values : BadValues
-        ``missing``: a cell of a numeric column of delimited text that spells no number,
-        past the first rows, is read as missing instead of stopping the read.
-    text_only : set of str, optional
-        Columns of delimited text read as text whatever they hold (left out by name).
+    text : TextRead
+        How delimited text is typed (which columns are numbers, which pass through, the
+        dialect); JSON lines use only ``keep`` (integers of kept columns stay integers);
+        Parquet carries its own types.
     row_groups : list of int, optional
         Of a local Parquet file, only these row groups, in this order.
 
@@ -214,19 +224,15 @@ def iter_batches(
         When the input is missing, unreadable, empty, or not a table.
     """
     # the batches are worked on as they come, on a core of their own (see spare_cores)
-    return _open(source, input_format, batch_rows, stdin, TextRead(
-        frozenset(text_columns), None if numbers is None else frozenset(numbers),
-        BadValues(bad_values), frozenset(text_only)), decode_threads=spare_cores(),
-        row_groups=row_groups)
+    return _open(source, input_format, batch_rows, stdin, text, decode_threads=spare_cores(),
+                 row_groups=row_groups)
 
 
 def read_table(
     source: SourceLike,
     input_format: Format | str | None = None,
     stdin: BinaryIO | None = None,
-    bad_values: BadValues = BadValues.ERROR,
-    numbers: frozenset[str] | set[str] | None = None,
-    text_only: frozenset[str] | set[str] = frozenset(),
+    text: TextRead = TextRead(),
 ) -> pa.Table:
     """Read a whole table into memory, with the same schema :func:`iter_batches` would give
     for the same ``source``, ``input_format``, ``stdin`` and the rest (see there).
@@ -241,9 +247,7 @@ def read_table(
     DataError
         When the input is missing, unreadable, empty, damaged, or not a table.
     """
-    with _open(source, input_format, _TABLE_BATCH_ROWS, stdin,
-               TextRead(frozenset(), None if numbers is None else frozenset(numbers),
-                        BadValues(bad_values), frozenset(text_only))) as stream:
+    with _open(source, input_format, _TABLE_BATCH_ROWS, stdin, text) as stream:
         batches = [b for b in stream if b.num_rows]
     if not batches:
         raise DataError(f"{stream.name}: has a header but no data rows" if stream.format in (
@@ -252,4 +256,4 @@ def read_table(
     return pa.Table.from_batches(batches, schema=stream.schema)
 
 
-__all__ = ["BatchStream", "Source", "iter_batches", "numeric_columns", "read_table", "to_matrix"]
+__all__ = ["BatchStream", "Source", "TextRead", "iter_batches", "numeric_columns", "read_table", "to_matrix"]

@@ -38,12 +38,13 @@ class Source:
 
     path: str | None
     stdin: BinaryIO | None = None
+    label: str | None = None  # the name messages use, when not the path (a copy of stdin)
 
     @classmethod
     def of(cls, source: Source | str | os.PathLike | None, stdin: BinaryIO | None = None) -> Source:
         """Return the ``Source`` for a path, ``"-"`` or ``None`` (stdin), or ``source`` itself."""
         if isinstance(source, Source):
-            return source if stdin is None else cls(source.path, stdin)
+            return source if stdin is None else cls(source.path, stdin, source.label)
         if source is None or os.fspath(source) == "-":
             return cls(None, stdin)
         return cls(os.fspath(source), None)
@@ -56,7 +57,7 @@ class Source:
     @property
     def name(self) -> str:
         """The name to use in messages: the path, or ``<stdin>``."""
-        return "<stdin>" if self.path is None else self.path
+        return self.label or ("<stdin>" if self.path is None else self.path)
 
     def open_binary(self) -> BinaryIO:
         """Open the raw bytes (a file, or stdin), translating OS errors into ``DataError``."""

@@ -54,6 +54,15 @@ class _Stream:
             self._raw.flush()
 
 
+def stdout_buffer() -> BinaryIO:
+    """``sys.stdout.buffer``, or an ``OutputError`` when the process has no stdout
+    (started with it closed, ``>&-``)."""
+    if sys.stdout is None:
+        raise OutputError("<stdout>: standard output is closed",
+                          hint="send it somewhere (> FILE), or write a file with -o FILE")
+    return sys.stdout.buffer
+
+
 def _dictionary_columns(schema: pa.Schema) -> list[str]:
     """The columns worth dictionary-encoding in Parquet: all but the floats.
 
@@ -203,7 +212,7 @@ class TableWriter:
         self._header_done = False
         self._atomic = None
         if to_stdout:
-            self._sink = _Stream(stdout if stdout is not None else sys.stdout.buffer)
+            self._sink = _Stream(stdout if stdout is not None else stdout_buffer())
         else:
             self._atomic = AtomicFile(dest)
             try:

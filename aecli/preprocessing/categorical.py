@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import DataError
+from ..io.survey import missing_mask
 
 __all__ = ["MOST_LEVELS", "Categorical", "as_text", "check_levels", "distinct_count"]
 
@@ -42,7 +43,8 @@ def check_levels(name: str, count: int) -> None:
 
 def as_text(column: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
     """A column's values as Arrow strings (dictionaries decoded, numbers and booleans as
-    text), nulls kept."""
+    text); nulls, and text that is a missing-value token (``aecli.io.formats.NULL_VALUES``,
+    the same set in every format), are missing."""
     import pyarrow.compute as pc  # imported when needed: 40 ms that numeric runs never use
 
     if isinstance(column, pa.Array):
@@ -50,8 +52,10 @@ def as_text(column: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        column = pc.cast(column, pa.string())
-    return column
+        return pc.cast(column, pa.string())
+    # the missing-value tokens (empty, NA, null, ...) are missing in every format
+    chunks = [pc.if_else(missing_mask(c), pa.scalar(None, c.type), c) for c in column.chunks]
+    return pa.chunked_array(chunks, type=column.type)
 
 
 def distinct_count(column: pa.Array | pa.ChunkedArray) -> int:

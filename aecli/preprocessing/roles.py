@@ -1,10 +1,13 @@
-"""Column roles, decided once at training from the training table and stored in the model.
+"""Column roles, decided once at training from a survey of every training row, and stored in
+the model.
 
-Each column of the input is a numeric feature, a categorical feature, an identifier, constant,
-empty, or of another type; only features are used. Booleans are numeric (0/1). An identifier
-is an integer or text column whose values are all distinct: a row number or a key says
-nothing about the row, and a model that learns it explains rows by it. Text columns with at
-most ``max_levels`` distinct values are categorical. ``--columns`` names the features
+Each column of the input is a numeric feature, a categorical feature, an identifier, a date,
+constant, empty, or of another type; only features are used. Booleans are numeric (0/1). An
+identifier is a column named as one (``id``, ``customer_id``, ``uuid``, ``index``), a row
+number (consecutive integers), or text whose values are all distinct: it says where a row
+sits, not what it holds. All-distinct numbers are measurements, and so features. Codes
+(digit strings with a leading zero: ZIP ``07114``) are text, never numbers. Text columns with
+at most ``max_levels`` distinct values are categorical. ``--columns`` names the features
 outright, ``--exclude`` leaves columns out, ``--categorical`` forces columns to be
 categorical (or, as ``none``, turns the automatic choice off).
 """
@@ -14,12 +17,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
+import re
+
 import pyarrow as pa
 
 from ..errors import DataError
-from ..io.matrix import to_matrix
-from .categorical import as_text, check_levels, distinct_count
+from ..io.survey import (
+    BOOLEAN,
+    LEVELS_CAP,
+    NULL,
+    NUMBER,
+    OTHER,
+    TEMPORAL,
+    TEXT,
+    ColumnSurvey,
+    Survey,
+)
+from .categorical import check_levels
 from .columns import absent_column, choose_feature_columns
 
 __all__ = ["MAX_LEVELS", "ID_MIN_ROWS", "Roles", "decide_roles"]
@@ -37,6 +51,8 @@ class Roles:
     identifiers: list[str] = field(default_factory=list)
     constant: list[str] = field(default_factory=list)
     empty: list[str] = field(default_factory=list)
+    dates: list[str] = field(default_factory=list)
+    codes: list[str] = field(default_factory=list)  # categorical ones that are codes (01, 07114)
     other: dict[str, str] = field(default_factory=dict)  # name → why it is not used
     excluded: list[str] = field(default_factory=list)
 
@@ -48,13 +64,15 @@ class Roles:
     @property
     def unused(self) -> list[str]:
         """Every column that is not a feature."""
-        return self.identifiers + self.constant + self.empty + list(self.other) + self.excluded
+        return (self.identifiers + self.constant + self.empty + self.dates + list(self.other)
+                + self.excluded)
 
     def to_dict(self) -> dict:
         """Plain JSON, for the model file and ``--json``."""
         return {"numeric": self.numeric, "categorical": self.categorical,
                 "identifiers": self.identifiers, "constant": self.constant,
-                "empty": self.empty, "other": self.other, "excluded": self.excluded}
+                "empty": self.empty, "dates": self.dates, "codes": self.codes,
+                "other": self.other, "excluded": self.excluded}
 
     def lines(self, levels: dict[str, int] | None = None) -> list[str]:
         """One line per role that has columns, each saying how to override it (for stderr
@@ -68,9 +86,14 @@ class Roles:
                      for c in self.categorical]
             out.append(f"categorical features ({len(self.categorical)}, one-hot): "
                        f"{_names(shown)} (--categorical none to leave text columns out)")
+        if self.codes:
+            out.append(f"codes, read as text (digits with leading zeros): "
+                       f"{_names(self.codes)}")
         if self.identifiers:
-            out.append(f"identifiers, not used (every value distinct): "
-                       f"{_names(self.identifiers)} (name one in --columns to use it)")
+            out.append(f"identifiers, not used: {_names(self.identifiers)} (ids by name, row "
+                       "numbers or all-distinct text; name one in --columns to use it)")
+        if self.dates:
+            out.append(f"dates, not used: {_names(self.dates)} (--exclude to silence this)")
         if self.constant:
             out.append(f"constant, not used: {_names(self.constant)}")
         if self.empty:
@@ -94,65 +117,73 @@ def _names(names: Sequence[str], most: int = 12) -> str:
     return shown + (f", ... ({len(names) - most} more)" if len(names) > most else "")
 
 
-def _kind(t: pa.DataType) -> str:
-    """``numeric``, ``integer``, ``text``, ``null`` or ``other``."""
-    if pa.types.is_dictionary(t):
-        return "text" if _kind(t.value_type) == "text" else _kind(t.value_type)
-    if pa.types.is_integer(t):
-        return "integer"
-    if pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_boolean(t):
-        return "numeric"
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "text"
-    if pa.types.is_null(t):
-        return "null"
-    return "other"
-
-
 # A text column whose values are numbers but for a few (a stray "n/a", "foo" at row 200,002)
 # is a numeric column with bad values, never a categorical one.
 NUMBERS_SHARE = 0.9
 
-
-def _share_of_numbers(column) -> float:
-    """The share of a text column's present values that spell a number."""
-    import pyarrow.compute as pc
-
-    text = as_text(column)
-    present = len(text) - text.null_count
-    if present == 0:
-        return 0.0
-    trimmed = pc.utf8_trim_whitespace(text)
-    numbers = pc.match_substring_regex(
-        trimmed, r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|nan)$",
-        ignore_case=True)
-    return pc.sum(numbers).as_py() / present if pc.sum(numbers).as_py() else 0.0
+# Names that say a column identifies rows rather than measures them: id, key, uuid, index,
+# rownames, pandas' "Unnamed: 0", and names ending in _id or Id (customer_id, orderId).
+_ID_NAME = re.compile(
+    r"^(id|key|uuid|guid|index|idx|rownames?|row[ _.]?(id|num|number|names?)|unnamed: ?\d+)$"
+    r"|[ _.-](id|key|uuid|guid)$", re.IGNORECASE)
 
 
-def _numbers_as_text(column) -> bool:
-    """Whether a text column is numbers (bar a few stray values, which the conversion then
-    reports or, with ``--bad-values missing``, turns into gaps)."""
-    return _share_of_numbers(column) >= NUMBERS_SHARE
+def is_id_name(name: str) -> bool:
+    """Whether a column's name says it identifies rows (``id``, ``customer_id``, ``uuid``)."""
+    return bool(_ID_NAME.search(name.strip())) or bool(re.search(r"[a-z](Id|ID)$", name))
 
 
-def _example(column) -> str:
-    """``row 1 holds 'x0'``: the first present value of a text column."""
-    for i, value in enumerate(as_text(column).to_pylist()):
-        if value is not None:
-            return f"row {i + 1} holds {value!r}"
-    return "it is empty"
+def _numbers_share(s: ColumnSurvey, decimal: str) -> float:
+    return s.numbers(decimal) / s.present if s.present else 0.0
 
 
-def decide_roles(table: pa.Table, *, columns: Sequence[str] | None = None,
+def _is_code(s: ColumnSurvey) -> bool:
+    """Digit strings with a leading zero (ZIP 07114, FIPS 01001, precinct 01): a code."""
+    return s.kind != NUMBER and s.codes > 0 and s.integers == s.present
+
+
+def _is_numeric(s: ColumnSurvey, decimal: str) -> bool:
+    """Numbers, or text that spells numbers but for a few stray values; never a code."""
+    if s.kind in (NUMBER, BOOLEAN):
+        return True
+    return not _is_code(s) and _numbers_share(s, decimal) >= NUMBERS_SHARE
+
+
+def _is_date(s: ColumnSurvey) -> bool:
+    return s.kind == TEMPORAL or (s.kind != NUMBER and s.present > 0
+                                  and s.dates >= NUMBERS_SHARE * s.present)
+
+
+def _example(s: ColumnSurvey) -> str:
+    return f"it holds {s.example!r}" if s.example is not None else "it is text"
+
+
+def check_decimal(name: str, s: ColumnSurvey, decimal: str) -> None:
+    """Refuse a text column that would be numbers under the other decimal separator: it must
+    never be read silently as text."""
+    other = "," if decimal == "." else "."
+    if s.kind != NUMBER and not _is_code(s) and _numbers_share(s, decimal) < NUMBERS_SHARE \
+            <= _numbers_share(s, other):
+        raise DataError(
+            f"column {name!r} holds numbers written with a decimal {_mark(other)} "
+            f"({_example(s)}), but the input is read with a decimal {_mark(decimal)}",
+            hint=f"pass --decimal {other} (or leave the column out with --exclude {name})")
+
+
+def _mark(decimal: str) -> str:
+    return "comma" if decimal == "," else "point"
+
+
+def decide_roles(data: pa.Table | Survey, *, columns: Sequence[str] | None = None,
                  exclude: Sequence[str] | None = None,
                  categorical: Sequence[str] | None = None, auto_categorical: bool = True,
-                 max_levels: int = MAX_LEVELS) -> Roles:
-    """Decide each column's role from the training table (or its first rows, when
-    streamed).
+                 max_levels: int = MAX_LEVELS, decimal: str = ".") -> Roles:
+    """Decide each column's role from a survey of every training row (or a table, surveyed
+    whole).
 
     Parameters
     ----------
-    table : pyarrow.Table
+    data : pyarrow.Table or Survey
     columns : sequence of str, optional
         Use exactly these (``--columns``): numeric ones as numbers, text ones (or those in
         ``categorical``) one-hot.
@@ -165,13 +196,17 @@ def decide_roles(table: pa.Table, *, columns: Sequence[str] | None = None,
         (``--categorical none`` turns it off).
     max_levels : int
         Most distinct values of an automatic categorical column.
+    decimal : str
+        The input's decimal separator, ``.`` or ``,`` (delimited text).
 
     Raises
     ------
     DataError
-        A named column is absent, repeated, or cannot be a feature; no feature is left.
+        A named column is absent, repeated, or cannot be a feature; no feature is left; a
+        text column would be numbers under the other decimal separator.
     """
-    names = list(table.schema.names)
+    survey = data if isinstance(data, Survey) else Survey.of([data])
+    names = survey.names
     forced = list(categorical or ())
     for option, chosen in (("--columns", columns), ("--exclude", exclude),
                            ("--categorical", forced)):
@@ -180,34 +215,33 @@ def decide_roles(table: pa.Table, *, columns: Sequence[str] | None = None,
                 raise absent_column(name, names, f"{option} names column {name!r}, which")
     roles = Roles()
     dropped = set(exclude or ())
-    kinds = {f.name: _kind(f.type) for f in table.schema}
-    n = table.num_rows
     if columns is not None:
         choose_feature_columns(names, [True] * len(names), columns=columns)  # repeats
         for name in columns:
             if name in dropped:
                 continue
+            s = survey.columns[name]
             if name in forced:
-                check_levels(name, distinct_count(table.column(name)))
+                _check_forced(name, s)
                 roles.categorical.append(name)
-            elif kinds[name] in ("numeric", "integer", "null"):
+            elif s.kind == NULL or _is_numeric(s, decimal):
                 roles.numeric.append(name)
-            elif kinds[name] == "text" and _numbers_as_text(table.column(name)):
-                roles.numeric.append(name)
-            elif kinds[name] == "text":
-                count = distinct_count(table.column(name))
-                if count > max_levels:
+            elif s.kind in (TEXT, "mixed"):
+                check_decimal(name, s, decimal)
+                count = s.level_count
+                if count is None or count > max_levels:
+                    many = f"{count:,}" if count is not None else f"more than {LEVELS_CAP:,}"
                     raise DataError(
-                        f"column {name!r} is not numeric ({_example(table.column(name))}), "
-                        f"and as text it has {count:,} distinct values, more than "
-                        f"--max-levels {max_levels} allows for a categorical column",
+                        f"column {name!r} is not numeric ({_example(s)}), and as text it has "
+                        f"{many} distinct values, more than --max-levels {max_levels} allows "
+                        "for a categorical column",
                         hint=f"leave it out of --columns (or --exclude {name}), raise "
                         f"--max-levels, or force it with --categorical {name}")
                 roles.categorical.append(name)
             else:
                 raise DataError(
-                    f"column {name!r} is {table.schema.field(name).type}, which is neither "
-                    "numeric nor categorical",
+                    f"column {name!r} holds {s.kind} values, which are neither numeric nor "
+                    "categorical",
                     hint=f"leave it out of --columns, or force it with --categorical {name}")
         chosen = set(roles.features)
         roles.excluded = [c for c in names if c not in chosen and c in dropped]
@@ -218,18 +252,15 @@ def decide_roles(table: pa.Table, *, columns: Sequence[str] | None = None,
             if name in dropped:
                 roles.excluded.append(name)
                 continue
-            column, kind = table.column(name), kinds[name]
-            if kind == "null" or (n and column.null_count == n):
+            s = survey.columns[name]
+            if s.kind == NULL or s.present == 0:
                 roles.empty.append(name)
             elif name in forced:
-                check_levels(name, distinct_count(column))
+                _check_forced(name, s)
                 roles.categorical.append(name)
-            elif kind == "other":
-                roles.other[name] = f"{table.schema.field(name).type}: neither numeric nor text"
-            elif kind == "text" and not auto_categorical and not _numbers_as_text(column):
-                roles.other[name] = (f"text; --categorical {name} would one-hot encode it")
             else:
-                _role_by_values(roles, name, column, kind, n, max_levels)
+                _role_by_values(roles, name, s, survey.rows, max_levels, auto_categorical,
+                                decimal)
     if not roles.features:
         unused = "; ".join(roles.lines()) or "the input has no columns"
         raise DataError(f"no column can be a feature ({unused})",
@@ -248,40 +279,50 @@ def decide_roles(table: pa.Table, *, columns: Sequence[str] | None = None,
     return roles
 
 
-def _role_by_values(roles: Roles, name: str, column, kind: str, n: int,
-                    max_levels: int) -> None:
-    """The role of a numeric or text column not named anywhere, from its values."""
-    if kind in ("numeric", "integer"):
-        # Numbers: their range says whether they are constant, and only whole numbers with
-        # no repeat in their first rows can be an identifier; counting distinct values of
-        # every float column cost 5 s on 1M x 64 rows, this 0.1 s.
-        values = to_matrix(pa.table({"c": column}), ["c"], dtype=np.float64)[:, 0]
-        present = values[~np.isnan(values)]
-        if n >= 2 and present.min() == present.max():
+def _row_number(s: ColumnSurvey, n: int) -> bool:
+    """Consecutive whole numbers in every row: a row number."""
+    return s.counting and s.integers == s.present == n >= ID_MIN_ROWS
+
+
+def _check_forced(name: str, s: ColumnSurvey) -> None:
+    count = s.level_count
+    check_levels(name, count if count is not None else LEVELS_CAP)
+
+
+def _role_by_values(roles: Roles, name: str, s: ColumnSurvey, n: int, max_levels: int,
+                    auto_categorical: bool, decimal: str) -> None:
+    """The role of a column not named anywhere, from its survey."""
+    if _is_date(s):
+        roles.dates.append(name)
+    elif s.kind == OTHER:
+        roles.other[name] = "neither numeric nor text"
+    elif _is_numeric(s, decimal):
+        if n >= 2 and s.lo == s.hi and s.present == s.numbers(decimal):
             roles.constant.append(name)
-        elif (len(present) == n >= ID_MIN_ROWS and np.all(np.isfinite(present))
-              and np.all(present == np.round(present)) and _all_distinct(present)):
+        elif is_id_name(name) or s.huge_integers or _row_number(s, n):
+            # a row number (consecutive integers) says where a row sits, not what it holds,
+            # and integers beyond 2**53 (64-bit keys) cannot be floats exactly; other
+            # all-distinct numbers are measurements, and so features
             roles.identifiers.append(name)
         else:
             roles.numeric.append(name)
         return
-    if _numbers_as_text(column):
-        roles.numeric.append(name)  # numbers bar a few: the conversion names the others
-        return
-    count = distinct_count(column)
-    if count <= 1 and n >= 2:  # one row is "constant" in every column: let it say so
-        roles.constant.append(name)
-    elif column.null_count == 0 and count == n and n >= ID_MIN_ROWS:
-        roles.identifiers.append(name)
-    elif count <= max_levels:
-        roles.categorical.append(name)
     else:
-        roles.other[name] = (f"text with {count:,} distinct values, more than --max-levels "
-                             f"{max_levels}; --categorical {name} forces it")
-
-
-def _all_distinct(values: np.ndarray, head: int = 1000) -> bool:
-    """Whether no value repeats; the first ``head`` values settle most columns."""
-    if len(np.unique(values[:head])) < min(head, len(values)):
-        return False
-    return len(np.unique(values)) == len(values)
+        check_decimal(name, s, decimal)
+        count = s.level_count
+        code = _is_code(s)
+        if count is not None and count <= 1 and n >= 2:
+            roles.constant.append(name)
+        elif is_id_name(name) or (s.present == n >= ID_MIN_ROWS and s.all_distinct):
+            roles.identifiers.append(name)
+        elif not auto_categorical:
+            roles.other[name] = f"text; --categorical {name} would one-hot encode it"
+        elif count is not None and count <= max_levels:
+            roles.categorical.append(name)
+            if code:
+                roles.codes.append(name)
+        else:
+            many = f"{count:,}" if count is not None else f"more than {LEVELS_CAP - 1:,}"
+            what = "a code (digits with leading zeros)" if code else "text"
+            roles.other[name] = (f"{what} with {many} distinct values, more than "
+                                 f"--max-levels {max_levels}")
