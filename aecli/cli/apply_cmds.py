@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
@@ -10,13 +9,14 @@ from typing import Annotated
 import typer
 
 from .. import report
-from ..errors import AnomalyFound
-from ..io import BadValues, Format, TableWriter, iter_batches
+from ..errors import AnomalyFound, DataError
+from ..io import BadValues, Format, TableWriter, TextRead, format_from_path, iter_batches
 from ..io.background import ReadAhead, WriteBehind
 from ..nn.threads import pinned
 from ..pipeline import apply, modelfile
 from ..pipeline import score as scoring
 from ..preprocessing import MissingPolicy
+from ..report.jsondoc import json_text
 from . import cluster
 from . import options as o
 from .data import check_color_by, check_keep, check_stdin, write_columns
@@ -56,6 +56,8 @@ class StreamIO:
     threads: int | None = None
     bad_values: BadValues | None = None
     scheduler: str | None = None  # a Dask cluster runs it: see cluster.py
+    delimiter: str | None = None
+    decimal: str | None = None
 
 
 def stream_options(command):
@@ -64,7 +66,7 @@ def stream_options(command):
                option("keep", o.Keep, None), option("input_format", o.InputFormat, None),
                option("missing", StreamMissing, None), option("threads", StreamThreads, None),
                option("bad_values", StreamBadValues, None),
-               option("scheduler", cluster.Scheduler, None)]
+               option("scheduler", cluster.PartsScheduler, None)]
     return expand(refusing_stream_collisions(command), "io", options,
                   lambda values: StreamIO(**values))
 
@@ -75,13 +77,26 @@ def _open(model: Path, data, io: StreamIO):
     prep = bundle.preparation.with_policy(io.missing, io.bad_values)
     bundle = replace(bundle, preparation=prep)
     keep = o.split_list(io.keep) or []
-    # Columns that are no features are read as the text they are: a pass-through one keeps
-    # its text, and a stray value in any of them stops nothing.
-    stream = iter_batches(data, io.input_format, batch_rows=BATCH_ROWS,
-                          text_columns=set(keep) - set(bundle.features),
-                          numbers=set(bundle.features), bad_values=prep.bad_values)
+    # Read with the model's schema: its numeric columns as numbers, every other column
+    # (categorical ones, codes, pass-through ones) as the text it is, so one table gives one
+    # result in any format, and a stray value in a column no one uses stops nothing.
+    stream = iter_batches(data, io.input_format, batch_rows=BATCH_ROWS, text=TextRead.of(
+        keep, prep.numeric, prep.bad_values, io.delimiter, io.decimal,
+        keep_integers=_typed_output(io)))
     apply.check_columns(bundle, stream.schema, stream.name)
     return bundle, stream, check_keep(stream.schema, keep, stream.name)
+
+
+def _typed_output(io: StreamIO) -> bool:
+    """Whether the rows go to a format with column types (Parquet, JSON lines), where a
+    kept column of whole numbers is written as integers."""
+    fmt = io.fmt
+    if fmt is None and io.output not in (None, "-"):
+        try:
+            fmt = format_from_path(io.output)
+        except DataError:
+            return False  # the writer says what is wrong with the name
+    return fmt in (Format.parquet, Format.jsonl)
 
 
 def _dropped_note(totals, quiet, stream=None):
@@ -110,7 +125,7 @@ def encode(
 
       cat sample_data/digits.csv | aecli encode digits.npz --keep label > codes.csv
     """
-    if io.scheduler:
+    if cluster.wanted("encode", io.scheduler, run):
         return cluster.run("encode", model, data, io, run)
     bundle, stream, keep_cols = _open(model, data, io)
     totals = apply.ErrorTotals()
@@ -156,7 +171,7 @@ def reconstruct(
 
       aecli reconstruct digits.npz sample_data/digits.csv --error -o recon.parquet
     """
-    if io.scheduler:
+    if cluster.wanted("reconstruct", io.scheduler, run):
         return cluster.run("reconstruct", model, data, io, run, error_column=error,
                            probabilities=probabilities)
     err = stderr_console()
@@ -170,7 +185,9 @@ def reconstruct(
     _dropped_note(totals, run.quiet, stream)
     if not run.quiet and totals.rows:
         scaled, original = totals.means()
-        err.print(report.feature_error_table(bundle.features, scaled, original, top=top))
+        categorical = [c.name for c in bundle.preparation.categorical]  # in nats
+        err.print(report.feature_error_table(bundle.features, scaled, original, top=top,
+                                             categorical=categorical))
 
 
 @guarded
@@ -202,7 +219,7 @@ def score(
 
       aecli score digits.npz sample_data/digits.csv --top 10 --fail-on-anomaly
     """
-    if io.scheduler:
+    if cluster.wanted("score", io.scheduler, run):
         return cluster.run("score", model, data, io, run, top=top, threshold=threshold,
                            json_out=json_out, fail_on_anomaly=fail_on_anomaly)
     err = stderr_console()
@@ -236,7 +253,7 @@ def score(
     result = summary.report(bundle, totals)
     if json_out:
         # default=str: pass-through values such as dates are written as text
-        write_stdout(json.dumps(result, default=str) + "\n")
+        write_stdout(json_text(result, default=str) + "\n")
     _dropped_note(totals, run.quiet, stream)
     if not run.quiet:
         if result["flagged_rows"]:
@@ -244,8 +261,12 @@ def score(
         else:
             err.print(report.score_table(result["worst"][:10], limit))
         if run.verbose:
-            err.print(report.feature_error_table(bundle.features, *totals.means(), top=10))
+            err.print(report.feature_error_table(
+                bundle.features, *totals.means(), top=10,
+                categorical=[c.name for c in bundle.preparation.categorical]))
         err.print(report.score_summary(summary.rows, summary.flagged, limit))
+        if scoring.unscored_note(result):
+            err.print(f"warning: {scoring.unscored_note(result)}", markup=False)
     if fail_on_anomaly and summary.flagged:
         raise AnomalyFound(f"{summary.flagged} of {summary.rows} row(s) are over the anomaly "
                            f"threshold {limit:.4g}")

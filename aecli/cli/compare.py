@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import json
+import shlex
+import sys
 from typing import Annotated
 
 import typer
 
 from .. import report
 from ..errors import naming_input
+from ..estimators.hyperparameters import MAX_WIDTH
 from ..io import BadValues
 from ..pipeline import compare
 from ..preprocessing import MAX_LEVELS, MissingPolicy, ScalerKind
+from ..report.jsondoc import json_text
 from ..report.plots import compare_plot, require_matplotlib
 from . import cluster
 from . import options as o
-from .data import input_name, load_features, say_roles, write_columns
+from .data import Reading, input_name, load_features, say_roles, write_columns
 from .outputs import refuse_collisions
 from .progress import TrainingProgress
 from .runtime import Run, guarded, stderr_console, stdout_console, write_stdout
@@ -23,22 +26,59 @@ from .training_options import training_options
 
 
 def parse_ks(text: str) -> list[int]:
-    """``"1,2,4"`` or ``"1-8"`` (every k) or ``"2-16:2"`` (a step) → sorted unique ks."""
+    """``"1,2,4"`` or ``"1-8"`` (every k) or ``"2-16:2"`` (a step) → sorted unique ks.
+
+    Each part is checked before a range is expanded, so a mistyped ``1-99999999999`` is a
+    usage error, not a set of 10^11 numbers."""
+    top = MAX_WIDTH
+
+    def bad(message: str) -> typer.BadParameter:
+        return typer.BadParameter(message, param_hint="--latent")
+
     ks: set[int] = set()
     for part in o.split_list(text) or []:
         try:
             if "-" in part:
-                span, _, step = part.partition(":")
+                span, _, step_text = part.partition(":")
                 lo, hi = (int(x) for x in span.split("-", 1))
-                ks.update(range(lo, hi + 1, int(step) if step else 1))
+                step = int(step_text) if step_text else 1
             else:
-                ks.add(int(part))
+                lo = hi = int(part)
+                step = 1
         except ValueError:
-            raise typer.BadParameter(f"{part!r} is not a k, a list (1,2,4) or a range (1-8)",
-                                     param_hint="--latent") from None
-    if not ks or min(ks) < 1:
-        raise typer.BadParameter("give k values >= 1, e.g. 1,2,4,8", param_hint="--latent")
+            raise bad(f"{part!r} is not a k, a list (1,2,4) or a range (1-8)") from None
+        if lo < 1:
+            raise bad(f"{part!r}: give k values >= 1, e.g. 1,2,4,8")
+        if hi < lo:
+            raise bad(f"{part!r} is reversed: a range runs from the smaller k to the larger, "
+                      f"e.g. {hi}-{lo}")
+        if step < 1:
+            raise bad(f"{part!r}: the step after ':' must be at least 1, e.g. {lo}-{hi}:2")
+        if hi > top:
+            raise bad(f"{part!r}: k={hi:,} is more than {top:,}, the largest code aecli "
+                      "builds; k must also be below the number of features")
+        ks.update(range(lo, hi + 1, step))
+    if not ks:
+        raise bad("give k values >= 1, e.g. 1,2,4,8")
     return sorted(ks)
+
+
+def rerun_command(data, ks: str, argv: list[str] | None = None) -> str:
+    """This command line again with ``-k ks`` in place of its own ``-k``: the same data and
+    options, ready to paste. Outside a real command line (``argv`` without
+    ``compare-pca``), the data and ``-k`` alone."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "compare-pca" not in args:
+        return shlex.join(["aecli", "compare-pca", data or "-", "-k", ks])
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("-k", "--latent"):
+            skip = True
+        elif not (arg.startswith("--latent=") or (arg.startswith("-k") and arg != "-k")):
+            out.append(arg)
+    return shlex.join(["aecli", *out, "-k", ks])
 
 
 @guarded
@@ -57,6 +97,8 @@ def compare_pca(
     missing: o.Missing = MissingPolicy.ERROR,
     bad_values: o.BadValuesOption = BadValues.ERROR,
     scale: o.Scale = ScalerKind.STANDARD,
+    delimiter: o.Delimiter = None,
+    decimal: o.Decimal = None,
     json_out: o.Json = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="The sweep as CSV on stdout.",
                                           rich_help_panel=o.OUTPUT)] = False,
@@ -92,13 +134,14 @@ def compare_pca(
             missing=missing, scale=scale, bad_values=bad_values, scheduler=scheduler)
         features = roles.features
     else:
-        X, roles = load_features(data, input_format, o.split_list(columns),
-                                 o.split_list(exclude), categorical, max_levels, bad_values)
+        X, roles, surveyed = load_features(data, Reading(
+            input_format, o.split_list(columns), o.split_list(exclude), categorical,
+            max_levels, bad_values, delimiter, decimal))
         features = roles.features
         if ks is None:
             ks = compare.default_ks(len(features)) or [1]  # one feature: refused as k >= 1
         if not run.quiet:
-            say_roles(err, roles)
+            say_roles(err, roles, surveyed)
         with naming_input(input_name(data)), TrainingProgress(err, epochs_quiet, run.verbose,
                                                               label="sweep") as progress:
             rows, suggestion = compare.compare_with_pca(
@@ -106,11 +149,13 @@ def compare_pca(
                 bad_values=bad_values, on_k=on_k, before_k=progress.relabel,
                 callback=progress,
             )
+    if suggestion and suggestion.get("larger_sweep"):
+        suggestion["command"] = rerun_command(data, suggestion["larger_sweep"])
     if plot is not None:
         compare_plot(plot, rows, suggestion)
     if json_out:
-        write_stdout(json.dumps({"rows": rows, "suggestion": suggestion,
-                                 "features": features}) + "\n")
+        write_stdout(json_text({"rows": rows, "suggestion": suggestion,
+                                "features": features}) + "\n")
     elif csv_out:
         write_columns(None, {key: [r[key] for r in rows] for key in rows[0]})
     table = report.compare_table(rows, suggestion)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,14 +9,16 @@ import typer
 
 from .. import report
 from ..errors import naming_input
+from ..estimators.hyperparameters import check_latent_below
 from ..io import AtomicFile, BadValues, atomic_open
 from ..pipeline import modelfile, train_streamed
 from ..pipeline import train as training
 from ..preprocessing import MAX_LEVELS, MissingPolicy, Roles, ScalerKind
+from ..report.jsondoc import json_text
 from ..report.plots import loss_plot, require_matplotlib
 from . import cluster
 from . import options as o
-from .data import load_features, say_roles, stream_features, write_columns
+from .data import Reading, load_features, say_roles, stream_features, write_columns
 from .outputs import refuse_collisions
 from .progress import TrainingProgress
 from .runtime import Run, guarded, stderr_console, write_stdout
@@ -39,6 +40,8 @@ def train(
     missing: o.Missing = MissingPolicy.ERROR,
     bad_values: o.BadValuesOption = BadValues.ERROR,
     scale: o.Scale = ScalerKind.STANDARD,
+    delimiter: o.Delimiter = None,
+    decimal: o.Decimal = None,
     history: Annotated[Path | None, typer.Option("--history", help="Write per-epoch losses "
                                                  "here (CSV, Parquet, ...).",
                                                  rich_help_panel=o.OUTPUT)] = None,
@@ -76,10 +79,12 @@ def train(
     else:
         load, fit = ((stream_features, train_streamed.train_bundle_streaming) if stream
                      else (load_features, training.train_bundle))
-        rows, roles = load(data, input_format, o.split_list(columns), o.split_list(exclude),
-                           categorical, max_levels, bad_values)
+        rows, roles, surveyed = load(data, Reading(
+            input_format, o.split_list(columns), o.split_list(exclude), categorical,
+            max_levels, bad_values, delimiter, decimal))
         if not run.quiet:
-            say_roles(err, roles)
+            say_roles(err, roles, surveyed)
+        check_latent_below(params["latent"], len(roles.features))  # as compare-pca does
         info = {"source": "<stdin>" if data in (None, "-") else str(data),
                 "unused_columns": roles.unused, "roles": roles.to_dict()}
         with naming_input(info["source"]), TrainingProgress(err, run.quiet,
@@ -87,6 +92,8 @@ def train(
             bundle = fit(rows, roles.numeric, params, missing=missing, scale=scale,
                          callback=progress, info=info, bad_values=bad_values)
     summary = bundle.summary
+    for warning in [] if run.quiet else bundle.missing_warnings():
+        err.print(f"warning: {warning}", markup=False)
     with atomic_open(output) as f:
         modelfile.write_model(bundle, f)
     if history is not None:
@@ -104,6 +111,6 @@ def train(
             err.print(f"warning: {summary['calibration_warning']}", markup=False)
         err.print(f"model saved to {output}", markup=False)
     if json_out:
-        write_stdout(json.dumps({**summary, "roles": roles.to_dict(), "model": str(output)})
+        write_stdout(json_text({**summary, "roles": roles.to_dict(), "model": str(output)})
                      + "\n")
 
