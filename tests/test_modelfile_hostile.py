@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import resource
+import subprocess
+import sys
 import time
 import tracemalloc
 import zipfile
@@ -21,7 +25,7 @@ from typer.testing import CliRunner
 
 from aecli.cli.app import app
 from aecli.errors import EXIT_USAGE, ModelFileError
-from aecli.pipeline import modelfile
+from aecli.pipeline import model_archive, modelfile
 
 ROWS = "".join(f"{i},{i * 2 % 7},{i % 3}\n" for i in range(30))
 NOT_A_MODEL = "not a valid aecli model file"
@@ -39,7 +43,7 @@ def trained(tmp_path_factory):
     data = d / "data.csv"
     data.write_text("a,b,c\n" + ROWS)
     model = d / "model.npz"
-    result = run("train", data, "-o", model, "-q", "--epochs", "2", "--hidden", "4")
+    result = run("train", data, "-o", model, "-q", "--epochs", "2", "--hidden", "4", "-k", "1")
     assert result.exit_code == 0, result.output
     return model, data, model.read_bytes()
 
@@ -217,7 +221,7 @@ BROKEN = {
     "params out of range": lambda m, b: with_meta(m, params={**meta_of(m)["params"],
                                                              "latent": "x"}),
     "params disagree with layers": lambda m, b: with_meta(m, params={**meta_of(m)["params"],
-                                                                     "latent": 1}),
+                                                                     "latent": 3}),
     "summary empty": lambda m, b: with_meta(m, summary={}),
     "summary a list": lambda m, b: with_meta(m, summary=[1]),
     "a version 1 file without metrics": lambda m, b: with_meta(m, format_version=1),
@@ -327,10 +331,10 @@ def test_a_pickle_payload_never_runs(trained, tmp_path, member):
         result = run(*args)
         assert not marker.exists(), f"{args} unpickled the payload"
         assert "Traceback" not in result.output and "internal error" not in result.output
-        if member == "extra":  # an array the metadata does not list is never read at all
-            assert result.exit_code == 0, result.output
+        assert result.exit_code == 2, result.output
+        if member == "extra":  # an array the metadata does not list: refused, never read
+            assert "'extra.npy' is not an array the metadata lists" in result.stderr
         else:
-            assert result.exit_code == 2, result.output
             assert NOT_A_MODEL in result.stderr and "Python objects" in result.stderr
     # The payload is real: loading the file the careless way runs it.
     with np.load(path, allow_pickle=True) as z:
@@ -405,16 +409,30 @@ def test_a_huge_declared_size_fails_fast_without_allocating(trained, tmp_path, c
     assert peak < 16 << 20, f"allocated {peak} bytes"
 
 
-def test_huge_but_consistent_metadata_is_refused_before_reading(trained, tmp_path, monkeypatch):
-    # A file whose metadata and header agree on an array bigger than aecli ever writes.
+def test_an_array_bigger_than_the_layers_need_is_refused_before_reading(trained, tmp_path):
+    # Metadata and header agree on an array bigger than the model's columns make it.
     _, _, good = trained
     m = members_of(good)
     path = tmp_path / "big.npz"
     path.write_bytes(with_member(m, "scaler.center.npy", npy(np.zeros(3000)),
                                  arrays=arrays_spec(m, "scaler.center", "float64", [3000])))
-    monkeypatch.setattr(modelfile, "MAX_ARRAY_BYTES", 16_000)
-    with pytest.raises(ModelFileError, match="declares 24000 bytes"):
+    with pytest.raises(ModelFileError, match=r"columns and layers need \[2\]"):
         modelfile.read_model(path)
+
+
+def test_a_model_bigger_than_aecli_reads_is_refused_before_reading(trained, tmp_path,
+                                                                   monkeypatch):
+    _, _, good = trained
+    path = tmp_path / "good.npz"
+    path.write_bytes(good)
+    monkeypatch.setattr(model_archive, "MAX_ARRAY_BYTES", 1_000)
+    read = []
+    original = model_archive.Archive._read
+    monkeypatch.setattr(model_archive.Archive, "_read",
+                        lambda self, name, *a: read.append(name) or original(self, name, *a))
+    with pytest.raises(ModelFileError, match="declares [0-9,]+ bytes of arrays"):
+        modelfile.read_model(path)
+    assert read == ["meta"]  # not one array was read
 
 
 def test_reading_never_changes_the_file(trained, tmp_path):
@@ -424,3 +442,248 @@ def test_reading_never_changes_the_file(trained, tmp_path):
     run("score", path, trained[1])
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.npz"]
+
+
+# -- crafted models that would score wrongly: refused, not scored (issue 25) --------------------
+def array_of(members, name: str) -> np.ndarray:
+    return np.lib.format.read_array(io.BytesIO(members[name + ".npy"]), allow_pickle=False)
+
+
+def with_value(members, name: str, value: float) -> bytes:
+    """The model with one value of array ``name`` replaced by ``value``."""
+    a = array_of(members, name).copy()
+    a.flat[0] = value
+    return with_member(members, name + ".npy", npy(a))
+
+
+def with_factors(members, factors) -> bytes:
+    return with_member(members, "ensemble.scale.npy", npy(np.array(factors, dtype=np.float64)),
+                       arrays=arrays_spec(members, "ensemble.scale", "float64",
+                                          [len(factors)]))
+
+
+def without_listing(members, *prefixes) -> bytes:
+    """The model with arrays left out of the metadata's listing, but still in the archive."""
+    return with_meta(members, arrays={k: v for k, v in meta_of(members)["arrays"].items()
+                                      if not k.startswith(prefixes)})
+
+
+# case: (the broken file, what the message names)
+CRAFTED = {
+    "3 ensemble factors for 5 stored fold models": (
+        lambda m: with_factors(m, [1.0, 1.0, 1.0]), "'member4."),
+    "3 ensemble factors, the other fold models unlisted but stored": (
+        lambda m: with_factors(members_of(without_listing(m, "member4.", "member5.")),
+                               [1.0, 1.0, 1.0]), "'member4."),
+    "ensemble factor 1e308 (flags every row)": (
+        lambda m: with_factors(m, [1.0, 1e308, 1.0, 1.0, 1.0]), "'ensemble.scale'"),
+    "ensemble factor 5e-324 (flags none)": (
+        lambda m: with_factors(m, [5e-324, 1.0, 1.0, 1.0, 1.0]), "'ensemble.scale'"),
+    "ensemble factor 1e9": (
+        lambda m: with_factors(m, [1.0, 1.0, 1.0, 1.0, 1e9]), "'ensemble.scale'"),
+    "a finite weight of 3e38 (NaN scores)": (
+        lambda m: with_value(m, "layer0.W", 3e38), "'layer0.W'"),
+    "a bias of -1e7": (lambda m: with_value(m, "layer3.b", -1e7), "'layer3.b'"),
+    "a fold model's weight of 1e30": (
+        lambda m: with_value(m, "member2.layer1.W", 1e30), "'member2.layer1.W'"),
+    "summary.score_models 99 while 6 score": (
+        lambda m: with_meta(m, summary=summary(m, score_models=99)), "'summary.score_models'"),
+    "summary.score_models as text": (
+        lambda m: with_meta(m, summary=summary(m, score_models="6")), "'summary.score_models'"),
+    "an extra array the metadata names": (
+        lambda m: with_member(m, "extra.npy", npy(np.zeros(10)),
+                              arrays=arrays_spec(m, "extra", "float64", [10])), "'extra'"),
+    "an extra numeric member the metadata does not name": (
+        lambda m: pack({**m, "extra.npy": npy(np.zeros(10))}), "'extra.npy'"),
+    "a nested list in info.roles": (
+        lambda m: with_meta(m, info={**meta_of(m)["info"], "roles": {
+            **meta_of(m)["info"]["roles"], "identifiers": [["a", ["b"]]]}}), "'info.roles"),
+    "info.roles a list": (
+        lambda m: with_meta(m, info={**meta_of(m)["info"], "roles": [["a"]]}), "'info.roles'"),
+    "summary.calibration_rows as text": (
+        lambda m: with_meta(m, summary=summary(m, calibration_rows="[/]")),
+        "'summary.calibration_rows'"),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+def test_a_crafted_model_is_refused_naming_what_is_wrong(trained, tmp_path, case):
+    _, data, good = trained
+    craft, where = CRAFTED[case]
+    path = tmp_path / "crafted.npz"
+    path.write_bytes(craft(members_of(good)))
+    with pytest.raises(ModelFileError) as info:
+        modelfile.read_model(path)
+    assert info.value.exit_code == EXIT_USAGE
+    assert f"{path}: {NOT_A_MODEL}" in info.value.message and where in info.value.message
+    for args in (["inspect", path], ["inspect", path, "--json"], ["score", path, data]):
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "internal error" not in result.output and result.stdout == ""
+        assert where in result.stderr and "aecli train" in result.stderr  # what to do
+
+
+# -- model text is data, never markup -----------------------------------------------------------
+@pytest.mark.parametrize("text", ["[/]", "[bold red]x[/]", "[link=file:///etc]y"])
+def test_model_text_is_shown_as_written_never_as_markup(trained, tmp_path, text):
+    _, _, good = trained
+    m = members_of(good)
+    path = tmp_path / "text.npz"
+    meta = meta_of(m)
+    path.write_bytes(with_meta(m, aecli_version=text, created=text, info={
+        **meta["info"], "roles": {**meta["info"]["roles"], "identifiers": [text]}}))
+    result = CliRunner().invoke(app, ["inspect", str(path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert f"written by aecli {text}" in result.stdout
+    assert result.stdout.count(text) >= 3  # the version, the date and the unused column
+
+
+def test_inspect_counts_the_models_that_score(trained, tmp_path):
+    # A format-5 file without the count in its summary: inspect counts the stored models.
+    _, _, good = trained
+    m = members_of(good)
+    path = tmp_path / "uncounted.npz"
+    path.write_bytes(with_meta(m, summary={k: v for k, v in meta_of(m)["summary"].items()
+                                           if k != "score_models"}))
+    result = run("inspect", path)
+    assert result.exit_code == 0, result.output
+    assert "the mean of 6 models'" in result.stdout
+
+
+# -- reading is bounded: special files, bombs, huge declarations --------------------------------
+MODEL_COMMANDS = {  # each command that reads a model, with what it needs besides
+    "inspect": lambda data, out: [],
+    "encode": lambda data, out: [data],
+    "reconstruct": lambda data, out: [data],
+    "score": lambda data, out: [data],
+    "export": lambda data, out: ["-o", out],
+}
+
+
+def run_bounded(args, seconds=30) -> subprocess.CompletedProcess:
+    """``aecli args`` in a subprocess held to 1 GiB of memory and ``seconds``: the old reader
+    hung on a FIFO and grew without end on /dev/zero."""
+    limit = 1 << 30
+
+    def hold():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    try:
+        return subprocess.run([sys.executable, "-m", "aecli", *map(str, args)],
+                              capture_output=True, text=True, timeout=seconds,
+                              preexec_fn=hold, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"aecli {args[0]} still reading after {seconds} s")
+
+
+SPECIAL_CASES = [(command, "a FIFO") for command in MODEL_COMMANDS] + [
+    ("inspect", "/dev/zero"), ("encode", "/dev/zero")]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and /dev/zero")
+@pytest.mark.parametrize(("command", "special"), SPECIAL_CASES)
+def test_a_special_file_as_the_model_is_refused_before_reading(trained, tmp_path, command,
+                                                              special):
+    _, data, _ = trained
+    if special == "a FIFO":
+        path = tmp_path / "model.npz"
+        os.mkfifo(path)  # no writer: the first read would wait for ever
+        kind = "is a FIFO (named pipe), not a model file"
+    else:
+        path, kind = Path("/dev/zero"), "is a character device, not a model file"
+    started = time.perf_counter()
+    result = run_bounded([command, path, *MODEL_COMMANDS[command](data, tmp_path / "m.onnx")])
+    assert result.returncode == 2, result.stderr
+    assert f"{path}: {kind}" in result.stderr and "regular files" in result.stderr
+    assert "aecli train" in result.stderr and "internal error" not in result.stderr
+    assert result.stdout == "" and time.perf_counter() - started < 20
+
+
+def test_a_listed_array_no_model_uses_is_never_inflated(trained, tmp_path):
+    # The 1.7 MB model whose metadata names an extra 1.6 GB array of zeros, in small: the
+    # member declares 1.6 GB (the header says so, the metadata agrees) and is refused by name.
+    _, _, good = trained
+    m = members_of(good)
+    path = tmp_path / "extra.npz"
+    path.write_bytes(with_member(m, "zeros.npy", npy_header((200_000_000,), payload=bytes(64)),
+                                 arrays=arrays_spec(m, "zeros", "float64", [200_000_000])))
+    with pytest.raises(ModelFileError, match="'zeros' is listed in the metadata, but no part"):
+        modelfile.read_model(path)
+
+
+def with_deflated_zeros(members: dict[str, bytes], name: str, size: int,
+                       compression=zipfile.ZIP_DEFLATED) -> bytes:
+    """The archive of ``members`` plus a member ``name`` of ``size`` zero bytes, compressed
+    (80 MB of zeros deflate to 80 kB)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for member, data in members.items():
+            zf.writestr(member, data)
+        info = zipfile.ZipInfo(name)
+        info.compress_type = compression
+        with zf.open(info, "w", force_zip64=True) as f:
+            chunk = bytes(1 << 20)
+            for _ in range(size >> 20):
+                f.write(chunk)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name", ["padding.npy", "layer0.W.npy", "meta.npy"])
+def test_a_zip_bomb_is_refused_from_the_zip_directory_before_inflating(trained, tmp_path,
+                                                                       monkeypatch, name):
+    # 80 MB of zeros in an 80 kB member: refused from the zip directory's sizes before any
+    # member is opened (the old reader ignored an unlisted member, and inflated a listed one
+    # to its header before finding it the wrong size).
+    _, _, good = trained
+    path = tmp_path / "bomb.npz"
+    path.write_bytes(with_deflated_zeros(
+        {k: v for k, v in members_of(good).items() if k != name}, name, 80 << 20))
+    assert path.stat().st_size < 1 << 20
+    opened = []
+    original = zipfile.ZipFile.open
+    monkeypatch.setattr(zipfile.ZipFile, "open",
+                        lambda self, member, *a, **k: opened.append(
+                            getattr(member, "filename", member)) or original(
+                            self, member, *a, **k))
+    with pytest.raises(ModelFileError, match=r"inflate|inflates to [0-9,]+ bytes"):
+        modelfile.read_model(path)
+    assert opened == []
+
+
+def test_a_listed_array_that_inflates_to_more_than_it_declares_is_never_inflated(
+        trained, tmp_path, monkeypatch):
+    # Calibration quantiles the metadata lists as 101 values, whose member inflates to 8 MB.
+    _, _, good = trained
+    name = "calibration.quantiles.npy"
+    path = tmp_path / "bomb.npz"
+    path.write_bytes(with_deflated_zeros(
+        {k: v for k, v in members_of(good).items() if k != name}, name, 8 << 20))
+    opened = []
+    original = zipfile.ZipFile.open
+    monkeypatch.setattr(zipfile.ZipFile, "open",
+                        lambda self, member, *a, **k: opened.append(
+                            getattr(member, "filename", member)) or original(
+                            self, member, *a, **k))
+    with pytest.raises(ModelFileError, match="'calibration.quantiles' .* inflates to 8,388,608"):
+        modelfile.read_model(path)
+    assert opened == ["meta.npy"]
+
+
+def test_a_member_compressed_other_than_numpy_writes_is_refused(trained, tmp_path):
+    # bzip2 and lzma inflate without a bound per call; NumPy writes stored or deflated.
+    _, data, good = trained
+    path = tmp_path / "bz.npz"
+    path.write_bytes(pack(members_of(good), zipfile.ZIP_BZIP2))
+    result = run("score", path, data)
+    assert result.exit_code == 2 and "compressed with method 12" in result.stderr
+    assert "stored or deflated" in result.stderr
+
+
+def test_a_huge_zip_directory_is_refused_before_it_is_parsed(trained, tmp_path):
+    # 6,000 members with long names: a 1.3 MB directory (a model with 20 layers has ~600).
+    _, _, good = trained
+    filler = {f"{'x' * 180}{i}.npy": b"" for i in range(6_000)}
+    path = tmp_path / "wide.npz"
+    path.write_bytes(pack({**members_of(good), **filler}))
+    with pytest.raises(ModelFileError, match="zip directory is [0-9,]+ bytes"):
+        modelfile.read_model(path)

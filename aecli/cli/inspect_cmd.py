@@ -22,8 +22,7 @@ def inspect(
 
       aecli inspect digits.npz --json
     """
-    modelfile.read_model(model)  # checks every array, not only the metadata
-    meta = modelfile.describe(model)
+    bundle, meta = modelfile.read_model_and_meta(model)  # checks every array, not only meta
     if json_out:
         write_stdout(json.dumps(meta) + "\n")
         return
@@ -53,6 +52,6 @@ def inspect(
         "calibration_source": meta["summary"].get("calibration_source"),
         # files before format 4 scored by the error alone
         "score": meta["summary"].get("score", "error"),
-        "score_models": meta["summary"].get("score_models", 1),  # format 5
+        "score_models": len(bundle.autoencoder.score_models()),  # those that do score
     }
     stdout_console().print(report.inspect_panel(info))

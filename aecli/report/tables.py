@@ -237,7 +237,8 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
         ``categorical``
         (dicts with ``name`` and ``levels``), ``roles`` (the unused columns by role) and
         ``bad_values``. An optional
-        ``path`` becomes the panel's title.
+        ``path`` becomes the panel's title. Every text, the model's included, is shown as
+        it is: never read as rich markup (a version of ``"[/]"`` is four characters).
 
     Returns
     -------
@@ -248,7 +249,7 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
 
     head = _key_value_table()
     head.add_row("format", fmt(info.get("format_version")),
-                 f"written by aecli {info.get('aecli_version') or MISSING}")
+                 Text(f"written by aecli {info.get('aecli_version') or MISSING}"))
     head.add_row("created", Text(str(info.get("created") or MISSING)), "")
     head.add_row("features", fmt(len(features)), Text(truncate_list(features) or MISSING))
     categorical = list(info.get("categorical") or [])
@@ -259,7 +260,7 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
     for key, label in (("identifiers", "identifiers"), ("constant", "constant"),
                        ("empty", "empty"), ("other", "other types")):
         if roles.get(key):
-            head.add_row(f"not used: {label}", fmt(len(roles[key])),
+            head.add_row(Text(f"not used: {label}"), fmt(len(roles[key])),
                          Text(truncate_list(list(roles[key]))))
     head.add_row("scaler", Text(str(info.get("scaler") or MISSING)), "")
     head.add_row("missing values", Text(str(info.get("missing") or MISSING)),
@@ -275,22 +276,22 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
             calibrated += ", raised to its own training rows' quantile"
         if info.get("calibration_warning"):
             calibrated += ": too few for a stable threshold"
-    head.add_row("score threshold", fmt(info.get("threshold")), calibrated)
+    head.add_row("score threshold", fmt(info.get("threshold")), Text(calibrated))
     if info.get("score"):
         models = int(info.get("score_models") or 1)
         head.add_row("anomaly score", Text({"error+code": "error + code distance"}.get(
             info["score"], info["score"])),
-            f"the mean of {models} models': this one and its fold models" if models > 1
-            else "")
+            Text(f"the mean of {models} models': this one and its fold models" if models > 1
+                 else ""))
 
-    arch = Table(title=f"Layers: {format_architecture(layers)}", title_justify="left")
+    arch = Table(title=Text(f"Layers: {format_architecture(layers)}"), title_justify="left")
     arch.add_column("layer", justify="right")
     arch.add_column("in", justify="right")
     arch.add_column("out", justify="right")
     arch.add_column("activation")
     for i, layer in enumerate(layers, start=1):
         arch.add_row(fmt(i), fmt(layer.get("in")), fmt(layer.get("out")),
-                     str(layer.get("activation") or MISSING))
+                     Text(str(layer.get("activation") or MISSING)))
 
     parts: list[Any] = [head, Text(""), arch]
     for label, key in (("Training settings", "settings"), ("Metrics", "metrics")):
