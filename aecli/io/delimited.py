@@ -47,13 +47,15 @@ def _csv_error(e: Exception, name: str, part: bytes, lines: int, names: list[str
     text = str(e)
     m = _ROW.search(text)
     where = f"line {lines + line_of(part, int(m.group(1)))}" if m else f"after line {lines}"
+    if m and b'"' not in part and b"\n\n" not in part:  # one line per row: the row is exact
+        where += f" (row {lines + line_of(part, int(m.group(1))) - 1})"
     conversion = _CONVERSION.search(text)
     if conversion is not None:
         i, value = int(conversion.group(1)), conversion.group(2)
         column = names[i] if i < len(names) else f"#{i + 1}"
         return DataError(
-            f"{name}: {where}: column {column!r} holds {value!r}, not a number, though its "
-            "first rows were numbers (or empty)",
+            f"{name}: {where}: column {column!r} holds {value!r}, not a number, in a column "
+            "of numbers",
             hint="treat such cells as missing with --bad-values missing, fix the value, or "
             "leave the column out (--exclude/--columns)",
         )

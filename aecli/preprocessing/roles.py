@@ -224,8 +224,8 @@ def decide_roles(data: pa.Table | Survey, *, columns: Sequence[str] | None = Non
             if name in forced:
                 _check_forced(name, s)
                 roles.categorical.append(name)
-            elif s.kind == NULL or _is_numeric(s, decimal):
-                roles.numeric.append(name)
+            elif s.kind == NULL or s.present == 0 or _is_numeric(s, decimal):
+                roles.numeric.append(name)  # an empty one is refused where it is used
             elif s.kind in (TEXT, "mixed"):
                 check_decimal(name, s, decimal)
                 count = s.level_count
