@@ -330,8 +330,8 @@ def test_reconstruct_csv_file_reads_back_with_csv_and_pandas(cli_files, small):
 def test_score_rows_on_stdout_table_on_stderr(cli_files, small):
     r = ok("score", cli_files["model"], cli_files["small_csv"], "--keep", "label")
     df = read_csv_text(r.stdout)
-    assert list(df.columns) == ["label", "row", "score", "error", "percentile", "flagged",
-                                "top_features"]
+    assert list(df.columns) == ["label", "row", "score", "error", "percentile", "p_value",
+                                "flagged", "top_features"]
     assert df["row"].tolist() == list(range(1, len(small) + 1))
     assert df["label"].tolist() == small["label"].tolist()
     assert (df["error"] >= 0).all() and df["percentile"].between(0, 100).all()
@@ -356,8 +356,8 @@ def test_score_top_writes_the_worst_rows_with_kept_columns(cli_files, small):
     worst = pd.read_csv(out)
     every = read_csv_text(ok("score", cli_files["model"], cli_files["small_csv"], "-q").stdout)
     expected = every.sort_values("score", ascending=False).head(5)
-    assert list(worst.columns) == ["label", "row", "score", "error", "percentile", "flagged",
-                                   "top_features"]
+    assert list(worst.columns) == ["label", "row", "score", "error", "percentile", "p_value",
+                                   "flagged", "top_features"]
     assert worst["row"].tolist() == expected["row"].tolist()
     assert worst["label"].tolist() == small["label"].iloc[expected["row"] - 1].tolist()
 

@@ -142,7 +142,8 @@ echo "status ${{PIPESTATUS[*]}}"
     assert statuses[-2:] == ["0", "0"], r.stdout
     assert all(s in ("0", "141") for s in statuses[:-2]), r.stdout
     if reader == "head -1":
-        assert lines[0] in ("z1,z2", "label,row,score,error,percentile,flagged,top_features")
+        assert lines[0] in ("z1,z2",
+                            "label,row,score,error,percentile,p_value,flagged,top_features")
     assert (work / "err.txt").read_text() == ""
 
 

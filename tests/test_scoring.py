@@ -110,7 +110,8 @@ def test_score_cli_ranks_corrupted_rows_and_fails_on_anomaly(tmp_path, digits_sp
                             str(tmp_path / "s.csv")])
     assert r.exit_code == 0, r.output
     lines = (tmp_path / "s.csv").read_text().splitlines()
-    assert lines[0].split(",")[:5] == ["row", "score", "error", "percentile", "flagged"]
+    assert lines[0].split(",")[:6] == ["row", "score", "error", "percentile", "p_value",
+                                       "flagged"]
     assert len(lines) == len(test) + 1
 
 
@@ -293,3 +294,88 @@ def test_a_large_tables_own_statistics_come_from_a_sample_of_its_training_rows(m
     assert ae.threshold_ == pytest.approx(np.quantile(full, 0.99), rel=0.25)
     again = Autoencoder(**ae.get_params()).fit(X)
     assert again.threshold_ == ae.threshold_  # the sample is drawn from the seed
+
+
+# -- p-values (issue 24, item 6) ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_bundle():
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(400, 2))
+    X = np.tanh(z @ rng.normal(size=(2, 6))) + 0.1 * rng.normal(size=(400, 6))
+    return train_bundle(X, [f"c{j}" for j in range(6)], {"epochs": 5, "seed": 0}), X
+
+
+def test_p_values_keep_falling_far_past_the_threshold(small_bundle):
+    # The percentile read 100 for every score past the largest calibration score, so a row
+    # three or ten times the threshold looked like one at it.
+    bundle, _ = small_bundle
+    t = bundle.autoencoder.threshold_
+    p = bundle.score_distribution().p_value(np.array([t, 3 * t, 10 * t]))
+    assert 0 < p[2] < p[1] < p[0] <= 0.05, p
+    pct = bundle.percentile(np.array([t, 3 * t]))
+    assert pct[0] < pct[1] < 100  # and the percentile no longer stops at 100
+
+
+def test_the_score_output_has_p_values_that_agree_with_the_percentile(small_bundle):
+    bundle, X = small_bundle
+    far = X[:4] + np.array([1.5, 2.0, 3.0, 5.0])[:, None]  # further and further out
+    rows, report = _score(bundle, np.vstack([X, far]), bundle.autoencoder.threshold_,
+                          top=4)
+    p, pct = np.array(rows["p_value"]), np.array(rows["percentile"])
+    assert list(rows)[:6] == ["row", "score", "error", "percentile", "p_value", "flagged"]
+    np.testing.assert_allclose(pct, 100 * (1 - p), atol=1e-9)
+    assert ((p > 0) & (p <= 1)).all()
+    # monotone in the score, and the far rows' p-values fall one after another
+    order = np.argsort(rows["score"])
+    assert (np.diff(p[order]) <= 0).all()
+    assert p[-4] > p[-3] > p[-2] > p[-1] > 0
+    # a row over the threshold reads a p-value of about --contamination or less
+    flagged = np.array(rows["flagged"])
+    n = bundle.autoencoder.calibration_rows_
+    assert flagged[-1] and (p[flagged] <= 0.01 + 1 / (n + 1) + 1e-9).all()
+    assert [w["p_value"] for w in report["worst"]] == sorted(p)[:4]
+
+
+def test_p_values_are_monotone_and_in_range_over_a_sweep():
+    from aecli.estimators.calibration import ScoreDistribution, calibrate
+
+    rng = np.random.default_rng(2)
+    for rows in (30, 500, 5000):  # a tail fit, and quantiles
+        cal = rng.exponential(size=rows) + rng.exponential(size=rows) ** 2
+        dist = ScoreDistribution.from_quantiles(np.quantile(cal, np.linspace(0, 1, 101)), rows)
+        t = calibrate(cal, 0.01).threshold
+        s = np.linspace(0, 50 * t, 20_001)
+        p = dist.p_value(s)
+        assert (np.diff(p) <= 0).all() and (p > 0).all() and (p <= 1).all()
+        assert p[0] == 1 and dist.p_value(np.array([cal.max()]))[0] == pytest.approx(
+            1 / (rows + 1))
+        # past the largest calibration score it still falls, strictly, for a long way
+        past = s[(s > cal.max()) & (s < cal.max() + 100 * dist.tail.scale)]
+        assert (np.diff(dist.p_value(past)) < 0).all()
+        if rows >= 1000:  # an empirical threshold: its p-value is the contamination
+            assert dist.p_value(np.array([t]))[0] == pytest.approx(0.01, abs=1 / (rows + 1))
+    # never exactly 0 for a finite score, NaN for NaN, 0 for inf
+    p = dist.p_value(np.array([1e300, np.nan, np.inf]))
+    assert p[0] > 0 and np.isnan(p[1]) and p[2] == 0
+
+
+def test_p_values_from_calibration_scores_that_are_all_alike():
+    from aecli.estimators.calibration import ScoreDistribution
+
+    for value in (0.0, 2.0):
+        dist = ScoreDistribution.from_quantiles(np.full(101, value), 50)
+        p = dist.p_value(np.array([value, value + 1e-6, value + 1.0, 1e9]))
+        assert p[0] == pytest.approx(1 / 51) and (np.diff(p) <= 0).all() and (p > 0).all()
+
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
+def test_older_model_files_give_p_values_from_their_quantiles(version):
+    # Every format stores the calibration quantiles; files before aecli 0.2 (format 1) do
+    # not record on how many rows, and the quantiles' count stands in for it.
+    from pathlib import Path
+
+    bundle = read_model(Path(__file__).parent / "data" / f"model-format-{version}.npz")
+    t = bundle.autoencoder.threshold_
+    p = bundle.score_distribution().p_value(np.array([0.0, t, 3 * t, 10 * t]))
+    assert p[0] == 1 and 0 < p[3] < p[2] < p[1] < 1

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..estimators import Autoencoder
+from ..estimators.calibration import ScoreDistribution
 from ..nn import Network, Workspace
 from ..preprocessing import BatchBuffers, Preparation, Prepared
 
@@ -173,12 +174,15 @@ class ModelBundle:
         scale = np.concatenate([scale, np.ones(len(self.preparation.categorical))])
         return sq_err * scale * scale
 
-    def percentile(self, errors: np.ndarray) -> np.ndarray:
-        """Percentile (0..100) of each score among the calibration scores stored at
-        training."""
-        q = self.autoencoder.error_quantiles_
-        levels = np.linspace(0.0, 100.0, len(q))
-        return np.interp(errors, q, levels)
+    def score_distribution(self) -> ScoreDistribution:
+        """The calibration scores stored at training, which give each score its p-value
+        (see :class:`aecli.estimators.calibration.ScoreDistribution`)."""
+        ae = self.autoencoder
+        return ScoreDistribution.from_quantiles(ae.error_quantiles_, ae.calibration_rows_)
+
+    def percentile(self, scores: np.ndarray) -> np.ndarray:
+        """100 x (1 - p-value) of each score (see :meth:`score_distribution`)."""
+        return self.score_distribution().percentile(scores)
 
 
 def row_errors(sq: np.ndarray, imputed: np.ndarray | None) -> np.ndarray:

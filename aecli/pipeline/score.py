@@ -1,8 +1,9 @@
 """Score a stream of batches against the model's anomaly threshold, and report on it.
 
 Each row gets its score (its error plus, by default, its code's distance: see
-:mod:`aecli.estimators.scoring`), its error, its percentile among the calibration scores, a
-flag and what contributes most; the :class:`ScoreSummary` keeps the counts and the worst rows as the
+:mod:`aecli.estimators.scoring`), its error, its percentile and p-value among the calibration
+scores (:class:`aecli.estimators.calibration.ScoreDistribution`), a flag and what contributes
+most; the :class:`ScoreSummary` keeps the counts and the worst rows as the
 stream goes by and builds the report the command renders.
 """
 
@@ -55,7 +56,7 @@ class ScoreSummary:
         columns first, then the columns every row of the full output has."""
         ranked = self.ranked()
         table = {c: [r["keep"][c] for r in ranked] for c in keep}
-        names = ["row", "score", "error", "percentile", "flagged"] + (
+        names = ["row", "score", "error", "percentile", "p_value", "flagged"] + (
             ["imputed"] if self.imputed else [])
         for k in names:
             table[output_name(k, keep, "_score")] = [r[k] for r in ranked]
@@ -167,13 +168,14 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
                  name: str, totals: ErrorTotals, summary: ScoreSummary, top: int,
                  first_row: int = 0):
     """Per row: its 1-based row number, its score, its error over its observed cells, its
-    percentile among the calibration scores, whether it is over the threshold, (when the
-    model imputes) how many of its cells were imputed, and the three largest contributions
-    to its score: features with their values and expected values in original units, or its
-    code's distance from the training codes. Rows are numbered from ``first_row`` + 1
-    (a partition of a data set starts past 0)."""
+    percentile and p-value among the calibration scores, whether it is over the threshold,
+    (when the model imputes) how many of its cells were imputed, and the three largest
+    contributions to its score: features with their values and expected values in original
+    units, or its code's distance from the training codes. Rows are numbered from
+    ``first_row`` + 1 (a partition of a data set starts past 0)."""
     prepare = BatchPreparer(bundle, name, totals, first_row)
     summary.imputed = bundle.preparation.missing is MissingPolicy.IMPUTE
+    calibrated = bundle.score_distribution()
     for batch in tuned(batches, lambda b: b.num_rows):
         (xs, mask, imputed), offset = prepare(batch)
         rows = np.arange(offset + 1, offset + batch.num_rows + 1)
@@ -182,7 +184,8 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
         scored = bundle.scored_scaled(xs, prepare.workspace, imputed)
         xs_hat, sq, errors, scores = scored.xs_hat, scored.sq, scored.errors, scored.scores
         totals.add(bundle, sq, imputed)
-        pct = bundle.percentile(scores)
+        p_value = calibrated.p_value(scores)  # NaN for a NaN score
+        pct = 100.0 * (1.0 - p_value)
         flagged = scores > summary.threshold
         n_imputed = (np.zeros(len(errors), dtype=np.int64) if imputed is None
                      else imputed.sum(axis=1))
@@ -211,7 +214,8 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
                     continue  # would not stay: build nothing for it
                 item = {"row": int(rows[i]), "score": float(scores[i]),
                         "error": float(errors[i]),
-                        "percentile": float(pct[i]), "flagged": bool(flagged[i]),
+                        "percentile": float(pct[i]), "p_value": float(p_value[i]),
+                        "flagged": bool(flagged[i]),
                         "imputed": int(n_imputed[i]), "top_features": tops[i],
                         "keep": _values(kept, i)}
                 summary.add(heap, size, float(scores[i]), int(rows[i]), item)
@@ -219,7 +223,7 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
         for i in np.flatnonzero(flagged).tolist():
             top_text[i] = format_explanation(tops[i])
         columns = {"row": rows, "score": scores, "error": errors, "percentile": pct,
-                   "flagged": flagged}
+                   "p_value": p_value, "flagged": flagged}
         if summary.imputed:
             columns["imputed"] = n_imputed
         columns["top_features"] = top_text
