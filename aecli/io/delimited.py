@@ -294,7 +294,7 @@ def read_csv(
     text = dict.fromkeys(names, pa.string())
     convert.column_types = text
     first = parse_part(cut, 0)  # every column as the text it is
-    dialect = Dialect(delimiter, decimal or detect_decimal(first, delimiter, numbers),
+    dialect = Dialect(delimiter, decimal or detect_decimal(first, delimiter, numbers or None),
                       given_delimiter is None, decimal is None)
     convert.decimal_point = dialect.decimal
     if numbers is None:  # told nothing: the columns whose first rows are numbers
