@@ -150,6 +150,17 @@ def test_a_file_inside_an_input_directory_is_refused(tmp_path, files):
     assert (parts / "part-0.parquet").read_bytes() == before
 
 
+def test_rows_appended_to_the_input_through_stdout_are_refused(files):
+    # `>> data.csv` while reading data.csv: each batch written would be read again, without end
+    before = files["data"].read_bytes()
+    proc = subprocess.run(["bash", "-c", f"exec {' '.join(AECLI)} encode model.npz data.csv "
+                           ">> data.csv"], cwd=files["dir"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "stdout is also the input DATA" in proc.stderr
+    assert files["data"].read_bytes() == before
+
+
 def test_stdin_stdout_and_devices_never_collide(files):
     data = files["data"].read_text()
     result = run("encode", files["model"], "-", "-o", "-", input=data)

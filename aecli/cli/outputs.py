@@ -9,7 +9,8 @@ Two paths are the same file when they resolve to the same place (symbolic links 
 when both exist, have the same device and inode (hard links). stdin and stdout (``-``), URLs,
 and devices or pipes (``/dev/null``: written in place, never replaced) never collide. A
 directory input (a Parquet dataset) collides with an existing output inside it; a glob input
-with each file it matches.
+with each file it matches. Rows written to stdout collide with an input when stdout is that
+file (``encode m.npz data.csv >> data.csv`` would read its own output without end).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..errors import OutputError
 from ..io.formats import is_glob, is_url
 
 Paths = Mapping[str, "str | os.PathLike | None"]
+STDOUT = object()  # stands for the file descriptor 1 among a command's outputs
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,16 @@ def _place(path: str) -> _Place | None:
                   st is not None and stat.S_ISDIR(st.st_mode))
 
 
-def _places(path: str | os.PathLike | None) -> list[_Place]:
+def _places(path) -> list[_Place]:
     """Where ``path`` is on disk: none for stdin/stdout and URLs, each match of a glob."""
     if path is None:
         return []
+    if path is STDOUT:  # a regular file when redirected to one (> file, >> file)
+        try:
+            st = os.fstat(1)
+        except OSError:
+            return []
+        return [_Place("", (st.st_dev, st.st_ino), False)] if stat.S_ISREG(st.st_mode) else []
     text = os.fspath(path)
     if text in ("", "-") or is_url(text):
         return []
@@ -75,8 +83,8 @@ def refuse_collisions(inputs: Paths, outputs: Paths) -> None:
         Each input by its role as a user reads it (``"the input DATA"``,
         ``"the model MODEL"``); ``None`` or ``"-"`` (stdin) is skipped.
     outputs : mapping of str to path or None
-        Each output by its option (``"-o"``, ``"--plot"``); ``None`` or ``"-"`` (stdout)
-        is skipped.
+        Each output by its option (``"-o"``, ``"--plot"``); ``None`` or ``"-"`` is skipped,
+        and :data:`STDOUT` is the file stdout is redirected to, if any.
 
     Raises
     ------
@@ -92,10 +100,13 @@ def refuse_collisions(inputs: Paths, outputs: Paths) -> None:
                     what = role if is_input else f"the {role} output"
                     if is_input and other.is_dir and place.real != other.real:
                         what = f"a file of {role} (a directory)"
+                    named = "stdout" if path is STDOUT else f"{option} {os.fspath(path)}"
                     raise OutputError(
-                        f"{option} {os.fspath(path)} is also {what}",
-                        hint=f"give {option} another path: aecli never writes over its "
-                        "input, its model, or another of its outputs",
+                        f"{named} is also {what}",
+                        hint=("redirect stdout elsewhere" if path is STDOUT
+                              else f"give {option} another path")
+                        + ": aecli never writes over its input, its model, or another of "
+                        "its outputs",
                     )
             known.append((option, place, False))
 
@@ -106,10 +117,11 @@ def refusing_stream_collisions(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        io = kwargs.get("io")
+        output = getattr(kwargs.get("io"), "output", None)
         refuse_collisions({"the model MODEL": kwargs.get("model"),
                            "the input DATA": kwargs.get("data")},
-                          {"-o": getattr(io, "output", None), "--plot": kwargs.get("plot")})
+                          {"-o": output, "--plot": kwargs.get("plot"),
+                           "stdout": STDOUT if output in (None, "-") else None})
         return command(*args, **kwargs)
 
     return wrapper

@@ -76,6 +76,8 @@ class _Stderr:
             return False
 
     def __getattr__(self, name):
+        # rich_proxied_file included: while a progress bar redirects sys.stderr, the console
+        # writes to the file under the redirection, not back into it
         return getattr(sys.stderr, name)
 
 

@@ -30,6 +30,7 @@ import re
 import secrets
 import socket
 import stat
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -137,6 +138,7 @@ class CommitGroup:
 
     def __init__(self):
         self.pending: list[AtomicFile] = []
+        self.thread = threading.get_ident()
 
     def commit(self) -> None:
         """Rename every waiting file into place, in the order they were finished."""
@@ -166,7 +168,7 @@ def commit_group() -> Iterator[CommitGroup]:
 
     Call the group's ``commit`` to put them in place once the whole command has succeeded;
     whatever is not committed when the block ends is removed. Files finished on other
-    threads (which do not share the context) are renamed at once, as outside a group.
+    threads (a Dask worker's, say) are renamed at once, as outside a group.
 
     Yields
     ------
@@ -243,7 +245,7 @@ class AtomicFile:
             self.abort()
             raise output_error(self.path, e) from None
         group = _group.get()
-        if group is not None:
+        if group is not None and group.thread == threading.get_ident():
             group.pending.append(self)
             return
         self._rename()
