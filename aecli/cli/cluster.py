@@ -3,7 +3,6 @@ Dask cluster (see :mod:`aecli.pipeline.distributed`)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated
 
@@ -12,7 +11,8 @@ import typer
 from .. import report
 from ..errors import AnomalyFound, DataError
 from ..io import Format
-from ..pipeline import distributed, modelfile
+from ..pipeline import distributed, modelfile, score
+from ..report.jsondoc import json_text
 from . import options as o
 from .runtime import Run, stderr_console
 
@@ -110,7 +110,7 @@ def compare(data, ks: list[int] | None, params: dict, run: Run, err, on_k, *, in
             client, data, reading, ks,
             {**params, "validation": validation}, missing=missing, scale=scale, on_k=on_k,
             on_roles=roles_seen)
-    return rows, comparing.suggest_k(rows, baseline), roles
+    return rows, comparing.suggest_k(rows, baseline, n_features=len(roles.features)), roles
 
 
 def run(command: str, model, data, io, run: Run, *, error_column: bool = False,
@@ -144,12 +144,14 @@ def run(command: str, model, data, io, run: Run, *, error_column: bool = False,
     summary, limit = result.summary, result.summary.threshold
     outcome = summary.report(bundle, result.totals)
     if json_out:
-        sys.stdout.write(json.dumps(outcome, default=str) + "\n")
+        sys.stdout.write(json_text(outcome, default=str) + "\n")
     if not run.quiet:
         rows = outcome["flagged_rows"][:20] or outcome["worst"][:10]
         err.print(report.score_table(rows, limit, outcome["flagged"] if outcome["flagged_rows"]
                                      else None))
         err.print(report.score_summary(summary.rows, summary.flagged, limit))
+        if score.unscored_note(outcome):
+            err.print(f"warning: {score.unscored_note(outcome)}", markup=False)
     if fail_on_anomaly and summary.flagged:
         raise AnomalyFound(f"{summary.flagged} of {summary.rows} row(s) are over the anomaly "
                            f"threshold {limit:.4g}")

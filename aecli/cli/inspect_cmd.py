@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from .. import report
 from ..pipeline import modelfile
+from ..report.jsondoc import json_text
 from . import options as o
 from .runtime import Run, guarded, stdout_console, write_stdout
 
@@ -24,7 +23,7 @@ def inspect(
     """
     bundle, meta = modelfile.read_model_and_meta(model)  # checks every array, not only meta
     if json_out:
-        write_stdout(json.dumps(meta) + "\n")
+        write_stdout(json_text(meta) + "\n")
         return
     info = {
         "path": str(model),

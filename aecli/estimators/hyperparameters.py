@@ -36,6 +36,14 @@ MIN_EPOCHS, MAX_EPOCHS = 10, 1000  # the budget's bounds, for large and tiny tab
 LBFGS_ITERATIONS = 1000  # full-batch iterations; most fits converge well before
 VALIDATION = 0.1  # the fraction held out when validation is None and the optimizer is not lbfgs
 
+# Bounds on the settings that size memory, checked before anything is allocated: a mistyped
+# --hidden 99999999 or -k 1-99999999999 is a usage error, not a MemoryError minutes later.
+# Far above any useful setting for tabular data, yet each fits in a laptop's memory.
+MAX_WIDTH = 65_536  # units in one layer: -k and each --hidden size
+MAX_BATCH = 1_048_576  # rows per update (--batch-size)
+MAX_WEIGHTS = 100_000_000  # weights of the whole network: 400 MB in float32, before the
+# optimizer's state (Adam keeps two more copies)
+
 
 @dataclass(frozen=True)
 class Allowed:
@@ -67,7 +75,7 @@ def _param(default, help: str, **allowed):
 class Hyperparameters:
     """Every setting of an autoencoder and its training, with its default."""
 
-    latent: int = _param(2, "Size k of the code.", low=1, short="-k")
+    latent: int = _param(2, "Size k of the code.", low=1, high=MAX_WIDTH, short="-k")
     hidden: tuple[int, ...] = _param(
         (64, 32), "Encoder layer sizes between input and code; the decoder mirrors them. "
         "None for a network without hidden layers (with linear activations, PCA's equal).")
@@ -83,7 +91,7 @@ class Hyperparameters:
                                 f"{STEP_BUDGET:,} optimizer steps, {MIN_EPOCHS} to "
                                 f"{MAX_EPOCHS} epochs; {LBFGS_ITERATIONS} for lbfgs.",
                                 low=1, optional=True, cli_none="auto")
-    batch_size: int = _param(64, "Rows per update.", low=1)
+    batch_size: int = _param(64, "Rows per update.", low=1, high=MAX_BATCH)
     lr: float = _param(3e-3, "Learning rate (the peak, under a schedule).", low=0.0,
                        high=math.inf, low_open=True)
     schedule: str = _param("cosine", "How the learning rate changes over the epochs: none "
@@ -147,6 +155,8 @@ class Hyperparameters:
                 f"latent={values['latent']} is larger than the number of features "
                 f"(n_features = {n_features}); choose latent <= {n_features}"
             )
+        if n_features is not None:
+            _check_weights(n_features, values["hidden"], values["latent"], values["tied"])
         return replace(self, **values)
 
     def is_linear(self) -> bool:
@@ -238,4 +248,39 @@ def _check(name: str, value, allowed: Allowed):
 def _check_hidden(hidden) -> tuple[int, ...]:
     sizes = (hidden,) if isinstance(hidden, int) else tuple(hidden or ())
     # As Python ints: NumPy ints (a grid from np.arange) would reach the JSON in the model file.
-    return tuple(check_int("each hidden layer size", size, 1) for size in sizes)
+    return tuple(check_int("each hidden layer size", size, 1, MAX_WIDTH) for size in sizes)
+
+
+def _check_weights(n_features: int, hidden: tuple[int, ...], latent: int, tied: bool) -> None:
+    """Refuse a network with more than ``MAX_WEIGHTS`` weights before it is allocated."""
+    sizes = [n_features, *hidden, latent]
+    weights = sum(a * b for a, b in zip(sizes, sizes[1:], strict=False)) * (1 if tied else 2)
+    if weights > MAX_WEIGHTS:
+        raise InvalidParameterError(
+            f"a network of {' -> '.join(map(str, sizes))} (and back) has {weights:,} weights, "
+            f"more than the {MAX_WEIGHTS:,} aecli allows",
+            hint="choose smaller --hidden sizes (e.g. 64,32)")
+
+
+def check_latent_below(latent: int, n_features: int, why: str = "the model would learn "
+                       "nothing, and its anomaly scores would mean nothing",
+                       example: str | None = None) -> None:
+    """Refuse a code ``latent`` (``-k``) at least as wide as the ``n_features`` columns it
+    encodes: such a code can copy the row, so ``why``. ``example``: a ``-k`` value to
+    suggest (default: half the features).
+
+    Raises
+    ------
+    InvalidParameterError
+        In the terms of ``-k``, with a k that works.
+    """
+    if latent < n_features:
+        return
+    if n_features < 2:
+        raise InvalidParameterError(
+            f"k={latent} needs more than {n_features} feature column: a code must be narrower "
+            "than the row", hint="use more columns (see --columns and the roles printed)")
+    raise InvalidParameterError(
+        f"k={latent} is not smaller than the number of features ({n_features}): a code as "
+        f"wide as the row can copy it, so {why}",
+        hint=f"choose k below {n_features}, e.g. -k {example or max(n_features // 2, 1)}")

@@ -136,8 +136,10 @@ def encode_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: 
     these, for messages; a partition of a data set starts past 0)."""
     prepare = BatchPreparer(bundle, name, totals, first_row)
     for batch in tuned(batches, _rows):
-        (xs, mask, _), _ = prepare(batch)
+        (xs, mask, _), offset = prepare(batch)
         Z = bundle.encode_scaled(xs, prepare.workspace)  # (m, k)
+        with naming_input(name):
+            bundle.check_overflow(xs, Z, offset, mask)
         totals.rows += Z.shape[0]
         columns = np.ascontiguousarray(Z.T)  # (k, m): each code's values side by side for Arrow
         yield output_batch(batch, keep, mask, {f"z{j + 1}": z for j, z in enumerate(columns)},
@@ -153,8 +155,10 @@ def reconstruct_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], k
     ``first_row`` as in :func:`encode_stream`."""
     prepare = BatchPreparer(bundle, name, totals, first_row)
     for batch in tuned(batches, _rows):
-        (xs, mask, imputed), _ = prepare(batch)
+        (xs, mask, imputed), offset = prepare(batch)
         xs_hat, sq = bundle.through_scaled(xs, prepare.workspace, imputed)
+        with naming_input(name):
+            bundle.check_overflow(xs, xs_hat, offset, mask)
         totals.add(bundle, sq, imputed)
         cols = bundle.preparation.decoded(xs_hat, probabilities)
         if error_column:

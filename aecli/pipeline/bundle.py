@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import DataError
 from ..estimators import Autoencoder
 from ..estimators.calibration import ScoreDistribution
 from ..nn import Network, Workspace
-from ..preprocessing import BatchBuffers, Preparation, Prepared
+from ..preprocessing import BatchBuffers, Preparation, Prepared, missing_warnings
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,10 @@ class ModelBundle:
 
     def encode_scaled(self, xs: np.ndarray, workspace: Workspace | None = None) -> np.ndarray:
         """Codes (n, k) of rows already scaled; a ``workspace`` reused from call to call saves
-        allocating intermediates (see :meth:`aecli.nn.Network.encode`)."""
-        return self.autoencoder.network_.encode(xs, workspace)
+        allocating intermediates (see :meth:`aecli.nn.Network.encode`). A row too large for
+        the network's dtype gives non-finite codes (see :meth:`check_overflow`)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self.autoencoder.network_.encode(xs, workspace)
 
     def reconstruct(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Reconstruct raw rows X (n, d).
@@ -101,8 +104,7 @@ class ModelBundle:
         categorical column's block as probabilities) and each table cell's error (n, d):
         squared error in the scaled space, and for a categorical column the squared error of
         its one-hot vector (see :class:`aecli.nn.SoftmaxGroups`). Imputed cells get none."""
-        return self._through(xs, self.autoencoder.network_.encode(xs, workspace), workspace,
-                             imputed)
+        return self._through(xs, self.encode_scaled(xs, workspace), workspace, imputed)
 
     def _through(self, xs: np.ndarray, codes: np.ndarray, workspace: Workspace | None,
                  imputed: np.ndarray | None, network: Network | None = None
@@ -110,13 +112,17 @@ class ModelBundle:
         """:meth:`through_scaled` from the rows' ``codes`` (by ``network``, by default the
         autoencoder's)."""
         network = network or self.autoencoder.network_
-        xs_hat = network.decode(codes, workspace)  # (n, width)
-        groups = self.preparation.groups
-        if groups is not None:
-            sq = groups.cell_errors(xs_hat, xs)  # (n, d)
-        else:
-            diff = xs_hat - xs
-            sq = np.multiply(diff, diff, out=diff)
+        # An overflow (a value far beyond the training data, for float32) is found by the
+        # callers from the non-finite results, row by row: numpy's warnings would only
+        # reach stderr without saying which row or column.
+        with np.errstate(over="ignore", invalid="ignore"):
+            xs_hat = network.decode(codes, workspace)  # (n, width)
+            groups = self.preparation.groups
+            if groups is not None:
+                sq = groups.cell_errors(xs_hat, xs)  # (n, d)
+            else:
+                diff = xs_hat - xs
+                sq = np.multiply(diff, diff, out=diff)
         if imputed is not None:
             sq[imputed] = 0  # a filled-in mean is no evidence about the row
         return xs_hat, sq
@@ -141,25 +147,27 @@ class ModelBundle:
         models = self.autoencoder.score_models()
         xs_hat = sq = None
         code_term, t2 = np.zeros(len(xs)), np.zeros(len(xs))
-        for m in models:
-            codes = m.network.encode(xs, workspace)
-            part_hat, part_sq = self._through(xs, codes, workspace, imputed, m.network)
-            if m.scale != 1.0:  # the main model's: spare a pass over every cell
-                part_sq *= m.scale
-            xs_hat = part_hat if xs_hat is None else xs_hat + part_hat
-            sq = part_sq if sq is None else sq + part_sq
-            if m.code_distance is not None:
-                part_t2 = m.code_distance.t2(codes)
-                t2 += part_t2
-                code_term += part_t2 * (m.code_distance.per_t2 * m.scale)
-        if len(models) > 1:
-            xs_hat /= len(models)
-            sq /= len(models)
-            code_term /= len(models)
-            t2 /= len(models)
-        errors = row_errors(sq, imputed)
-        sigmas = None if models[0].code_distance is None else np.sqrt(t2)
-        return Scored(xs_hat, sq, errors, code_term, errors + code_term, sigmas)
+        # as in _through: an overflow is found from the scores, row by row
+        with np.errstate(over="ignore", invalid="ignore"):
+            for m in models:
+                codes = m.network.encode(xs, workspace)
+                part_hat, part_sq = self._through(xs, codes, workspace, imputed, m.network)
+                if m.scale != 1.0:  # the main model's: spare a pass over every cell
+                    part_sq *= m.scale
+                xs_hat = part_hat if xs_hat is None else xs_hat + part_hat
+                sq = part_sq if sq is None else sq + part_sq
+                if m.code_distance is not None:
+                    part_t2 = m.code_distance.t2(codes)
+                    t2 += part_t2
+                    code_term += part_t2 * (m.code_distance.per_t2 * m.scale)
+            if len(models) > 1:
+                xs_hat /= len(models)
+                sq /= len(models)
+                code_term /= len(models)
+                t2 /= len(models)
+            errors = row_errors(sq, imputed)
+            sigmas = None if models[0].code_distance is None else np.sqrt(t2)
+            return Scored(xs_hat, sq, errors, code_term, errors + code_term, sigmas)
 
     def errors_scaled(self, xs: np.ndarray, workspace: Workspace | None = None,
                       imputed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -173,6 +181,58 @@ class ModelBundle:
         scale = np.asarray(self.preparation.scaler.scale_, dtype=np.float64)
         scale = np.concatenate([scale, np.ones(len(self.preparation.categorical))])
         return sq_err * scale * scale
+
+    def missing_warnings(self) -> list[str]:
+        """Warnings when training's ``--missing`` policy imputed most of a column or dropped
+        a large share of the rows (see :func:`aecli.preprocessing.missing_warnings`); none
+        for a model read from a file."""
+        s = self.summary
+        kept = s.get("rows_train", 0) + s.get("rows_validation", 0)
+        dropped = s.get("rows_dropped", 0)
+        return missing_warnings(self.preparation.missing, self.preparation.numeric,
+                                getattr(self.preparation.imputer, "missing_share_", None),
+                                dropped, kept + dropped)
+
+    def overflow_message(self, xs: np.ndarray, i: int, row: int) -> str:
+        """Why the scaled row ``xs[i]`` (input row ``row``) has no finite result: the numeric
+        column farthest from its training centre, which overflowed the network's dtype."""
+        d = len(self.preparation.numeric)
+        where = f"row {row}"
+        if d == 0:
+            return f"{where}: the network's {self.dtype.name} arithmetic overflowed"
+        z = np.abs(xs[i, :d].astype(np.float64))
+        j = int(np.argmax(np.where(np.isnan(z), -1.0, z)))
+        scaler = self.preparation.scaler
+        value = float(scaler.center_[j] + float(xs[i, j]) * scaler.scale_[j])
+        return (f"{where}, column {self.features[j]!r}: the value {value:g}, {z[j]:.3g} "
+                f"training scales from the column's centre, overflowed the network's "
+                f"{self.dtype.name} arithmetic")
+
+    def overflow_hint(self) -> str:
+        """What to do about an overflow in the network."""
+        wider = ("train the model with --dtype float64 (values to about 1e308), or "
+                 if self.dtype == np.float32 else "")
+        return (f"{wider}rescale the column (change its units), or filter such rows out "
+                "first")
+
+    def check_overflow(self, xs: np.ndarray, out: np.ndarray, first_row: int = 0,
+                       keep: np.ndarray | None = None) -> None:
+        """Raise DataError naming the input row and the column when a row of ``out`` (codes or
+        reconstructions of the scaled rows ``xs``) is not finite: the network overflowed.
+
+        ``first_row``: input rows before these; ``keep``: which rows of the input batch
+        ``xs`` holds (None: all).
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(np.add.reduce(out, axis=None)):
+                return
+            bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+        if len(bad) == 0:  # only the sum was too large
+            return
+        i = int(bad[0])
+        row = int(i if keep is None else np.flatnonzero(keep)[i]) + 1 + first_row
+        more = f" ({len(bad)} rows of this batch overflowed)" if len(bad) > 1 else ""
+        raise DataError(self.overflow_message(xs, i, row) + more, hint=self.overflow_hint())
 
     def score_distribution(self) -> ScoreDistribution:
         """The calibration scores stored at training, which give each score its p-value

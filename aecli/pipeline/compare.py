@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 from ..estimators import Autoencoder, Hyperparameters
+from ..estimators.hyperparameters import check_latent_below
 from ..io import BadValues
 from ..nn.training import EpochReport
 from ..nn.trimmed import trimmed_mean
@@ -19,21 +20,40 @@ from .train import pca_error, prepare
 SUGGEST_TOLERANCE = 0.01
 
 
-def suggest_k(rows: list[dict], baseline: float, tolerance: float = SUGGEST_TOLERANCE):
+def suggest_k(rows: list[dict], baseline: float, tolerance: float = SUGGEST_TOLERANCE,
+              n_features: int | None = None):
     """The smallest k whose autoencoder error is within ``tolerance * baseline`` of the best
-    k's, where ``baseline`` is the error of predicting every row by the mean (k = 0)."""
+    k's, where ``baseline`` is the error of predicting every row by the mean (k = 0).
+
+    When that k is the largest tried, a larger one may do better still: the suggestion then
+    says so (``largest_tried``) and, given ``n_features``, proposes a sweep beyond it that
+    stays below the number of features (``larger_sweep``, a ``-k`` value)."""
     scored = [r for r in rows if r.get("ae_mse") is not None]
     if not scored:
         return None
     best = min(r["ae_mse"] for r in scored)
     for r in sorted(scored, key=lambda r: r["k"]):
         if r["ae_mse"] - best <= tolerance * baseline:
-            return {
+            suggestion = {
                 "k": r["k"],
                 "rule": f"smallest k whose autoencoder held-out MSE is within {tolerance:.0%} "
                 f"of the data's variance ({baseline:.4g}) of the best k's ({best:.4g})",
             }
+            if r["k"] == max(row["k"] for row in rows):
+                suggestion["largest_tried"] = True
+                suggestion["larger_sweep"] = larger_sweep(r["k"], n_features)
+            return suggestion
     return None
+
+
+def larger_sweep(k: int, n_features: int | None) -> str | None:
+    """A ``-k`` sweep past ``k`` up to twice it, below ``n_features``, in about four steps:
+    ``8-16:2``; None when no larger k fits (or the number of features is unknown)."""
+    if n_features is None or k + 1 >= n_features:
+        return None
+    top = min(2 * k, n_features - 1)
+    step = max(1, (top - k) // 4)
+    return f"{k}-{top}" + (f":{step}" if step > 1 else "")
 
 
 def comparison_row(k: int, pca_mse: float, pca_var: float, ae_mse: float,
@@ -70,13 +90,11 @@ def compare_with_pca(
     a suggested k (see :func:`suggest_k`)."""
     raw = X if isinstance(X, RawRows) else RawRows(np.asarray(X))
     d = raw.numeric.shape[1] + (0 if raw.categorical is None else raw.categorical.num_columns)
+    # before any training, and in the terms of -k rather than of PCA
     too_big = [k for k in ks if k >= d]
-    if too_big:  # before any training, and in the terms of -k rather than of PCA
-        raise InvalidParameterError(
-            f"k={too_big[0]} is not smaller than the number of features ({d}): a code as wide "
-            "as the row can copy it, so there is nothing to compare",
-            hint=f"choose k below {d}" + (f", e.g. -k 1-{d - 1}" if d > 2 else ""),
-        )
+    if too_big:
+        check_latent_below(too_big[0], d, "there is nothing to compare",
+                           example=f"1-{d - 1}" if d > 2 else "1")
     validation = params.get("validation", 0.2) or 0.2  # a comparison needs held-out rows
     hp = Hyperparameters(**{**params, "validation": validation}).checked()
     p = prepare(raw, names, missing=missing, scale=scale, bad_values=bad_values,
@@ -84,6 +102,13 @@ def compare_with_pca(
                 dtype=hp.dtype)
     if p.X_val is None:
         p.X_val = p.X_train
+    n_train = len(p.X_train)
+    if max(ks) > n_train:  # PCA finds at most one direction per training row
+        held = len(p.X_val) if p.X_val is not p.X_train else 0
+        raise InvalidParameterError(
+            f"k={max(ks)} needs at least {max(ks)} training rows, and the input gives "
+            f"{n_train} ({held} more held out for validation)",
+            hint=f"use -k at most {n_train}, or more rows")
     groups = p.preparation.groups
     mean = np.broadcast_to(p.X_train.mean(axis=0, dtype=np.float64), p.X_val.shape)
     # the error of predicting every row by the mean: a categorical column's level shares
@@ -103,4 +128,4 @@ def compare_with_pca(
         rows.append(row)
         if on_k is not None:
             on_k(row)
-    return rows, suggest_k(rows, baseline)
+    return rows, suggest_k(rows, baseline, n_features=d)

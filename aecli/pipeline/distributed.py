@@ -260,6 +260,7 @@ def merge_summaries(parts: list[PartResult], top: int) -> score.ScoreSummary:
         s = p.summary
         merged.rows += s.rows
         merged.flagged += s.flagged
+        merged.not_finite += s.not_finite
         merged.imputed = merged.imputed or s.imputed
         merged.worst.extend(s.worst)
         merged.flagged_worst.extend(s.flagged_worst)

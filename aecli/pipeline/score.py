@@ -36,6 +36,7 @@ class ScoreSummary:
     threshold: float
     rows: int = 0
     flagged: int = 0
+    not_finite: int = 0  # rows whose score is not a number (flagged, see score_note)
     imputed: bool = False  # whether the model fills gaps (the output says how many per row)
     worst: list = field(default_factory=list)  # the `top` worst rows
     flagged_worst: list = field(default_factory=list)  # the `keep_flagged` worst flagged rows
@@ -72,6 +73,7 @@ class ScoreSummary:
         flagged = self.ranked_flagged()
         return {
             "rows": self.rows, "flagged": self.flagged, "threshold": self.threshold,
+            "scores_not_finite": self.not_finite,
             "rows_dropped": totals.dropped, "cells_imputed": totals.imputed,
             "worst": self.ranked(), "flagged_rows": flagged,
             "flagged_rows_cut": len(flagged) < self.flagged,
@@ -98,14 +100,22 @@ def explain(sq_err: np.ndarray, X: list[list], X_hat: list[list], names: list[st
     competes with the cells as one more contribution. Cells with no error (imputed ones) are
     never named."""
     sq_err = np.asarray(sq_err, dtype=np.float64)
-    total = sq_err.sum(axis=1, keepdims=True)
-    share = np.divide(sq_err, total, out=np.zeros_like(sq_err), where=total > 0)
-    if code is not None:
-        errors, term, sigmas = code
-        score = errors + term
-        of_score = np.divide(errors, score, out=np.zeros_like(score), where=score > 0)
-        share = np.c_[share * of_score[:, None],
-                      np.divide(term, score, out=np.zeros_like(score), where=score > 0)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = sq_err.sum(axis=1, keepdims=True)
+        share = np.divide(sq_err, total, out=np.zeros_like(sq_err), where=total > 0)
+        parts = sq_err
+        if code is not None:
+            errors, term, sigmas = code
+            score = errors + term
+            of_score = np.divide(errors, score, out=np.zeros_like(score), where=score > 0)
+            share = np.c_[share * of_score[:, None],
+                          np.divide(term, score, out=np.zeros_like(score), where=score > 0)]
+            parts = np.c_[sq_err, term]
+    # A part that overflowed has no share (inf / inf): it is named first, marked so, and
+    # the finite parts of that row are left out; a share is never NaN.
+    overflowed = ~np.isfinite(parts)  # (m, d) or (m, d + 1)
+    share = np.where(overflowed.any(axis=1, keepdims=True),
+                     np.where(overflowed, np.inf, 0.0), np.nan_to_num(share, nan=0.0))
     order = np.argsort(-share, axis=1)[:, :n]
     explained = []
     for i in range(len(order)):
@@ -113,17 +123,40 @@ def explain(sq_err: np.ndarray, X: list[list], X_hat: list[list], names: list[st
         for j in order[i]:
             if share[i, j] <= 0:
                 continue
+            part = ({"share": None, "overflow": True} if overflowed[i, j]
+                    else {"share": float(share[i, j])})
             if j == len(names):
-                row.append({"code": True, "share": float(share[i, j]),
-                            "distance": float(code[2][i])})
+                row.append({"code": True, **part, "distance": float(code[2][i])})
                 continue
-            item = {"feature": names[j], "share": float(share[i, j]),
-                    "value": X[i][j], "expected": X_hat[i][j]}
+            item = {"feature": names[j], **part, "value": X[i][j], "expected": X_hat[i][j]}
             if unseen is not None and unseen[i, j]:
                 item["unseen"] = True
             row.append(item)
         explained.append(row)
     return explained
+
+
+def unscored_note(report: dict) -> str | None:
+    """A warning for stderr when rows of a score report (see :meth:`ScoreSummary.report`)
+    have no finite score: how many, and why for the first listed; None when every score is
+    a number."""
+    n = report.get("scores_not_finite", 0)
+    if not n:
+        return None
+    notes = [r["score_note"] for r in report["flagged_rows"] + report["worst"]
+             if "score_note" in r]
+    why = f": {notes[0]}" if notes else ""
+    return (f"{n:,} row(s) have no finite score and are flagged as anomalies (score null in "
+            f"--json, with a score_note){why}")
+
+
+def _why_unscored(bundle: ModelBundle, scored, xs: np.ndarray, i: int, row: int) -> str:
+    """Why row ``i`` of a batch (``scored``: its :class:`Scored`) has no finite score: none
+    of its cells was observed (every one imputed), or it overflowed the network."""
+    if np.isnan(scored.errors[i]) and np.isfinite(scored.sq[i]).all():
+        return "no observed cell: every value of the row was missing and imputed"
+    hint = bundle.overflow_hint()
+    return f"{bundle.overflow_message(xs, i, row)}. {hint[0].upper()}{hint[1:]}"
 
 
 def originals(bundle: ModelBundle, rows: pa.Table | pa.RecordBatch, xs_hat: np.ndarray
@@ -186,12 +219,16 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
         totals.add(bundle, sq, imputed)
         p_value = calibrated.p_value(scores)  # NaN for a NaN score
         pct = 100.0 * (1.0 - p_value)
-        flagged = scores > summary.threshold
+        # A score that is not a number (an overflow, or a row with nothing observed) is
+        # flagged: it is never evidence that the row is normal.
+        flagged = ~(scores <= summary.threshold)
+        unscored = ~np.isfinite(scores)
+        summary.not_finite += int(unscored.sum())
         n_imputed = (np.zeros(len(errors), dtype=np.int64) if imputed is None
                      else imputed.sum(axis=1))
         summary.rows += len(errors)
         summary.flagged += int(flagged.sum())
-        ranked = np.where(np.isnan(scores), -np.inf, scores)  # a row with nothing observed
+        ranked = np.where(np.isnan(scores), np.inf, scores)  # ranks first, as inf does
         worst = _largest(ranked, top)
         worst_flagged = _largest(np.where(flagged, ranked, -np.inf),
                                  min(int(flagged.sum()), summary.keep_flagged))
@@ -210,7 +247,7 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
         for heap, size, chosen in ((summary.worst, top, worst),
                                    (summary.flagged_worst, summary.keep_flagged, worst_flagged)):
             for i in chosen.tolist():
-                if len(heap) >= size and (float(scores[i]), int(rows[i])) <= heap[0][:2]:
+                if len(heap) >= size and (float(ranked[i]), int(rows[i])) <= heap[0][:2]:
                     continue  # would not stay: build nothing for it
                 item = {"row": int(rows[i]), "score": float(scores[i]),
                         "error": float(errors[i]),
@@ -218,7 +255,9 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
                         "flagged": bool(flagged[i]),
                         "imputed": int(n_imputed[i]), "top_features": tops[i],
                         "keep": _values(kept, i)}
-                summary.add(heap, size, float(scores[i]), int(rows[i]), item)
+                if unscored[i]:  # why the JSON's score is null
+                    item["score_note"] = _why_unscored(bundle, scored, xs, i, int(rows[i]))
+                summary.add(heap, size, float(ranked[i]), int(rows[i]), item)
         top_text = [""] * len(errors)
         for i in np.flatnonzero(flagged).tolist():
             top_text[i] = format_explanation(tops[i])

@@ -36,6 +36,7 @@ from ..errors import DataError, TrainingError, naming_input
 from ..estimators import Autoencoder, Hyperparameters
 from ..estimators.autoencoder import DTYPES, QUANTILE_LEVELS
 from ..estimators.calibration import calibrate
+from ..estimators.hyperparameters import check_latent_below
 from ..estimators.scoring import CodeDistance, CodeMoments
 from ..io import BadValues, iter_batches, to_matrix
 from ..nn import Network, autoencoder_specs, make_optimizer
@@ -55,6 +56,7 @@ from ..preprocessing import (
     screen,
 )
 from ..preprocessing.categorical import as_text, check_levels
+from ..preprocessing.scalers import column_moments
 from .bundle import ModelBundle
 from .compare import comparison_row, default_ks
 from .distributed import count_rows, partitions
@@ -115,13 +117,9 @@ class Moments:
 
     @classmethod
     def of(cls, X: np.ndarray) -> Moments:
-        n = np.sum(~np.isnan(X), axis=0).astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(n > 0, np.nansum(X, axis=0) / np.maximum(n, 1), 0.0)
-            m2 = np.nansum((X - mean) ** 2, axis=0)
-        low = np.min(np.where(np.isnan(X), np.inf, X), axis=0, initial=np.inf)
-        high = np.max(np.where(np.isnan(X), -np.inf, X), axis=0, initial=-np.inf)
-        return cls(n, mean, m2, low, high)
+        """The figures of one partition's rows X (n, d), NaN ignored; exact for large
+        offsets (see :func:`aecli.preprocessing.scalers.column_moments`)."""
+        return cls(*column_moments(X))
 
     def merge(self, other: Moments) -> Moments:
         n = self.n + other.n
@@ -185,6 +183,7 @@ def preparation_from(parts: list[PartSurvey], roles: Roles, missing: MissingPoli
     n, m2 = moments.n, moments.m2
     if missing is MissingPolicy.IMPUTE:  # filled cells sit at the mean: more rows, same m2
         n = np.full_like(n, sum(p.rows_train for p in parts))
+        imputer.missing_share_ = 1 - moments.n / np.maximum(n, 1)  # as Imputer.fit has it
     scaler = scaler_from_moments(scale, n, moments.mean, m2, moments.low, moments.high)
     categorical = []
     for name in roles.categorical:
@@ -423,6 +422,7 @@ def fit_on_cluster(data: OnCluster, params: dict,
                                             streamed=True)
     ae = Autoencoder(**params)
     ae._checked(prep.width)
+    check_latent_below(hp.latent, len(data.roles.features))  # as compare-pca does
     specs = autoencoder_specs(prep.width, hp.hidden, hp.latent, hp.activation,
                               hp.latent_activation, hp.output_activation, hp.tied)
     network = Network(specs, dtype=DTYPES[hp.dtype], rng=np.random.default_rng(hp.seed),

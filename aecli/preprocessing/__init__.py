@@ -17,6 +17,7 @@ from .missing import (
     MissingReport,
     find_missing,
     missing_error,
+    missing_warnings,
     reject_infinite,
 )
 from .prepare import BatchBuffers, Preparation, Prepared, RawRows, screen
@@ -56,6 +57,7 @@ __all__ = [
     "make_scaler",
     "match_model_columns",
     "missing_error",
+    "missing_warnings",
     "reject_infinite",
     "scaler_from_arrays",
     "scaler_from_moments",

@@ -33,8 +33,15 @@ __all__ = [
     "MissingReport",
     "find_missing",
     "missing_error",
+    "missing_warnings",
     "reject_infinite",
 ]
+
+# When a policy changes the data more than this, training says so on stderr (README, "Missing
+# values"): a column mostly imputed is mostly its mean, a constant the model learns nothing
+# from; rows dropped in bulk may leave a sample unlike the data scored later.
+IMPUTE_WARN_SHARE = 0.5  # of a column's training values imputed
+DROP_WARN_SHARE = 0.2  # of the input rows dropped
 
 _POLICY_HINT = (
     "use --missing drop to skip those rows or --missing impute to fill them with training means"
@@ -147,6 +154,30 @@ def missing_error(report: MissingReport) -> DataError:
     return DataError(message, hint=hint)
 
 
+def missing_warnings(policy: MissingPolicy, names: Sequence[str], missing_share=None,
+                     dropped: int = 0, rows: int = 0) -> list[str]:
+    """Warnings for a training run whose ``--missing`` policy changed much of the data:
+    columns whose share of training values imputed (``missing_share``, (d,)) is over
+    ``IMPUTE_WARN_SHARE``, or ``dropped`` of ``rows`` input rows over ``DROP_WARN_SHARE``.
+    Each names what and how much, and what to do."""
+    policy = MissingPolicy(policy)
+    out = []
+    if policy is MissingPolicy.IMPUTE and missing_share is not None:
+        share = np.asarray(missing_share, dtype=np.float64)
+        for j in np.flatnonzero(share > IMPUTE_WARN_SHARE)[:MAX_ROWS_SHOWN]:
+            out.append(f"--missing impute filled {share[j]:.0%} of column {names[j]!r}'s "
+                       "training values with its mean, so the model learns little from it: "
+                       f"consider --exclude {names[j]}, or filling it better before training")
+        extra = int((share > IMPUTE_WARN_SHARE).sum()) - MAX_ROWS_SHOWN
+        if extra > 0:
+            out.append(f"... and {extra} more columns over {IMPUTE_WARN_SHARE:.0%} imputed")
+    if policy is MissingPolicy.DROP and rows and dropped / rows > DROP_WARN_SHARE:
+        out.append(f"--missing drop left out {dropped:,} of {rows:,} rows ({dropped / rows:.0%}"
+                   "), so the model saw only what remained: consider --missing impute, or "
+                   "--exclude the columns with most gaps")
+    return out
+
+
 def _label(c: ColumnMissing) -> str:
     return f"column {c.name!r}" if c.name is not None else f"column {c.index + 1}"
 
@@ -203,6 +234,7 @@ class Imputer(AllowsNaN, ParamsMixin):
             )
         arr64 = arr.astype(np.float64, copy=False)
         self.fill_ = np.nanmean(arr64, axis=0) if nan.any() else arr64.mean(axis=0)
+        self.missing_share_ = nan.mean(axis=0)  # (d,) for missing_warnings
         self.n_features_in_ = arr.shape[1]
         self.names_ = names
         return self

@@ -22,6 +22,7 @@ __all__ = [
     "MinMaxScaler",
     "ScalerKind",
     "StandardScaler",
+    "column_moments",
     "make_scaler",
     "scaler_from_arrays",
     "scaler_from_moments",
@@ -158,30 +159,60 @@ class StandardScaler(_AffineScaler):
 
     def _fit_arrays(self, X, has_nan):
         with np.errstate(over="ignore", invalid="ignore"):
-            mean, std, constant = _moments(X, has_nan)
+            mean, std, constant = _moments(X)
             big = ~(np.isfinite(mean) & np.isfinite(std))
             if big.any():
                 # Values so large that their sum or squares overflow (|x| > ~1e154): take the
                 # moments in units of a power of two near the largest value, which is exact.
                 top = np.nanmax(np.abs(X[:, big]), axis=0)
                 unit = np.exp2(np.frexp(top)[1] - 1)  # (b,)
-                m, s, c = _moments(X[:, big] / unit, has_nan)
+                m, s, c = _moments(X[:, big] / unit)
                 mean[big], std[big], constant[big] = m * unit, s * unit, c
         return mean, np.where(constant, 1.0, std)
 
 
-def _moments(X: np.ndarray, has_nan: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def column_moments(X: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per column of X (n, d), NaN ignored: the count, mean, sum of squared deviations from
+    the mean, minimum and maximum (each (d,); mean and spread 0 for an empty column).
+
+    The mean is taken about the midpoint of the column's range and the deviations about the
+    mean, so a large offset costs no digits: summing raw values near 2^53 rounds each partial
+    sum by units, which is the whole spread of ids such as 2^53 + (0..1000).
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        nan = np.isnan(X)  # (n, d)
+        has_nan = bool(nan.any())
+        n = (X.shape[0] - nan.sum(axis=0)).astype(np.float64)  # (d,)
+        if has_nan:
+            low = np.min(np.where(nan, np.inf, X), axis=0, initial=np.inf)
+            high = np.max(np.where(nan, -np.inf, X), axis=0, initial=-np.inf)
+        else:
+            low, high = X.min(axis=0, initial=np.inf), X.max(axis=0, initial=-np.inf)
+        some = n > 0
+        mid = np.where(some, low / 2 + high / 2, 0.0)  # halves first: no overflow
+        shift = np.where(some, _sum(X - mid, has_nan) / np.maximum(n, 1), 0.0)
+        mean = mid + shift
+        m2 = _sum(np.square(X - mean), has_nan)
+    return n, mean, m2, low, high
+
+
+def _sum(X: np.ndarray, has_nan: bool) -> np.ndarray:
+    return np.nansum(X, axis=0) if has_nan else X.sum(axis=0)
+
+
+def _moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per column of X (n, d): mean, standard deviation, and whether it is constant."""
-    mean = np.nanmean(X, axis=0) if has_nan else X.mean(axis=0)  # (d,)
-    var = np.nanvar(X, axis=0) if has_nan else X.var(axis=0)  # (d,)
-    n = np.sum(~np.isnan(X), axis=0) if has_nan else X.shape[0]
-    return mean, np.sqrt(var), _constant_variance(var, n, mean)
+    n, mean, m2, low, high = column_moments(X)
+    std = np.sqrt(m2 / n)
+    return mean, std, _constant_spread(std, low, high)
 
 
-def _constant_variance(var, n, mean):
-    # The rounding error of a two-pass variance (Chan, Golub & LeVeque), as scikit-learn
-    # bounds it: a variance below it is noise around a constant column.
-    return var <= n * _EPS * var + (n * mean * _EPS) ** 2
+def _constant_spread(std, low, high):
+    # A spread within the rounding of the values themselves (a few units in the last place,
+    # as 0.1 + 0.2 and 0.3 differ) is noise around a constant column; the bound is the one
+    # min-max scaling uses. It is relative to the values, not to their count: a bound that
+    # grows with n * |mean| (scikit-learn's) calls 2^53 + (0..1000), std 289, constant.
+    return std <= 10 * _EPS * np.maximum(np.abs(low), np.abs(high))
 
 
 def _constant_span(low, high):
@@ -196,8 +227,9 @@ def scaler_from_moments(kind: str | ScalerKind, n, mean, m2, low, high) -> _Affi
     n, mean, m2 = (np.asarray(a, dtype=np.float64) for a in (n, mean, m2))
     low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
     if kind is ScalerKind.STANDARD:
-        var = m2 / n
-        center, scale = mean, np.where(_constant_variance(var, n, mean), 1.0, np.sqrt(var))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            std = np.sqrt(m2 / n)
+        center, scale = mean, np.where(_constant_spread(std, low, high), 1.0, std)
     elif kind is ScalerKind.MINMAX:
         center, scale = low, np.where(_constant_span(low, high), 1.0, high - low)
     else:

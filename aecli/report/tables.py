@@ -4,7 +4,7 @@ a model's description."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from rich.console import Group
@@ -122,6 +122,7 @@ def feature_error_table(
     mse_scaled: Sequence[float],
     mse_original: Sequence[float],
     top: int | None = None,
+    categorical: Collection[str] = (),
 ) -> Table:
     """Per-feature reconstruction error, worst first, with the mean over all features.
 
@@ -134,6 +135,9 @@ def feature_error_table(
         MSE in each feature's own (squared) units; shown with its square root, the RMSE.
     top : int, optional
         Show only the ``top`` worst features (the mean row still covers all of them).
+    categorical : collection of str
+        The categorical features: their error is a cross-entropy (``-log p`` of the row's
+        level), shown in nats, and has no original units.
 
     Returns
     -------
@@ -148,12 +152,16 @@ def feature_error_table(
     rows.sort(key=lambda r: (r[1] is None, -(r[1] or 0.0)))  # worst first, missing last
     shown = rows if top is None else rows[:max(top, 0)]
 
+    categorical = set(categorical)
     table = Table(title="Reconstruction error by feature")
     table.add_column("feature", no_wrap=True)
-    table.add_column("MSE (scaled)", justify="right")
+    table.add_column("MSE (scaled) or nats" if categorical else "MSE (scaled)", justify="right")
     table.add_column("MSE (original units²)", justify="right")
     table.add_column("RMSE (original units)", justify="right")
     for name, scaled, original in shown:
+        if name in categorical:  # a cross-entropy: no units to square or root
+            table.add_row(Text(str(name)), f"{fmt(scaled)} nats", MISSING, MISSING)
+            continue
         rmse = math.sqrt(original) if original is not None and original >= 0 else None
         table.add_row(Text(str(name)), fmt(scaled), fmt(original), fmt(rmse))
     scaled_values = [r[1] for r in rows if r[1] is not None]
@@ -161,8 +169,14 @@ def feature_error_table(
     table.add_section()
     # Original units differ between features, so only the scaled error has a meaningful mean.
     table.add_row(f"mean of {len(rows):,}", fmt(mean), MISSING, MISSING, style="bold")
+    notes = []
     if len(shown) < len(rows):
-        table.caption = f"the {len(shown):,} worst of {len(rows):,} features"
+        notes.append(f"the {len(shown):,} worst of {len(rows):,} features")
+    if categorical:
+        notes.append("a categorical column's error is its cross-entropy, -log p of the row's "
+                     "level, in nats")
+    if notes:
+        table.caption = "; ".join(notes)
     return table
 
 
@@ -176,7 +190,8 @@ def compare_table(rows: Sequence[Mapping[str, Any]], suggestion: Mapping[str, An
         ``ae_mse`` and ``ratio`` (``ae_mse / pca_mse``; computed here when None or absent).
     suggestion : mapping or None
         ``k`` and ``rule`` (text saying how k was chosen); its row is marked and the caption
-        states it.
+        states it. With ``largest_tried`` the caption says a larger k may do better and
+        proposes ``command`` (or ``-k larger_sweep``).
 
     Returns
     -------
@@ -200,6 +215,13 @@ def compare_table(rows: Sequence[Mapping[str, Any]], suggestion: Mapping[str, An
                       style="bold" if mark else None)
     if suggestion:
         table.caption = f"suggested k = {fmt(suggested)}: {suggestion.get('rule') or MISSING}"
+        if suggestion.get("largest_tried"):
+            wider = suggestion.get("command") or (
+                f"-k {suggestion['larger_sweep']}" if suggestion.get("larger_sweep") else None)
+            table.caption += (
+                f"\nk = {fmt(suggested)} is the largest k tried, so a larger k may do better; "
+                f"to see, run: {wider}" if wider else f"\nk = {fmt(suggested)} is the largest "
+                "k tried, and the largest below the number of features")
     else:
         table.caption = "no k suggested"
     return table
@@ -310,7 +332,8 @@ def score_table(rows: Sequence[Mapping[str, Any]], threshold: float,
     rows : sequence of mapping
         Each with ``row`` (1-based row number in the input), ``score`` (what the threshold
         is compared with), ``error`` (reconstruction MSE over the observed cells),
-        ``percentile`` (0-100, among the calibration scores), ``flagged`` (bool), optionally
+        ``percentile`` (0-100, among the calibration scores), ``p_value`` (optional),
+        ``flagged`` (bool), optionally
         ``imputed`` (cells filled in), and ``top_features`` (dicts with ``feature``,
         ``value``, ``expected`` and ``share``, or ``code``, ``distance`` and ``share``;
         largest first).
@@ -330,6 +353,7 @@ def score_table(rows: Sequence[Mapping[str, Any]], threshold: float,
     table.add_column("score", justify="right")
     table.add_column("error", justify="right")
     table.add_column("percentile", justify="right")
+    table.add_column("p-value", justify="right")
     table.add_column("over", justify="center")
     imputed = any(r.get("imputed") for r in rows)
     if imputed:
@@ -338,7 +362,7 @@ def score_table(rows: Sequence[Mapping[str, Any]], threshold: float,
     for r in rows:
         flagged = bool(r.get("flagged"))
         cells = [fmt(r.get("row")), fmt(r.get("score")), fmt(r.get("error")),
-                 fmt(r.get("percentile")),
+                 fmt(r.get("percentile")), fmt(r.get("p_value")),
                  "yes" if flagged else ""]
         if imputed:
             cells.append(fmt(r.get("imputed")))

@@ -136,8 +136,18 @@ def format_explanation(top: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _contribution(t: Mapping[str, Any]) -> str:
+    share = _share(t)
     if t.get("code"):
-        return f"code {t['distance']:.2g} sd from training ({t['share']:.0%})"
+        return f"code {fmt(t['distance'], 2)} sd from training ({share})"
     return (f"{t['feature']}={fmt(t['value'])} ("
             + ("a level unseen at training; " if t.get("unseen") else "")
-            + f"expected {fmt(t['expected'])}, {t['share']:.0%})")
+            + f"expected {fmt(t['expected'])}, {share})")
+
+
+def _share(t: Mapping[str, Any]) -> str:
+    """A contribution's share of the score as a percentage; ``overflow`` for a part that
+    overflowed (it has no share: the score is infinite or not a number), never ``nan%``."""
+    share = as_number(t.get("share"))
+    if t.get("overflow") or share is None or not math.isfinite(share):
+        return "overflow" if t.get("overflow") else MISSING
+    return f"{share:.0%}"
