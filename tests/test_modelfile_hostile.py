@@ -3,6 +3,11 @@
 SPEC, "The model file": a newer major format, a missing or mis-shaped array, a truncated file,
 or anything that is not an aecli model is a clear error, never a traceback and never code
 execution. Each case below starts from a real model and breaks one thing.
+
+Grouped by threat: damaged and foreign files; newer formats; pickles; huge declared sizes;
+crafted models that would score wrongly (issue 25: miscounted ensembles, absurd factors and
+weights, unused arrays, mistyped fields); model text posing as markup; reading that would not
+end or not fit (special files, zip bombs, huge zip directories).
 """
 
 from __future__ import annotations
