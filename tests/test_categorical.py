@@ -224,7 +224,7 @@ def test_max_levels_and_categorical_none_change_what_is_used(orders):
     assert "not used: shop (text with 6 distinct values, more than --max-levels 4" in " ".join(
         r.stderr.split())
     none = orders["dir"] / "none.npz"
-    ok("train", path, "-o", none, "--categorical", "none", *FAST)
+    ok("train", path, "-o", none, "--categorical", "none", "-k", "1", *FAST)  # k < 2 features
     assert read_model(none).features == ["items", "amount"]
     forced = orders["dir"] / "forced.npz"
     ok("train", path, "-o", forced, "--categorical", "items", "--max-levels", "4", *FAST)
