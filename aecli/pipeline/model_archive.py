@@ -21,6 +21,7 @@ that inflates to more is a CRC error, not a larger buffer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import lzma
 import math
@@ -162,22 +163,16 @@ class Archive:
         return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
 
 
-class _reading:
+@contextlib.contextmanager
+def _reading(path: str):
     """Turn what zipfile and the file system raise while reading into ModelFileError."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, e, tb) -> bool:
-        if kind is not None and issubclass(kind, _ARCHIVE_ERRORS):
-            raise bad(self.path, f"the archive is damaged or truncated ({e})") from None
-        if kind is not None and issubclass(kind, OSError):
-            raise ModelFileError(f"{self.path}: cannot read the model file "
-                                 f"({e.strerror or e})") from None
-        return False
+    try:
+        yield
+    except _ARCHIVE_ERRORS as e:
+        raise bad(path, f"the archive is damaged or truncated ({e})") from None
+    except OSError as e:
+        raise ModelFileError(f"{path}: cannot read the model file ({e.strerror or e})",
+                             "Check that the file is readable and whole.") from None
 
 
 def _open_regular(path: str):
