@@ -379,3 +379,16 @@ def test_older_model_files_give_p_values_from_their_quantiles(version):
     t = bundle.autoencoder.threshold_
     p = bundle.score_distribution().p_value(np.array([0.0, t, 3 * t, 10 * t]))
     assert p[0] == 1 and 0 < p[3] < p[2] < p[1] < 1
+
+
+def test_the_stderr_table_shows_the_p_value():
+    from rich.console import Console
+
+    from aecli.report.tables import score_table
+
+    console = Console(record=True, width=200, no_color=True)
+    console.print(score_table([{"row": 7, "score": 9.0, "error": 9.0, "percentile": 99.9985,
+                                "p_value": 1.517e-05, "flagged": True, "top_features": []}],
+                              threshold=2.1))
+    out = console.export_text()
+    assert "p-value" in out and "1.517e-05" in out
