@@ -324,3 +324,16 @@ def test_training_warns_when_impute_fills_most_of_a_column(tmp_path):
             "-o", tmp_path / "d.npz")
     assert r.exit_code == 0, r.output
     assert "warning: --missing drop left out 270 of 300 rows (90%)" in r.stderr
+
+
+def test_a_reconstruction_that_overflowed_to_infinity_is_explained_not_refused(normal):
+    import pyarrow as pa
+
+    from aecli.pipeline.modelfile import read_model
+    from aecli.pipeline.score import originals
+
+    bundle = read_model(normal[1])
+    xs_hat = np.array([[np.inf, 1.0, -np.inf]], dtype=np.float32)
+    # was a DataError: "column 1 has 1 infinite value": the data has none
+    X, X_hat, _ = originals(bundle, pa.table({"a": [1.0], "b": [2.0], "c": [3.0]}), xs_hat)
+    assert X == [[1.0, 2.0, 3.0]] and math.isnan(X_hat[0][0]) and math.isnan(X_hat[0][2])

@@ -167,7 +167,8 @@ def originals(bundle: ModelBundle, rows: pa.Table | pa.RecordBatch, xs_hat: np.n
     without categorical columns)."""
     prep = bundle.preparation
     X = to_matrix(rows, prep.numeric, dtype=np.float64).tolist()
-    X_hat = prep.unscale(xs_hat).tolist()
+    # a reconstruction that overflowed has no value to show (its cell says "overflow")
+    X_hat = prep.unscale(np.where(np.isinf(xs_hat), np.nan, xs_hat)).tolist()
     if not prep.categorical:
         return X, X_hat, None
     decoded = prep.decoded(xs_hat)
