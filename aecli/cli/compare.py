@@ -168,3 +168,6 @@ def compare_pca(
         # People at a terminal get the table on stdout; scripts get it on stderr.
         out = stdout_console()
         (out if out.is_terminal else err).print(table)
+    if suggestion and suggestion.get("command") and not run.quiet:
+        # on a line of its own, never wrapped: it pastes as printed
+        err.print(f"a larger sweep: {suggestion['command']}", markup=False, soft_wrap=True)

@@ -191,7 +191,7 @@ def compare_table(rows: Sequence[Mapping[str, Any]], suggestion: Mapping[str, An
     suggestion : mapping or None
         ``k`` and ``rule`` (text saying how k was chosen); its row is marked and the caption
         states it. With ``largest_tried`` the caption says a larger k may do better and
-        proposes ``command`` (or ``-k larger_sweep``).
+        proposes ``-k larger_sweep``.
 
     Returns
     -------
@@ -216,12 +216,11 @@ def compare_table(rows: Sequence[Mapping[str, Any]], suggestion: Mapping[str, An
     if suggestion:
         table.caption = f"suggested k = {fmt(suggested)}: {suggestion.get('rule') or MISSING}"
         if suggestion.get("largest_tried"):
-            wider = suggestion.get("command") or (
-                f"-k {suggestion['larger_sweep']}" if suggestion.get("larger_sweep") else None)
+            wider = suggestion.get("larger_sweep")
             table.caption += (
-                f"\nk = {fmt(suggested)} is the largest k tried, so a larger k may do better; "
-                f"to see, run: {wider}" if wider else f"\nk = {fmt(suggested)} is the largest "
-                "k tried, and the largest below the number of features")
+                f"\nk = {fmt(suggested)} is the largest k tried, so a larger k may do better: "
+                f"try -k {wider}" if wider else f"\nk = {fmt(suggested)} is the largest k "
+                "tried, and the largest below the number of features")
     else:
         table.caption = "no k suggested"
     return table
