@@ -23,6 +23,9 @@ from .base import ParamsMixin
 from .calibration import calibrate, quantile_rows
 from .ensemble import FoldScores, Member, calibration_scores, in_sample
 from .hyperparameters import Hyperparameters
+from .rows import chunked as _chunked
+from .rows import sample as _sample
+from .rows import split as _split
 from .scoring import CodeDistance, CodeMoments, ScoreBy
 
 # Percentile levels at which the calibration errors are stored, for score percentiles.
@@ -440,33 +443,6 @@ def _scores(network: Network, X: np.ndarray, distance: CodeDistance | None
                                                    dtype=network.dtype)
     errors = reconstruction_mse_rows(network, X, codes=codes)
     return errors, _plus(errors, distance, codes)
-
-
-def _split(X: np.ndarray, fraction: float, rng) -> tuple[np.ndarray, np.ndarray | None]:
-    """Hold out ``fraction`` of the rows at random; none when too few rows remain."""
-    n_val = int(round(X.shape[0] * fraction))
-    if n_val < 1 or X.shape[0] - n_val < 1:
-        return X, None
-    order = rng.permutation(X.shape[0])
-    return X[np.sort(order[n_val:])], X[np.sort(order[:n_val])]
-
-
-def _sample(X: np.ndarray, most: int, rng) -> np.ndarray:
-    """``X``, or ``most`` of its rows drawn at random (in their order) when it has more."""
-    if len(X) <= most:
-        return X
-    return X[np.sort(rng.choice(len(X), size=most, replace=False))]
-
-
-def _chunked(fn, X: np.ndarray, width: int) -> np.ndarray:
-    """Apply a row-wise ``fn`` in chunks so that memory does not grow with rows."""
-    step = 16384
-    if X.shape[0] <= step:
-        return fn(X)
-    out = np.empty((X.shape[0], width), dtype=X.dtype)
-    for start in range(0, X.shape[0], step):
-        out[start : start + step] = fn(X[start : start + step])
-    return out
 
 
 _NAMES = list(Hyperparameters.signature().parameters)[1:]
