@@ -18,9 +18,10 @@ def check_int(name: str, value, low: int, high: int | None = None) -> int:
     """``value`` as an int in ``[low, high]`` (``high`` None: unbounded)."""
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise InvalidParameterError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise InvalidParameterError(f"{name} must be {bound}, got {value!r}")
+    if value < low:
+        raise InvalidParameterError(f"{name} must be >= {low}, got {value!r}")
+    if high is not None and value > high:  # a bound on memory (see hyperparameters)
+        raise InvalidParameterError(f"{name} must be <= {high}, got {value!r}")
     return int(value)
 
 
