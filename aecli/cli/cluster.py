@@ -3,6 +3,7 @@ Dask cluster (see :mod:`aecli.pipeline.distributed`)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -12,16 +13,68 @@ from .. import report
 from ..errors import AnomalyFound, DataError
 from ..io import Format
 from ..pipeline import distributed, modelfile, score
+from ..pipeline import scheduler as scheduling
 from ..report.jsondoc import json_text
 from . import options as o
 from .runtime import Run, stderr_console
 
+
+class FromEnvironment(str):
+    """A ``--scheduler`` value that came from ``DASK_SCHEDULER_ADDRESS``."""
+
+
+def _mark_source(ctx: typer.Context, param: typer.CallbackParam, value: str | None):
+    # The source is known only while the options are parsed (a command may run on another
+    # thread, away from click's context): the value carries it from here. By name: Typer
+    # brings a click of its own, whose enum is not click's.
+    source = ctx.get_parameter_source(param.name)
+    if value is not None and getattr(source, "name", None) == "ENVIRONMENT":
+        return FromEnvironment(value)
+    return value
+
+
 Scheduler = Annotated[str | None, typer.Option(
-    "--scheduler", envvar=distributed.SCHEDULER_ENV, show_envvar=True,
-    help="Run on a Dask cluster: its address (tcp://HOST:8786), or local:N for N worker "
-    "processes here. DATA is then a directory, glob or list of files (one partition each); "
-    "encode, reconstruct and score write -o DIR as part files. Needs aecli[dask].",
+    "--scheduler", envvar=scheduling.SCHEDULER_ENV, show_envvar=True, callback=_mark_source,
+    help="Run on a Dask cluster: its address (tcp://HOST:8786, HOST:8786), or local:N for N "
+    "worker processes here. DATA is then a directory, glob or list of files (one partition "
+    "each). Taken from the environment, it is named on stderr. Needs aecli[dask].",
     rich_help_panel=o.DATA)]
+# encode, reconstruct and score write -o DIR as part files on a cluster: the environment alone
+# never turns their -o FILE into a directory (see wanted)
+PartsScheduler = Annotated[str | None, typer.Option(
+    "--scheduler", help="Run on a Dask cluster: its address (tcp://HOST:8786, HOST:8786), or "
+    "local:N for N worker processes here. DATA is then a directory, glob or list of files "
+    "(one partition each), and -o DIR gets one part file each. Only this option does it: "
+    f"{scheduling.SCHEDULER_ENV} alone is not used here. Needs aecli[dask].",
+    rich_help_panel=o.DATA)]
+
+
+def wanted(command: str, scheduler: str | None, run: Run) -> bool:
+    """Whether ``command`` (encode, reconstruct, score) runs on a cluster: only when
+    ``--scheduler`` says so. A scheduler in the environment is named on stderr and left
+    alone: honouring it would make -o FILE a directory of parts without a word."""
+    if scheduler is not None:  # even empty: checked as an address, not silently ignored
+        return True
+    address = os.environ.get(scheduling.SCHEDULER_ENV, "").strip()
+    if address and not run.quiet:
+        stderr_console().print(
+            f"note: {scheduling.SCHEDULER_ENV} is set, but {command} runs on this machine: a "
+            "cluster run writes a directory of parts, so it needs --scheduler "
+            f'(--scheduler "${scheduling.SCHEDULER_ENV}")', markup=False, soft_wrap=True)
+    return False
+
+
+def _connect(scheduler: str, run: Run, err, what: str):
+    """The client of ``scheduler``; when it came from the environment, stderr says so."""
+    source = "--scheduler"
+    if isinstance(scheduler, FromEnvironment):
+        source = scheduling.SCHEDULER_ENV
+        if not run.quiet:
+            err.print(f"note: {what} on the Dask cluster at {scheduler}, from "
+                      f"{scheduling.SCHEDULER_ENV} (unset it to run on this machine)",
+                      markup=False, soft_wrap=True)
+    verbose = (lambda line: err.print(line, markup=False)) if run.verbose else None
+    return scheduling.connect(scheduler, verbose, source)
 
 
 def train(data, params: dict, run: Run, err, *, input_format, columns, exclude, categorical,
@@ -35,9 +88,8 @@ def train(data, params: dict, run: Run, err, *, input_format, columns, exclude, 
         raise DataError("a cluster run reads a data set of files, not stdin",
                         hint="name a directory, a glob (data/*.parquet) or a list of files")
     reading = _reading(input_format, columns, exclude, categorical, max_levels, bad_values)
-    verbose = (lambda line: err.print(line, markup=False)) if run.verbose else None
     info = {"source": str(data), "scheduler": scheduler}
-    with distributed.connect(scheduler, verbose) as client, \
+    with _connect(scheduler, run, err, "training") as client, \
             TrainingProgress(err, run.quiet, run.verbose) as progress:
         return train_cluster.train_on_cluster(
             client, data, reading, params, missing=missing, scale=scale, callback=progress,
@@ -104,8 +156,7 @@ def compare(data, ks: list[int] | None, params: dict, run: Run, err, on_k, *, in
         if not run.quiet:
             say_roles(err, roles)
 
-    verbose = (lambda line: err.print(line, markup=False)) if run.verbose else None
-    with distributed.connect(scheduler, verbose) as client:
+    with _connect(scheduler, run, err, "comparing") as client:
         rows, baseline, roles = train_cluster.compare_on_cluster(
             client, data, reading, ks,
             {**params, "validation": validation}, missing=missing, scale=scale, on_k=on_k,
@@ -129,8 +180,7 @@ def run(command: str, model, data, io, run: Run, *, error_column: bool = False,
                           io.bad_values, io.input_format, io.fmt or Format.parquet,
                           error_column, probabilities, threshold, top or 10)
 
-    verbose = (lambda line: err.print(line, markup=False)) if run.verbose else None
-    with distributed.connect(io.scheduler, verbose) as client, \
+    with _connect(io.scheduler, run, err, command) as client, \
             _PartProgress(err, command, run.quiet) as progress:
         result = distributed.run_on_cluster(client, model, data, io.output, job, progress)
     for note in [] if run.quiet else result.notes:

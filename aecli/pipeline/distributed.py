@@ -19,74 +19,23 @@ from __future__ import annotations
 import glob
 import hashlib
 import heapq
-import logging
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import AecliError, DataError, OutputError
+from ..errors import DataError, OutputError
 from ..io import BadValues, Format, TableWriter, iter_batches
 from ..io.formats import format_from_path, is_glob, is_url, open_url
 from ..preprocessing import MissingPolicy
 from . import apply, modelfile, score
 from .bundle import ModelBundle
 
-SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"  # the address distributed.Client() reads too
 BATCH_ROWS = 65536  # rows per batch on a worker, as on one machine
-
-
-def require_dask():
-    """The ``distributed`` module, or an error naming the extra that installs it."""
-    try:
-        import distributed
-    except ImportError:
-        raise AecliError("running on a Dask cluster needs the dask extra, which is not "
-                         "installed", hint="pip install 'aecli[dask]'") from None
-    return distributed
-
-
-@contextmanager
-def connect(scheduler: str, verbose: Callable[[str], None] | None = None):
-    """A Dask client for ``scheduler``: an address (``tcp://host:8786``), or ``local`` /
-    ``local:N`` for a cluster of N worker processes on this machine for the duration."""
-    distributed = require_dask()
-    cluster = None
-    try:
-        if scheduler == "local" or scheduler.startswith("local:"):
-            count = scheduler.partition(":")[2] or str(os.cpu_count() or 1)
-            if not count.isdigit() or int(count) < 1:
-                raise AecliError(f"--scheduler {scheduler!r}: give local or local:N, N >= 1",
-                                 hint="e.g. --scheduler local:2")
-            # silence_logs: a worker logs each failed task with its traceback; the error
-            # itself reaches the user once, as a message, from the client
-            cluster = distributed.LocalCluster(n_workers=int(count), threads_per_worker=1,
-                                               processes=True, dashboard_address=":0",
-                                               silence_logs=logging.CRITICAL)
-            client = distributed.Client(cluster)
-        else:
-            try:
-                client = distributed.Client(scheduler, timeout="10s")
-            except (OSError, TimeoutError) as e:
-                raise AecliError(f"cannot reach the Dask scheduler at {scheduler} ({e})",
-                                 hint="check the address (tcp://HOST:8786) and that the "
-                                 "scheduler runs; --scheduler local:2 starts one here"
-                                 ) from None
-        if verbose is not None:
-            link = getattr(client, "dashboard_link", None)
-            verbose(f"Dask scheduler {client.scheduler.address}"
-                    + (f", dashboard {link}" if link else ""))
-        try:
-            yield client
-        finally:
-            client.close()
-    finally:
-        if cluster is not None:
-            cluster.close()
 
 
 def _remote(url: str):
@@ -305,7 +254,7 @@ def run_on_cluster(client, model_path: str | os.PathLike, source: str, output: s
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"{parent}: no such directory", hint="create it first")
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.aecli-", dir=parent))
+    staging = _staging_dir(parent, out.name)
     try:
         results = _run_parts(client, blob, files, str(staging), job, progress)
         written = sorted(p.name for p in staging.iterdir())
@@ -313,13 +262,26 @@ def run_on_cluster(client, model_path: str | os.PathLike, source: str, output: s
         if written != expected:
             raise OutputError(f"{out}: the cluster wrote {len(written)} part files of "
                               f"{len(expected)}", hint="run the job again")
-        if out.exists():
-            out.rmdir()  # empty, checked above
+        if out.exists():  # empty, checked above: it keeps its mode
+            os.chmod(staging, stat.S_IMODE(out.stat().st_mode))
+            out.rmdir()
         os.replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return _merged(results, job)
+
+
+def _staging_dir(parent: Path, name: str) -> Path:
+    """A new hidden directory beside the output ``name``, whose mode follows the umask as
+    any new directory's does (mkdtemp's 0700 became the output's)."""
+    path = parent / f".{name}.aecli-{uuid.uuid4().hex[:12]}"
+    try:
+        path.mkdir(mode=0o777)
+    except OSError as e:
+        raise OutputError(f"{parent}: cannot create a directory there ({e.strerror or e})",
+                          hint="check the permissions, or name another -o") from None
+    return path
 
 
 SUCCESS = "_SUCCESS"  # written last to an object store, which cannot rename: as Spark does
