@@ -330,7 +330,7 @@ def read_csv(
                 # find it there; later parts are all rows.
                 later = {"column_names": names} if lines else {}
                 table = _empty_as_missing(parse_part(part, lines, **later), blank_is_missing)
-                yield from split(table.cast(schema), batch_rows)
+                yield from split(pa.Table.from_arrays(table.columns, schema=schema), batch_rows)
         finally:
             opened.close()
 

@@ -186,8 +186,8 @@ class ColumnSurvey:
     def _add_levels(self, present: pa.Array, n_present: int) -> None:
         import pyarrow.compute as pc
 
-        if not n_present:
-            return
+        if not n_present or (self.levels is None and self.repeats):
+            return  # nothing more to learn: past the cap, and known to repeat
         distinct = int(pc.count_distinct(present).as_py())
         if distinct < n_present:
             self.repeats = True
@@ -203,6 +203,15 @@ class ColumnSurvey:
     def _add_text(self, text: pa.Array) -> None:
         import pyarrow.compute as pc
 
+        if not text.null_count:  # the common case, a column of numbers and nothing else
+            try:
+                numbers = text.cast(pa.float64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                numbers = None
+            if numbers is not None and not np.isnan(numbers.to_numpy()).any():
+                self.present += len(text)
+                self._add_number_text(text, numbers)
+                return
         gone = missing_mask(text)
         present = pc.utf8_trim_whitespace(text.filter(pc.invert(gone)))
         n_present = len(present)
@@ -210,31 +219,48 @@ class ColumnSurvey:
         if not n_present:
             self._break_count()
             return
-        try:  # the common case, a column of numbers, without a regular expression
-            numbers = present.cast(pa.float64())
-            dots = np.ones(n_present, dtype=bool)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            dots = np.asarray(pc.match_substring_regex(present, DOT_NUMBER, ignore_case=True)
-                              .to_numpy(zero_copy_only=False), dtype=bool)
-            numbers = pc.if_else(pa.array(dots), present, pa.scalar(None, pa.string())) \
-                .cast(pa.float64())
+        if _count(gone):
+            self.counting = False
+        dots = np.asarray(pc.match_substring_regex(present, DOT_NUMBER, ignore_case=True)
+                          .to_numpy(zero_copy_only=False), dtype=bool)
         n_dots = int(dots.sum())
+        if n_dots == n_present:
+            self._add_number_text(present, present.cast(pa.float64()))
+            return
+        numbers = pc.if_else(pa.array(dots), present, pa.scalar(None, pa.string())) \
+            .cast(pa.float64())
         self.dot_numbers += n_dots
-        commas = _count(pc.match_substring_regex(present, COMMA_NUMBER))
-        self.comma_numbers += commas
+        self.comma_numbers += _count(pc.match_substring_regex(present, COMMA_NUMBER))
         integers = pc.match_substring_regex(present, _INTEGER)
         self.integers += _count(integers)
         self.codes += _count(pc.and_(integers, pc.match_substring_regex(present, _LEADING_ZERO)))
-        if n_dots < n_present:
-            self.dates += _count(pc.match_substring_regex(present, _DATE))
-            if self.example is None:
-                self.example = present[int(np.argmin(dots))].as_py()
+        self.dates += _count(pc.match_substring_regex(present, _DATE))
+        if self.example is None:
+            self.example = present[int(np.argmin(dots))].as_py()
         array = np.asarray(numbers.fill_null(np.nan).to_numpy(zero_copy_only=False),
                            dtype=np.float64)
-        if len(gone) and _count(gone):
-            self.counting = False
         self._add_values(array, present)
         self._add_levels(present, n_present)
+
+    def _add_number_text(self, present: pa.Array, numbers: pa.Array) -> None:
+        """A part whose every present cell spells a number with a decimal point: counted
+        from the numbers, with one look at the text for leading zeros (codes)."""
+        import pyarrow.compute as pc
+
+        n = len(present)
+        array = np.asarray(numbers.to_numpy(zero_copy_only=False), dtype=np.float64)
+        is_whole = np.isfinite(array) & (array == np.round(array))
+        whole = int(np.count_nonzero(is_whole))
+        self.dot_numbers += n
+        self.integers += whole
+        self.comma_numbers += whole  # a whole number is one under either separator
+        if whole:  # only whole numbers can be written with a leading zero (07114)
+            text = present.filter(pa.array(is_whole)) if whole < n else present
+            self.codes += _count(pc.and_(pc.match_substring_regex(text, _INTEGER),
+                                         pc.match_substring_regex(text, _LEADING_ZERO)))
+        self._add_values(array, present)
+        if self.levels is not None:  # a column of numbers needs its levels only while few
+            self._add_levels(numbers, n)
 
     def merge(self, later: ColumnSurvey) -> ColumnSurvey:
         """This survey followed by ``later``'s, the survey of the rows that come after."""

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import pyarrow as pa
+
 from aecli.errors import DataError
 from aecli.io.delimited import Dialect
 from aecli.io.formats import Format, sniff
@@ -27,7 +29,7 @@ from aecli.io.survey import Survey
 
 __all__ = ["Surveyed", "rereadable", "survey_input"]
 
-_SURVEY_ROWS = 65536
+_SURVEY_ROWS = 1 << 18  # rows surveyed at a time (a quarter of a million)
 
 
 @dataclass
@@ -63,12 +65,28 @@ def survey_input(source: SourceLike, input_format=None, delimiter: str | None = 
     text = TextRead.of(delimiter=delimiter, decimal=decimal, survey=True)
     with iter_batches(source, input_format, batch_rows=_SURVEY_ROWS, stdin=stdin,
                       text=text) as stream:
-        survey = Survey.of(stream, stream.schema)
+        survey = Survey.of(_in_parts(stream, _SURVEY_ROWS), stream.schema)
+    # the survey's text is gone: give its memory back before the typed read fills it again
+    pa.default_memory_pool().release_unused()
     if survey.rows == 0:
         raise DataError(f"{stream.name}: has a header but no data rows" if stream.format in (
             Format.csv, Format.tsv) else f"{stream.name}: no data rows",
             hint="give rows after the header")
     return Surveyed(survey, stream.format, stream.name, stream.dialect)
+
+
+def _in_parts(batches, rows: int) -> Iterator[pa.Table]:
+    """Batches joined into tables of at least ``rows`` rows, each column one chunk: the
+    survey's work per call is then large next to its cost per call."""
+    group, held = [], 0
+    for batch in batches:
+        group.append(batch)
+        held += batch.num_rows
+        if held >= rows:
+            yield pa.Table.from_batches(group).combine_chunks()
+            group, held = [], 0
+    if group:
+        yield pa.Table.from_batches(group).combine_chunks()
 
 
 @contextmanager

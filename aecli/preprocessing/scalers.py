@@ -190,14 +190,24 @@ def column_moments(X: np.ndarray) -> tuple[np.ndarray, ...]:
             low, high = X.min(axis=0, initial=np.inf), X.max(axis=0, initial=-np.inf)
         some = n > 0
         mid = np.where(some, low / 2 + high / 2, 0.0)  # halves first: no overflow
-        shift = np.where(some, _sum(X - mid, has_nan) / np.maximum(n, 1), 0.0)
+        shift = np.where(some, _deviations(X, mid, 1, has_nan) / np.maximum(n, 1), 0.0)
         mean = mid + shift
-        m2 = _sum(np.square(X - mean), has_nan)
+        m2 = _deviations(X, mean, 2, has_nan)
     return n, mean, m2, low, high
 
 
-def _sum(X: np.ndarray, has_nan: bool) -> np.ndarray:
-    return np.nansum(X, axis=0) if has_nan else X.sum(axis=0)
+_BLOCK_ROWS = 65536  # deviations are summed a block of rows at a time: no copy of all of X
+
+
+def _deviations(X: np.ndarray, center: np.ndarray, power: int, has_nan: bool) -> np.ndarray:
+    """Per column, the sum of (x - center) ** power over the rows of X (NaN ignored)."""
+    total = np.zeros(X.shape[1], dtype=np.float64)
+    for start in range(0, X.shape[0], _BLOCK_ROWS):
+        D = X[start:start + _BLOCK_ROWS] - center  # (b, d)
+        if power == 2:
+            np.square(D, out=D)
+        total += np.nansum(D, axis=0) if has_nan else D.sum(axis=0)
+    return total
 
 
 def _moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
