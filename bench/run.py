@@ -24,6 +24,7 @@ from pathlib import Path
 
 import busy
 import cluster
+import csv_train
 import detection
 import encode_speed
 import numpy as np
@@ -34,8 +35,8 @@ import train_speed
 from figures import Figure, table
 from threadpoolctl import threadpool_info, threadpool_limits
 
-SECTIONS = ("training", "busy", "encode", "memory", "stream", "pca", "quality", "detection",
-            "cluster")
+SECTIONS = ("training", "busy", "encode", "memory", "csv", "stream", "pca", "quality",
+            "detection", "cluster")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -97,9 +98,10 @@ def run(sections: list[str], sizes: Sizes, threads: int) -> tuple[list[Figure], 
     logged with its traceback, so one broken section does not lose the others' figures)."""
     figures: list[Figure] = []
     failed: list[str] = []
-    if "encode" in sections or "memory" in sections:
+    if {"encode", "memory", "csv"} & set(sections):
         rows = [sizes.encode_rows] if "encode" in sections else []
         rows += [sizes.encode_rows, *sizes.memory_rows] if "memory" in sections else []
+        rows += [sizes.memory_rows[1]] if "csv" in sections else []
         encode_speed.ensure_data(encode_speed.files(*rows), log)
         encode_speed.compile_aecli()
     for section in sections:
@@ -130,6 +132,8 @@ def _section(section: str, sizes: Sizes, threads: int) -> list[Figure]:
         return [*encode_speed.memory_figures(*sizes.memory_rows),
                 encode_speed.row_group_figure(sizes.memory_rows[1]),
                 encode_speed.stream_training_figure(sizes.encode_rows, sizes.memory_rows[1])]
+    if section == "csv":
+        return csv_train.figures(sizes.memory_rows[1])
     if section == "stream":
         return stream_order.measure(quick=quick)
     if section == "pca":
