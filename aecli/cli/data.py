@@ -12,9 +12,9 @@ import pyarrow as pa
 
 from ..errors import DataError, naming_input
 from ..io import BadValues, Format, TableWriter, iter_batches, read_table, to_matrix
-from ..io.surveyed import Surveyed, rereadable, survey_input
 from ..io.formats import format_from_path, is_url
 from ..io.parquet import row_group_sizes
+from ..io.surveyed import Surveyed, rereadable, survey_input
 from ..pipeline.train_streamed import ChunkSource
 from ..preprocessing import MAX_LEVELS, RawRows, Roles, absent_column, decide_roles
 from .options import categorical_option

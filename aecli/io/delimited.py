@@ -23,14 +23,12 @@ from aecli.io.matrix import DECIMAL_KEY, BadValues, numbers_only
 from aecli.io.streams import Opened
 from aecli.io.survey import COMMA_NUMBER, DOT_NUMBER, Survey
 from aecli.io.text import (
-    MAX_EXACT_INT,
     MAX_HEAD_BYTES,
     block_size,
     check_names,
     check_text,
     chunk_size,
     chunks,
-    largest,
     line_of,
     record_end,
     split,

@@ -256,4 +256,5 @@ def read_table(
     return pa.Table.from_batches(batches, schema=stream.schema)
 
 
-__all__ = ["BatchStream", "Source", "TextRead", "iter_batches", "numeric_columns", "read_table", "to_matrix"]
+__all__ = ["BatchStream", "Source", "TextRead", "iter_batches", "numeric_columns", "read_table",
+           "to_matrix"]

@@ -14,10 +14,9 @@ categorical (or, as ``none``, turns the automatic choice off).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-import re
 
 import pyarrow as pa
 
