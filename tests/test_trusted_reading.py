@@ -145,6 +145,9 @@ def test_a_european_csv_is_detected_said_and_read_as_numbers(tmp_path):
     assert "read as ';'-separated, decimal comma (detected" in r.stderr
     assert roles_of(model)["numeric"] == ["temp", "rain", "wind"]
     assert roles_of(model)["categorical"] == ["station"]
+    reading = read_model(model).info["reading"]  # stored: the dialect and the missing tokens
+    assert reading["delimiter"] == ";" and reading["decimal"] == ","
+    assert {"", "NA", "null", "None"} <= set(reading["missing_tokens"])
     frame.to_csv(tmp_path / "plain.csv", index=False)  # the same numbers, written plainly
     ok("train", tmp_path / "plain.csv", "-o", tmp_path / "plain.npz", *FAST)
     np.testing.assert_allclose(read_model(model).preparation.scaler.center_,

@@ -86,7 +86,8 @@ def train(
             say_roles(err, roles, surveyed)
         check_latent_below(params["latent"], len(roles.features))  # as compare-pca does
         info = {"source": "<stdin>" if data in (None, "-") else str(data),
-                "unused_columns": roles.unused, "roles": roles.to_dict()}
+                "unused_columns": roles.unused, "roles": roles.to_dict(),
+                "reading": surveyed.record()}
         with naming_input(info["source"]), TrainingProgress(err, run.quiet,
                                                             run.verbose) as progress:
             bundle = fit(rows, roles.numeric, params, missing=missing, scale=scale,

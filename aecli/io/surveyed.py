@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from aecli.errors import DataError
 from aecli.io.delimited import Dialect
-from aecli.io.formats import Format, sniff
+from aecli.io.formats import NULL_VALUES, Format, sniff
 from aecli.io.jsonl import schema_from_survey
 from aecli.io.readers import SourceLike, TextRead, iter_batches
 from aecli.io.streams import Source, open_stream
@@ -40,6 +40,14 @@ class Surveyed:
     format: Format
     name: str
     dialect: Dialect | None = None
+
+    def record(self) -> dict:
+        """How the input was read, for the model file (``info.reading``): its format, the
+        dialect of delimited text, and the missing-value tokens."""
+        out = {"format": str(self.format), "missing_tokens": list(NULL_VALUES)}
+        if self.dialect is not None:
+            out.update(delimiter=self.dialect.delimiter, decimal=self.dialect.decimal)
+        return out
 
     def reading(self, numbers, keep=(), bad_values="error") -> TextRead:
         """How to read the input again with ``numbers`` as its number columns, in the
