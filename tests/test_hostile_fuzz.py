@@ -109,7 +109,7 @@ def test_train_survives_any_table(data, stdin):
 # -- model files --------------------------------------------------------------------------------
 def _real_model() -> tuple[bytes, bytes]:
     """The bytes of a small real model, and data it can encode."""
-    rows = "".join(f"{i},{i * 2 % 7},{i % 3}\n" for i in range(30))
+    rows = "".join(f"{i * 5 % 31},{i * 2 % 7},{i % 3}\n" for i in range(30))  # no row number
     data = ("a,b,c\n" + rows).encode()
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "m.npz"

@@ -9,7 +9,7 @@ import pytest
 
 from aecli.errors import TrainingError
 from aecli.estimators import Hyperparameters
-from aecli.nn import MINIBATCH, ActivationKind, Network, autoencoder_specs, make_optimizer
+from aecli.nn import MINIBATCH, ActivationKind, Network, autoencoder_specs, layers, make_optimizer
 from aecli.nn.training import reconstruction_mse_rows, train
 from aecli.nn.trimmed import trimmed_mean
 
@@ -124,9 +124,12 @@ def _trace(obj, names):
 
 @pytest.mark.parametrize("optimizer", MINIBATCH)
 @pytest.mark.parametrize("kind", list(ActivationKind))
-def test_float32_training_never_upcasts(kind, optimizer):
+def test_float32_training_never_upcasts(kind, optimizer, monkeypatch):
     """A 64-128-32-8 mirror network trained in float32, with noise, dropout, sparsity and
-    weight decay: every ufunc on the hot path sees float32 (or bool) operands only."""
+    weight decay: every ufunc on the hot path sees float32 (or bool) operands only. (Where
+    the BLAS is not row-exact, the validation pass multiplies in float64 on purpose: see
+    the test below; here the float32 path is traced.)"""
+    monkeypatch.setattr(layers, "rows_alike", lambda: True)
     net, opt, rng = _setup(64, (128, 32), 8, kind, np.float32, optimizer, 1e-3, dropout=0.1)
     # Views of the same memory, so the network behaves exactly as before, traced.
     _trace(net, ["theta", "grad"])
@@ -144,6 +147,23 @@ def test_float32_training_never_upcasts(kind, optimizer):
     assert out.dtype == code.dtype == net.grad.dtype == net.theta.dtype == np.float32
     assert net.encode(X).dtype == net.decode(net.encode(X)).dtype == np.float32
     assert all(layer.cache[2].dtype == np.float32 for layer in net.layers)
+
+
+@pytest.mark.parametrize("row_exact_blas", [True, False])
+def test_float32_inference_is_row_exact_when_the_blas_is_not(row_exact_blas, monkeypatch):
+    """A BLAS whose float32 product depends on a row's place among the rows (OpenBLAS's
+    Haswell kernel) gets float64 products: the rows then agree bit for bit whatever their
+    company, and with the float32 product to float32 rounding."""
+    net, _, _ = _setup(d=40, hidden=(300,), dtype=np.float32)
+    X = _data(n=2000, d=40, dtype=np.float32)
+    plain = net.decode(net.encode(X))
+    monkeypatch.setattr(layers, "rows_alike", lambda: row_exact_blas)
+    full = net.decode(net.encode(X))
+    part = net.decode(net.encode(X[1234:1301]))
+    assert full.dtype == np.float32
+    np.testing.assert_allclose(full, plain, rtol=1e-4, atol=1e-5)
+    if not row_exact_blas:  # the float64 path is exact about company on any BLAS
+        assert np.array_equal(full[1234:1301], part)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
