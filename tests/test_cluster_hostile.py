@@ -1,6 +1,7 @@
 """Hostile cases of ``--scheduler``, grouped by threat: addresses that are no scheduler's,
 ports that answer as something else (servers started here on 127.0.0.1), a scheduler in the
-environment, and the modes of output directories."""
+environment, the modes of output directories, and roles that the first partition alone
+would get wrong."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -224,3 +226,24 @@ def test_an_existing_empty_output_directory_keeps_its_mode(data, cluster, tmp_pa
     ok("encode", data["model"], data["dir"] / "pq", "--scheduler", cluster, "-o", out, "-q")
     assert stat.S_IMODE(out.stat().st_mode) == 0o751
     assert len(list(out.iterdir())) == 2
+# --- roles from every partition ----------------------------------------------------------
+
+def test_a_column_constant_in_the_first_partition_only_is_a_feature(cluster, tmp_path):
+    """On one machine the four columns are features; the cluster saw only the first
+    partition's rows, where ``c`` and ``d`` are constant, and dropped them."""
+    rng = np.random.default_rng(0)
+    n = 200
+    whole = pd.DataFrame({"a": rng.normal(size=2 * n), "b": rng.normal(size=2 * n),
+                          "c": np.r_[np.zeros(n), rng.normal(size=n)],
+                          "d": np.r_[np.full(n, 7.0), np.arange(n, dtype=float)]})
+    (tmp_path / "parts").mkdir()
+    whole.iloc[:n].to_parquet(tmp_path / "parts" / "p0.parquet", index=False)
+    whole.iloc[n:].to_parquet(tmp_path / "parts" / "p1.parquet", index=False)
+    whole.to_csv(tmp_path / "whole.csv", index=False)
+    common = ["--epochs", "1", "--hidden", "4", "-q"]
+    ok("train", tmp_path / "whole.csv", "-o", tmp_path / "one.npz", *common)
+    ok("train", tmp_path / "parts", "--scheduler", cluster, "-o", tmp_path / "c.npz", *common)
+    from aecli.pipeline.modelfile import read_model
+
+    assert read_model(tmp_path / "one.npz").features == ["a", "b", "c", "d"]
+    assert read_model(tmp_path / "c.npz").features == ["a", "b", "c", "d"]

@@ -178,7 +178,8 @@ def run(command: str, model, data, io, run: Run, *, error_column: bool = False,
     err = stderr_console()
     job = distributed.Job(command, tuple(o.split_list(io.keep) or ()), io.missing,
                           io.bad_values, io.input_format, io.fmt or Format.parquet,
-                          error_column, probabilities, threshold, top or 10)
+                          error_column, probabilities, threshold, top or 10,
+                          io.delimiter, io.decimal)
 
     with _connect(io.scheduler, run, err, command) as client, \
             _PartProgress(err, command, run.quiet) as progress:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataError, OutputError
-from ..io import BadValues, Format, TableWriter, iter_batches
+from ..io import BadValues, Format, TableWriter, TextRead, iter_batches
 from ..io.formats import format_from_path, is_glob, is_url, open_url
 from ..preprocessing import MissingPolicy
 from . import apply, modelfile, score
@@ -96,6 +96,8 @@ class Job:
     probabilities: bool = False
     threshold: float | None = None
     top: int = 10
+    delimiter: str | None = None  # of delimited text: detected when None
+    decimal: str | None = None
 
 
 @dataclass
@@ -139,7 +141,7 @@ def count_rows(path: str, input_format: Format | None = None) -> int:
             with open_url(path) as f:
                 return pq.ParquetFile(f).metadata.num_rows
         return pq.ParquetFile(path).metadata.num_rows
-    with iter_batches(path, fmt, numbers=frozenset()) as stream:  # every column as text
+    with iter_batches(path, fmt, text=TextRead.of(numbers=())) as stream:  # all as text
         return sum(b.num_rows for b in stream)
 
 
@@ -150,9 +152,11 @@ def run_partition(blob: bytes, path: str, index: int, offset: int, job: Job,
     tasks again elsewhere, and the fixed part names make that harmless."""
     bundle = _model(blob, job)
     keep = list(job.keep)
-    stream = iter_batches(path, job.input_format, batch_rows=BATCH_ROWS,
-                          text_columns=set(keep) - set(bundle.features),
-                          numbers=set(bundle.features), bad_values=bundle.preparation.bad_values)
+    prep = bundle.preparation
+    # read with the model's schema, as one machine reads (see aecli.cli.apply_cmds)
+    stream = iter_batches(path, job.input_format, batch_rows=BATCH_ROWS, text=TextRead.of(
+        keep, prep.numeric, prep.bad_values, job.delimiter, job.decimal,
+        keep_integers=job.fmt in (Format.parquet, Format.jsonl)))
     apply.check_columns(bundle, stream.schema, stream.name)
     totals = apply.ErrorTotals()
     summary = None

@@ -1,6 +1,8 @@
 """Training on a Dask cluster: the rows stay on the workers that read them.
 
-1. **Roles** are decided on a worker from the first partition's first rows.
+1. **Roles** come from a survey of every row: each partition is surveyed on a worker (what
+   each column holds, its range, its distinct values up to a cap), the surveys are merged in
+   partition order, and the roles are decided from the whole, as on one machine.
 2. **Survey.** Each partition checks its rows (infinity, the missing-value policy), splits
    them between training and validation with a generator seeded by the seed and the
    partition's index, and returns small figures: row counts, and per numeric column the
@@ -38,7 +40,8 @@ from ..estimators.autoencoder import DTYPES, QUANTILE_LEVELS
 from ..estimators.calibration import calibrate
 from ..estimators.hyperparameters import check_latent_below
 from ..estimators.scoring import CodeDistance, CodeMoments
-from ..io import BadValues, iter_batches, to_matrix
+from ..io import BadValues, TextRead, iter_batches, to_matrix
+from ..io.surveyed import Surveyed, survey_input
 from ..nn import Network, autoencoder_specs, make_optimizer
 from ..nn.schedules import ScheduleKind, lr_factor
 from ..nn.training import EpochReport, reconstruction_mse_rows, train
@@ -59,7 +62,7 @@ from ..preprocessing.categorical import as_text, check_levels
 from ..preprocessing.scalers import column_moments
 from .bundle import ModelBundle
 from .compare import comparison_row, default_ks
-from .distributed import count_rows, partitions
+from .distributed import partitions
 from .train import training_summary
 
 CALIBRATION_ROWS = 100_000  # most validation errors brought back to place the threshold
@@ -76,28 +79,42 @@ class Reading:
     auto_categorical: bool = True
     max_levels: int = 50
     bad_values: BadValues = BadValues.ERROR
+    delimiter: str | None = None  # of delimited text: detected in each partition when None
+    decimal: str | None = None
+    text: TextRead | None = None  # one partition's, once the roles are known (see roles_of)
 
 
 def _raw(path: str, reading: Reading, roles: Roles) -> RawRows:
-    """A partition's rows: the numeric features' values and the categorical columns."""
-    with iter_batches(path, reading.input_format, bad_values=reading.bad_values,
-                      text_only=set(reading.exclude) - set(reading.categorical)) as stream:
+    """A partition's rows, read as ``reading.text`` says: the numeric features' values and
+    the categorical columns."""
+    with iter_batches(path, reading.input_format, text=reading.text) as stream:
         table = pa.Table.from_batches([b for b in stream], schema=stream.schema)
     X = to_matrix(table, roles.numeric, dtype=np.float64, name=path,
                   bad_values=reading.bad_values)
     return RawRows(X, table.select(roles.categorical) if roles.categorical else None)
 
 
-def head_roles(path: str, reading: Reading) -> Roles:
-    """The columns' roles, from the first partition's first rows (on a worker)."""
-    with iter_batches(path, reading.input_format, bad_values=reading.bad_values,
-                      text_only=set(reading.exclude) - set(reading.categorical)) as stream:
-        head = next(iter(stream), None)
-        schema = stream.schema
-    table = pa.Table.from_batches([head] if head is not None else [], schema=schema)
-    return decide_roles(table, columns=reading.columns, exclude=reading.exclude,
-                        categorical=reading.categorical,
-                        auto_categorical=reading.auto_categorical, max_levels=reading.max_levels)
+def survey_part(path: str, reading: Reading) -> Surveyed:
+    """What every column of one partition holds, over all its rows (on a worker)."""
+    return survey_input(path, reading.input_format, reading.delimiter, reading.decimal)
+
+
+def roles_of(parts: list[Surveyed], reading: Reading, name: str = ""
+             ) -> tuple[Roles, list[Reading]]:
+    """The roles decided from the partitions' surveys merged in order (a column constant in
+    one partition and varying in another is a feature, as on one machine), and how each
+    partition is then read: the numeric features as numbers, in the types of the whole."""
+    whole = parts[0].survey
+    for part in parts[1:]:
+        whole = whole.merge(part.survey)
+    decimal = next((p.dialect.decimal for p in parts if p.dialect is not None), ".")
+    with naming_input(name or parts[0].name):
+        roles = decide_roles(whole, columns=reading.columns, exclude=reading.exclude,
+                             categorical=reading.categorical,
+                             auto_categorical=reading.auto_categorical,
+                             max_levels=reading.max_levels, decimal=decimal)
+    return roles, [replace(reading, text=Surveyed(whole, p.format, p.name, p.dialect).reading(
+        roles.numeric, bad_values=reading.bad_values)) for p in parts]
 
 
 def _split(n: int, index: int, seed: int, fraction: float) -> np.ndarray:
@@ -373,17 +390,19 @@ def prepare_on_cluster(client, source: str, reading: Reading, params: dict,
     ``reread`` is not asked); otherwise each partition is read anew every time it is used."""
     files = partitions(source)
     job = uuid.uuid4().hex[:8]
-    roles = client.submit(head_roles, files[0], reading, key=f"aecli-roles-{job}").result()
+    columns = client.gather([client.submit(survey_part, f, reading,
+                                           key=f"aecli-columns-{job}-{i}")
+                             for i, f in enumerate(files)])
+    roles, readings = roles_of(columns, reading, source)
     if on_roles is not None:
         on_roles(roles)
     missing = MissingPolicy(missing)
     hp = Hyperparameters(**params).resolved(0, streamed=True)  # the optimizer's kind, no lbfgs
     fraction, seed = hp.validation, hp.seed or 0
-    counts = client.gather([client.submit(_count, f, reading, key=f"aecli-n-{job}-{i}")
-                            for i, f in enumerate(files)])
+    counts = [c.survey.rows for c in columns]
     offsets = [sum(counts[:i]) for i in range(len(files))]
     surveys = client.gather([
-        client.submit(survey_partition, f, i, reading, roles, missing, fraction, seed,
+        client.submit(survey_partition, f, i, readings[i], roles, missing, fraction, seed,
                       offsets[i], key=f"aecli-survey-{job}-{i}")
         for i, f in enumerate(files)])
     rows_train = sum(s.rows_train for s in surveys)
@@ -396,11 +415,11 @@ def prepare_on_cluster(client, source: str, reading: Reading, params: dict,
                  for w in client.scheduler_info()["workers"].values())
     in_memory = not reread and (memory == 0 or size <= MEMORY_SHARE * memory)
     if in_memory:
-        held = [client.submit(prepare_partition, f, i, reading, roles, prep, fraction, seed,
+        held = [client.submit(prepare_partition, f, i, readings[i], roles, prep, fraction, seed,
                               offsets[i], key=f"aecli-held-{job}-{i}")
                 for i, f in enumerate(files)]
     else:
-        held = [Reread(f, i, reading, roles, prep, fraction, seed, offsets[i])
+        held = [Reread(f, i, readings[i], roles, prep, fraction, seed, offsets[i])
                 for i, f in enumerate(files)]
     grams = client.gather([client.submit(gram, h, key=f"aecli-gram-{job}-{i}")
                            for i, h in enumerate(held)])
@@ -542,10 +561,6 @@ def compare_on_cluster(client, source: str, reading: Reading, ks: list[int] | No
     finally:
         data.release()
     return rows, baseline, data.roles
-
-
-def _count(path: str, reading: Reading) -> int:
-    return count_rows(path, reading.input_format)
 
 
 def _average(client, held, network: Network, setup: Setup, hp: Hyperparameters,
