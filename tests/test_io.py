@@ -246,7 +246,7 @@ def test_text_after_numbers_names_the_column(tmp_path, monkeypatch):
 @pytest.mark.parametrize("bad", [b"3\n", b"3,4,5\n"])
 def test_ragged_row_names_the_line(tmp_path, bad):
     path = write_bytes(tmp_path, "r.csv", b"a,b\n1,2\n" + bad + b"4,5\n")
-    with pytest.raises(DataError, match=r"r\.csv: line 3: expected 2 fields"):
+    with pytest.raises(DataError, match=r"r\.csv: line 3 \(row 2\): expected 2 fields"):
         read_table(path)
 
 

@@ -111,9 +111,10 @@ class ColumnSurvey:
 
     @property
     def huge_integers(self) -> bool:
-        """Whole numbers beyond 2**53, which no float holds exactly: ids, not measures."""
+        """Whole numbers beyond 2**53 within 64 bits, which no float holds exactly: 64-bit
+        ids, not measures (1e300 is a measure of something, written as a float)."""
         return self.present > 0 and self.integers == self.present and \
-            max(abs(self.lo), abs(self.hi)) > 2**53
+            2**53 < max(abs(self.lo), abs(self.hi)) < 2**64
 
     @property
     def all_distinct(self) -> bool:
