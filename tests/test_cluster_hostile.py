@@ -176,6 +176,23 @@ def test_a_closed_port_is_a_clear_error(data, tmp_path):
     assert "refused" in r.stderr.lower()
 
 
+def test_a_dask_handshake_that_never_ends_is_given_up_in_time():
+    """The backstop behind the greeting check (a tls:// port that never completes Dask's
+    handshake): Dask's client, which would wait without limit, is abandoned."""
+    from aecli.errors import AecliError
+    from aecli.pipeline import scheduler
+
+    class Stuck:  # a distributed module whose Client never returns
+        @staticmethod
+        def Client(*args, **kwargs):
+            threading.Event().wait(30)
+
+    started = time.monotonic()
+    with pytest.raises(AecliError, match="no Dask handshake within 1.4 s"):
+        scheduler._client(Stuck, scheduler.parse_address("tls://127.0.0.1:8786"), 0.2)
+    assert time.monotonic() - started < 5
+
+
 # --- a scheduler in the environment ------------------------------------------------------
 
 def test_the_environment_never_turns_an_output_file_into_a_directory(data, cluster, tmp_path):
@@ -200,6 +217,9 @@ def test_training_on_the_scheduler_of_the_environment_says_so(data, cluster, tmp
            "--epochs", "1", "--hidden", "8", env={"DASK_SCHEDULER_ADDRESS": cluster})
     assert f"training on the Dask cluster at {cluster}, from DASK_SCHEDULER_ADDRESS" in r.stderr
     assert (tmp_path / "m.npz").is_file()
+    r = CliRunner().invoke(app, ["train", "-o", str(tmp_path / "s.npz")], input="a,b\n1,2\n",
+                           env={"DASK_SCHEDULER_ADDRESS": cluster})
+    assert r.exit_code == 2 and "DASK_SCHEDULER_ADDRESS in the environment chose" in r.stderr
 
 
 # --- output directories ------------------------------------------------------------------

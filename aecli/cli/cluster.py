@@ -64,6 +64,15 @@ def wanted(command: str, scheduler: str | None, run: Run) -> bool:
     return False
 
 
+def _files_only(data, scheduler: str) -> None:
+    if data in (None, "-"):
+        hint = "name a directory, a glob (data/*.parquet) or a list of files"
+        if isinstance(scheduler, FromEnvironment):
+            hint += (f"; {scheduling.SCHEDULER_ENV} in the environment chose the cluster: "
+                     "unset it to run on this machine")
+        raise DataError("a cluster run reads a data set of files, not stdin", hint=hint)
+
+
 def _connect(scheduler: str, run: Run, err, what: str):
     """The client of ``scheduler``; when it came from the environment, stderr says so."""
     source = "--scheduler"
@@ -84,9 +93,7 @@ def train(data, params: dict, run: Run, err, *, input_format, columns, exclude, 
     from .data import say_roles
     from .progress import TrainingProgress
 
-    if data in (None, "-"):
-        raise DataError("a cluster run reads a data set of files, not stdin",
-                        hint="name a directory, a glob (data/*.parquet) or a list of files")
+    _files_only(data, scheduler)
     reading = _reading(input_format, columns, exclude, categorical, max_levels, bad_values)
     info = {"source": str(data), "scheduler": scheduler}
     with _connect(scheduler, run, err, "training") as client, \
@@ -146,9 +153,7 @@ def compare(data, ks: list[int] | None, params: dict, run: Run, err, on_k, *, in
     from ..pipeline import train_cluster
     from .data import say_roles
 
-    if data in (None, "-"):
-        raise DataError("a cluster run reads a data set of files, not stdin",
-                        hint="name a directory, a glob (data/*.parquet) or a list of files")
+    _files_only(data, scheduler)
     reading = _reading(input_format, columns, exclude, categorical, max_levels, bad_values)
     validation = params.get("validation", 0.2) or 0.2  # a comparison needs held-out rows
 
@@ -168,9 +173,7 @@ def run(command: str, model, data, io, run: Run, *, error_column: bool = False,
         probabilities: bool = False, top: int | None = None, threshold: float | None = None,
         json_out: bool = False, fail_on_anomaly: bool = False) -> None:
     """The cluster form of ``command``: parts on the workers, the summary here."""
-    if data in (None, "-"):
-        raise DataError("a cluster run reads a data set of files, not stdin",
-                        hint="name a directory, a glob (data/*.parquet) or a list of files")
+    _files_only(data, io.scheduler)
     if io.output in (None, "-"):
         raise DataError("a cluster run writes a directory of part files: give -o DIR",
                         hint=f"e.g. aecli {command} MODEL DATA --scheduler "

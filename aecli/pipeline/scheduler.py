@@ -179,8 +179,8 @@ def require_dask():
 
 
 def _client(distributed, address: Address, timeout: float):
-    """Dask's client of ``address``, given up on after ``timeout`` (and some slack for its
-    own start): its handshake read has no limit of its own."""
+    """Dask's client of ``address``, given up on after about twice ``timeout`` (its own
+    connect limit, then the handshake, whose read has no limit of its own)."""
     box: dict = {}
 
     def attempt():
@@ -191,14 +191,18 @@ def _client(distributed, address: Address, timeout: float):
 
     thread = threading.Thread(target=attempt, name="aecli-connect", daemon=True)
     thread.start()
-    thread.join(timeout + 5.0)
-    if thread.is_alive():
-        raise _unreachable(address, f"no Dask handshake within {timeout + 5.0:g} s")
+    most = 2 * timeout + 1.0
+    thread.join(most)
+    if thread.is_alive():  # left behind as a daemon: the command ends with this error
+        raise _unreachable(address, f"no Dask handshake within {most:g} s")
     error = box.get("error")
     if isinstance(error, (KeyboardInterrupt, SystemExit)):
         raise error
     if error is not None:  # Dask's own failure, whatever its type: the port said something odd
-        raise _unreachable(address, f"{type(error).__name__}: {error}"[:300]) from None
+        hint = ("tls:// needs Dask's TLS settings (distributed.comm.tls in the Dask "
+                "configuration, or DASK_DISTRIBUTED__COMM__TLS__* variables)"
+                if address.scheme == "tls" else None)
+        raise _unreachable(address, f"{type(error).__name__}: {error}"[:300], hint) from None
     return box["client"]
 
 
