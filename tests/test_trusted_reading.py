@@ -260,3 +260,19 @@ def test_stdin_is_surveyed_whole_and_named_as_stdin(late, tmp_path):
     assert roles_of(model)["categorical"] == ["flag"]
     r = run("train", "-o", tmp_path / "n.npz", "--columns", "a,zz", *FAST, input=data)
     assert r.exit_code == 2 and "<stdin>" in r.stderr
+
+
+def test_64_bit_ids_are_identifiers_from_csv_and_parquet_alike(tmp_path):
+    rng = np.random.default_rng(8)
+    n = 60
+    ids = (2**60 + rng.permutation(n) * 7919).astype(np.int64)  # beyond 2**53: no float holds it
+    frame = pd.DataFrame({"account": ids, "x": rng.normal(size=n), "y": rng.normal(size=n)})
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    frame.to_parquet(tmp_path / "a.parquet", index=False)
+    for fmt in ("csv", "parquet"):
+        model = tmp_path / f"{fmt}.npz"
+        ok("train", tmp_path / f"a.{fmt}", "-o", model, *FAST)
+        assert roles_of(model)["identifiers"] == ["account"], fmt
+    out = tmp_path / "kept.csv"
+    ok("encode", tmp_path / "csv.npz", tmp_path / "a.csv", "--keep", "account", "-o", out, "-q")
+    assert pd.read_csv(out, dtype=str)["account"].tolist() == [str(i) for i in ids]
