@@ -40,7 +40,7 @@ class ExportTarget(StrEnum):
 _SINCE = {"Concat": 4, "Cast": 6, "Sub": 7, "Div": 7, "Add": 7, "Mul": 7, "MatMul": 1,
           "Reshape": 5, "Transpose": 1, "IsNaN": 9, "Where": 9, "Compress": 9, "Greater": 7,
           "Not": 1, "Relu": 6, "Tanh": 6, "Sigmoid": 6, "Abs": 6, "Neg": 6, "Exp": 6, "Log": 6,
-          "Max": 8, "Identity": 1}
+          "Max": 8, "Identity": 1, "Less": 7}
 
 
 def _onnx():
@@ -266,8 +266,12 @@ def export_onnx(bundle: ModelBundle, what: ExportTarget = ExportTarget.ENCODE, *
         _, score = _scored(g, bundle.autoencoder, xs, observed, d)
         outputs.append(helper.make_tensor_value_info("error", TensorProto.DOUBLE, ["N"]))
         outputs.append(helper.make_tensor_value_info("score", TensorProto.DOUBLE, ["N"]))
-        threshold = g.const("threshold", np.array(bundle.autoencoder.threshold_))
-        g.op("Greater", score, threshold, output="flagged")
+        # flagged = not (score <= threshold), so that a score that is not a number (an
+        # overflow, a row with gaps under --missing error) is flagged, as aecli score flags
+        # it; score <= t is score < the next double above t, and Less is in opset 7
+        above = np.nextafter(float(bundle.autoencoder.threshold_), np.inf)
+        threshold = g.const("threshold_next", np.array(above))
+        g.op("Not", g.op("Less", score, threshold), output="flagged")
         outputs.append(helper.make_tensor_value_info("flagged", TensorProto.BOOL, ["N"]))
 
     opset = g.opset()
