@@ -109,31 +109,12 @@ def read_jsonl(
     first = _parse_json(cut, None, name, 0, block)
     names = first.column_names
     check_names(names, name)
-    if survey or schema is not None:
-        size = chunk_size(cut, first.num_rows, batch_rows)
-
-        def parts() -> Iterator[pa.RecordBatch]:
-            try:
-                for part, lines in chunks(opened, size, line_end, name):
-                    if part.strip():
-                        table = _parse_json(part, schema, name, lines, block)
-                        yield from split(table, batch_rows)
-            finally:
-                opened.close()
-
-        return schema if schema is not None else first.schema, parts()
-    fields = []
-    for f in first.schema:
-        t = f.type
-        if pa.types.is_null(t) or pa.types.is_floating(t):
-            t = pa.float64()
-        elif pa.types.is_integer(t):
-            kept = f.name in keep or "*" in keep  # "*": every column (--keep '*')
-            t = t if kept or largest(first[f.name]) > MAX_EXACT_INT else pa.float64()
-        elif pa.types.is_temporal(t):
-            t = pa.string()  # pyarrow guessed a time from text: keep the text as written
-        fields.append(pa.field(f.name, t))
-    schema = pa.schema(fields)
+    if survey:  # each part in its own types: the schema stays None
+        out = first.schema
+    elif schema is not None:
+        out = schema
+    else:
+        schema = out = _head_schema(first, keep)
     size = chunk_size(cut, first.num_rows, batch_rows)
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -145,4 +126,22 @@ def read_jsonl(
         finally:
             opened.close()
 
-    return schema, batches()
+    return out, batches()
+
+
+def _head_schema(first: pa.Table, keep: frozenset[str]) -> pa.Schema:
+    """The schema the first lines suggest: numbers are float64 (integers beyond 2**53 stay
+    integers, and so do the integers of the pass-through columns ``keep``), text pyarrow
+    took for a time stays text."""
+    fields = []
+    for f in first.schema:
+        t = f.type
+        if pa.types.is_null(t) or pa.types.is_floating(t):
+            t = pa.float64()
+        elif pa.types.is_integer(t):
+            kept = f.name in keep or "*" in keep  # "*": every column (--keep '*')
+            t = t if kept or largest(first[f.name]) > MAX_EXACT_INT else pa.float64()
+        elif pa.types.is_temporal(t):
+            t = pa.string()  # pyarrow guessed a time from text: keep the text as written
+        fields.append(pa.field(f.name, t))
+    return pa.schema(fields)
