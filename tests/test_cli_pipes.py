@@ -187,7 +187,7 @@ aecli compare-pca curve.csv -k 1,2 --epochs 3 --hidden 8 --csv \\
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["1", "2"]
     assert "Autoencoder vs PCA" in r.stderr
-    assert "identifiers, not used (every value distinct): id" in r.stderr
+    assert "identifiers, not used: id" in r.stderr
 
 
 def test_bad_input_exits_2_without_a_traceback(work):

@@ -5,11 +5,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from aecli.nn.layers import rows_alike
 from aecli.pipeline import modelfile
 
 DATA = Path(__file__).resolve().parent / "data"
 CURVE = Path(__file__).resolve().parent.parent / "sample_data" / "curve.csv"
 
+
+
+def _as_written(now, then) -> None:
+    """Bit for bit, where this machine's BLAS multiplies float32 as the writer's did. Where
+    aecli multiplies float32 inference in float64 instead (a BLAS whose float32 product
+    depends on a row's place among the rows: see ``aecli.nn.layers.rows_alike``), the last
+    bits of a float32 product differ from the writer's, so: to float32 rounding."""
+    if rows_alike():
+        np.testing.assert_array_equal(now, then)
+    else:
+        np.testing.assert_allclose(now, then, rtol=1e-6, atol=1e-7)
 
 def test_a_format_1_model_loads_and_encodes_as_the_version_that_wrote_it():
     # Written by aecli 0.1.0 (format 1: metrics, threshold and info.summary apart) with
@@ -18,7 +30,7 @@ def test_a_format_1_model_loads_and_encodes_as_the_version_that_wrote_it():
     bundle = modelfile.read_model(DATA / "model-format-1.npz")
     expected = pd.read_csv(DATA / "model-format-1-codes.csv").to_numpy(np.float32)
     X = pd.read_csv(CURVE)[bundle.features].to_numpy(np.float64)[: len(expected)]
-    np.testing.assert_array_equal(bundle.encode(X), expected)
+    _as_written(bundle.encode(X), expected)
     s = bundle.summary
     assert s["epochs_run"] == 3 and s["stopped_early"] is False and "early_stopped" not in s
     assert s["threshold"] == bundle.autoencoder.threshold_ > 0
@@ -37,7 +49,7 @@ def test_a_format_2_model_loads_and_encodes_as_the_version_that_wrote_it():
     assert bundle.preparation.categorical == [] and bundle.preparation.groups is None
     expected = pd.read_csv(DATA / "model-format-2-codes.csv").to_numpy(np.float32)
     X = pd.read_csv(DATA / "curve-60.csv")[bundle.features].to_numpy(np.float64)
-    np.testing.assert_array_equal(bundle.encode(X), expected)
+    _as_written(bundle.encode(X), expected)
     assert modelfile.describe(DATA / "model-format-2.npz")["format_version"] == 2
 
 
@@ -63,8 +75,8 @@ def test_a_format_3_model_scores_by_its_error_as_the_version_that_wrote_it(tmp_p
     assert bundle.autoencoder.code_distance_ is None
     assert bundle.autoencoder.get_params()["score_by"] == "error"
     now, then = _scores_now_and_then(tmp_path, 3)
-    np.testing.assert_array_equal(now["error"], then["error"])
-    np.testing.assert_array_equal(now["score"], then["error"])
+    _as_written(now["error"], then["error"])
+    _as_written(now["score"], then["error"])
     assert now["flagged"].tolist() == then["flagged"].tolist()
 
 
@@ -75,8 +87,8 @@ def test_a_format_4_model_scores_by_one_model_as_the_version_that_wrote_it(tmp_p
     bundle = modelfile.read_model(DATA / "model-format-4.npz")
     assert bundle.autoencoder.members_ == () and bundle.autoencoder.code_distance_ is not None
     now, then = _scores_now_and_then(tmp_path, 4)
-    np.testing.assert_array_equal(now["error"], then["error"])
-    np.testing.assert_array_equal(now["score"], then["score"])
+    _as_written(now["error"], then["error"])
+    _as_written(now["score"], then["score"])
     assert now["flagged"].tolist() == then["flagged"].tolist()
 
 
