@@ -1,6 +1,6 @@
 """Faults: diverging training, signals, closed pipes, unwritable and full disks.
 
-SPEC: every file aecli writes appears whole or not at all (temporary file, then rename), also
+The promise (README, "Exit codes and failures"): every file aecli writes appears whole or not at all (temporary file, then rename), also
 when killed; an existing model is never left damaged; a closed pipe ends aecli quietly with
 status 0; Ctrl-C is status 130; a failed training run is status 1 and writes no model.
 

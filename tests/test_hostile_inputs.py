@@ -1,8 +1,8 @@
-"""Hostile input: every bad file, table or option ends in a clear message and SPEC's exit code.
+"""Hostile input: every bad file, table or option ends in a clear message and its exit code.
 
 A clear message says what was wrong, where (file, column, row) and what to do; it never shows a
 traceback unless ``--debug`` asks for one, and a failed ``train`` writes no model. Exit code 2 is
-bad input or usage (SPEC, "Exit codes and streams").
+bad input or usage (README, "Exit codes and failures").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Grouped by threat: JSON that a strict parser refuses; numbers that scaling or the network
 cannot hold; option values that would size memory; and the smaller messages and warnings.
-Every case ends in valid output or a clear message with SPEC's exit code, never a traceback,
+Every case ends in valid output or a clear message with the documented exit code, never a traceback,
 an internal error or a numpy warning on stderr.
 """
 

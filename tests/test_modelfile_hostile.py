@@ -1,6 +1,6 @@
 """Damaged, foreign and hostile model files: a clear error (exit 2), never a traceback, never code.
 
-SPEC, "The model file": a newer major format, a missing or mis-shaped array, a truncated file,
+The promise (README, "The model file"): a newer major format, a missing or mis-shaped array, a truncated file,
 or anything that is not an aecli model is a clear error, never a traceback and never code
 execution. Each case below starts from a real model and breaks one thing.
 

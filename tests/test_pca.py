@@ -263,7 +263,8 @@ def test_estimator_contract():
     twin = clone(pca)
     assert twin is not pca and twin.get_params() == pca.get_params()
     assert not hasattr(twin, "components_")
-    assert PCA().fit(load("iris")) is not None
+    fresh = PCA()
+    assert fresh.fit(load("iris")) is fresh and fresh.components_.shape == (4, 4)  # fit: self
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # "does not inherit from BaseEstimator"
