@@ -1,8 +1,9 @@
 """Faults: diverging training, signals, closed pipes, unwritable and full disks.
 
-The promise (README, "Exit codes and failures"): every file aecli writes appears whole or not at all (temporary file, then rename), also
-when killed; an existing model is never left damaged; a closed pipe ends aecli quietly with
-status 0; Ctrl-C is status 130; a failed training run is status 1 and writes no model.
+The promise (README, "Exit codes and failures"): every file aecli writes appears whole or not
+at all (temporary file, then rename), also when killed; an existing model is never left
+damaged; a closed pipe ends aecli quietly with status 0; Ctrl-C is status 130; a failed
+training run is status 1 and writes no model.
 
 Some tests run aecli as a real subprocess to deliver real signals. SIGKILL cannot be caught, so
 a run killed while writing may leave its hidden temporary file (``.model.npz.<hex>.tmp.npz``)

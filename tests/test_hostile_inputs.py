@@ -104,7 +104,8 @@ BAD_TABLES = {
                           ["words.csv", "no numeric", "categorical", "a, b", "--columns"]),
     "constant columns only": ("same.csv", "a,b\n" + "x,1\n" * 10, [],
                               ["same.csv", "no column can be a feature", "constant"]),
-    "latent > features": ("k.csv", "a,b,c\n" + ROWS, ["-k", "5"], ["k=5", "number of features (3)"]),
+    "latent > features": ("k.csv", "a,b,c\n" + ROWS, ["-k", "5"],
+                          ["k=5", "number of features (3)"]),
     "--columns names absent column": (
         "abs.csv", "a,b,c\n" + ROWS, ["--columns", "a,zz"], ["abs.csv", "'zz'", "not in the input",
                                                              "a, b, c"]),

@@ -1,11 +1,11 @@
 """Hostile outputs: collisions, full disks, closed stdout and stderr, killed runs, ``-o -``.
 
-The promise (README, "Exit codes and failures"): an output never overwrites an input, the model being
-read, or another output of the same command, and such a command is refused (exit 2) before any
-work; a full disk or a closed stdout is an error (exit 2) that leaves none of the command's
-files; a reader that closes the pipe is a quiet success; a closed stderr never stops the work;
-aecli's temporary files are removed on every exit it controls, and those a killed run leaves are
-removed by the next write to the same directory.
+The promise (README, "Exit codes and failures"): an output never overwrites an input, the model
+being read, or another output of the same command, and such a command is refused (exit 2)
+before any work; a full disk or a closed stdout is an error (exit 2) that leaves none of the
+command's files; a reader that closes the pipe is a quiet success; a closed stderr never stops
+the work; aecli's temporary files are removed on every exit it controls, and those a killed run
+leaves are removed by the next write to the same directory.
 
 The stream tests run aecli as a real subprocess, with real pipes, /dev/full and a pseudo
 terminal.

@@ -321,7 +321,8 @@ def test_a_named_pipe_is_written_in_place_never_replaced(tmp_path):
     reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
     reader.start()
     data = tmp_path / "d.csv"
-    data.write_text("a,b\n" + "".join(f"{i * 3 % 50},{i * 2 % 7}\n" for i in range(50)))  # no row number
+    rows = "".join(f"{i * 3 % 50},{i * 2 % 7}\n" for i in range(50))  # a: no row number
+    data.write_text("a,b\n" + rows)
     model = tmp_path / "m.npz"
     r = CliRunner().invoke(app, ["train", str(data), "-o", str(model), "--epochs", "2", "-q",
                                  "-k", "1", "--hidden", "2"])

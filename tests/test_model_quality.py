@@ -42,8 +42,9 @@ def _split(name):
 @pytest.mark.parametrize(("name", "k"), [("breast_cancer", 5), ("wine", 3), ("diabetes", 4),
                                          ("digits", 8)])
 def test_linear_autoencoder_reaches_pca_with_default_settings(name, k, dtype):
-    """The promise (README, "A tour"), with nothing tuned: no hidden layers and linear activations reach
-    PCA's held-out error at the same k, within 1% (full-batch lbfgs, chosen automatically)."""
+    """The promise (README, "A tour"), with nothing tuned: no hidden layers and linear
+    activations reach PCA's held-out error at the same k, within 1% (full-batch lbfgs, chosen
+    automatically)."""
     X_train, X_test = _split(name)
     ae = Autoencoder(latent=k, hidden=(), activation="linear", dtype=dtype).fit(X_train)
     assert ae.optimizer_ == "lbfgs"
