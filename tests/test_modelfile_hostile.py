@@ -1,8 +1,8 @@
 """Damaged, foreign and hostile model files: a clear error (exit 2), never a traceback, never code.
 
-The promise (README, "The model file"): a newer major format, a missing or mis-shaped array, a truncated file,
-or anything that is not an aecli model is a clear error, never a traceback and never code
-execution. Each case below starts from a real model and breaks one thing.
+The promise (README, "The model file"): a newer major format, a missing or mis-shaped array, a
+truncated file, or anything that is not an aecli model is a clear error, never a traceback and
+never code execution. Each case below starts from a real model and breaks one thing.
 
 Grouped by threat: damaged and foreign files; newer formats; pickles; huge declared sizes;
 crafted models that would score wrongly (issue 25: miscounted ensembles, absurd factors and
