@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from ..formatting import format_explanation
 from ..io import to_matrix
 from ..nn.threads import tuned
 from ..preprocessing import MissingPolicy
 from ..preprocessing.categorical import as_text
-from ..report.text import format_explanation
 from .apply import BatchPreparer, ErrorTotals, output_batch, output_name
 from .bundle import ModelBundle
 

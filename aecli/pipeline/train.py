@@ -15,12 +15,12 @@ import numpy as np
 
 from ..errors import DataError
 from ..estimators import PCA, Autoencoder, Hyperparameters
+from ..formatting import format_architecture
 from ..io import BadValues
 from ..nn import SoftmaxGroups
 from ..nn.training import EpochReport
 from ..nn.trimmed import trimmed_mean
 from ..preprocessing import MissingPolicy, Preparation, RawRows, ScalerKind, screen
-from ..report.text import format_architecture
 from .bundle import ModelBundle
 
 
