@@ -62,7 +62,7 @@ def encode_times(folder: Path, model: Path, rounds: int = 3, log=print) -> dict:
     """Seconds to encode the data set: one machine, and 1 and 2 workers (best of rounds)."""
     from distributed import Client, LocalCluster
 
-    from aecli.pipeline.distributed import Job, run_on_cluster
+    from aecli.pipeline.cluster_apply import Job, run_on_cluster
 
     out = {}
     scratch = Path(tempfile.mkdtemp(prefix="aecli-bench-cluster-"))

@@ -1,5 +1,5 @@
 """``--scheduler``: ``encode``, ``reconstruct`` and ``score`` of a partitioned data set on a
-Dask cluster (see :mod:`aecli.pipeline.distributed`)."""
+Dask cluster (see :mod:`aecli.pipeline.cluster_apply`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from .. import report
 from ..errors import AnomalyFound, DataError
 from ..io import Format
-from ..pipeline import distributed, modelfile, score
+from ..pipeline import cluster_apply, modelfile, score
 from ..pipeline import scheduler as scheduling
 from ..report.jsondoc import json_text
 from . import options as o
@@ -179,14 +179,14 @@ def run(command: str, model, data, io, run: Run, *, error_column: bool = False,
                         hint=f"e.g. aecli {command} MODEL DATA --scheduler "
                         f"{io.scheduler} -o out/")
     err = stderr_console()
-    job = distributed.Job(command, tuple(o.split_list(io.keep) or ()), io.missing,
+    job = cluster_apply.Job(command, tuple(o.split_list(io.keep) or ()), io.missing,
                           io.bad_values, io.input_format, io.fmt or Format.parquet,
                           error_column, probabilities, threshold, top or 10,
                           io.delimiter, io.decimal)
 
     with _connect(io.scheduler, run, err, command) as client, \
             _PartProgress(err, command, run.quiet) as progress:
-        result = distributed.run_on_cluster(client, model, data, io.output, job, progress)
+        result = cluster_apply.run_on_cluster(client, model, data, io.output, job, progress)
     for note in [] if run.quiet else result.notes:
         err.print(f"note: {note}", markup=False)
     if not run.quiet:

@@ -61,8 +61,8 @@ from ..preprocessing import (
 from ..preprocessing.categorical import as_text, check_levels
 from ..preprocessing.scalers import column_moments
 from .bundle import ModelBundle
+from .cluster_apply import partitions
 from .compare import comparison_row, default_ks
-from .distributed import partitions
 from .train import training_summary
 
 CALIBRATION_ROWS = 100_000  # most validation errors brought back to place the threshold
