@@ -276,3 +276,27 @@ def test_64_bit_ids_are_identifiers_from_csv_and_parquet_alike(tmp_path):
     out = tmp_path / "kept.csv"
     ok("encode", tmp_path / "csv.npz", tmp_path / "a.csv", "--keep", "account", "-o", out, "-q")
     assert pd.read_csv(out, dtype=str)["account"].tolist() == [str(i) for i in ids]
+
+
+def test_thousands_separators_are_not_taken_for_a_decimal_comma(tmp_path):
+    rng = np.random.default_rng(9)
+    n = 200
+    lines = ["price\tx\ty"] + [f"{rng.integers(1, 99)},{rng.integers(0, 1000):03d}\t"
+                               f"{rng.normal():.4f}\t{rng.normal():.4f}" for _ in range(n)]
+    (tmp_path / "k.tsv").write_text("\n".join(lines) + "\n")
+    r = run("train", tmp_path / "k.tsv", "-o", tmp_path / "m.npz", *FAST)
+    # 12,500 could be twelve and a half or twelve thousand five hundred: refused, not guessed
+    assert r.exit_code == 2 and "thousands" in r.stderr and "--decimal ," in r.stderr
+    assert "decimal comma (detected" not in r.stderr  # the dialect was not guessed
+
+
+def test_dates_in_a_spreadsheets_locale_are_dates_too(tmp_path):
+    rng = np.random.default_rng(10)
+    n = 120
+    days = pd.date_range("2024-01-01", periods=n, freq="D")
+    frame = pd.DataFrame({"eu": days.strftime("%d.%m.%Y"), "us": days.strftime("%m/%d/%Y"),
+                          "x": rng.normal(size=n), "y": rng.normal(size=n)})
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    model = tmp_path / "m.npz"
+    ok("train", tmp_path / "d.csv", "-o", model, *FAST)
+    assert roles_of(model)["dates"] == ["eu", "us"]

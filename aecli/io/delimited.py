@@ -76,6 +76,7 @@ def _csv_error(e: Exception, name: str, part: bytes, lines: int, names: list[str
 
 
 KEEP_ALL = "*"  # --keep '*': every input column passes through
+_THOUSANDS = r"^[+-]?\d{1,3}(,\d{3})+$"  # 1,234 or 12,345,678: a grouping, not a decimal
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,9 @@ def detect_decimal(table: pa.Table, delimiter: str,
         if columns is not None and name not in columns:
             continue
         text = pc.utf8_trim_whitespace(table.column(name).cast(pa.string()))
-        commas = pc.match_substring_regex(text, COMMA_NUMBER)
+        # 1,234 and 12,500 may be thousands: only a comma that cannot be one decides
+        commas = pc.and_(pc.match_substring_regex(text, COMMA_NUMBER), pc.invert(
+            pc.match_substring_regex(text, _THOUSANDS)))
         points = pc.match_substring_regex(text, DOT_NUMBER, ignore_case=True)
         comma += int(pc.sum(pc.and_(commas, pc.invert(points))).as_py() or 0)
         point += int(pc.sum(pc.and_(points, pc.invert(commas))).as_py() or 0)

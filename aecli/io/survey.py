@@ -33,9 +33,12 @@ DOT_NUMBER = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity
 COMMA_NUMBER = r"^[+-]?(\d+(,\d*)?|,\d+)([eE][+-]?\d+)?$"
 _INTEGER = r"^[+-]?\d+$"
 _LEADING_ZERO = r"^0\d"  # 01, 007, 07114: a code, never the number 7114
-# ISO 8601 dates and timestamps, and the common "YYYY-MM-DD HH:MM:SS"
-_DATE = (r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?"
-         r"(Z|[+-]\d{2}(:?\d{2})?)?)?$")
+# ISO 8601 dates and timestamps, the common "YYYY-MM-DD HH:MM:SS", and the dates
+# spreadsheets write in their locale (31/12/2024, 12/31/2024, 31.12.2024, 2024/12/31), with a
+# time or without
+_TIME = r"([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?( ?[AaPp][Mm])?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
+_DATE = (r"^(\d{4}-\d{2}-\d{2}|\d{4}/\d{1,2}/\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}"
+         r"|\d{1,2}-\d{1,2}-\d{4})" + _TIME)
 
 TEXT, NUMBER, BOOLEAN, TEMPORAL, NULL, OTHER = (
     "text", "number", "boolean", "temporal", "null", "other")

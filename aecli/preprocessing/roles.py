@@ -163,10 +163,18 @@ def check_decimal(name: str, s: ColumnSurvey, decimal: str) -> None:
     other = "," if decimal == "." else "."
     if s.kind != NUMBER and not _is_code(s) and _numbers_share(s, decimal) < NUMBERS_SHARE \
             <= _numbers_share(s, other):
+        if other == ",":
+            raise DataError(
+                f"column {name!r} holds numbers written with a comma ({_example(s)}), a "
+                "decimal comma or a thousands separator, but the input is read with a "
+                "decimal point",
+                hint=f"if the comma is the decimal separator, pass --decimal ,; if it groups "
+                f"thousands, remove the separators first (aecli does not read them), or "
+                f"leave the column out with --exclude {name}")
         raise DataError(
-            f"column {name!r} holds numbers written with a decimal {_mark(other)} "
-            f"({_example(s)}), but the input is read with a decimal {_mark(decimal)}",
-            hint=f"pass --decimal {other} (or leave the column out with --exclude {name})")
+            f"column {name!r} holds numbers written with a decimal point ({_example(s)}), "
+            "but the input is read with a decimal comma",
+            hint=f"pass --decimal . (or leave the column out with --exclude {name})")
 
 
 def _mark(decimal: str) -> str:
