@@ -1,4 +1,4 @@
-"""BLAS threads chosen by timing the work as it runs.
+"""BLAS threads chosen by timing the work as it runs (the training loop, PCA, the commands).
 
 More BLAS threads make big matrix products faster on an idle machine, but OpenBLAS threads
 spin and wait for each other: when another process keeps the cores busy, every product

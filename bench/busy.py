@@ -3,7 +3,7 @@
 A neighbour process (started and stopped here) multiplies 1000 x 1000 matrices with NumPy's
 default threads for as long as the measurement lasts, as another job on a shared server would.
 ``Autoencoder.fit`` runs with aecli's default (threads chosen by timing the work,
-:mod:`aecli.nn.threads`) and pinned to each fixed count from 1 to the machine's BLAS default,
+:mod:`aecli.blas_threads`) and pinned to each fixed count from 1 to the machine's BLAS default,
 alternating, idle and then beside the neighbour. The figure is the default's time over the
 best fixed count's: how much the automatic choice costs against knowing the answer in advance.
 
@@ -25,8 +25,8 @@ import numpy as np
 from figures import Figure
 
 from aecli import Autoencoder
+from aecli.blas_threads import blas_threads, pinned
 from aecli.estimators import PCA
-from aecli.nn.threads import blas_threads, pinned
 
 NEIGHBOUR = """
 import sys, numpy as np

@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pyarrow.csv as pcsv
 
+from aecli.blas_threads import pinned
 from aecli.io import atomic_open, to_matrix
-from aecli.nn.threads import pinned
 from aecli.pipeline import modelfile
 from aecli.pipeline.train import train_bundle
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aecli.nn import threads
-from aecli.nn.threads import ThreadTuner, candidates, pinned, tuned
+from aecli import blas_threads as threads
+from aecli.blas_threads import ThreadTuner, candidates, pinned, tuned
 
 
 class FakeBlas:
@@ -188,8 +188,8 @@ def test_counts_the_machine_has_no_free_cores_for_are_not_tried(blas, monkeypatc
 
 
 def test_tuned_products_equal_the_plain_ones():
+    from aecli.blas_threads import tuned_matmul
     from aecli.estimators.eigen import gram
-    from aecli.nn.threads import tuned_matmul
 
     rng = np.random.default_rng(0)
     A = rng.standard_normal((70_000, 9)).astype(np.float32)  # several blocks of rows

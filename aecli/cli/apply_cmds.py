@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 
 from .. import report
+from ..blas_threads import pinned
 from ..errors import AnomalyFound, DataError
 from ..io import BadValues, Format, TableWriter, TextRead, format_from_path, iter_batches
 from ..io.background import ReadAhead, WriteBehind
-from ..nn.threads import pinned
 from ..pipeline import apply, modelfile
 from ..pipeline import score as scoring
 from ..preprocessing import MissingPolicy

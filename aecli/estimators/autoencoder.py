@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..blas_threads import scope
 from ..errors import DataError, InvalidParameterError, TrainingError
 from ..nn import Network, OptimizerKind, SoftmaxGroups, autoencoder_specs, make_optimizer
-from ..nn.threads import scope
 from ..nn.training import (
     EpochReport,
     chunked_batches,

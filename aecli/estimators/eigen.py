@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..nn.threads import ThreadTuner, block_rows
+from ..blas_threads import ThreadTuner, block_rows
 
 # The uncentred Gram matrix X.T @ X minus n * outer(mean, mean) loses about log10(1 + m²/v)
 # digits in a column with mean m and variance v: a relative error near eps * m²/v in the

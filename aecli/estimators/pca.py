@@ -12,8 +12,8 @@ import numbers
 
 import numpy as np
 
+from ..blas_threads import scope, tuned_matmul
 from ..errors import DataError, InvalidParameterError
-from ..nn.threads import scope, tuned_matmul
 from . import checks as v
 from .base import ParamsMixin
 from .eigen import covariance_eigh, flip_signs

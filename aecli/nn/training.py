@@ -15,11 +15,11 @@ from typing import Protocol
 
 import numpy as np
 
+from ..blas_threads import ThreadTuner
 from ..errors import TrainingError
 from .lbfgs import LBFGS
 from .network import Network
 from .schedules import ScheduleKind, lr_factor
-from .threads import ThreadTuner
 from .trimmed import trimmed_mean
 
 EVAL_CHUNK = 16384  # rows per forward pass when evaluating, to bound memory

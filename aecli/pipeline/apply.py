@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from ..blas_threads import tuned
 from ..errors import naming_input
 from ..nn import Workspace
-from ..nn.threads import tuned
 from ..preprocessing import BatchBuffers, Prepared, match_model_columns
 from .bundle import ModelBundle, row_errors
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from ..blas_threads import tuned
 from ..formatting import format_explanation
 from ..io import to_matrix
-from ..nn.threads import tuned
 from ..preprocessing import MissingPolicy
 from ..preprocessing.categorical import as_text
 from .apply import BatchPreparer, ErrorTotals, output_batch, output_name
