@@ -13,7 +13,7 @@ from ..io import BadValues
 from ..nn.training import EpochReport
 from ..nn.trimmed import trimmed_mean
 from ..preprocessing import MissingPolicy, RawRows, ScalerKind
-from .train import pca_error, prepare
+from .train import pca_error, prepare_training_rows
 
 # A k counts as good enough when its error is within this fraction of the data's variance
 # (the error of reconstructing every row by the mean) of the best k's error.
@@ -97,9 +97,8 @@ def compare_with_pca(
                            example=f"1-{d - 1}" if d > 2 else "1")
     validation = params.get("validation", 0.2) or 0.2  # a comparison needs held-out rows
     hp = Hyperparameters(**{**params, "validation": validation}).checked()
-    p = prepare(raw, names, missing=missing, scale=scale, bad_values=bad_values,
-                validation=validation, seed=hp.seed,
-                dtype=hp.dtype)
+    p = prepare_training_rows(raw, names, missing=missing, scale=scale, bad_values=bad_values,
+                              validation=validation, seed=hp.seed, dtype=hp.dtype)
     if p.X_val is None:
         p.X_val = p.X_train
     n_train = len(p.X_train)

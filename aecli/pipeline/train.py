@@ -45,9 +45,9 @@ def split_rows(n: int, validation: float, seed) -> tuple[np.ndarray, np.ndarray 
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-def prepare(X: np.ndarray | RawRows, names, *, missing: MissingPolicy, scale: ScalerKind,
-            validation: float, seed, dtype, bad_values: BadValues = BadValues.ERROR
-            ) -> TrainingRows:
+def prepare_training_rows(X: np.ndarray | RawRows, names, *, missing: MissingPolicy,
+                          scale: ScalerKind, validation: float, seed, dtype,
+                          bad_values: BadValues = BadValues.ERROR) -> TrainingRows:
     """Screen raw rows ``X`` (n, d) of the numeric columns ``names`` (with the categorical
     columns, a :class:`RawRows`), split off validation rows, fit the preparation (scaler,
     imputation values, levels) on the training rows only (so validation error is honest),
@@ -111,8 +111,9 @@ def train_bundle(
     """
     started = time.perf_counter()
     hp = Hyperparameters(**params).resolved(len(X))
-    p = prepare(X, names, missing=missing, scale=scale, validation=hp.validation, seed=hp.seed,
-                dtype=hp.dtype, bad_values=bad_values)
+    p = prepare_training_rows(X, names, missing=missing, scale=scale,
+                              validation=hp.validation, seed=hp.seed, dtype=hp.dtype,
+                              bad_values=bad_values)
     groups = p.preparation.groups
     ae = Autoencoder(**params)
     ae.fit(p.X_train, callback=callback, validation_data=p.X_val, groups=groups)
