@@ -300,3 +300,18 @@ def test_dates_in_a_spreadsheets_locale_are_dates_too(tmp_path):
     model = tmp_path / "m.npz"
     ok("train", tmp_path / "d.csv", "-o", model, *FAST)
     assert roles_of(model)["dates"] == ["eu", "us"]
+
+
+def test_json_lines_are_typed_from_every_line(tmp_path):
+    rng = np.random.default_rng(11)
+    n = 30_000
+    x = rng.normal(size=n)
+    lines = [json.dumps({"x": float(x[i]), "y": float(2 * x[i]), "meta": {"k": i % 3},
+                         "flag": None if i < 25_000 else ("NO", "YES")[i % 2]})
+             for i in range(n)]
+    (tmp_path / "t.jsonl").write_text("\n".join(lines) + "\n")
+    model = tmp_path / "m.npz"
+    r = ok("train", tmp_path / "t.jsonl", "-o", model, *FAST)
+    roles = roles_of(model)
+    assert roles["categorical"] == ["flag"] and roles["numeric"] == ["x", "y"]
+    assert "meta" in roles["other"] and "not used: meta" in r.stderr

@@ -69,9 +69,12 @@ def schema_from_survey(kinds: dict[str, str], keep: frozenset[str] = frozenset()
                        ) -> pa.Schema:
     """The schema of JSON lines whose every line was surveyed (``kinds``: each key's storage
     kind, see :mod:`aecli.io.survey`): a key that is null in its first lines and text later
-    is text; numbers are float64 (int64 when passed through)."""
+    is text; numbers are float64 (int64 when passed through); keys holding nested values
+    (objects, lists), which are never features, are left out."""
     fields = []
     for key, kind in kinds.items():
+        if kind == "other":
+            continue  # nested values are never features: left out of the read
         if kind == "number":
             t = pa.int64() if key in keep or "*" in keep else pa.float64()
         elif kind == "boolean":
