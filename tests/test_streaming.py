@@ -121,14 +121,14 @@ def test_a_parquet_file_is_read_in_a_fresh_order_of_row_groups_splitting_the_sam
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from aecli.cli.data import Reading, stream_features
+    from aecli.pipeline.sources import DataOptions, stream_features
 
     n = 1000
     # t: not whole numbers, so a feature rather than an identifier
     table = pa.table({"t": np.arange(n) + 0.5, "x": np.sin(np.arange(n) / 50)})
     path = tmp_path / "sorted.parquet"
     pq.write_table(table, path, row_group_size=100)  # 10 row groups, in the order of t
-    source, roles, _ = stream_features(str(path), Reading())
+    source, roles, _ = stream_features(str(path), DataOptions())
     assert roles.numeric == ["t", "x"] and source.shuffled is not None
     orders = []
     for seed in (1, 2):
@@ -149,9 +149,9 @@ def test_a_parquet_file_is_read_in_a_fresh_order_of_row_groups_splitting_the_sam
     assert 60 < len(held) < 140
     # a CSV, or a Parquet file of one row group, is read in its own order only
     pq.write_table(table, tmp_path / "one.parquet")
-    assert stream_features(str(tmp_path / "one.parquet"), Reading())[0].shuffled is None
+    assert stream_features(str(tmp_path / "one.parquet"), DataOptions())[0].shuffled is None
     table.to_pandas().to_csv(tmp_path / "t.csv", index=False)
-    assert stream_features(str(tmp_path / "t.csv"), Reading())[0].shuffled is None
+    assert stream_features(str(tmp_path / "t.csv"), DataOptions())[0].shuffled is None
 
 
 def test_streamed_training_from_row_groups_is_deterministic(tmp_path):

@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from .. import report
-from ..blas_threads import pinned
-from ..errors import AnomalyFound, DataError
-from ..io import BadValues, Format, TableWriter, TextRead, format_from_path, iter_batches
-from ..io.background import ReadAhead, WriteBehind
-from ..pipeline import apply, modelfile
+from ..errors import AnomalyFound
+from ..pipeline import Format, apply, pinned
 from ..pipeline import score as scoring
-from ..preprocessing import MissingPolicy
+from ..pipeline.sinks import write_batches, write_columns
+from ..pipeline.sources import DataOptions, open_for_model, read_ahead, typed_output
 from ..report.jsondoc import json_text
 from . import cluster
 from . import options as o
-from .data import check_color_by, check_keep, check_stdin, write_columns
+from .data import check_color_by
+from .data_options import data_option, to_data_options
 from .outputs import refusing_stream_collisions
 from .runtime import Run, guarded, stderr_console, write_stdout
 from .signatures import expand, option
 
-BATCH_ROWS = 65536
-
-StreamMissing = Annotated[MissingPolicy | None, typer.Option(
-    "--missing", help="Missing values: error, drop the rows, or impute the training means "
-    "(default: the model's policy).", rich_help_panel=o.DATA)]
-StreamBadValues = Annotated[BadValues | None, typer.Option(
-    "--bad-values", help="A cell of a numeric column that is not a number: error, or read "
-    "it as missing (default: the model's setting).", rich_help_panel=o.DATA)]
 StreamThreads = Annotated[int | None, typer.Option(
     "--threads", min=1, help="BLAS threads for the model's arithmetic (default 1: reading and "
     "writing use the other cores).")]
@@ -46,57 +37,39 @@ STREAM_THREADS = 1
 @dataclass(frozen=True)
 class StreamIO:
     """The options of every stream command: where the rows go and in what format, which
-    columns pass through, how the input is read and its gaps handled, and BLAS threads."""
+    columns pass through, how the input is read and its gaps handled (``data``: the model's
+    policies where not given), and BLAS threads."""
 
     output: str | None = None
     fmt: Format | None = None
     keep: str | None = None
-    input_format: Format | None = None
-    missing: MissingPolicy | None = None
     threads: int | None = None
-    bad_values: BadValues | None = None
     scheduler: str | None = None  # a Dask cluster runs it: see cluster.py
-    delimiter: str | None = None
-    decimal: str | None = None
+    data: DataOptions = field(default_factory=lambda: DataOptions(missing=None,
+                                                                  bad_values=None))
+
+
+_DATA = ("input_format", "missing", "bad_values")  # the data options a stream command takes
+
+
+def _stream_io(values: dict) -> StreamIO:
+    data = to_data_options({name: values.pop(name) for name in _DATA})
+    return StreamIO(**values, data=data)
 
 
 def stream_options(command):
     """Give a command the :class:`StreamIO` options in place of its ``io`` parameter."""
     options = [option("output", o.OutFile, None), option("fmt", o.OutputFormat, None),
-               option("keep", o.Keep, None), option("input_format", o.InputFormat, None),
-               option("missing", StreamMissing, None), option("threads", StreamThreads, None),
-               option("bad_values", StreamBadValues, None),
+               option("keep", o.Keep, None), data_option("input_format", from_model=True),
+               data_option("missing", from_model=True), option("threads", StreamThreads, None),
+               data_option("bad_values", from_model=True),
                option("scheduler", cluster.PartsScheduler, None)]
-    return expand(refusing_stream_collisions(command), "io", options,
-                  lambda values: StreamIO(**values))
+    return expand(refusing_stream_collisions(command), "io", options, _stream_io)
 
 
 def _open(model: Path, data, io: StreamIO):
-    check_stdin(data)
-    bundle = modelfile.read_model(model)
-    prep = bundle.preparation.with_policy(io.missing, io.bad_values)
-    bundle = replace(bundle, preparation=prep)
-    keep = o.split_list(io.keep) or []
-    # Read with the model's schema: its numeric columns as numbers, every other column
-    # (categorical ones, codes, pass-through ones) as the text it is, so one table gives one
-    # result in any format, and a stray value in a column no one uses stops nothing.
-    stream = iter_batches(data, io.input_format, batch_rows=BATCH_ROWS, text=TextRead.of(
-        keep, prep.numeric, prep.bad_values, io.delimiter, io.decimal,
-        keep_integers=_typed_output(io)))
-    apply.check_columns(bundle, stream.schema, stream.name)
-    return bundle, stream, check_keep(stream.schema, keep, stream.name)
-
-
-def _typed_output(io: StreamIO) -> bool:
-    """Whether the rows go to a format with column types (Parquet, JSON lines), where a
-    kept column of whole numbers is written as integers."""
-    fmt = io.fmt
-    if fmt is None and io.output not in (None, "-"):
-        try:
-            fmt = format_from_path(io.output)
-        except DataError:
-            return False  # the writer says what is wrong with the name
-    return fmt in (Format.parquet, Format.jsonl)
+    return open_for_model(model, data, io.data, o.split_list(io.keep) or [],
+                          typed_output(io.output, io.fmt))
 
 
 def _dropped_note(totals, quiet, stream=None):
@@ -129,17 +102,15 @@ def encode(
         return cluster.run("encode", model, data, io, run)
     bundle, stream, keep_cols = _open(model, data, io)
     totals = apply.ErrorTotals()
-    reader = ReadAhead(stream)
+    reader = read_ahead(stream)
     batches = apply.encode_stream(bundle, reader, keep_cols, stream.name, totals)
     if plot is not None:
         from ..report.plots import CodeCollector
 
         check_color_by(color_by, stream.schema, keep_cols)
         batches = CodeCollector(batches, color_by)
-    with reader, pinned(io.threads or STREAM_THREADS), TableWriter(io.output, io.fmt) as table:
-        with WriteBehind(table) as out:
-            for batch in batches:
-                out.write(batch)
+    with reader, pinned(io.threads or STREAM_THREADS):
+        write_batches(batches, io.output, io.fmt)
     if plot is not None:
         batches.save(plot)
     _dropped_note(totals, run.quiet, stream)
@@ -177,11 +148,9 @@ def reconstruct(
     err = stderr_console()
     bundle, stream, keep_cols = _open(model, data, io)
     totals = apply.ErrorTotals()
-    with ReadAhead(stream) as reader, pinned(io.threads or STREAM_THREADS), \
-            TableWriter(io.output, io.fmt) as table, WriteBehind(table) as out:
-        for batch in apply.reconstruct_stream(bundle, reader, keep_cols, stream.name, totals,
-                                              error, probabilities):
-            out.write(batch)
+    with read_ahead(stream) as reader, pinned(io.threads or STREAM_THREADS):
+        write_batches(apply.reconstruct_stream(bundle, reader, keep_cols, stream.name, totals,
+                                               error, probabilities), io.output, io.fmt)
     _dropped_note(totals, run.quiet, stream)
     if not run.quiet and totals.rows:
         scaled, original = totals.means()
@@ -227,7 +196,7 @@ def score(
     limit = threshold if threshold is not None else bundle.autoencoder.threshold_
     totals, summary = apply.ErrorTotals(), scoring.ScoreSummary(limit)
     n_worst = top if top is not None else 10
-    reader = ReadAhead(stream)
+    reader = read_ahead(stream)
     batches = scoring.score_stream(bundle, reader, keep_cols, stream.name, totals, summary,
                                  n_worst)
     collector = None
@@ -243,9 +212,7 @@ def score(
             for _ in batches:  # the report is built from the summary once all rows are seen
                 pass
         else:
-            with TableWriter(io.output, io.fmt) as table, WriteBehind(table) as out:
-                for batch in batches:
-                    out.write(batch)
+            write_batches(batches, io.output, io.fmt)
     if top is not None and write_rows:
         write_columns(io.output, summary.ranked_columns(keep_cols), io.fmt)
     if collector is not None:

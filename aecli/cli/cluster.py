@@ -11,8 +11,7 @@ import typer
 
 from .. import report
 from ..errors import AnomalyFound, DataError
-from ..io import Format
-from ..pipeline import cluster_apply, modelfile, score
+from ..pipeline import Format, cluster_apply, modelfile, score
 from ..pipeline import scheduler as scheduling
 from ..report.jsondoc import json_text
 from . import options as o
@@ -86,21 +85,22 @@ def _connect(scheduler: str, run: Run, err, what: str):
     return scheduling.connect(scheduler, verbose, source)
 
 
-def train(data, params: dict, run: Run, err, *, input_format, columns, exclude, categorical,
-          max_levels, missing, scale, bad_values, scheduler: str, stream: bool = False):
-    """``train --scheduler``: the model trained data-parallel on the cluster."""
+def train(data, params: dict, options, run: Run, err, *, scheduler: str,
+          stream: bool = False):
+    """``train --scheduler``: the model trained data-parallel on the cluster, the table read
+    with the data ``options`` (:class:`aecli.pipeline.sources.DataOptions`)."""
     from ..pipeline import train_cluster
     from .data import say_roles
     from .progress import TrainingProgress
 
     _files_only(data, scheduler)
-    reading = _reading(input_format, columns, exclude, categorical, max_levels, bad_values)
     info = {"source": str(data), "scheduler": scheduler}
     with _connect(scheduler, run, err, "training") as client, \
             TrainingProgress(err, run.quiet, run.verbose) as progress:
         return train_cluster.train_on_cluster(
-            client, data, reading, params, missing=missing, scale=scale, callback=progress,
-            info=info, on_roles=None if run.quiet else (lambda roles: say_roles(err, roles)),
+            client, data, options, params, missing=options.missing, scale=options.scale,
+            callback=progress, info=info,
+            on_roles=None if run.quiet else (lambda roles: say_roles(err, roles)),
             reread=stream)
 
 
@@ -135,17 +135,7 @@ class _PartProgress:
             self.bar.stop()
 
 
-def _reading(input_format, columns, exclude, categorical, max_levels, bad_values):
-    from ..pipeline import train_cluster
-
-    forced, auto = o.categorical_option(categorical)
-    return train_cluster.Reading(input_format, None if columns is None else tuple(columns),
-                                 tuple(exclude or ()), tuple(forced), auto, max_levels,
-                                 bad_values)
-
-
-def compare(data, ks: list[int] | None, params: dict, run: Run, err, on_k, *, input_format,
-            columns, exclude, categorical, max_levels, missing, scale, bad_values,
+def compare(data, ks: list[int] | None, params: dict, options, run: Run, err, on_k, *,
             scheduler: str):
     """``compare-pca --scheduler``: the sweep on the cluster (``ks`` None: the default one,
     clipped to the columns); (rows, suggestion, roles)."""
@@ -154,7 +144,6 @@ def compare(data, ks: list[int] | None, params: dict, run: Run, err, on_k, *, in
     from .data import say_roles
 
     _files_only(data, scheduler)
-    reading = _reading(input_format, columns, exclude, categorical, max_levels, bad_values)
     validation = params.get("validation", 0.2) or 0.2  # a comparison needs held-out rows
 
     def roles_seen(roles):
@@ -163,8 +152,9 @@ def compare(data, ks: list[int] | None, params: dict, run: Run, err, on_k, *, in
 
     with _connect(scheduler, run, err, "comparing") as client:
         rows, baseline, roles = train_cluster.compare_on_cluster(
-            client, data, reading, ks,
-            {**params, "validation": validation}, missing=missing, scale=scale, on_k=on_k,
+            client, data, options, ks,
+            {**params, "validation": validation}, missing=options.missing, scale=options.scale,
+            on_k=on_k,
             on_roles=roles_seen)
     return rows, comparing.suggest_k(rows, baseline, n_features=len(roles.features)), roles
 
@@ -179,10 +169,9 @@ def run(command: str, model, data, io, run: Run, *, error_column: bool = False,
                         hint=f"e.g. aecli {command} MODEL DATA --scheduler "
                         f"{io.scheduler} -o out/")
     err = stderr_console()
-    job = cluster_apply.Job(command, tuple(o.split_list(io.keep) or ()), io.missing,
-                          io.bad_values, io.input_format, io.fmt or Format.parquet,
-                          error_column, probabilities, threshold, top or 10,
-                          io.delimiter, io.decimal)
+    job = cluster_apply.Job(command, tuple(o.split_list(io.keep) or ()), io.data,
+                            io.fmt or Format.parquet, error_column, probabilities, threshold,
+                            top or 10)
 
     with _connect(io.scheduler, run, err, command) as client, \
             _PartProgress(err, command, run.quiet) as progress:

@@ -10,15 +10,15 @@ import typer
 
 from .. import report
 from ..errors import naming_input
-from ..estimators.hyperparameters import MAX_WIDTH
-from ..io import BadValues
-from ..pipeline import compare
-from ..preprocessing import MAX_LEVELS, MissingPolicy, ScalerKind
+from ..pipeline import MAX_WIDTH, compare
+from ..pipeline.sinks import write_columns
+from ..pipeline.sources import DataOptions, input_name, load_features
 from ..report.jsondoc import json_text
 from ..report.plots import compare_plot, require_matplotlib
 from . import cluster
 from . import options as o
-from .data import Reading, input_name, load_features, say_roles, write_columns
+from .data import say_roles
+from .data_options import data_options
 from .outputs import refuse_collisions
 from .progress import TrainingProgress
 from .runtime import Run, guarded, stderr_console, stdout_console, write_stdout
@@ -83,22 +83,14 @@ def rerun_command(data, ks: str, argv: list[str] | None = None) -> str:
 
 @guarded
 @training_options(skip=("latent", "contamination"), patience=20, validation=0.2)
+@data_options
 def compare_pca(
     data: o.DataArg = None,
     latent: Annotated[str | None, typer.Option(
         "-k", "--latent", help="k values: 2, or 1,2,4,8, or a range 1-8 (default: 1,2,4,8, "
         "those below the number of features).", rich_help_panel=o.TRAINING)] = None,
     params: dict = None,  # the other training options: see training_options
-    input_format: o.InputFormat = None,
-    columns: o.Columns = None,
-    exclude: o.Exclude = None,
-    categorical: o.Categorical = None,
-    max_levels: o.MaxLevels = MAX_LEVELS,
-    missing: o.Missing = MissingPolicy.ERROR,
-    bad_values: o.BadValuesOption = BadValues.ERROR,
-    scale: o.Scale = ScalerKind.STANDARD,
-    delimiter: o.Delimiter = None,
-    decimal: o.Decimal = None,
+    data_opts: DataOptions = None,  # every data option: see data_options
     json_out: o.Json = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="The sweep as CSV on stdout.",
                                           rich_help_panel=o.OUTPUT)] = False,
@@ -127,16 +119,11 @@ def compare_pca(
     # Off a terminal, one line per k says enough; -v adds the epochs.
     epochs_quiet = run.quiet or not (err.is_terminal or run.verbose)
     if scheduler:
-        rows, suggestion, roles = cluster.compare(
-            data, ks, params, run, err, on_k,
-            input_format=input_format, columns=o.split_list(columns),
-            exclude=o.split_list(exclude), categorical=categorical, max_levels=max_levels,
-            missing=missing, scale=scale, bad_values=bad_values, scheduler=scheduler)
+        rows, suggestion, roles = cluster.compare(data, ks, params, data_opts, run, err, on_k,
+                                                  scheduler=scheduler)
         features = roles.features
     else:
-        X, roles, surveyed = load_features(data, Reading(
-            input_format, o.split_list(columns), o.split_list(exclude), categorical,
-            max_levels, bad_values, delimiter, decimal))
+        X, roles, surveyed = load_features(data, data_opts)
         features = roles.features
         if ks is None:
             ks = compare.default_ks(len(features)) or [1]  # one feature: refused as k >= 1
@@ -145,8 +132,8 @@ def compare_pca(
         with naming_input(input_name(data)), TrainingProgress(err, epochs_quiet, run.verbose,
                                                               label="sweep") as progress:
             rows, suggestion = compare.compare_with_pca(
-                X, roles.numeric, ks, params, missing=missing, scale=scale,
-                bad_values=bad_values, on_k=on_k, before_k=progress.relabel,
+                X, roles.numeric, ks, params, missing=data_opts.missing, scale=data_opts.scale,
+                bad_values=data_opts.bad_values, on_k=on_k, before_k=progress.relabel,
                 callback=progress,
             )
     if suggestion and suggestion.get("larger_sweep"):

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from ..errors import OutputError
-from ..io import atomic_open
 from ..pipeline import modelfile
 from ..pipeline.onnx_export import ExportTarget, export_onnx
+from ..pipeline.sinks import atomic_open
 from . import options as o
 from .outputs import refuse_collisions
 from .runtime import Run, guarded, stderr_console, write_stdout

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..io import BadValues, Format
-from ..preprocessing import MissingPolicy, ScalerKind
+from ..pipeline import BadValues, Format, MissingPolicy, ScalerKind
 
 TRAINING = "Training"
 DATA = "Data"

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ..errors import OutputError
-from ..io.formats import is_glob, is_url
+from ..pipeline.sinks import is_glob, is_url
 
 Paths = Mapping[str, "str | os.PathLike | None"]
 STDOUT = object()  # stands for the file descriptor 1 among a command's outputs

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
-    from ..nn.training import EpochReport
+    from ..pipeline import EpochReport
 
 
 class TrainingProgress:

@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..blas_threads import pinned, scope
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, AecliError, AnomalyFound, OutputError
-from ..io.atomic import commit_group, output_error
-from ..io.writers import stdout_buffer
+from ..pipeline import pinned, scope
+from ..pipeline.sinks import commit_group, output_error, stdout_buffer
 from . import options as o
 from .signatures import expand, option
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import InvalidParameterError
-from ..estimators import Hyperparameters
+from ..pipeline import Hyperparameters
 from .options import TRAINING, finite, parse_sizes
 from .signatures import expand, option
 

@@ -24,6 +24,9 @@ from aecli.io.streams import Source, open_stream
 
 #: Rows per batch for ``read_table``: few chunks, bounded peak while parsing.
 _TABLE_BATCH_ROWS = 1 << 20
+#: Rows per batch of a stream (``iter_batches``): the commands' and the workers' batches and
+#: the chunks of streamed training, big enough for the BLAS, small enough to bound memory.
+BATCH_ROWS = 65536
 
 SourceLike = Source | str | os.PathLike | None
 
@@ -183,7 +186,7 @@ def _open(source: SourceLike, input_format, batch_rows: int, stdin,
 def iter_batches(
     source: SourceLike,
     input_format: Format | str | None = None,
-    batch_rows: int = 65536,
+    batch_rows: int = BATCH_ROWS,
     stdin: BinaryIO | None = None,
     text: TextRead = TextRead(),
     row_groups: list[int] | None = None,

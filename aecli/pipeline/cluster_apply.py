@@ -29,13 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataError, OutputError
-from ..io import BadValues, Format, TableWriter, TextRead, iter_batches
+from ..io import Format, TableWriter, TextRead, iter_batches
 from ..io.formats import format_from_path, is_glob, is_url, open_url
-from ..preprocessing import MissingPolicy
 from . import apply, modelfile, score
 from .bundle import ModelBundle
-
-BATCH_ROWS = 65536  # rows per batch on a worker, as on one machine
+from .sources import DataOptions, read_for_model, with_policy
 
 
 def _remote(url: str):
@@ -88,16 +86,13 @@ class Job:
 
     command: str  # "encode", "reconstruct" or "score"
     keep: tuple[str, ...] = ()
-    missing: MissingPolicy | None = None
-    bad_values: BadValues | None = None
-    input_format: Format | None = None
+    # how each partition is read; missing and bad values None: the model's
+    data: DataOptions = DataOptions(missing=None, bad_values=None)
     fmt: Format = Format.parquet
     error_column: bool = False
     probabilities: bool = False
     threshold: float | None = None
     top: int = 10
-    delimiter: str | None = None  # of delimited text: detected when None
-    decimal: str | None = None
 
 
 @dataclass
@@ -126,9 +121,7 @@ def _model(blob: bytes, job: Job) -> ModelBundle:
             path = Path(d) / "model.npz"
             path.write_bytes(blob)
             _MODELS[key] = modelfile.read_model(path)
-    bundle = _MODELS[key]
-    prep = bundle.preparation.with_policy(job.missing, job.bad_values)
-    return ModelBundle(bundle.autoencoder, prep, bundle.info, bundle.summary)
+    return with_policy(_MODELS[key], job.data)
 
 
 def count_rows(path: str, input_format: Format | None = None) -> int:
@@ -152,12 +145,8 @@ def run_partition(blob: bytes, path: str, index: int, offset: int, job: Job,
     tasks again elsewhere, and the fixed part names make that harmless."""
     bundle = _model(blob, job)
     keep = list(job.keep)
-    prep = bundle.preparation
-    # read with the model's schema, as one machine reads (see aecli.cli.apply_cmds)
-    stream = iter_batches(path, job.input_format, batch_rows=BATCH_ROWS, text=TextRead.of(
-        keep, prep.numeric, prep.bad_values, job.delimiter, job.decimal,
-        keep_integers=job.fmt in (Format.parquet, Format.jsonl)))
-    apply.check_columns(bundle, stream.schema, stream.name)
+    stream = read_for_model(bundle, path, job.data, keep,  # as one machine reads
+                            typed=job.fmt in (Format.parquet, Format.jsonl))
     totals = apply.ErrorTotals()
     summary = None
     with stream:
@@ -314,7 +303,7 @@ def _run_parts(client, blob: bytes, files: list[str], parts_dir: str, job: Job,
                progress) -> list[PartResult]:
     """Count each partition's rows, then run every partition, the model shipped once."""
     job_id = uuid.uuid4().hex[:8]
-    counts = client.gather(client.map(count_rows, files, [job.input_format] * len(files),
+    counts = client.gather(client.map(count_rows, files, [job.data.input_format] * len(files),
                                       key=[f"aecli-count-{job_id}-{i}"
                                            for i in range(len(files))]))
     offsets = [sum(counts[:i]) for i in range(len(files))]
