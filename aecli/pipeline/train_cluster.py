@@ -40,7 +40,7 @@ from ..estimators.autoencoder import DTYPES, QUANTILE_LEVELS
 from ..estimators.calibration import calibrate
 from ..estimators.hyperparameters import check_latent_below
 from ..estimators.scoring import CodeDistance, CodeMoments
-from ..io import BadValues, TextRead, iter_batches, to_matrix
+from ..io import BadValues, iter_batches, to_matrix
 from ..io.surveyed import Surveyed, survey_input
 from ..nn import Network, autoencoder_specs, make_optimizer
 from ..nn.schedules import ScheduleKind, lr_factor
@@ -63,28 +63,13 @@ from ..preprocessing.scalers import column_moments
 from .bundle import ModelBundle
 from .cluster_apply import partitions
 from .compare import comparison_row, default_ks
+from .sources import DataOptions
 from .train import training_summary
 
 CALIBRATION_ROWS = 100_000  # most validation errors brought back to place the threshold
 
 
-@dataclass(frozen=True)
-class Reading:
-    """How the partitions are read and their columns chosen (the data options of train)."""
-
-    input_format: object = None
-    columns: tuple[str, ...] | None = None
-    exclude: tuple[str, ...] = ()
-    categorical: tuple[str, ...] = ()
-    auto_categorical: bool = True
-    max_levels: int = 50
-    bad_values: BadValues = BadValues.ERROR
-    delimiter: str | None = None  # of delimited text: detected in each partition when None
-    decimal: str | None = None
-    text: TextRead | None = None  # one partition's, once the roles are known (see roles_of)
-
-
-def _raw(path: str, reading: Reading, roles: Roles) -> RawRows:
+def _raw(path: str, reading: DataOptions, roles: Roles) -> RawRows:
     """A partition's rows, read as ``reading.text`` says: the numeric features' values and
     the categorical columns."""
     with iter_batches(path, reading.input_format, text=reading.text) as stream:
@@ -94,13 +79,13 @@ def _raw(path: str, reading: Reading, roles: Roles) -> RawRows:
     return RawRows(X, table.select(roles.categorical) if roles.categorical else None)
 
 
-def survey_part(path: str, reading: Reading) -> Surveyed:
+def survey_part(path: str, reading: DataOptions) -> Surveyed:
     """What every column of one partition holds, over all its rows (on a worker)."""
     return survey_input(path, reading.input_format, reading.delimiter, reading.decimal)
 
 
-def roles_of(parts: list[Surveyed], reading: Reading, name: str = ""
-             ) -> tuple[Roles, list[Reading]]:
+def roles_of(parts: list[Surveyed], reading: DataOptions, name: str = ""
+             ) -> tuple[Roles, list[DataOptions]]:
     """The roles decided from the partitions' surveys merged in order (a column constant in
     one partition and varying in another is a feature, as on one machine), and how each
     partition is then read: the numeric features as numbers, in the types of the whole."""
@@ -162,7 +147,7 @@ class PartSurvey:
     levels: dict = field(default_factory=dict)
 
 
-def survey_partition(path: str, index: int, reading: Reading, roles: Roles,
+def survey_partition(path: str, index: int, reading: DataOptions, roles: Roles,
                      missing: MissingPolicy, fraction: float, seed: int,
                      first_row: int) -> PartSurvey:
     """Check a partition's rows and sum up its training rows (on a worker)."""
@@ -219,7 +204,7 @@ class Held:
     validation: np.ndarray
 
 
-def prepare_partition(path: str, index: int, reading: Reading, roles: Roles,
+def prepare_partition(path: str, index: int, reading: DataOptions, roles: Roles,
                       prep: Preparation, fraction: float, seed: int, first_row: int) -> Held:
     """A partition through the one preparation path, split as the survey split it."""
     raw = _raw(path, reading, roles)
@@ -236,7 +221,7 @@ class Reread:
 
     path: str
     index: int
-    reading: Reading
+    reading: DataOptions
     roles: Roles
     preparation: Preparation
     fraction: float
@@ -381,7 +366,7 @@ class OnCluster:
         return trimmed_mean(errors), float(self.eigenvalues[:k].sum() / total)
 
 
-def prepare_on_cluster(client, source: str, reading: Reading, params: dict,
+def prepare_on_cluster(client, source: str, reading: DataOptions, params: dict,
                        missing: MissingPolicy, scale: ScalerKind,
                        on_roles: Callable[[Roles], None] | None = None,
                        reread: bool = False) -> OnCluster:
@@ -497,7 +482,7 @@ def fit_on_cluster(data: OnCluster, params: dict,
     return fitted
 
 
-def train_on_cluster(client, source: str, reading: Reading, params: dict, *,
+def train_on_cluster(client, source: str, reading: DataOptions, params: dict, *,
                      missing: MissingPolicy = MissingPolicy.ERROR,
                      scale: ScalerKind = ScalerKind.STANDARD,
                      callback: Callable[[EpochReport], None] | None = None,
@@ -527,7 +512,7 @@ def train_on_cluster(client, source: str, reading: Reading, params: dict, *,
                         "unused_columns": data.roles.unused}, summary)
 
 
-def compare_on_cluster(client, source: str, reading: Reading, ks: list[int] | None,
+def compare_on_cluster(client, source: str, reading: DataOptions, ks: list[int] | None,
                        params: dict, *,
                        missing: MissingPolicy = MissingPolicy.ERROR,
                        scale: ScalerKind = ScalerKind.STANDARD,
