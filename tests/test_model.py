@@ -93,11 +93,11 @@ def test_fitted_attributes(X):
     assert ae.n_features_in_ == 6
     assert len(ae.loss_history_) == len(ae.val_loss_history_) == 5
     assert ae.train_mse_ > 0 and ae.validation_mse_ > 0
-    assert ae.error_quantiles_.shape == (101,)
-    assert np.all(np.diff(ae.error_quantiles_) >= 0)
+    assert ae.score_quantiles_.shape == (101,)
+    assert np.all(np.diff(ae.score_quantiles_) >= 0)
     # few validation rows: the 95th percentile comes from a fitted tail, near the empirical one
     assert ae.calibration_.method == "tail fit" and ae.calibration_rows_ < 200
-    empirical = np.interp(0.95, np.linspace(0, 1, 101), ae.error_quantiles_)
+    empirical = np.interp(0.95, np.linspace(0, 1, 101), ae.score_quantiles_)
     assert ae.threshold_ == pytest.approx(empirical, rel=0.5)
     assert not hasattr(ae, "feature_names_in_")
 

@@ -50,7 +50,7 @@ def test_corrupted_rows_rank_at_the_top(digits_split, bundle):
 
 def test_threshold_is_the_calibrated_quantile(bundle):
     ae = bundle.autoencoder
-    assert ae.error_quantiles_[0] <= ae.threshold_
+    assert ae.score_quantiles_[0] <= ae.threshold_
     # The threshold sits near the 99th percentile of calibration errors (contamination 0.01):
     # read from them when 10 lie above it, else from their fitted tail
     if ae.calibration_.method == "quantile":
@@ -227,7 +227,7 @@ def test_a_streamed_fit_scores_by_the_same_code_statistics_as_its_rows_give():
                                ae.reconstruction_error(X[800:]) + expected.of(
                                    ae.transform(X[800:])), rtol=1e-7)
     np.testing.assert_allclose(np.quantile(ae.anomaly_score(X[800:]), 0.5),
-                               np.interp(50, np.linspace(0, 100, 101), ae.error_quantiles_))
+                               np.interp(50, np.linspace(0, 100, 101), ae.score_quantiles_))
 
 
 def test_score_by_chooses_what_the_score_is_made_of(tmp_path):

@@ -20,24 +20,20 @@ from ..nn.training import (
 from ..nn.trimmed import TrimmedMean, trimmed_mean
 from . import checks as v
 from .base import ParamsMixin
-from .calibration import calibrate, quantile_rows
-from .ensemble import FoldScores, Member, calibration_scores, in_sample
+from .calibration import quantile_rows
+from .ensemble import Member, ScoreParts, mean_scores, score_parts
+from .finish import DTYPES, FOLDS, KEPT_SCORES, calibrate_out_of_fold, finish
 from .hyperparameters import Hyperparameters
 from .rows import chunked as _chunked
 from .rows import sample as _sample
 from .rows import split as _split
-from .scoring import CodeDistance, CodeMoments, ScoreBy
+from .scoring import CodeDistance, CodeMoments, cell_errors, errors_and_scores, with_code_term
 
-# Percentile levels at which the calibration errors are stored, for score percentiles.
-QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
-DTYPES = {"float32": np.float32, "float64": np.float64}
-CALIBRATION_ROWS = 100_000  # most training rows whose errors calibrate a streamed fit
 # Most training rows (a random sample of them) whose errors and codes give the training MSE,
 # the code term's statistics and the threshold's floor: a forward pass over every row cost a
 # fifth of a two-epoch fit of 131,072 rows, and a mean, a 16-D covariance or a 1% quantile
 # are as good from 16,384 rows.
 OWN_ROWS = 16_384
-FOLDS = 5  # models whose out-of-fold scores calibrate a table too small to hold out enough
 
 
 class Autoencoder(ParamsMixin):
@@ -130,47 +126,22 @@ class Autoencoder(ParamsMixin):
         sample = _sample(X_train, max(OWN_ROWS, quantile_rows(p.contamination)), rng)
         codes = np.empty((len(sample), p.latent), dtype=network.dtype)
         train_errors = reconstruction_mse_rows(network, sample, codes=codes)
-        distance = _code_distance(p, codes, train_errors, groups)
-        own = _plus(train_errors, distance, codes)  # the model's own rows, in sample
+        distance = CodeDistance.from_codes(codes, train_errors) \
+            if p.score_by.with_code(_categorical(groups)) else None
+        own = with_code_term(train_errors, distance, codes)  # the model's own rows, in sample
+        val_errors = val_scores = None
         if X_val is not None:
-            val_errors, calibration = _scores(network, X_val, distance)
-        else:
-            val_errors, calibration = None, own
-        source = "validation rows" if X_val is not None else "training rows"
+            val_errors, val_scores = errors_and_scores(network, X_val, distance)
+        calibrating = len(own if val_scores is None else val_scores)
         rows = len(arr) + (len(X_val) if given else 0)
-        members: tuple[Member, ...] = ()
-        if out_of_fold and len(calibration) < quantile_rows(p.contamination) \
-                and rows >= 2 * FOLDS:
+        folds = None
+        if out_of_fold and calibrating < quantile_rows(p.contamination) and rows >= 2 * FOLDS:
             X_all = np.concatenate([arr, X_val]) if given else arr
-            members, folds = self._out_of_fold(X_all, groups, float(np.median(own)), callback)
-            main = _scores(network, X_all, distance)[1]
-            calibration, own = calibration_scores(main, folds), in_sample(main, folds)
-            source = "out-of-fold"
-        self._set_fitted(network, result, arr.shape[1], names, trimmed_mean(train_errors),
-                         val_errors, calibration, source, distance, p, own, members)
-
-    def _out_of_fold(self, X: np.ndarray, groups, own_median: float, callback=None
-                     ) -> tuple[tuple[Member, ...], list[FoldScores]]:
-        """``FOLDS`` models trained as this one is, each on the rows of the other folds, and
-        their scores of every row (cross-conformal calibration; see
-        :mod:`aecli.estimators.ensemble`). Each fold model's scores are brought to this
-        model's scale: times the ratio of the medians of the two models' scores of their own
-        training rows (``own_median``: this model's)."""
-        folds = np.array_split(np.random.default_rng(self.seed).permutation(len(X)), FOLDS)
-        members, scored = [], []
-        for i, fold in enumerate(folds):
-            held_out = np.zeros(len(X), dtype=bool)
-            held_out[fold] = True
-            member = type(self)(**self.get_params())
-            phase = f"calibration {i + 1}/{FOLDS}"
-            member._fit_rows(X[~held_out], None, None, groups=groups, out_of_fold=False,
-                             callback=None if callback is None else
-                             lambda r, phase=phase: callback(replace(r, phase=phase)))
-            every = member.anomaly_score(X)  # one pass: its own rows' and the fold's
-            scale = own_median / max(float(np.median(every[~held_out])), 1e-300)
-            members.append(Member(member.network_, member.code_distance_, scale))
-            scored.append(FoldScores(every * scale, held_out))
-        return tuple(members), scored
+            folds = calibrate_out_of_fold(self, X_all, groups, network, distance,
+                                float(np.median(own)), callback)
+        finish(self, network, result, p, train_mse=trimmed_mean(train_errors), own=own,
+               val_errors=val_errors, val_scores=val_scores, distance=distance, names=names,
+               folds=folds)
 
     @scope()
     def fit_chunks(
@@ -235,22 +206,18 @@ class Autoencoder(ParamsMixin):
             errors = reconstruction_mse_rows(network, chunk, codes=codes)
             train_mse.add(errors)
             moments.add(codes)
-            if sum(len(e) for e, _ in kept) < CALIBRATION_ROWS:
+            if sum(len(e) for e, _ in kept) < KEPT_SCORES:
                 kept.append((errors, codes))
         prefix_errors = np.concatenate([e for e, _ in kept])
         prefix_codes = np.concatenate([z for _, z in kept])
-        distance = None
-        if p.score_by.with_code(_categorical(groups)):
-            distance = CodeDistance.from_moments(moments.n, moments.total, moments.outer
-                                                 ).balanced(prefix_errors, prefix_codes)
-        own = _plus(prefix_errors, distance, prefix_codes)  # a prefix
+        distance = moments.distance(prefix_errors, prefix_codes) \
+            if p.score_by.with_code(_categorical(groups)) else None
+        own = with_code_term(prefix_errors, distance, prefix_codes)  # a prefix
+        val_errors = val_scores = None
         if X_val is not None:
-            val_errors, calibration = _scores(network, X_val, distance)
-        else:
-            val_errors, calibration = None, own
-        self._set_fitted(network, result, d, None, train_mse.value, val_errors, calibration,
-                         "validation rows" if X_val is not None else "training rows",
-                         distance, p, own)
+            val_errors, val_scores = errors_and_scores(network, X_val, distance)
+        finish(self, network, result, p, train_mse=train_mse.value, own=own,
+               val_errors=val_errors, val_scores=val_scores, distance=distance)
         return self
 
     def _train(self, d: int, p: Hyperparameters, source, X_val, rng, callback, groups=None):
@@ -272,83 +239,6 @@ class Autoencoder(ParamsMixin):
             for name in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
                 delattr(self, name)
             raise
-
-    def _set_fitted(self, network, result, d, names, train_mse: float, val_errors,
-                    calibration: np.ndarray, source: str, distance: CodeDistance | None,
-                    p: Hyperparameters, own: np.ndarray | None = None,
-                    members: tuple[Member, ...] = ()):
-        """Assign the fitted state, only once training has succeeded: ``calibration`` holds
-        the scores the threshold is read from, of the ``source`` rows, ``own`` the model's
-        scores of (some of) its training rows, whose quantile is the threshold's floor, and
-        ``members`` the fold models that score with it."""
-        self.network_ = network
-        self.members_ = members
-        self.optimizer_, self.epochs_ = p.optimizer.value, p.epochs
-        self.stop_reason_ = result.stop_reason.value
-        self.n_features_in_ = d
-        if names is not None:
-            self.feature_names_in_ = names
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        self.loss_history_ = result.loss_history
-        self.val_loss_history_ = result.val_loss_history
-        self.best_epoch_ = result.best_epoch
-        self.stopped_early_ = result.stopped_early
-        self.train_mse_ = float(train_mse)
-        self.validation_mse_ = None if val_errors is None else trimmed_mean(val_errors)
-        self.code_distance_ = distance
-        self.error_quantiles_ = np.quantile(calibration, QUANTILE_LEVELS)
-        self.calibration_ = calibrate(calibration, self.contamination, source, own)
-        self.threshold_ = self.calibration_.threshold
-        self.calibration_rows_ = len(calibration)
-
-    @classmethod
-    def _from_state(cls, params: dict, network: Network, state: dict,
-                    feature_names=None, code_distance: CodeDistance | None = None,
-                    members: tuple[Member, ...] = ()) -> Autoencoder:
-        """A fitted estimator from a trained ``network`` and the state :meth:`_set_fitted`
-        assigns, as a model file stores it (``state``: ``loss_history``,
-        ``val_loss_history``, ``best_epoch``, ``stopped_early``, ``train_mse``,
-        ``validation_mse``, ``error_quantiles``, ``threshold``), the code term of the
-        score (needed with ``score_by="error+code"``), and the fold models that score with
-        it (see :mod:`aecli.estimators.ensemble`)."""
-        ae = cls(**params)
-        d = network.specs[0].n_in
-        p = ae._checked(d)
-        if p.score_by is not ScoreBy.AUTO and (
-                p.score_by is ScoreBy.ERROR_CODE) != (code_distance is not None):
-            raise InvalidParameterError(
-                f"score_by={str(p.score_by)!r} does not match the code statistics given")
-        ae.code_distance_ = code_distance
-        ae.members_ = tuple(members)
-        if any(m.network.specs != network.specs or m.network.dtype != network.dtype
-               or (m.code_distance is None) != (code_distance is None) for m in members):
-            raise InvalidParameterError("the ensemble's models do not match the network")
-        if ae.latent != network.specs[network.code_index].n_out or np.dtype(
-                DTYPES[ae.dtype]) != network.dtype:
-            raise InvalidParameterError("the training settings do not match the network")
-        ae.network_ = network
-        ae.n_features_in_ = d
-        if feature_names is not None:
-            ae.feature_names_in_ = np.asarray(feature_names, dtype=object)
-        ae.loss_history_ = [float(x) for x in state["loss_history"]]
-        val = state["val_loss_history"]
-        ae.val_loss_history_ = None if val is None else [float(x) for x in val]
-        ae.best_epoch_ = int(state["best_epoch"])
-        ae.stopped_early_ = bool(state["stopped_early"])
-        # Files before aecli 0.2 recorded neither: Adam ran, for the epochs it says.
-        ae.optimizer_ = str(state.get("optimizer", "adam"))
-        ae.epochs_ = int(state.get("epochs_budget", len(ae.loss_history_)))
-        ae.stop_reason_ = str(state.get("stop_reason",
-                                        "plateau" if ae.stopped_early_ else "budget"))
-        ae.train_mse_ = float(state["train_mse"])
-        val_mse = state["validation_mse"]
-        ae.validation_mse_ = None if val_mse is None else float(val_mse)
-        ae.error_quantiles_ = np.array(state["error_quantiles"], dtype=np.float64)
-        rows = state.get("calibration_rows")  # not recorded before aecli 0.2
-        ae.calibration_rows_ = None if rows is None else int(rows)
-        ae.threshold_ = float(state["threshold"])
-        return ae
 
     # -- inference ------------------------------------------------------------------------
     def _input(self, X) -> np.ndarray:
@@ -399,10 +289,26 @@ class Autoencoder(ParamsMixin):
         ``score_by="error+code"``, the code's distance from the training codes (see
         :mod:`aecli.estimators.scoring`), averaged over the models of ``members_`` too when
         there are any; rows over ``threshold_`` are anomalies."""
-        arr = self._input(X)
-        models = self.score_models()
-        return sum(m.scale * _scores(m.network, arr, m.code_distance)[1]
-                   for m in models) / len(models)
+        return mean_scores(self.score_models(), self._input(X))
+
+    def score_parts(self, xs: np.ndarray, workspace=None, imputed: np.ndarray | None = None
+                    ) -> ScoreParts:
+        """Rows (n, n_features) scored as :meth:`anomaly_score` scores them, with the parts
+        ``aecli score`` reports: the reconstruction, each cell's error (the ``imputed``
+        cells, (n, n_features) bool, left out), the code term and its distance (see
+        :func:`aecli.estimators.ensemble.score_parts`). ``xs``: the network's dtype,
+        unchecked; ``workspace``: an :class:`aecli.nn.Workspace` reused between calls."""
+        return score_parts(self.score_models(), xs, workspace, imputed)
+
+    def cell_errors(self, xs: np.ndarray, workspace=None, imputed: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """This model's reconstruction (n, n_features) of rows ``xs`` and each cell's error
+        (see :func:`aecli.estimators.scoring.cell_errors`); arguments as in
+        :meth:`score_parts`."""
+        v.check_is_fitted(self, "network_")
+        with np.errstate(over="ignore", invalid="ignore"):  # found from the results
+            codes = self.network_.encode(xs, workspace)
+        return cell_errors(self.network_, xs, codes, workspace, imputed)
 
     def score_models(self) -> tuple[Member, ...]:
         """The models whose scores a row's anomaly score is the mean of: this one (at scale
@@ -421,28 +327,6 @@ class Autoencoder(ParamsMixin):
 
 def _categorical(groups: SoftmaxGroups | None) -> bool:
     return groups is not None and len(groups.sizes) > 0
-
-
-def _code_distance(p: Hyperparameters, codes: np.ndarray, errors: np.ndarray,
-                   groups: SoftmaxGroups | None) -> CodeDistance | None:
-    """The code term of the score, from training rows' codes and errors; None for errors
-    alone."""
-    return CodeDistance.from_codes(codes, errors) \
-        if p.score_by.with_code(_categorical(groups)) else None
-
-
-def _plus(errors: np.ndarray, distance: CodeDistance | None, codes: np.ndarray) -> np.ndarray:
-    """Errors plus the code term: the anomaly scores."""
-    return errors if distance is None else errors + distance.of(codes)
-
-
-def _scores(network: Network, X: np.ndarray, distance: CodeDistance | None
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows' reconstruction errors and anomaly scores, in one pass."""
-    codes = None if distance is None else np.empty((len(X), len(distance.center)),
-                                                   dtype=network.dtype)
-    errors = reconstruction_mse_rows(network, X, codes=codes)
-    return errors, _plus(errors, distance, codes)
 
 
 _NAMES = list(Hyperparameters.signature().parameters)[1:]
@@ -480,7 +364,7 @@ train_mse_, validation_mse_ : float
     Final reconstruction MSE, its worst 1% of rows left out (:mod:`aecli.nn.trimmed`), on the
     training rows (a random 16,384 of them, on larger tables) and the held-out rows (None
     if none).
-error_quantiles_ : ndarray of shape (101,)
+score_quantiles_ : ndarray of shape (101,)
     Calibration scores (see :meth:`anomaly_score`) at percentiles 0..100.
 threshold_ : float
     Rows whose anomaly score exceeds this are anomalies.

@@ -165,7 +165,7 @@ class ExponentialTail:
 @dataclass(frozen=True)
 class ScoreDistribution:
     """The calibration scores as a model keeps them (their quantiles at evenly spaced
-    levels 0..1, ``error_quantiles_``) and what each new score's p-value is among them.
+    levels 0..1, ``score_quantiles_``) and what each new score's p-value is among them.
 
     A score's p-value is the conformal one: (1 + the number of the ``rows`` calibration
     scores at least as large) / (rows + 1), read from the quantiles (interpolated between

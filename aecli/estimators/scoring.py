@@ -1,37 +1,33 @@
-"""A row's anomaly score: its reconstruction error plus how far its code lies from the
-training rows' codes.
+"""A row's anomaly score, and the one place it is computed.
 
-The reconstruction error (the squared prediction error, SPE or Q) sees a row that leaves the
+The score is the reconstruction error plus how far the row's code lies from the training
+rows' codes. The error (the squared prediction error, SPE or Q) sees a row that leaves the
 surface the autoencoder learned; it is blind to a row that lies on that surface where no
 training row does, and on a table that holds its anomalies the network learns to reconstruct
-them too. Process monitoring has long paired Q with Hotelling's T² of the latent scores, the
-squared Mahalanobis distance of the code from the training codes' mean, and summed the two,
-each over its control limit (Yue & Qin 2001, "Reconstruction-based fault identification
+them too. Process monitoring pairs Q with Hotelling's T² of the latent scores and sums the
+two, each over its control limit (Yue & Qin 2001, "Reconstruction-based fault identification
 using a combined index": ``phi = Q / delta² + T² / tau²``). aecli does the same, with both
-limits the 99th percentiles of the training rows' own errors and T², and keeps the score in
-the error's units:
+limits the ``LIMIT`` quantiles of the training rows' own errors and T², and keeps the score
+in the error's units:
 
     score = error + T² * (error limit / T² limit)
 
-so a row at either term's limit scores as much as a training row at the error's limit. On
-``bench/detection.py`` the defaults' mean ROC AUC over eight numeric data sets is 0.871 so,
-against about 0.79 by the error alone (an earlier run), most of the gain on tables that hold
-their own anomalies. Each statistic over its *mean* instead (``T² / k`` times the mean error,
-the rule before) gave 0.855 there, and 0.913 against 0.928 on ten other sets (iris, digits
-with a rare 1 or 7, corrupted diabetes, wine and breast cancer rows, a rare blob): on wide
-tables, such as the digits' 64 pixels, a 2-D code's T² has a light tail, and the mean rule
-let it drown the error (corrupted digits, novelty: 0.79 against 0.85 now). With a 4-D code
-the eight sets favour the mean rule (0.878 against 0.865: the small rare-class tables) and the
-ten others this one (0.934 against 0.921).
+so a row at either term's limit scores as much as a training row at the error's limit. Each
+term over its limit, rather than over its mean, keeps a light-tailed T² (a small code of a
+wide table) from drowning the error.
 
 T² models the codes as one Gaussian cloud. Categorical columns break that: their one-hot
 blocks gather the codes in clusters, one per common combination of levels, and a row of a
-rare but valid combination lies far from the centre. On ``sample_data/orders.csv`` the 12
-worst rows held 4 of its 12 planted mix-ups with the code term, against 8 by the error alone,
-with one model (5 and 11 with a small table's ensemble, 9 and 11 with the code term over its
-99th percentile; the kNN distance between codes did worse still: none). So ``auto``, the
-default, adds the code term only when every column is numeric; a categorical column's error
-is already a likelihood (nats), which ranks such tables well on its own.
+rare but valid combination lies far from the centre. So ``auto``, the default, adds the code
+term only when every column is numeric; a categorical column's error is already a likelihood
+(nats), which ranks such tables well on its own. The measurements behind these choices are in
+``bench/README.md``.
+
+Two routes compute it, from the same definitions: :func:`errors_and_scores`, one pass
+without an (n, d) reconstruction (fitting, calibration, :meth:`aecli.Autoencoder.
+anomaly_score`), and :func:`cell_errors` with :func:`row_errors`, which keep each cell's error
+and skip imputed cells (``aecli score``'s explanations, through
+:func:`aecli.estimators.ensemble.score_parts`).
 """
 
 from __future__ import annotations
@@ -40,6 +36,9 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
+
+from ..nn import Network, Workspace
+from ..nn.training import reconstruction_mse_rows
 
 RIDGE = 1e-9  # the narrowest code variance, relative to the widest (see _from_covariance)
 LIMIT = 0.99  # the quantile of the training rows' errors and T² that is each term's limit
@@ -141,3 +140,64 @@ class CodeMoments:
         self.n += other.n
         self.total += other.total
         self.outer += other.outer
+
+    def distance(self, errors: np.ndarray, codes: np.ndarray) -> CodeDistance:
+        """The code term from the codes counted, weighted from some training rows' errors
+        (n,) and codes (n, k) (see :meth:`CodeDistance.balanced`)."""
+        return CodeDistance.from_moments(self.n, self.total, self.outer).balanced(errors,
+                                                                                  codes)
+
+
+def with_code_term(errors: np.ndarray, distance: CodeDistance | None,
+                   codes: np.ndarray | None) -> np.ndarray:
+    """The anomaly scores (n,): the rows' errors (n,) plus the code term of their codes
+    (n, k); the errors themselves when the score has no code term (``distance`` None)."""
+    return errors if distance is None else errors + distance.of(codes)
+
+
+def errors_and_scores(network: Network, X: np.ndarray, distance: CodeDistance | None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows' reconstruction errors and anomaly scores (n,) by one model, in one pass that
+    allocates no (n, d) reconstruction."""
+    codes = None if distance is None else np.empty((len(X), len(distance.center)),
+                                                   dtype=network.dtype)
+    errors = reconstruction_mse_rows(network, X, codes=codes)
+    return errors, with_code_term(errors, distance, codes)
+
+
+def cell_errors(network: Network, xs: np.ndarray, codes: np.ndarray,
+                workspace: Workspace | None = None, imputed: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Scaled rows ``xs`` (n, width), whose ``codes`` (n, k) ``network`` gave, decoded: the
+    reconstruction (n, width; each categorical column's block as probabilities) and each table
+    cell's error (n, d): squared error in the scaled space, and for a categorical column the
+    error of its one-hot vector (see :class:`aecli.nn.SoftmaxGroups`). Imputed cells get
+    none: a filled-in mean is no evidence about the row."""
+    # An overflow (a value far beyond the training data, for float32) is found by the
+    # callers from the non-finite results, row by row: numpy's warnings would only reach
+    # stderr without saying which row or column.
+    with np.errstate(over="ignore", invalid="ignore"):
+        xs_hat = network.decode(codes, workspace)  # (n, width)
+        if network.groups is not None:
+            sq = network.groups.cell_errors(xs_hat, xs)  # (n, d)
+        else:
+            diff = xs_hat - xs
+            sq = np.multiply(diff, diff, out=diff)
+    if imputed is not None:
+        sq[imputed] = 0
+    return xs_hat, sq
+
+
+def row_errors(sq: np.ndarray, imputed: np.ndarray | None) -> np.ndarray:
+    """Each row's mean squared error (n,) over its observed cells: ``sq`` (n, d) holds 0 for
+    the ``imputed`` cells. NaN for a row with no observed cell at all.
+
+    Rows without imputed cells get exactly the plain mean, whatever rows they come with.
+    """
+    errors = sq.mean(axis=1, dtype=np.float64)  # (n,)
+    if imputed is not None:
+        partial = np.flatnonzero(imputed.any(axis=1))
+        observed = sq.shape[1] - imputed[partial].sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            errors[partial] *= np.where(observed > 0, sq.shape[1] / observed, np.nan)
+    return errors

@@ -16,9 +16,10 @@ import pyarrow as pa
 
 from ..blas_threads import tuned
 from ..errors import naming_input
+from ..estimators.scoring import row_errors
 from ..nn import Workspace
 from ..preprocessing import BatchBuffers, Prepared, match_model_columns
-from .bundle import ModelBundle, row_errors
+from .bundle import ModelBundle
 
 
 @dataclass

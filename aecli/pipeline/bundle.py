@@ -2,7 +2,8 @@
 
 Raw rows go in — a table chunk or an array in original units — and codes, reconstructions in
 original units, and errors come out. This is what ``aecli train`` saves and every other command
-loads. Every way in goes through :meth:`aecli.preprocessing.Preparation.transform`.
+loads. Every way in goes through :meth:`aecli.preprocessing.Preparation.transform`; every
+error and score is the estimator's (:meth:`aecli.Autoencoder.score_parts`), not computed here.
 """
 
 from __future__ import annotations
@@ -14,20 +15,10 @@ import numpy as np
 from ..errors import DataError
 from ..estimators import Autoencoder
 from ..estimators.calibration import ScoreDistribution
-from ..nn import Network, Workspace
+from ..estimators.ensemble import ScoreParts
+from ..estimators.scoring import row_errors
+from ..nn import Workspace
 from ..preprocessing import BatchBuffers, Preparation, Prepared, missing_warnings
-
-
-@dataclass(frozen=True)
-class Scored:
-    """Rows through the network: what ``score`` reports of them."""
-
-    xs_hat: np.ndarray  # (n, width) the reconstruction, scaled (probabilities per category)
-    sq: np.ndarray  # (n, d) each cell's error, 0 where imputed
-    errors: np.ndarray  # (n,) the mean error over the observed cells
-    code_term: np.ndarray  # (n,) the code's distance in error units (zeros: score by error)
-    scores: np.ndarray  # (n,) errors + code_term: what the threshold is compared with
-    sigmas: np.ndarray | None  # (n,) the code's Mahalanobis distance; None: score by error
 
 
 @dataclass
@@ -101,31 +92,9 @@ class ModelBundle:
     def through_scaled(self, xs: np.ndarray, workspace: Workspace | None = None,
                        imputed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Scaled rows (n, width) through the network: the reconstruction (n, width; each
-        categorical column's block as probabilities) and each table cell's error (n, d):
-        squared error in the scaled space, and for a categorical column the squared error of
-        its one-hot vector (see :class:`aecli.nn.SoftmaxGroups`). Imputed cells get none."""
-        return self._through(xs, self.encode_scaled(xs, workspace), workspace, imputed)
-
-    def _through(self, xs: np.ndarray, codes: np.ndarray, workspace: Workspace | None,
-                 imputed: np.ndarray | None, network: Network | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`through_scaled` from the rows' ``codes`` (by ``network``, by default the
-        autoencoder's)."""
-        network = network or self.autoencoder.network_
-        # An overflow (a value far beyond the training data, for float32) is found by the
-        # callers from the non-finite results, row by row: numpy's warnings would only
-        # reach stderr without saying which row or column.
-        with np.errstate(over="ignore", invalid="ignore"):
-            xs_hat = network.decode(codes, workspace)  # (n, width)
-            groups = self.preparation.groups
-            if groups is not None:
-                sq = groups.cell_errors(xs_hat, xs)  # (n, d)
-            else:
-                diff = xs_hat - xs
-                sq = np.multiply(diff, diff, out=diff)
-        if imputed is not None:
-            sq[imputed] = 0  # a filled-in mean is no evidence about the row
-        return xs_hat, sq
+        categorical column's block as probabilities) and each table cell's error (n, d)
+        (see :meth:`aecli.Autoencoder.cell_errors`). Imputed cells get none."""
+        return self.autoencoder.cell_errors(xs, workspace, imputed)
 
     def errors(self, X) -> tuple[np.ndarray, np.ndarray]:
         """Per-row mean squared error over the observed cells (n,) and per-cell squared error
@@ -139,35 +108,11 @@ class ModelBundle:
         return self.scored_scaled(prepared.X, imputed=prepared.imputed).scores
 
     def scored_scaled(self, xs: np.ndarray, workspace: Workspace | None = None,
-                      imputed: np.ndarray | None = None) -> Scored:
-        """Rows already scaled through the network and scored (see :class:`Scored`);
-        ``workspace`` as in :meth:`encode_scaled`. With an ensemble (the estimator's
-        ``members_``) every part is the mean of its models' parts, each at the main model's
-        scale, and the reconstruction their mean reconstruction."""
-        models = self.autoencoder.score_models()
-        xs_hat = sq = None
-        code_term, t2 = np.zeros(len(xs)), np.zeros(len(xs))
-        # as in _through: an overflow is found from the scores, row by row
-        with np.errstate(over="ignore", invalid="ignore"):
-            for m in models:
-                codes = m.network.encode(xs, workspace)
-                part_hat, part_sq = self._through(xs, codes, workspace, imputed, m.network)
-                if m.scale != 1.0:  # the main model's: spare a pass over every cell
-                    part_sq *= m.scale
-                xs_hat = part_hat if xs_hat is None else xs_hat + part_hat
-                sq = part_sq if sq is None else sq + part_sq
-                if m.code_distance is not None:
-                    part_t2 = m.code_distance.t2(codes)
-                    t2 += part_t2
-                    code_term += part_t2 * (m.code_distance.per_t2 * m.scale)
-            if len(models) > 1:
-                xs_hat /= len(models)
-                sq /= len(models)
-                code_term /= len(models)
-                t2 /= len(models)
-            errors = row_errors(sq, imputed)
-            sigmas = None if models[0].code_distance is None else np.sqrt(t2)
-            return Scored(xs_hat, sq, errors, code_term, errors + code_term, sigmas)
+                      imputed: np.ndarray | None = None) -> ScoreParts:
+        """Rows already scaled, scored by the estimator with the parts ``score`` reports
+        (see :meth:`aecli.Autoencoder.score_parts`); ``workspace`` as in
+        :meth:`encode_scaled`."""
+        return self.autoencoder.score_parts(xs, workspace, imputed)
 
     def errors_scaled(self, xs: np.ndarray, workspace: Workspace | None = None,
                       imputed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -238,23 +183,8 @@ class ModelBundle:
         """The calibration scores stored at training, which give each score its p-value
         (see :class:`aecli.estimators.calibration.ScoreDistribution`)."""
         ae = self.autoencoder
-        return ScoreDistribution.from_quantiles(ae.error_quantiles_, ae.calibration_rows_)
+        return ScoreDistribution.from_quantiles(ae.score_quantiles_, ae.calibration_rows_)
 
     def percentile(self, scores: np.ndarray) -> np.ndarray:
         """100 x (1 - p-value) of each score (see :meth:`score_distribution`)."""
         return self.score_distribution().percentile(scores)
-
-
-def row_errors(sq: np.ndarray, imputed: np.ndarray | None) -> np.ndarray:
-    """Each row's mean squared error (n,) over its observed cells: ``sq`` (n, d) holds 0 for
-    the ``imputed`` cells. NaN for a row with no observed cell at all.
-
-    Rows without imputed cells get exactly the plain mean, whatever rows they come with.
-    """
-    errors = sq.mean(axis=1, dtype=np.float64)  # (n,)
-    if imputed is not None:
-        partial = np.flatnonzero(imputed.any(axis=1))
-        observed = sq.shape[1] - imputed[partial].sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            errors[partial] *= np.where(observed > 0, sq.shape[1] / observed, np.nan)
-    return errors

@@ -32,6 +32,7 @@ from .. import __version__
 from ..errors import ModelFileError
 from ..estimators import Autoencoder
 from ..estimators.ensemble import Member
+from ..estimators.finish import STATE_KEYS, restore
 from ..estimators.scoring import CodeDistance
 from ..io import BadValues
 from ..nn import Network
@@ -55,7 +56,7 @@ def bundle_arrays(bundle: ModelBundle) -> dict[str, np.ndarray]:
     arrays = dict(ae.network_.arrays())
     arrays["scaler.center"] = np.asarray(prep.scaler.center_, dtype=np.float64)
     arrays["scaler.scale"] = np.asarray(prep.scaler.scale_, dtype=np.float64)
-    arrays["calibration.quantiles"] = np.asarray(ae.error_quantiles_, dtype=np.float64)
+    arrays["calibration.quantiles"] = np.asarray(ae.score_quantiles_, dtype=np.float64)
     arrays.update(_score_arrays(ae.code_distance_))
     if ae.members_:
         arrays["ensemble.scale"] = np.array([m.scale for m in ae.members_], dtype=np.float64)
@@ -113,9 +114,6 @@ def write_model(bundle: ModelBundle, fileobj) -> None:
 
 
 # -- reading ------------------------------------------------------------------------------
-# What the estimator's fitted state needs from the summary.
-_STATE_KEYS = ("loss_history", "val_loss_history", "best_epoch", "stopped_early", "train_mse",
-               "validation_mse", "threshold")
 
 
 def _read(path) -> tuple[dict, dict[str, np.ndarray], Layout]:
@@ -170,7 +168,7 @@ def _build(meta: dict, arrays: dict[str, np.ndarray], plan: Layout) -> ModelBund
     if np.any(np.diff(quantiles) < 0):
         raise ValueError("array 'calibration.quantiles' is not an increasing list of errors")
     summary = meta["summary"]
-    absent = [k for k in _STATE_KEYS if k not in summary]
+    absent = [k for k in STATE_KEYS if k not in summary]
     if absent:
         raise ValueError(f"the training summary has no {absent[0]!r}")
     threshold = summary["threshold"]
@@ -182,9 +180,9 @@ def _build(meta: dict, arrays: dict[str, np.ndarray], plan: Layout) -> ModelBund
     params = dict(meta["params"])
     params["hidden"] = tuple(params["hidden"])
     features = meta["features"]
-    ae = Autoencoder._from_state(params, network, {**summary, "error_quantiles": quantiles},
-                                 None if plan.categorical else features,
-                                 _code_distance(arrays), _members(arrays, network, plan))
+    ae = restore(Autoencoder(**params), network, summary, quantiles,
+                 None if plan.categorical else features, _code_distance(arrays),
+                 _members(arrays, network, plan))
     scaler = scaler_from_arrays(meta["scaler"], arrays["scaler.center"], arrays["scaler.scale"])
     fill = arrays.get("imputer.fill")
     imputer = None if fill is None else Imputer.from_fill(fill, plan.numeric)

@@ -151,8 +151,9 @@ def unscored_note(report: dict) -> str | None:
 
 
 def _why_unscored(bundle: ModelBundle, scored, xs: np.ndarray, i: int, row: int) -> str:
-    """Why row ``i`` of a batch (``scored``: its :class:`Scored`) has no finite score: none
-    of its cells was observed (every one imputed), or it overflowed the network."""
+    """Why row ``i`` of a batch (``scored``: its
+    :class:`aecli.estimators.ensemble.ScoreParts`) has no finite score: none of its cells was
+    observed (every one imputed), or it overflowed the network."""
     if np.isnan(scored.errors[i]) and np.isfinite(scored.sq[i]).all():
         return "no observed cell: every value of the row was missing and imputed"
     hint = bundle.overflow_hint()

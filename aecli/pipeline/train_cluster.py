@@ -36,15 +36,20 @@ import pyarrow as pa
 
 from ..errors import DataError, TrainingError, naming_input
 from ..estimators import Autoencoder, Hyperparameters
-from ..estimators.autoencoder import DTYPES, QUANTILE_LEVELS
-from ..estimators.calibration import calibrate
+from ..estimators.finish import DTYPES, KEPT_SCORES, finish
 from ..estimators.hyperparameters import check_latent_below
-from ..estimators.scoring import CodeDistance, CodeMoments
+from ..estimators.scoring import CodeMoments, with_code_term
 from ..io import BadValues, iter_batches, to_matrix
 from ..io.surveyed import Surveyed, survey_input
 from ..nn import Network, autoencoder_specs, make_optimizer
 from ..nn.schedules import ScheduleKind, lr_factor
-from ..nn.training import EpochReport, reconstruction_mse_rows, train
+from ..nn.training import (
+    EpochReport,
+    StopReason,
+    TrainingResult,
+    reconstruction_mse_rows,
+    train,
+)
 from ..nn.trimmed import trimmed_mean
 from ..preprocessing import (
     Categorical,
@@ -65,8 +70,6 @@ from .cluster_apply import partitions
 from .compare import comparison_row, default_ks
 from .sources import DataOptions
 from .train import training_summary
-
-CALIBRATION_ROWS = 100_000  # most validation errors brought back to place the threshold
 
 
 def _raw(path: str, reading: DataOptions, roles: Roles) -> RawRows:
@@ -419,7 +422,7 @@ def prepare_on_cluster(client, source: str, reading: DataOptions, params: dict,
 def fit_on_cluster(data: OnCluster, params: dict,
                    callback: Callable[[EpochReport], None] | None = None) -> Autoencoder:
     """An autoencoder trained on the held rows by parameter averaging, with its threshold
-    calibrated on up to ``CALIBRATION_ROWS`` validation scores (no out-of-fold
+    calibrated on up to ``KEPT_SCORES`` validation scores (no out-of-fold
     calibration on a cluster: its tables are large)."""
     client, held, prep = data.client, data.held, data.preparation
     hp = Hyperparameters(**params).resolved(data.rows_train + data.rows_validation,
@@ -437,10 +440,10 @@ def fit_on_cluster(data: OnCluster, params: dict,
         result = _average(client, held, network, setup, hp, callback, job)
         theta = network.theta
         val = client.gather([client.submit(errors, h, theta, setup, "validation",
-                                           CALIBRATION_ROWS, key=f"aecli-val-{job}-{i}")
+                                           KEPT_SCORES, key=f"aecli-val-{job}-{i}")
                              for i, h in enumerate(held)])
         trained = client.gather([
-            client.submit(errors, h, theta, setup, "train", CALIBRATION_ROWS,
+            client.submit(errors, h, theta, setup, "train", KEPT_SCORES,
                           key=f"aecli-trainerr-{job}-{i}")
             for i, h in enumerate(held)])
     finally:
@@ -453,32 +456,21 @@ def fit_on_cluster(data: OnCluster, params: dict,
         moments = CodeMoments(hp.latent)
         for _, _, part in trained:
             moments.merge(part)
-        codes = np.concatenate([z for _, z, _ in trained])[:CALIBRATION_ROWS]
-        distance = CodeDistance.from_moments(moments.n, moments.total, moments.outer
-                                             ).balanced(train_errors[:CALIBRATION_ROWS], codes)
+        codes = np.concatenate([z for _, z, _ in trained])[:KEPT_SCORES]
+        distance = moments.distance(train_errors[:KEPT_SCORES], codes)
 
-    def scores(parts) -> np.ndarray:  # the first CALIBRATION_ROWS rows' scores
-        errs = np.concatenate([e for e, _, _ in parts])[:CALIBRATION_ROWS]
-        if distance is None:
-            return errs
-        return errs + distance.of(np.concatenate([z for _, z, _ in parts])[:CALIBRATION_ROWS])
+    def scores(parts) -> np.ndarray:  # the first KEPT_SCORES rows' scores
+        errs = np.concatenate([e for e, _, _ in parts])[:KEPT_SCORES]
+        return with_code_term(errs, distance, None if distance is None else np.concatenate(
+            [z for _, z, _ in parts])[:KEPT_SCORES])
 
-    own = scores(trained)  # the threshold's floor (see calibrate)
-    calibration = scores(val) if validated else own
-    state = {
-        "loss_history": result["loss"], "val_loss_history": result["val"] or None,
-        "best_epoch": result["best_epoch"], "stopped_early": result["stop"] != "budget",
-        "stop_reason": result["stop"], "optimizer": str(hp.optimizer),
-        "epochs_budget": hp.epochs, "train_mse": trimmed_mean(train_errors),
-        "validation_mse": trimmed_mean(held_out) if validated else None,
-        "error_quantiles": np.quantile(calibration, QUANTILE_LEVELS),
-        "threshold": 0.0, "calibration_rows": len(calibration),
-    }
-    fitted = Autoencoder._from_state({**ae.get_params(), "hidden": tuple(hp.hidden)}, network,
-                                     state, code_distance=distance)
-    fitted.calibration_ = calibrate(calibration, fitted.contamination,
-                                    "validation rows" if validated else "training rows", own)
-    fitted.threshold_ = fitted.calibration_.threshold
+    fitted = Autoencoder(**{**ae.get_params(), "hidden": tuple(hp.hidden)})
+    finish(fitted, network, TrainingResult(
+        loss_history=result["loss"], val_loss_history=result["val"] or None,
+        best_epoch=result["best_epoch"], stop_reason=StopReason(result["stop"])), hp,
+        train_mse=trimmed_mean(train_errors), own=scores(trained),
+        val_errors=held_out if validated else None,
+        val_scores=scores(val) if validated else None, distance=distance)
     return fitted
 
 
