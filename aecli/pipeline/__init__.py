@@ -18,11 +18,11 @@ from ..estimators import Hyperparameters
 from ..estimators.hyperparameters import MAX_WIDTH, check_latent_below
 from ..io import BadValues, Format
 from ..nn.training import EpochReport
-from ..preprocessing import MAX_LEVELS, MissingPolicy, Roles, ScalerKind
+from ..preprocessing import DEFAULT_MAX_LEVELS, MissingPolicy, Roles, ScalerKind
 from .bundle import ModelBundle
 
 __all__ = [
-    "MAX_LEVELS",
+    "DEFAULT_MAX_LEVELS",
     "MAX_WIDTH",
     "BadValues",
     "EpochReport",

@@ -37,7 +37,7 @@ from ..io.parquet import row_group_sizes
 from ..io.readers import BATCH_ROWS
 from ..io.surveyed import Surveyed, rereadable, survey_input
 from ..preprocessing import (
-    MAX_LEVELS,
+    DEFAULT_MAX_LEVELS,
     MissingPolicy,
     RawRows,
     Roles,
@@ -68,7 +68,7 @@ class DataOptions:
     exclude: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
     auto_categorical: bool = True
-    max_levels: int = MAX_LEVELS
+    max_levels: int = DEFAULT_MAX_LEVELS
     missing: MissingPolicy | None = MissingPolicy.ERROR
     bad_values: BadValues | None = BadValues.ERROR
     scale: ScalerKind = ScalerKind.STANDARD

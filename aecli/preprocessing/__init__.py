@@ -21,7 +21,7 @@ from .missing import (
     reject_infinite,
 )
 from .prepare import BatchBuffers, Preparation, Prepared, RawRows, screen
-from .roles import MAX_LEVELS, Roles, decide_roles
+from .roles import DEFAULT_MAX_LEVELS, Roles, decide_roles
 from .scalers import (
     SCALERS,
     IdentityScaler,
@@ -34,7 +34,7 @@ from .scalers import (
 )
 
 __all__ = [
-    "MAX_LEVELS",
+    "DEFAULT_MAX_LEVELS",
     "SCALERS",
     "Categorical",
     "RawRows",

@@ -18,25 +18,25 @@ import pyarrow as pa
 from ..errors import DataError
 from ..io.survey import missing_mask
 
-__all__ = ["MOST_LEVELS", "Categorical", "as_text", "check_levels", "distinct_count"]
+__all__ = ["ONE_HOT_LIMIT", "Categorical", "as_text", "check_levels", "distinct_count"]
 
 # Most levels one column may be one-hot encoded with, even when forced: its block takes one
 # float per level per row (1M rows x 1,000 levels: 4 GB in float32).
-MOST_LEVELS = 1000
+ONE_HOT_LIMIT = 1000
 
 
 def check_levels(name: str, count: int) -> None:
-    """Refuse a categorical column of more than ``MOST_LEVELS`` levels.
+    """Refuse a categorical column of more than ``ONE_HOT_LIMIT`` levels.
 
     Raises
     ------
     DataError
         With the count, and what to do instead.
     """
-    if count > MOST_LEVELS:
+    if count > ONE_HOT_LIMIT:
         raise DataError(
             f"column {name!r} has {count:,} distinct values: one-hot encoding more than "
-            f"{MOST_LEVELS:,} levels is refused (each would be a column of the network)",
+            f"{ONE_HOT_LIMIT:,} levels is refused (each would be a column of the network)",
             hint=f"leave it out (--exclude {name}), or group its rare values into one before "
             "training")
 

@@ -35,9 +35,12 @@ from ..io.survey import (
 from .categorical import check_levels
 from .columns import absent_column, choose_feature_columns
 
-__all__ = ["MAX_LEVELS", "ID_MIN_ROWS", "Roles", "decide_roles"]
+__all__ = ["DEFAULT_MAX_LEVELS", "ID_MIN_ROWS", "Roles", "decide_roles"]
 
-MAX_LEVELS = 50  # --max-levels: most distinct values of a text column one-hot encoded
+# The default of --max-levels: a text column of at most this many distinct values is
+# categorical (one-hot encoded) without being named; categorical.ONE_HOT_LIMIT is the limit
+# of any categorical column, named or not.
+DEFAULT_MAX_LEVELS = 50
 ID_MIN_ROWS = 10  # fewer rows than this say too little to call a column an identifier
 
 
@@ -184,7 +187,7 @@ def _mark(decimal: str) -> str:
 def decide_roles(data: pa.Table | Survey, *, columns: Sequence[str] | None = None,
                  exclude: Sequence[str] | None = None,
                  categorical: Sequence[str] | None = None, auto_categorical: bool = True,
-                 max_levels: int = MAX_LEVELS, decimal: str = ".") -> Roles:
+                 max_levels: int = DEFAULT_MAX_LEVELS, decimal: str = ".") -> Roles:
     """Decide each column's role from a survey of every training row (or a table, surveyed
     whole).
 
