@@ -125,12 +125,13 @@ class Hyperparameters:
     tol: float = _param(1e-4, "Improvements of the monitored loss smaller than this "
                         "fraction count as none for patience.", low=0.0, high=1.0)
     contamination: float = _param(0.01, "Expected fraction of anomalies: the score threshold "
-                                  "is this upper quantile of the calibration errors.",
+                                  "is this upper quantile of the calibration scores.",
                                   low=0.0, high=0.5, low_open=True)
     score_by: str = _param("auto", "What a row's anomaly score is made of: error+code, "
                            "its reconstruction error plus its code's distance from the "
-                           "training rows' codes (Hotelling's T², in units of the mean "
-                           "training error; it also finds rows the network learned to "
+                           "training rows' codes (Hotelling's T², weighted so that a row at "
+                           "the 99th percentile of the training rows' T² adds their 99th "
+                           "percentile error; it also finds rows the network learned to "
                            "reconstruct); error, the error alone; auto, error+code when "
                            "every column is numeric and error otherwise.", choices=ScoreBy)
     seed: int | None = _param(0, "Seed of the one random generator used for the split, "
