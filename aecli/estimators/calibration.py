@@ -1,42 +1,29 @@
-"""The anomaly threshold: the ``1 - contamination`` quantile of the calibration scores.
+"""The anomaly threshold, the ``1 - contamination`` quantile of the calibration scores, and
+each score's p-value among them.
 
-The scores are those of the validation rows; when these are too few for an empirical
-quantile at ``contamination`` (``TAIL_ROWS`` above it: 1,000 rows at 1%, so tables under about
-10,000 rows with the default 10% held out), each row's out-of-fold score instead, from models
-trained the same way on the other folds (:meth:`aecli.Autoencoder.fit`), so that the threshold
-rests on every row of the table. It costs five more fits, on tables small enough to afford
-them; on digits, breast cancer, an S-curve and an 8,000-row table (5 seeds each) the share of
-clean held-out rows flagged at 1% spread over 0.6-2.9% with it, against 0.3-3.7% from the
-validation rows alone.
+The calibration scores are the validation rows'. When these are too few for an empirical
+quantile at ``contamination`` (``TAIL_ROWS`` above it: 1,000 rows at 1%), a table small
+enough to afford five more fits is calibrated on every row's out-of-fold score instead
+(:func:`aecli.estimators.finish.calibrate_out_of_fold`, :mod:`aecli.estimators.ensemble`),
+so that the threshold rests on every row of the table. The fold models' scales and tails
+differ from the main model's, so their scores are brought to its scale (the ratio of the
+models' median scores of their own training rows), and the quantile of the model's scores of
+its own training rows, in sample and so lower than new rows will give, is a floor the
+threshold is raised to.
 
-Out-of-fold scores come from five other models, whose scale and tail differ from this one's
-(one digits model's 99th percentile was twice its folds'). So each fold model's scores are
-scaled by the ratio of the two models' median scores of their own training rows, and the
-quantile of this model's scores of its own rows, in-sample and so lower than it will give new
-rows, is a floor the threshold is raised to: 18 of those 20 runs then flag 0.5-2% (mean
-1.13%), against 13 (mean 1.73%).
-
-The fold models are kept and score with this one (:mod:`aecli.estimators.ensemble`), so the
-scores calibrated are the ensemble's, each row's mapped from in-sample to out-of-sample
-scores model by model; the floor is the ensemble's scores of its own rows. Measured with
-every row held out once (five folds per seed, ``bench/detection.py``), all 20 runs flag
-0.6-1.8% (mean 1.18%; 0.8-1.8% and 1.16% with the code term over its mean).
-
-With enough errors (``TAIL_ROWS`` of them above the quantile) it is their empirical
-quantile. With fewer, the empirical quantile rests on one or two rows and moves from seed to
-seed, so the tail is modelled instead, by peaks over a threshold (Pickands-Balkema-de Haan):
-the errors above a lower quantile ``u``, which has enough rows beyond it, are taken as
-exponential with scale ``s``, and the quantile is extrapolated:
-``u + s * ln(tail / contamination)``, ``tail`` being the share of rows above ``u``. ``s`` is
-the median excess over ``u`` divided by ln 2, which one anomaly among the calibration rows
-cannot inflate as it would a mean. Squared reconstruction errors have about exponential tails
-(sums of squares). On six tables (125 to 5,600 training rows, 5 seeds each) the share of
-clean held-out rows flagged at ``contamination=0.01`` averaged 1.1-2.1% against 0.7-3.2%
-with the empirical quantile, and its spread across seeds was smaller on four of the six.
+With ``TAIL_ROWS`` scores above the quantile it is their empirical quantile. With fewer, the
+empirical quantile rests on one or two rows and moves from seed to seed, so the tail is
+modelled instead, by peaks over a threshold (Pickands-Balkema-de Haan): the scores above a
+lower quantile ``u``, which has enough rows beyond it, are taken as exponential with scale
+``s``, and the quantile is extrapolated: ``u + s * ln(tail / contamination)``, ``tail`` being
+the share of rows above ``u``. ``s`` is the median excess over ``u`` divided by ln 2, which one
+anomaly among the calibration rows cannot inflate as it would a mean. Squared reconstruction
+errors have about exponential tails (sums of squares).
 
 The same tail gives each scored row its p-value (:class:`ScoreDistribution`): the share of
 calibration scores at least as large, and past the largest, the fitted exponential's, so
 that a row three times as far past the threshold reads a smaller p than one just past it.
+The measurements behind these choices are in ``bench/README.md``.
 """
 
 from __future__ import annotations
