@@ -157,8 +157,9 @@ def _row_error(g: _Graph, h: str, xs: str, observed: str | None, d: int) -> str:
 
 
 def _scored(g: _Graph, ae, xs: str, observed: str | None, d: int) -> tuple[str, str]:
-    """The rows' ``error`` and ``score`` (N,), as :meth:`ModelBundle.scored_scaled` gives
-    them: with an ensemble, the means over its models, each at the main model's scale."""
+    """The rows' ``error`` and ``score`` (N,) as a graph of the arithmetic of
+    :meth:`aecli.Autoencoder.score_parts` (its tests compare the two): with an ensemble,
+    the means over the estimator's ``score_models()``, each at the main model's scale."""
     models = ae.score_models()
     errors, scores = [], []
     for i, m in enumerate(models):
