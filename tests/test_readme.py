@@ -1,20 +1,24 @@
-"""The README's Python example runs as written and prints what it claims."""
+"""The Python examples of the docs run as written and print what they claim.
+
+(The shell commands of the README and docs/ are run by tests/test_docs_examples.py.)"""
 
 import contextlib
 import io
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON_API = ROOT / "docs" / "python-api.md"
+MODEL_FILE = ROOT / "docs" / "model-file.md"
 
 
 def test_python_api_example_runs():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert blocks, "the README has no Python example"
+    blocks = re.findall(r"```python\n(.*?)```", PYTHON_API.read_text(), re.S)
+    assert blocks, "docs/python-api.md has no Python example"
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         api = next(b for b in blocks if "from aecli import Autoencoder" in b)
-        exec(compile(api, "README.md", "exec"), {})
+        exec(compile(api, str(PYTHON_API), "exec"), {})
     printed = out.getvalue()
     assert "(500, 3) (500, 10)" in printed
     ae, pca = (float(x) for x in re.findall(r"MSE (\d+\.\d+)", printed))
@@ -26,10 +30,10 @@ def test_onnx_example_runs_as_printed(tmp_path, monkeypatch):
 
     from aecli.cli import app
 
-    text = README.read_text()
+    text = MODEL_FILE.read_text()
     block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "onnxruntime" in b)
     command = re.search(r"^aecli (export .*)$", text, re.M).group(1).split()
-    (tmp_path / "sample_data").symlink_to(README.parent / "sample_data")
+    (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     r = runner.invoke(app, ["train", "sample_data/digits.csv", "--exclude", "label", "-o",
@@ -39,7 +43,7 @@ def test_onnx_example_runs_as_printed(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(block, "README.md", "exec"), {})
+        exec(compile(block, str(MODEL_FILE), "exec"), {})
     flagged, total = (int(x) for x in re.findall(r"(\d+) of (\d+) rows", out.getvalue())[0])
     assert total == 1797 and 0 < flagged < total
 
@@ -49,7 +53,7 @@ def test_the_estimator_parameters_listed_are_all_there_are():
 
     from aecli.estimators import Hyperparameters
 
-    text = README.read_text()
+    text = PYTHON_API.read_text()
     start = text.index("Parameters (one declaration, `aecli.estimators.Hyperparameters`")
     listed = set(re.findall(r"`(\w+)`", text[start : text.index("Methods:", start)]))
     assert {f.name for f in fields(Hyperparameters)} <= listed
