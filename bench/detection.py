@@ -119,7 +119,7 @@ def _standardise(fit, score):
     return (fit[:, keep] - mean[keep]) / std[keep], (score[:, keep] - mean[keep]) / std[keep]
 
 
-# aecli's settings for a table that holds its own anomalies (README: "Which settings when")
+# aecli's settings for a table that holds its own anomalies (docs/scores.md, "Which settings when")
 ROBUST = {"dropout": 0.2, "trim": 0.1}
 
 

@@ -1,6 +1,6 @@
 """Hostile outputs: collisions, full disks, closed stdout and stderr, killed runs, ``-o -``.
 
-The promise (README, "Exit codes and failures"): an output never overwrites an input, the model
+The promise (docs/failures.md): an output never overwrites an input, the model
 being read, or another output of the same command, and such a command is refused (exit 2)
 before any work; a full disk or a closed stdout is an error (exit 2) that leaves none of the
 command's files; a reader that closes the pipe is a quiet success; a closed stderr never stops
