@@ -185,3 +185,27 @@ def test_cli_reference_is_generated_from_the_help():
         sys.path.remove(str(ROOT / "docs"))
     assert (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") == gen_cli.render(), (
         "docs/cli.md is out of date: run .venv/bin/python docs/gen_cli.py")
+
+
+def _anchors(path: Path) -> set[str]:
+    """The heading anchors GitHub makes for a Markdown page."""
+    headings = re.findall(r"^#+ (.*)$", path.read_text(encoding="utf-8"), flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_links_between_pages_resolve():
+    pages = [ROOT / p for p in PAGES] + [ROOT / "docs" / "cli.md", ROOT / "CHANGELOG.md",
+                                          ROOT / "bench" / "README.md"]
+    broken = []
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"\w+://", target):
+                continue
+            file, _, anchor = target.partition("#")
+            path = (page.parent / file).resolve() if file else page
+            if not path.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such file)")
+            elif anchor and path.suffix == ".md" and anchor not in _anchors(path):
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
+    assert not broken, "\n".join(broken)
