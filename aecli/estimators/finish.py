@@ -2,16 +2,16 @@
 
 In memory, streamed and on a cluster, a fit ends the same way: the training and held-out
 rows' scores give the calibration quantiles and the threshold (:mod:`.calibration`), and the
-estimator's fitted attributes are set by :func:`finish`, the one place that assigns them. A
-model file's copy of that state comes back through :func:`restore`, whose keys
-(:data:`STATE_KEYS`) are the training summary's. A table too small to hold out enough rows
-is calibrated out of fold by :func:`calibrate_out_of_fold`.
+estimator's fitted attributes are set by :func:`finish`, the one place that assigns them;
+:class:`FittedState` names the figures among them that the training summary and a model file
+record, and a model file's copy comes back through :func:`restore`. A table too small to
+hold out enough rows is calibrated out of fold by :func:`calibrate_out_of_fold`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, fields, replace
 
 import numpy as np
 
@@ -31,10 +31,68 @@ QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
 KEPT_SCORES = 100_000
 FOLDS = 5  # models whose out-of-fold scores calibrate a table too small to hold out enough
 DTYPES = {"float32": np.float32, "float64": np.float64}
-# The fitted state a model file keeps in its training summary, under these names (besides
-# the optional "optimizer", "epochs_budget", "stop_reason" and "calibration_rows").
-STATE_KEYS = ("loss_history", "val_loss_history", "best_epoch", "stopped_early", "train_mse",
-              "validation_mse", "threshold")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FittedState:
+    """The figures a fit leaves besides its networks and calibration, under the one set of
+    names the training summary, ``--json`` and the model file use. Each is the estimator's
+    attribute of the same name with a trailing ``_`` (``epochs_budget``: ``epochs_``).
+    Files before aecli 0.2 lack the fields that default to None."""
+
+    train_mse: float
+    validation_mse: float | None
+    epochs_budget: int | None = None
+    best_epoch: int
+    stopped_early: bool
+    stop_reason: str | None = None
+    optimizer: str | None = None
+    loss_history: list[float]
+    val_loss_history: list[float] | None
+    threshold: float
+    calibration_rows: int | None = None
+
+    @staticmethod
+    def attribute(name: str) -> str:
+        """The estimator's attribute that holds the field ``name``."""
+        return "epochs_" if name == "epochs_budget" else name + "_"
+
+    @classmethod
+    def of(cls, ae) -> FittedState:
+        """The state of a fitted estimator."""
+        return cls(**{f.name: getattr(ae, cls.attribute(f.name)) for f in fields(cls)})
+
+    def summary(self) -> dict:
+        """The fields as the training summary holds them (no copies)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_summary(cls, summary: dict) -> FittedState:
+        """The state a model file's training summary records (:data:`STATE_KEYS` present)."""
+        loss = [float(x) for x in summary["loss_history"]]
+        val = summary["val_loss_history"]
+        stopped = bool(summary["stopped_early"])
+        rows, val_mse = summary.get("calibration_rows"), summary["validation_mse"]
+        return cls(
+            train_mse=float(summary["train_mse"]),
+            validation_mse=None if val_mse is None else float(val_mse),
+            # Files before aecli 0.2 recorded neither: Adam ran, for the epochs it says.
+            epochs_budget=int(summary.get("epochs_budget", len(loss))),
+            best_epoch=int(summary["best_epoch"]), stopped_early=stopped,
+            stop_reason=str(summary.get("stop_reason", "plateau" if stopped else "budget")),
+            optimizer=str(summary.get("optimizer", "adam")),
+            loss_history=loss, val_loss_history=None if val is None else [float(x) for x in val],
+            threshold=float(summary["threshold"]),
+            calibration_rows=None if rows is None else int(rows))
+
+    def set_on(self, ae) -> None:
+        """Assign the state to the estimator ``ae``'s attributes."""
+        for f in fields(self):
+            setattr(ae, self.attribute(f.name), getattr(self, f.name))
+
+
+# What a model file's training summary must hold to rebuild the fitted state.
+STATE_KEYS = tuple(f.name for f in fields(FittedState) if f.default is MISSING)
 
 
 @dataclass(frozen=True)
@@ -83,34 +141,33 @@ def finish(ae, network: Network, result: TrainingResult, p: Hyperparameters, *,
                                               "out-of-fold")
     ae.network_ = network
     ae.members_ = members
-    ae.optimizer_, ae.epochs_ = p.optimizer.value, p.epochs
-    ae.stop_reason_ = result.stop_reason.value
     ae.n_features_in_ = network.specs[0].n_in
     if names is not None:
         ae.feature_names_in_ = names
     elif hasattr(ae, "feature_names_in_"):
         del ae.feature_names_in_
-    ae.loss_history_ = result.loss_history
-    ae.val_loss_history_ = result.val_loss_history
-    ae.best_epoch_ = result.best_epoch
-    ae.stopped_early_ = result.stopped_early
-    ae.train_mse_ = float(train_mse)
-    ae.validation_mse_ = None if val_errors is None else trimmed_mean(val_errors)
     ae.code_distance_ = distance
     ae.score_quantiles_ = np.quantile(calibration, QUANTILE_LEVELS)
     ae.calibration_ = calibrate(calibration, ae.contamination, source, own)
-    ae.threshold_ = ae.calibration_.threshold
-    ae.calibration_rows_ = len(calibration)
+    FittedState(
+        train_mse=float(train_mse),
+        validation_mse=None if val_errors is None else trimmed_mean(val_errors),
+        epochs_budget=p.epochs, best_epoch=result.best_epoch,
+        stopped_early=result.stopped_early, stop_reason=result.stop_reason.value,
+        optimizer=p.optimizer.value, loss_history=result.loss_history,
+        val_loss_history=result.val_loss_history, threshold=ae.calibration_.threshold,
+        calibration_rows=len(calibration)).set_on(ae)
 
 
 def restore(ae, network: Network, state: dict, score_quantiles: np.ndarray,
             feature_names=None, code_distance: CodeDistance | None = None,
             members: tuple[Member, ...] = ()):
     """``ae`` (unfitted, with the model's parameters) fitted from a trained ``network`` and
-    the state :func:`finish` assigned, as a model file stores it: ``state`` holds
-    :data:`STATE_KEYS`, ``score_quantiles`` the calibration scores' quantiles, and
-    ``code_distance`` and ``members`` the code term (needed with ``score_by="error+code"``)
-    and the fold models that score with it (see :mod:`aecli.estimators.ensemble`)."""
+    the state :func:`finish` assigned, as a model file stores it: ``state``, the training
+    summary, holds :data:`STATE_KEYS` (see :class:`FittedState`), ``score_quantiles`` the
+    calibration scores' quantiles, and ``code_distance`` and ``members`` the code term
+    (needed with ``score_by="error+code"``) and the fold models that score with it (see
+    :mod:`aecli.estimators.ensemble`)."""
     d = network.specs[0].n_in
     p = ae._checked(d)
     if p.score_by is not ScoreBy.AUTO and (
@@ -129,23 +186,8 @@ def restore(ae, network: Network, state: dict, score_quantiles: np.ndarray,
     ae.n_features_in_ = d
     if feature_names is not None:
         ae.feature_names_in_ = np.asarray(feature_names, dtype=object)
-    ae.loss_history_ = [float(x) for x in state["loss_history"]]
-    val = state["val_loss_history"]
-    ae.val_loss_history_ = None if val is None else [float(x) for x in val]
-    ae.best_epoch_ = int(state["best_epoch"])
-    ae.stopped_early_ = bool(state["stopped_early"])
-    # Files before aecli 0.2 recorded neither: Adam ran, for the epochs it says.
-    ae.optimizer_ = str(state.get("optimizer", "adam"))
-    ae.epochs_ = int(state.get("epochs_budget", len(ae.loss_history_)))
-    ae.stop_reason_ = str(state.get("stop_reason",
-                                    "plateau" if ae.stopped_early_ else "budget"))
-    ae.train_mse_ = float(state["train_mse"])
-    val_mse = state["validation_mse"]
-    ae.validation_mse_ = None if val_mse is None else float(val_mse)
+    FittedState.from_summary(state).set_on(ae)
     ae.score_quantiles_ = np.array(score_quantiles, dtype=np.float64)
-    rows = state.get("calibration_rows")  # not recorded before aecli 0.2
-    ae.calibration_rows_ = None if rows is None else int(rows)
-    ae.threshold_ = float(state["threshold"])
     return ae
 
 

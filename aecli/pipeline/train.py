@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..estimators import PCA, Autoencoder, Hyperparameters
+from ..estimators.finish import FittedState
 from ..formatting import format_architecture
 from ..io import BadValues
 from ..nn import SoftmaxGroups
@@ -141,22 +142,12 @@ def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dro
         "latent": int(ae.latent),
         "architecture": format_architecture([{"in": s.n_in, "out": s.n_out}
                                              for s in ae.network_.specs]),
-        "train_mse": ae.train_mse_,
-        "validation_mse": ae.validation_mse_,
+        **FittedState.of(ae).summary(),  # the figures a model file rebuilds the estimator from
         "pca_mse": pca[0],
         "pca_explained_variance": pca[1],
         "epochs_run": len(ae.loss_history_),
-        "epochs_budget": ae.epochs_,
-        "best_epoch": ae.best_epoch_,
-        "stopped_early": ae.stopped_early_,
-        "stop_reason": ae.stop_reason_,
-        "optimizer": ae.optimizer_,
         "schedule": "none" if ae.optimizer_ == "lbfgs" else str(ae.schedule),
         "seconds": seconds,
-        "loss_history": ae.loss_history_,
-        "val_loss_history": ae.val_loss_history_,
-        "threshold": ae.threshold_,
-        "calibration_rows": ae.calibration_rows_,
         "calibration_method": ae.calibration_.method,
         "calibration_source": ae.calibration_.source,
         "calibration_warning": ae.calibration_.warning(ae.contamination),
