@@ -35,14 +35,16 @@ def code_blocks(text: str) -> list[str]:
 
 
 def command_lines(text: str) -> list[str]:
-    """Every ``aecli ...`` command line the README shows: in code blocks (``$ aecli ...`` or
-    ``aecli ...``) and in inline code spans."""
+    """Every ``aecli ...`` command line the README and docs show: in code blocks (``$ aecli ...``,
+    ``aecli ...``, ``.venv/bin/aecli ...`` or a crontab line) and in inline code spans."""
     lines = []
     for block in code_blocks(text):
         for line in block.splitlines():
-            line = line.strip().removeprefix("$ ")
-            if line.startswith("aecli "):
-                lines.append(line)
+            # also a crontab line or a path to the venv's aecli: `0 6 * * * /opt/.../aecli ...`
+            found = re.match(r"(?:(?:[\d*/,-]+ ){5})?(?:\w+=\S+ )*(?:\S*/)?(aecli \S.*)$",
+                             line.strip().removeprefix("$ "))
+            if found:
+                lines.append(found.group(1))
     lines += re.findall(r"`(aecli [^`]+)`", text)
     return lines
 
