@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := out/demo
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench lint docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check aecli tests bench sample_data
+
+# docs/cli.md is generated from the commands' --help (tests/test_docs_examples.py checks it)
+docs: $(STAMP)
+	$(BIN)/python docs/gen_cli.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
