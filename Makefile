@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check aecli tests bench sample_data
+	$(BIN)/ruff check aecli tests bench sample_data docs
 
 # docs/cli.md is generated from the commands' --help (tests/test_docs_examples.py checks it)
 docs: $(STAMP)
