@@ -216,7 +216,7 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
         rows = np.arange(offset + 1, offset + batch.num_rows + 1)
         if mask is not None:
             rows = rows[mask]
-        scored = bundle.scored_scaled(xs, prepare.workspace, imputed)
+        scored = bundle.autoencoder.score_parts(xs, prepare.workspace, imputed)  # the one score
         xs_hat, sq, errors, scores = scored.xs_hat, scored.sq, scored.errors, scored.scores
         totals.add(bundle, sq, imputed)
         p_value = calibrated.p_value(scores)  # NaN for a NaN score
