@@ -60,12 +60,14 @@ def _default(param) -> str:
 def _help_text(command) -> list[str]:
     """The command's help as Markdown: its paragraphs, with the example as a code block."""
     lines: list[str] = []
+    example = False  # the paragraph after "Example:" is a command line
     for paragraph in inspect.cleandoc(command.help or "").split("\n\n"):
         paragraph = paragraph.strip("\n")
-        if paragraph.lstrip().startswith("aecli "):
+        if example or paragraph.lstrip().startswith("aecli "):
             lines += ["```sh", *(line.strip() for line in paragraph.splitlines()), "```", ""]
         else:
             lines += [" ".join(paragraph.split()), ""]
+        example = paragraph.strip().endswith("Example:")
     return lines
 
 
