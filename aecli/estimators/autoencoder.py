@@ -22,12 +22,12 @@ from . import checks as v
 from .base import ParamsMixin
 from .calibration import quantile_rows
 from .ensemble import Member, ScoreParts, mean_scores, score_parts
-from .finish import DTYPES, FOLDS, KEPT_SCORES, calibrate_out_of_fold, finish
+from .finish import DTYPES, FOLDS, KEPT_SCORES, calibrate_out_of_fold, finish, own_and_held_out
 from .hyperparameters import Hyperparameters
 from .rows import chunked as _chunked
 from .rows import sample as _sample
 from .rows import split as _split
-from .scoring import CodeDistance, CodeMoments, cell_errors, errors_and_scores, with_code_term
+from .scoring import CodeDistance, CodeMoments, cell_errors
 
 # Most training rows (a random sample of them) whose errors and codes give the training MSE,
 # the code term's statistics and the threshold's floor: a forward pass over every row cost a
@@ -128,10 +128,9 @@ class Autoencoder(ParamsMixin):
         train_errors = reconstruction_mse_rows(network, sample, codes=codes)
         distance = CodeDistance.from_codes(codes, train_errors) \
             if p.score_by.with_code(_categorical(groups)) else None
-        own = with_code_term(train_errors, distance, codes)  # the model's own rows, in sample
-        val_errors = val_scores = None
-        if X_val is not None:
-            val_errors, val_scores = errors_and_scores(network, X_val, distance)
+        # the model's own rows (in sample), and the held-out rows
+        own, val_errors, val_scores = own_and_held_out(network, distance, train_errors, codes,
+                                                       X_val)
         calibrating = len(own if val_scores is None else val_scores)
         rows = len(arr) + (len(X_val) if given else 0)
         folds = None
@@ -212,10 +211,8 @@ class Autoencoder(ParamsMixin):
         prefix_codes = np.concatenate([z for _, z in kept])
         distance = moments.distance(prefix_errors, prefix_codes) \
             if p.score_by.with_code(_categorical(groups)) else None
-        own = with_code_term(prefix_errors, distance, prefix_codes)  # a prefix
-        val_errors = val_scores = None
-        if X_val is not None:
-            val_errors, val_scores = errors_and_scores(network, X_val, distance)
+        own, val_errors, val_scores = own_and_held_out(network, distance, prefix_errors,
+                                                       prefix_codes, X_val)  # own: a prefix
         finish(self, network, result, p, train_mse=train_mse.value, own=own,
                val_errors=val_errors, val_scores=val_scores, distance=distance)
         return self

@@ -22,7 +22,7 @@ from ..nn.trimmed import trimmed_mean
 from .calibration import calibrate
 from .ensemble import FoldScores, Member, calibration_scores, in_sample
 from .hyperparameters import Hyperparameters
-from .scoring import CodeDistance, ScoreBy, errors_and_scores
+from .scoring import CodeDistance, ScoreBy, errors_and_scores, with_code_term
 
 # Levels at which the calibration scores are kept (``score_quantiles_``), for p-values.
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
@@ -157,6 +157,18 @@ def finish(ae, network: Network, result: TrainingResult, p: Hyperparameters, *,
         optimizer=p.optimizer.value, loss_history=result.loss_history,
         val_loss_history=result.val_loss_history, threshold=ae.calibration_.threshold,
         calibration_rows=len(calibration)).set_on(ae)
+
+
+def own_and_held_out(network: Network, distance: CodeDistance | None, errors: np.ndarray,
+                     codes: np.ndarray, X_val: np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """What :func:`finish` calibrates with: the model's scores of some of its training rows,
+    from their ``errors`` (m,) and ``codes`` (m, k), and its errors and scores of the
+    held-out rows ``X_val`` (None, None without them)."""
+    own = with_code_term(errors, distance, codes)
+    if X_val is None:
+        return own, None, None
+    return own, *errors_and_scores(network, X_val, distance)
 
 
 def restore(ae, network: Network, state: dict, score_quantiles: np.ndarray,
