@@ -235,3 +235,41 @@ def test_python_names_the_pages_cite_exist():
             else:
                 missing.append(f"{page}: {name}")
     assert not missing, "\n".join(missing)
+
+
+# names docs/model-file.md gives for what older formats held, or that are not fields
+NOT_FIELDS = {"np.savez", "write_model", "metrics", "threshold", "info.summary"}
+
+
+def test_model_file_fields_the_page_names_are_in_a_model(runner):
+    """Every member and metadata field docs/model-file.md says a model holds is in the model
+    the README trains (with its fold models) or the one docs/tables.md trains."""
+    import json
+
+    import numpy as np
+
+    runner.page("docs/tables.md")  # digits.npz from the README, orders.npz from tables.md
+    page = (ROOT / "docs" / "model-file.md").read_text(encoding="utf-8")
+    section = page[page.index("## What it holds"): page.index("## `aecli export`")]
+    names = {n.replace("{i}", "0") for n in re.findall(r"`([a-z_]+[\w{}]*(?:\.[\w{}]+)*\.?)`",
+                                                      section)}
+    names |= set(re.findall(r"`(info\.[\w.]+)`", (ROOT / "docs" / "tables.md").read_text()))
+    members, metas = set(), []
+    for model in ("digits.npz", "orders.npz"):
+        with np.load(runner.workdir / model, allow_pickle=False) as z:
+            members |= set(z.files)
+            metas.append(json.loads(bytes(z["meta"]).decode("utf-8")))
+
+    def in_meta(meta, path):
+        for key in path.split("."):
+            if not isinstance(meta, dict) or key not in meta:
+                return False
+            meta = meta[key]
+        return True
+
+    missing = [n for n in sorted(names - NOT_FIELDS)
+               if "." in n or n in {"meta", "summary", "categorical", "score"}
+               if not n.startswith("aecli.") and n not in members
+               and not any(m.startswith(n if n.endswith(".") else n + ".") for m in members)
+               and not any(in_meta(meta, n) for meta in metas)]
+    assert not missing, f"docs/model-file.md names fields no model holds: {missing}"
