@@ -90,17 +90,39 @@ def input_name(data) -> str:
     return "<stdin>" if data in (None, "-") else str(data)
 
 
-def surveyed_roles(source, options: DataOptions) -> tuple[Surveyed, Roles]:
-    """Survey every row of ``source`` and decide its columns' roles (see
+def roles_from(survey, options: DataOptions, decimal: str = ".") -> Roles:
+    """The columns' roles decided from a survey of every row (of a table, or of the merged
+    partitions of a data set), as the data options say (see
     :func:`aecli.preprocessing.decide_roles`)."""
+    return decide_roles(survey, columns=options.columns, exclude=options.exclude,
+                        categorical=options.categorical,
+                        auto_categorical=options.auto_categorical,
+                        max_levels=options.max_levels, decimal=decimal)
+
+
+def surveyed_roles(source, options: DataOptions) -> tuple[Surveyed, Roles]:
+    """Survey every row of ``source`` and decide its columns' roles."""
     surveyed = survey_input(source, options.input_format, options.delimiter, options.decimal)
     with naming_input(surveyed.name):
-        roles = decide_roles(surveyed.survey, columns=options.columns, exclude=options.exclude,
-                             categorical=options.categorical,
-                             auto_categorical=options.auto_categorical,
-                             max_levels=options.max_levels,
-                             decimal=surveyed.dialect.decimal if surveyed.dialect else ".")
+        roles = roles_from(surveyed.survey, options,
+                           surveyed.dialect.decimal if surveyed.dialect else ".")
     return surveyed, roles
+
+
+def raw_rows(table: pa.Table | pa.RecordBatch, roles: Roles, options: DataOptions, name: str,
+             row_offset: int = 0) -> RawRows:
+    """The rows training takes from a table or a batch, however it was read (in memory,
+    streamed, a partition): the numeric features' values as float64 (NaN where missing;
+    a bad cell as ``options.bad_values`` says, named by ``name`` and its row number from
+    ``row_offset``) and the categorical columns."""
+    X = to_matrix(table, roles.numeric, dtype=np.float64, row_offset=row_offset, name=name,
+                  bad_values=options.bad_values)  # (n, numeric features)
+    if not roles.categorical:
+        return RawRows(X, None)
+    categorical = table.select(roles.categorical)
+    if isinstance(categorical, pa.RecordBatch):
+        categorical = pa.Table.from_batches([categorical])
+    return RawRows(X, categorical)
 
 
 def load_features(data, options: DataOptions) -> tuple[RawRows, Roles, Surveyed]:
@@ -119,10 +141,7 @@ def load_features(data, options: DataOptions) -> tuple[RawRows, Roles, Surveyed]
         surveyed, roles = surveyed_roles(source, replace(options, input_format=fmt))
         table = read_table(source, fmt, text=surveyed.reading(roles.numeric,
                                                               bad_values=options.bad_values))
-    X = to_matrix(table, roles.numeric, dtype=np.float64, name=input_name(data),
-                  bad_values=options.bad_values)
-    return RawRows(X, table.select(roles.categorical) if roles.categorical else None), roles, \
-        surveyed
+    return raw_rows(table, roles, options, input_name(data)), roles, surveyed
 
 
 def stream_features(data, options: DataOptions, chunk_rows: int = BATCH_ROWS):
@@ -140,18 +159,13 @@ def stream_features(data, options: DataOptions, chunk_rows: int = BATCH_ROWS):
     if data in (None, "-"):
         raise DataError("--stream reads the input once per epoch, so it needs a file, not stdin",
                         hint="save the table to a file (Parquet reads fastest) and name it")
-    name = input_name(data)
-    input_format, bad_values = options.input_format, options.bad_values
+    name, input_format = input_name(data), options.input_format
     surveyed, roles = surveyed_roles(data, options)
-    text = surveyed.reading(roles.numeric, bad_values=bad_values)
+    text = surveyed.reading(roles.numeric, bad_values=options.bad_values)
 
     def rows_of(batches, offset: int) -> Iterator[tuple[int, RawRows]]:
         for batch in batches:
-            X = to_matrix(batch, roles.numeric, dtype=np.float64, row_offset=offset,
-                          name=name, bad_values=bad_values)
-            cat = pa.Table.from_batches([batch.select(roles.categorical)]) \
-                if roles.categorical else None
-            yield offset, RawRows(X, cat)
+            yield offset, raw_rows(batch, roles, options, name, offset)
             offset += batch.num_rows
 
     def read_chunks() -> Iterator[RawRows]:
