@@ -39,7 +39,7 @@ from ..estimators import Autoencoder, Hyperparameters
 from ..estimators.finish import DTYPES, KEPT_SCORES, finish
 from ..estimators.hyperparameters import check_latent_below
 from ..estimators.scoring import CodeMoments, with_code_term
-from ..io import BadValues, iter_batches, to_matrix
+from ..io import BadValues, iter_batches
 from ..io.surveyed import Surveyed, survey_input
 from ..nn import Network, autoencoder_specs, make_optimizer
 from ..nn.schedules import ScheduleKind, lr_factor
@@ -59,7 +59,6 @@ from ..preprocessing import (
     RawRows,
     Roles,
     ScalerKind,
-    decide_roles,
     scaler_from_moments,
     screen,
 )
@@ -68,7 +67,7 @@ from ..preprocessing.scalers import column_moments
 from .bundle import ModelBundle
 from .cluster_apply import partitions
 from .compare import comparison_row, default_ks
-from .sources import DataOptions
+from .sources import DataOptions, raw_rows, roles_from
 from .train import training_summary
 
 
@@ -77,9 +76,7 @@ def _raw(path: str, reading: DataOptions, roles: Roles) -> RawRows:
     the categorical columns."""
     with iter_batches(path, reading.input_format, text=reading.text) as stream:
         table = pa.Table.from_batches([b for b in stream], schema=stream.schema)
-    X = to_matrix(table, roles.numeric, dtype=np.float64, name=path,
-                  bad_values=reading.bad_values)
-    return RawRows(X, table.select(roles.categorical) if roles.categorical else None)
+    return raw_rows(table, roles, reading, path)
 
 
 def survey_part(path: str, reading: DataOptions) -> Surveyed:
@@ -97,10 +94,7 @@ def roles_of(parts: list[Surveyed], reading: DataOptions, name: str = ""
         whole = whole.merge(part.survey)
     decimal = next((p.dialect.decimal for p in parts if p.dialect is not None), ".")
     with naming_input(name or parts[0].name):
-        roles = decide_roles(whole, columns=reading.columns, exclude=reading.exclude,
-                             categorical=reading.categorical,
-                             auto_categorical=reading.auto_categorical,
-                             max_levels=reading.max_levels, decimal=decimal)
+        roles = roles_from(whole, reading, decimal)
     return roles, [replace(reading, text=Surveyed(whole, p.format, p.name, p.dialect).reading(
         roles.numeric, bad_values=reading.bad_values)) for p in parts]
 
