@@ -9,6 +9,7 @@ import aecli.pipeline.train_streamed as streaming
 from aecli import Autoencoder
 from aecli.cli import app
 from aecli.errors import DataError
+from aecli.estimators.rows import held_out
 from aecli.nn.trimmed import trimmed_mean
 from aecli.pipeline.modelfile import read_model
 from aecli.pipeline.train import train_bundle
@@ -144,8 +145,8 @@ def test_a_parquet_file_is_read_in_a_fresh_order_of_row_groups_splitting_the_sam
     np.testing.assert_array_equal(rows, np.arange(n) + 0.5)
     # held out by row number alone: the same rows whatever the order of reading
     held = {o + i for o, rows in source.shuffled(np.random.default_rng(3))
-            for i in np.flatnonzero(streaming._held_out(0, 0.1, o, len(rows)))}
-    assert held == set(np.flatnonzero(streaming._held_out(0, 0.1, 0, n)).tolist())
+            for i in np.flatnonzero(held_out(0, 0.1, o, len(rows)))}
+    assert held == set(np.flatnonzero(held_out(0, 0.1, 0, n)).tolist())
     assert 60 < len(held) < 140
     # a CSV, or a Parquet file of one row group, is read in its own order only
     pq.write_table(table, tmp_path / "one.parquet")

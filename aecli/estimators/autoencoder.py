@@ -27,6 +27,7 @@ from .hyperparameters import Hyperparameters
 from .rows import chunked as _chunked
 from .rows import sample as _sample
 from .rows import split as _split
+from .rows import split_seed
 from .scoring import CodeDistance, CodeMoments, cell_errors
 
 # Most training rows (a random sample of them) whose errors and codes give the training MSE,
@@ -118,7 +119,7 @@ class Autoencoder(ParamsMixin):
         given = X_val is not None
         if X_val is None:
             p = p.resolved(len(arr))
-            X_train, X_val = _split(arr, p.validation, rng)
+            X_train, X_val = _split(arr, p.validation, split_seed(p.seed))
         else:
             p = replace(p, validation=0.0).resolved(len(arr))  # the held-out rows are given
             X_train = arr

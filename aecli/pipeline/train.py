@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import DataError
 from ..estimators import PCA, Autoencoder, Hyperparameters
 from ..estimators.finish import FittedState
+from ..estimators.rows import held_out, split_indices, split_seed
 from ..formatting import format_architecture
 from ..io import BadValues
 from ..nn import SoftmaxGroups
@@ -37,13 +38,10 @@ class TrainingRows:
 
 
 def split_rows(n: int, validation: float, seed) -> tuple[np.ndarray, np.ndarray | None]:
-    """Indices of the training and validation rows of ``n`` (sorted), drawn with ``seed``;
-    no validation rows when they would leave fewer than 2 to train on."""
-    n_val = int(round(n * validation))
-    if n_val < 1 or n - n_val < 2:
-        return np.arange(n), None
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    """Indices of the training and validation rows of ``n`` rows numbered from 0, held out
+    by the one rule of every training path (:func:`aecli.estimators.rows.held_out`); no
+    validation rows when they would leave fewer than 2 to train on."""
+    return split_indices(held_out(split_seed(seed), validation, 0, n))
 
 
 def prepare_training_rows(X: np.ndarray | RawRows, names, *, missing: MissingPolicy,
@@ -65,7 +63,9 @@ def prepare_training_rows(X: np.ndarray | RawRows, names, *, missing: MissingPol
         raise DataError(f"{len(kept)} row(s) to train on{after}; training needs at least 2",
                         hint="give more rows" + (", or use --missing impute" if dropped else ""))
     rows = np.arange(1, len(raw) + 1) if keep is None else np.flatnonzero(keep) + 1
-    train_rows, val_rows = split_rows(len(kept), validation, seed)
+    # held out by input row number, before rows are dropped: as streamed and cluster runs do
+    val = held_out(split_seed(seed), validation, 0, len(raw))
+    train_rows, val_rows = split_indices(val if keep is None else val[keep])
     prep = Preparation.fit(kept.take(train_rows), names, missing=missing, scale=scale,
                            dtype=dtype, rows=rows[train_rows], bad_values=bad_values)
     Xs = prep.transform(raw).X  # (n_kept, width)

@@ -4,10 +4,11 @@
    each column holds, its range, its distinct values up to a cap), the surveys are merged in
    partition order, and the roles are decided from the whole, as on one machine.
 2. **Survey.** Each partition checks its rows (infinity, the missing-value policy), splits
-   them between training and validation with a generator seeded by the seed and the
-   partition's index, and returns small figures: row counts, and per numeric column the
-   count, mean, sum of squared deviations, minimum and maximum of its training values, and
-   the categorical levels it holds. These merge exactly (Chan, Golub and LeVeque's pairwise
+   them between training and validation by their row numbers in the whole data set (the
+   rule of every training path, :func:`aecli.estimators.rows.held_out`), and returns
+   small figures: row counts, and per numeric column the count, mean, sum of squared
+   deviations, minimum and maximum of its training values, and the categorical levels it
+   holds. These merge exactly (Chan, Golub and LeVeque's pairwise
    update) into the scaler, the imputation means and the levels one machine fits.
 3. **Preparation.** Each partition's rows go through the one preparation path and stay in
    worker memory, as futures the client never gathers; each returns its Gram matrix and
@@ -38,6 +39,7 @@ from ..errors import DataError, TrainingError, naming_input
 from ..estimators import Autoencoder, Hyperparameters
 from ..estimators.finish import DTYPES, KEPT_SCORES, finish
 from ..estimators.hyperparameters import check_latent_below
+from ..estimators.rows import held_out, split_seed
 from ..estimators.scoring import CodeMoments, with_code_term
 from ..io import BadValues, iter_batches
 from ..io.surveyed import Surveyed, survey_input
@@ -99,11 +101,6 @@ def roles_of(parts: list[Surveyed], reading: DataOptions, name: str = ""
         roles.numeric, bad_values=reading.bad_values)) for p in parts]
 
 
-def _split(n: int, index: int, seed: int, fraction: float) -> np.ndarray:
-    """Which of a partition's ``n`` rows are validation rows, the same on every pass."""
-    return np.random.default_rng([seed, 3, index]).random(n) < fraction
-
-
 @dataclass
 class Moments:
     """Per-column figures of training values that merge exactly across partitions."""
@@ -153,7 +150,8 @@ def survey_partition(path: str, index: int, reading: DataOptions, roles: Roles,
     with naming_input(path):
         keep = screen(raw.numeric, roles.numeric, missing, rows=rows)
     kept = raw if keep is None else raw.take(keep)
-    val = _split(len(kept), index, seed, fraction)
+    val = held_out(seed, fraction, first_row, len(raw))  # by row number in the whole data set
+    val = val if keep is None else val[keep]
     train_rows = kept.take(~val)
     levels = {}
     if train_rows.categorical is not None:
@@ -201,13 +199,14 @@ class Held:
     validation: np.ndarray
 
 
-def prepare_partition(path: str, index: int, reading: DataOptions, roles: Roles,
-                      prep: Preparation, fraction: float, seed: int, first_row: int) -> Held:
+def prepare_partition(path: str, reading: DataOptions, roles: Roles, prep: Preparation,
+                      fraction: float, seed: int, first_row: int) -> Held:
     """A partition through the one preparation path, split as the survey split it."""
     raw = _raw(path, reading, roles)
     with naming_input(path):
         prepared = prep.transform(raw, first_row)
-    val = _split(len(prepared.X), index, seed, fraction)
+    val = held_out(seed, fraction, first_row, len(raw))
+    val = val if prepared.keep is None else val[prepared.keep]
     return Held(np.ascontiguousarray(prepared.X[~val]), np.ascontiguousarray(prepared.X[val]))
 
 
@@ -217,7 +216,6 @@ class Reread:
     the workers' memory. Small: only what :func:`prepare_partition` needs."""
 
     path: str
-    index: int
     reading: DataOptions
     roles: Roles
     preparation: Preparation
@@ -226,8 +224,8 @@ class Reread:
     first_row: int
 
     def load(self) -> Held:
-        return prepare_partition(self.path, self.index, self.reading, self.roles,
-                                 self.preparation, self.fraction, self.seed, self.first_row)
+        return prepare_partition(self.path, self.reading, self.roles, self.preparation,
+                                 self.fraction, self.seed, self.first_row)
 
 
 def _rows(held: Held | Reread) -> Held:
@@ -380,7 +378,7 @@ def prepare_on_cluster(client, source: str, reading: DataOptions, params: dict,
         on_roles(roles)
     missing = MissingPolicy(missing)
     hp = Hyperparameters(**params).resolved(0, streamed=True)  # the optimizer's kind, no lbfgs
-    fraction, seed = hp.validation, hp.seed or 0
+    fraction, seed = hp.validation, split_seed(hp.seed)  # one split for every use
     counts = [c.survey.rows for c in columns]
     offsets = [sum(counts[:i]) for i in range(len(files))]
     surveys = client.gather([
@@ -397,11 +395,11 @@ def prepare_on_cluster(client, source: str, reading: DataOptions, params: dict,
                  for w in client.scheduler_info()["workers"].values())
     in_memory = not reread and (memory == 0 or size <= MEMORY_SHARE * memory)
     if in_memory:
-        held = [client.submit(prepare_partition, f, i, readings[i], roles, prep, fraction, seed,
+        held = [client.submit(prepare_partition, f, readings[i], roles, prep, fraction, seed,
                               offsets[i], key=f"aecli-held-{job}-{i}")
                 for i, f in enumerate(files)]
     else:
-        held = [Reread(f, i, readings[i], roles, prep, fraction, seed, offsets[i])
+        held = [Reread(f, readings[i], roles, prep, fraction, seed, offsets[i])
                 for i, f in enumerate(files)]
     grams = client.gather([client.submit(gram, h, key=f"aecli-gram-{job}-{i}")
                            for i, h in enumerate(held)])

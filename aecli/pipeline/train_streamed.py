@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..estimators import Autoencoder, Hyperparameters
+from ..estimators.rows import held_out, split_seed
 from ..io import BadValues
 from ..nn.training import EpochReport
 from ..preprocessing import Categorical, MissingPolicy, Preparation, RawRows, ScalerKind, screen
@@ -90,19 +91,6 @@ class Survey:
                 for name, seen in self.levels.items()]
 
 
-def _held_out(seed: int, fraction: float, first: int, m: int) -> np.ndarray:
-    """Which of the ``m`` rows from row number ``first`` (0-based) are validation rows: a
-    uniform draw per row that depends on the seed and the row number alone (SplitMix64), so
-    that every pass, in whatever order it reads, splits the same rows."""
-    z = np.arange(first, first + m, dtype=np.uint64) + np.uint64((seed or 0) * 0x2545F491
-                                                                 % (1 << 32) << 32)
-    z = z * np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z ^= z >> np.uint64(31)
-    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53 < fraction
-
-
 def survey(read_chunks: ReadChunks, names, policy: MissingPolicy, fraction: float,
            seed: int) -> Survey:
     """The first pass: check every row, split, sample, and keep validation rows."""
@@ -112,7 +100,7 @@ def survey(read_chunks: ReadChunks, names, policy: MissingPolicy, fraction: floa
     for raw in read_chunks():
         raw = raw if isinstance(raw, RawRows) else RawRows(raw)
         keep = screen(raw.numeric, names, policy, row_offset=offset)
-        val = _held_out(seed, fraction, offset, len(raw))
+        val = held_out(seed, fraction, offset, len(raw))
         rows = np.arange(offset + 1, offset + len(raw) + 1)
         offset += len(raw)
         X = raw
@@ -157,7 +145,8 @@ def train_bundle_streaming(
     started = time.perf_counter()
     # the validation fraction: 0 rows of the count matter here, only the optimizer's kind
     hp = Hyperparameters(**params).resolved(0, streamed=True)
-    s = survey(read_chunks, names, missing, hp.validation, hp.seed)
+    split = split_seed(hp.seed)  # one split for every pass
+    s = survey(read_chunks, names, missing, hp.validation, split)
     prep = Preparation.fit(s.sample, names, missing=missing, scale=scale, dtype=hp.dtype,
                            levels=s.categorical(), bad_values=bad_values)
     X_val = None
@@ -178,7 +167,7 @@ def train_bundle_streaming(
         parts = in_file_order() if shuffled is None else shuffled(
             np.random.default_rng([hp.seed or 0, 3, next(passes)]))
         for offset, raw in parts:
-            val = _held_out(hp.seed, hp.validation, offset, len(raw))
+            val = held_out(split, hp.validation, offset, len(raw))
             X, keep, _ = prep.transform(raw, offset)
             yield X[~(val if keep is None else val[keep])]
 
