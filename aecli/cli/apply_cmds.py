@@ -10,7 +10,7 @@ import typer
 
 from .. import report
 from ..errors import AnomalyFound
-from ..pipeline import Format, apply, pinned
+from ..pipeline import Format, apply
 from ..pipeline import score as scoring
 from ..pipeline.sinks import write_batches, write_columns
 from ..pipeline.sources import DataOptions, open_for_model, read_ahead, typed_output
@@ -38,7 +38,8 @@ STREAM_THREADS = 1
 class StreamIO:
     """The options of every stream command: where the rows go and in what format, which
     columns pass through, how the input is read and its gaps handled (``data``: the model's
-    policies where not given), and BLAS threads."""
+    policies where not given), and BLAS threads (the runner pins them: see
+    :func:`aecli.cli.runtime.guarded`)."""
 
     output: str | None = None
     fmt: Format | None = None
@@ -64,7 +65,9 @@ def stream_options(command):
                data_option("missing", from_model=True), option("threads", StreamThreads, None),
                data_option("bad_values", from_model=True),
                option("scheduler", cluster.PartsScheduler, None)]
-    return expand(refusing_stream_collisions(command), "io", options, _stream_io)
+    command = expand(refusing_stream_collisions(command), "io", options, _stream_io)
+    command.default_threads = STREAM_THREADS  # what the runner pins without --threads
+    return command
 
 
 def _open(model: Path, data, io: StreamIO):
@@ -109,7 +112,7 @@ def encode(
 
         check_color_by(color_by, stream.schema, keep_cols)
         batches = CodeCollector(batches, color_by)
-    with reader, pinned(io.threads or STREAM_THREADS):
+    with reader:
         write_batches(batches, io.output, io.fmt)
     if plot is not None:
         batches.save(plot)
@@ -148,7 +151,7 @@ def reconstruct(
     err = stderr_console()
     bundle, stream, keep_cols = _open(model, data, io)
     totals = apply.ErrorTotals()
-    with read_ahead(stream) as reader, pinned(io.threads or STREAM_THREADS):
+    with read_ahead(stream) as reader:
         write_batches(apply.reconstruct_stream(bundle, reader, keep_cols, stream.name, totals,
                                                error, probabilities), io.output, io.fmt)
     _dropped_note(totals, run.quiet, stream)
@@ -207,7 +210,7 @@ def score(
     # stdout carries one thing: the JSON report with --json, else the rows; a file named
     # with -o gets the rows either way
     write_rows = not json_out or io.output not in (None, "-")
-    with reader, pinned(io.threads or STREAM_THREADS):
+    with reader:
         if top is not None or not write_rows:
             for _ in batches:  # the report is built from the summary once all rows are seen
                 pass

@@ -262,6 +262,11 @@ def _unwritable(e: OSError) -> OutputError | None:
 
 
 def _guard(fn):
+    # The one place a command's BLAS threads are chosen: its --threads, else its own default
+    # (one for the stream commands: see apply_cmds.STREAM_THREADS), else None, which lets
+    # the tuner choose by timing the work.
+    default_threads = getattr(fn, "default_threads", None)
+
     @functools.wraps(fn)
     def wrapper(*args, run: Run, **kwargs):
         debug = run.debug
@@ -270,7 +275,8 @@ def _guard(fn):
             # The command's files are put in place together, and only once it has succeeded
             # (or found what --fail-on-anomaly looks for): a failure after the model is written
             # and before its JSON reaches stdout leaves no model.
-            with pinned(kwargs.get("threads")), scope(), commit_group() as outputs:
+            threads = kwargs.get("threads") or default_threads
+            with pinned(threads), scope(), commit_group() as outputs:
                 try:
                     result = fn(*args, run=run, **kwargs)
                     _flush_stdout()
