@@ -6,6 +6,7 @@ keep and a model file gives back unchanged."""
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,8 @@ from aecli.estimators import Autoencoder, Hyperparameters
 from aecli.estimators.finish import STATE_KEYS, FittedState
 from aecli.estimators.scoring import LIMIT
 from aecli.pipeline import modelfile
+
+DATA = Path(__file__).resolve().parent / "data"
 
 NAMES = [f"x{i}" for i in range(6)]
 
@@ -102,3 +105,15 @@ def test_the_help_states_the_score_rule_the_code_implements():
                      if f.name == "score_by")
     assert LIMIT == 0.99 and "99th percentile" in help_text
     assert "mean training error" not in help_text
+
+
+def test_a_format_1_summary_reads_in_todays_terms():
+    """Format 1 (aecli 0.1) recorded no optimizer, budget, stop reason or calibration count:
+    read by its format version, it ran Adam for the epochs it records and stopped at its
+    budget, as the estimator read it before; the summary says so too."""
+    bundle = modelfile.read_model(DATA / "model-format-1.npz")
+    s, ae = bundle.summary, bundle.autoencoder
+    assert (s["optimizer"], s["epochs_budget"], s["stop_reason"]) == ("adam", 3, "budget")
+    assert s["calibration_rows"] is None and ae.calibration_rows_ is None
+    assert FittedState.of(ae) == FittedState.from_summary(s)
+    assert bundle.preparation.categorical == [] and bundle.preparation.bad_values.value == "error"

@@ -96,6 +96,11 @@ def with_meta(members: dict[str, bytes], **changes) -> bytes:
     return pack({**members, "meta.npy": meta_member({**meta_of(members), **changes})})
 
 
+def without_meta_keys(members: dict[str, bytes], *keys: str) -> bytes:
+    meta = {k: v for k, v in meta_of(members).items() if k not in keys}
+    return pack({**members, "meta.npy": meta_member(meta)})
+
+
 def with_member(members: dict[str, bytes], name: str, data: bytes, **meta_changes) -> bytes:
     changed = {**members, name: data}
     if meta_changes:
@@ -230,6 +235,11 @@ BROKEN = {
     "summary empty": lambda m, b: with_meta(m, summary={}),
     "summary a list": lambda m, b: with_meta(m, summary=[1]),
     "a version 1 file without metrics": lambda m, b: with_meta(m, format_version=1),
+    # Fields a format-5 file always has (older formats' are filled in by version when read):
+    "categorical absent": lambda m, b: without_meta_keys(m, "categorical"),
+    "bad_values absent": lambda m, b: without_meta_keys(m, "bad_values"),
+    "summary without the optimizer": lambda m, b: with_meta(m, summary={
+        k: v for k, v in meta_of(m)["summary"].items() if k != "optimizer"}),
     "architecture empty": lambda m, b: with_meta(m, architecture=[]),
     "architecture of numbers": lambda m, b: with_meta(m, architecture=[1, 2]),
     "activation unknown": lambda m, b: with_meta(m, architecture=layer(m, 0, activation="exec")),

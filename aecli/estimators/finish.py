@@ -11,7 +11,7 @@ hold out enough rows is calibrated out of fold by :func:`calibrate_out_of_fold`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -37,20 +37,19 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 class FittedState:
     """The figures a fit leaves besides its networks and calibration, under the one set of
     names the training summary, ``--json`` and the model file use. Each is the estimator's
-    attribute of the same name with a trailing ``_`` (``epochs_budget``: ``epochs_``).
-    Files before aecli 0.2 lack the fields that default to None."""
+    attribute of the same name with a trailing ``_`` (``epochs_budget``: ``epochs_``)."""
 
     train_mse: float
     validation_mse: float | None
-    epochs_budget: int | None = None
+    epochs_budget: int
     best_epoch: int
     stopped_early: bool
-    stop_reason: str | None = None
-    optimizer: str | None = None
+    stop_reason: str
+    optimizer: str
     loss_history: list[float]
     val_loss_history: list[float] | None
     threshold: float
-    calibration_rows: int | None = None
+    calibration_rows: int | None  # None in files of format 1
 
     @staticmethod
     def attribute(name: str) -> str:
@@ -68,20 +67,19 @@ class FittedState:
 
     @classmethod
     def from_summary(cls, summary: dict) -> FittedState:
-        """The state a model file's training summary records (:data:`STATE_KEYS` present)."""
-        loss = [float(x) for x in summary["loss_history"]]
-        val = summary["val_loss_history"]
-        stopped = bool(summary["stopped_early"])
-        rows, val_mse = summary.get("calibration_rows"), summary["validation_mse"]
+        """The state a model file's training summary records (:data:`STATE_KEYS` present;
+        an older format's summary brought to this one's terms when read, see
+        :mod:`aecli.pipeline.model_archive`)."""
+        val, val_mse = summary["val_loss_history"], summary["validation_mse"]
+        rows = summary["calibration_rows"]
         return cls(
             train_mse=float(summary["train_mse"]),
             validation_mse=None if val_mse is None else float(val_mse),
-            # Files before aecli 0.2 recorded neither: Adam ran, for the epochs it says.
-            epochs_budget=int(summary.get("epochs_budget", len(loss))),
-            best_epoch=int(summary["best_epoch"]), stopped_early=stopped,
-            stop_reason=str(summary.get("stop_reason", "plateau" if stopped else "budget")),
-            optimizer=str(summary.get("optimizer", "adam")),
-            loss_history=loss, val_loss_history=None if val is None else [float(x) for x in val],
+            epochs_budget=int(summary["epochs_budget"]), best_epoch=int(summary["best_epoch"]),
+            stopped_early=bool(summary["stopped_early"]),
+            stop_reason=str(summary["stop_reason"]), optimizer=str(summary["optimizer"]),
+            loss_history=[float(x) for x in summary["loss_history"]],
+            val_loss_history=None if val is None else [float(x) for x in val],
             threshold=float(summary["threshold"]),
             calibration_rows=None if rows is None else int(rows))
 
@@ -92,7 +90,7 @@ class FittedState:
 
 
 # What a model file's training summary must hold to rebuild the fitted state.
-STATE_KEYS = tuple(f.name for f in fields(FittedState) if f.default is MISSING)
+STATE_KEYS = tuple(f.name for f in fields(FittedState))
 
 
 @dataclass(frozen=True)

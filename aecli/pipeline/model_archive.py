@@ -94,8 +94,8 @@ class Archive:
         self._file.close()
 
     def meta(self) -> dict:
-        """The metadata document, decoded, of a known format version (version 1 in version
-        2's terms), with its ``arrays`` listing checked for dtypes and shapes."""
+        """The metadata document, decoded, of a known format version (brought to this
+        version's terms), with its ``arrays`` listing checked for dtypes and shapes."""
         if "meta.npy" not in self._zip.NameToInfo:
             raise bad(self.path, "it has no aecli metadata (no member 'meta.npy')")
         with _reading(self.path):
@@ -305,7 +305,8 @@ def _reject_constant(name: str):
 
 def parse_meta(raw: np.ndarray, path) -> dict:
     """The metadata document from its bytes: an aecli model's, of a format this aecli reads
-    (version 1 in version 2's terms), with every ``arrays`` entry a float dtype and a shape."""
+    (an older version's brought to this version's terms, see :data:`_MIGRATIONS`), with every
+    ``arrays`` entry a float dtype and a shape."""
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
@@ -325,10 +326,8 @@ def parse_meta(raw: np.ndarray, path) -> dict:
         )
     if not isinstance(meta.get("arrays"), dict):
         raise bad(path, "its metadata lists no arrays ('arrays')")
-    if version == 1:
-        meta = _from_version_1(meta, path)
-    if version < 4 and isinstance(meta.get("params"), dict):
-        meta["params"] = {**meta["params"], "score_by": "error"}  # as it scored when written
+    for older in range(version, FORMAT_VERSION):  # each step brings one version to the next
+        meta = _MIGRATIONS[older](meta, path)
     for name, spec in meta["arrays"].items():
         if not isinstance(spec, dict) or spec.get("dtype") not in ALLOWED_DTYPES:
             raise bad(path, f"array {name!r} has a dtype aecli does not use "
@@ -343,7 +342,8 @@ def parse_meta(raw: np.ndarray, path) -> dict:
 
 def _from_version_1(meta: dict, path) -> dict:
     """A version-1 document in version 2's terms: its ``metrics``, ``threshold`` and
-    ``info.summary`` become the one ``summary`` record."""
+    ``info.summary`` become the one ``summary`` record, with what version 2 added to it:
+    aecli 0.1 ran Adam for the epochs it records, and kept no count of calibration rows."""
     info = meta.get("info", {})
     if not isinstance(meta.get("metrics"), dict) or not isinstance(info, dict):
         raise bad(path, "its metadata has no valid 'metrics'")
@@ -351,6 +351,34 @@ def _from_version_1(meta: dict, path) -> dict:
     summary = {k: v for k, v in old.items() if k != "early_stopped"} if isinstance(
         old, dict) else {}
     summary.update(meta["metrics"], threshold=meta.get("threshold"))
+    loss = summary.get("loss_history")
+    summary = {"optimizer": "adam", "epochs_budget": len(loss) if isinstance(loss, list) else None,
+               "stop_reason": "plateau" if summary.get("stopped_early") else "budget",
+               "calibration_rows": None, **summary}
     rest = {k: v for k, v in meta.items() if k not in ("metrics", "threshold")}
     return {**rest, "summary": summary, "info": {k: v for k, v in info.items()
                                                    if k != "summary"}}
+
+
+def _from_version_2(meta: dict, path) -> dict:
+    """Version 3 added categorical columns and ``bad_values``: a version-2 model has none and
+    refused bad values."""
+    return {"categorical": [], "bad_values": "error", **meta}
+
+
+def _from_version_3(meta: dict, path) -> dict:
+    """Version 4 added the code term of the score: an older model scores by the error alone,
+    as it did when written."""
+    if isinstance(meta.get("params"), dict):
+        meta = {**meta, "params": {**meta["params"], "score_by": "error"}}
+    return meta
+
+
+def _from_version_4(meta: dict, path) -> dict:
+    """Version 5 added the fold models of a small table's ensemble, which a model may lack:
+    nothing to fill in."""
+    return meta
+
+
+# Format version -> the step that brings its documents to the next version's terms.
+_MIGRATIONS = {1: _from_version_1, 2: _from_version_2, 3: _from_version_3, 4: _from_version_4}

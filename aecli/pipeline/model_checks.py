@@ -42,8 +42,9 @@ ENSEMBLE_SCALE_RANGE = (1e-6, 1e6)
 _FIELDS = {
     "aecli_version": str, "created": str, "features": list, "dtype": str, "scaler": str,
     "missing": str, "params": dict, "architecture": list, "summary": dict,
+    "categorical": list, "bad_values": str,  # filled in for older versions when read
 }
-_OPTIONAL_FIELDS = {"categorical": list, "bad_values": str, "info": dict}
+_OPTIONAL_FIELDS = {"info": dict}
 # Summary entries inspect and scoring read, with their types (each may be absent or null).
 _SUMMARY_FIELDS = {"calibration_rows": int, "calibration_warning": str,
                    "calibration_method": str, "calibration_source": str, "score": str,
@@ -161,7 +162,7 @@ def _columns(meta: dict) -> tuple[list[str], list[Categorical], SoftmaxGroups]:
     if not features or not all(isinstance(f, str) and f for f in features) or len(
             set(features)) != len(features):
         raise ValueError("the feature list is not a list of distinct column names")
-    stored = meta.get("categorical", [])
+    stored = meta["categorical"]
     if not all(isinstance(c, dict) for c in stored):
         raise ValueError("'categorical' is not a list of columns")
     categorical = [Categorical.from_dict(c) for c in stored]

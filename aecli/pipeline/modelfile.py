@@ -187,7 +187,7 @@ def _build(meta: dict, arrays: dict[str, np.ndarray], plan: Layout) -> ModelBund
     fill = arrays.get("imputer.fill")
     imputer = None if fill is None else Imputer.from_fill(fill, plan.numeric)
     prep = Preparation(plan.numeric, MissingPolicy(meta["missing"]), scaler, imputer, dtype,
-                       plan.categorical, BadValues(meta.get("bad_values", "error")))
+                       plan.categorical, BadValues(meta["bad_values"]))
     return ModelBundle(ae, prep, dict(meta.get("info", {})), dict(summary))
 
 
