@@ -13,6 +13,8 @@ models of a small table's score ensemble (:mod:`aecli.estimators.ensemble`): the
 ``ensemble.scale`` and their arrays under ``member1.``, ``member2.``, ... (each as the main
 model's: ``member1.layer0.W``, ``member1.score.code_center``); a file without them scores by
 one model.
+An older file's metadata is brought to version 5's terms step by step, by its
+``format_version`` alone (:mod:`.model_archive`), before anything reads it.
 
 Reading never unpickles, and every size is checked before the bytes it sizes are read: the
 archive, its directory and each member's ``.npy`` header in :mod:`.model_archive`; the
