@@ -283,3 +283,29 @@ def test_vs_pca_compares_like_with_like_when_a_validation_row_is_wild():
         s = train_bundle(X, names, {"epochs": 10, "hidden": (16, 8), "seed": 0}).summary
         ratios.append(s["validation_mse"] / s["pca_mse"])
     assert ratios[1] == pytest.approx(ratios[0], rel=0.1), ratios
+
+
+def test_the_epoch_monitor_any_row_source_ends_its_epochs_with():
+    # In memory, streamed and on a cluster (which brings its own validation loss from the
+    # workers): patience on a plateau, improvements below tol count as none, the best
+    # weights come back, and a validation loss that is not finite stops the run.
+    from aecli.nn.training import Monitor, StopReason
+
+    net, _, _ = _setup()
+    losses = iter([3.0, 2.0, 2.0 - 1e-9, 2.5, 1.0])
+    reports = []
+    monitor = Monitor(net, _settings(patience=2), reports.append, 2, lambda: next(losses))
+    stopped = []
+    for epoch in range(1, 5):
+        net.theta[...] = epoch
+        stopped.append(monitor.end_epoch(epoch, 10.0 - epoch))
+    result = monitor.finish()
+    assert stopped == [False, False, False, True]
+    assert result.stop_reason is StopReason.PLATEAU and result.best_epoch == 3
+    assert result.val_loss_history == [3.0, 2.0, 2.0 - 1e-9, 2.5]
+    assert (net.theta == 3).all()  # the best epoch's weights, restored
+    assert [r.best_epoch for r in reports] == [1, 2, 3, 3]
+    no_val = Monitor(net, _settings(), None, None, None)
+    assert not no_val.end_epoch(1, 1.0) and no_val.finish().val_loss_history is None
+    with pytest.raises(TrainingError, match="diverged at epoch 1"):
+        Monitor(net, _settings(), None, None, lambda: np.inf).end_epoch(1, 1.0)

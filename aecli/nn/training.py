@@ -90,7 +90,8 @@ def reconstruction_mse_rows(network: Network, X: np.ndarray, row_exact: bool = T
         return network.reconstruction_errors(X, row_exact=row_exact, tuner=own, codes=codes)
 
 
-def _diverged(epoch: int, value: float, lr: float) -> TrainingError:
+def diverged(epoch: int, value: float, lr: float) -> TrainingError:
+    """The error of a training run whose loss became ``value`` (NaN or infinite)."""
     return TrainingError(
         f"training diverged at epoch {epoch} with lr={lr:g}: the loss became {value}",
         hint="Try a lower learning rate (--lr), scaling the data (--scale standard), "
@@ -174,16 +175,35 @@ def _batches(rows: np.ndarray, carry: np.ndarray | None, batch_size: int):
     return rows[full:].copy()
 
 
-class _Monitor:
-    """The end of every epoch, whatever the optimizer: the validation loss, the histories,
-    the best weights, patience on a plateau, and the callback."""
+def held_out_loss(network: Network, X_val: np.ndarray | None, tuner: ThreadTuner
+                  ) -> Callable[[], float] | None:
+    """The validation loss of ``network``'s current weights on rows in memory ``X_val``
+    (None without them): the trimmed mean of the rows' errors, so that a few extreme
+    validation rows do not pick the best epoch; BLAS threads from ``tuner``."""
+    if X_val is None:
+        return None
+    return lambda: trimmed_mean(reconstruction_mse_rows(network, X_val, False, tuner))
 
-    def __init__(self, network: Network, X_val, settings: LoopSettings, callback,
-                 patience: int | None, tuner: ThreadTuner):
-        self.network, self.X_val, self.settings, self.callback = network, X_val, settings, callback
-        self.tuner = tuner  # BLAS threads for the validation passes
+
+class Monitor:
+    """The end of every epoch, whatever the optimizer or wherever the rows are (in memory,
+    streamed, on a cluster): the validation loss, the histories, the best weights, patience
+    on a plateau, and the callback.
+
+    ``validation_loss()`` gives the loss of the network's current weights on the held-out
+    rows (None: no held-out rows; the training loss is monitored); ``patience`` None never
+    stops early.
+    """
+
+    def __init__(self, network: Network, settings: LoopSettings,
+                 callback: Callable[[EpochReport], None] | None = None,
+                 patience: int | None = None,
+                 validation_loss: Callable[[], float] | None = None):
+        self.network, self.settings, self.callback = network, settings, callback
+        self.validation_loss = validation_loss
         self.patience = patience
-        self.result = TrainingResult(val_loss_history=[] if X_val is not None else None)
+        self.result = TrainingResult(val_loss_history=[] if validation_loss is not None
+                                     else None)
         self.best, self.best_theta, self.waited = math.inf, network.theta.copy(), 0
         self.started = time.perf_counter()
 
@@ -191,12 +211,10 @@ class _Monitor:
         """Record an epoch; True when patience has run out."""
         s, result = self.settings, self.result
         val_loss = None
-        if self.X_val is not None:
-            # trimmed: a few extreme validation rows must not pick the best epoch
-            val_loss = trimmed_mean(reconstruction_mse_rows(self.network, self.X_val, False,
-                                                            self.tuner))
+        if self.validation_loss is not None:
+            val_loss = float(self.validation_loss())
             if not math.isfinite(val_loss):
-                raise _diverged(epoch, val_loss, s.lr)
+                raise diverged(epoch, val_loss, s.lr)
             result.val_loss_history.append(val_loss)
         result.loss_history.append(train_loss)
         monitored = val_loss if val_loss is not None else train_loss
@@ -221,7 +239,7 @@ class _Monitor:
         if self.patience is not None:
             np.copyto(self.network.theta, self.best_theta)
         if not np.isfinite(self.network.theta).all():
-            raise _diverged(len(self.result.loss_history), math.nan, self.settings.lr)
+            raise diverged(len(self.result.loss_history), math.nan, self.settings.lr)
         return self.result
 
 
@@ -251,13 +269,14 @@ def train(
     if isinstance(X_train, np.ndarray):
         X_train = in_memory_batches(X_train, settings.batch_size)
     with ThreadTuner("steps") as steps, ThreadTuner("inference") as checks:
-        monitor = _Monitor(network, X_val, settings, callback, settings.patience, checks)
+        monitor = Monitor(network, settings, callback, settings.patience,
+                          held_out_loss(network, X_val, checks))
         _epochs(network, optimizer, X_train, settings, rng, monitor, steps)
         return monitor.finish()
 
 
 def _epochs(network: Network, optimizer, X_train: Callable, settings: LoopSettings,
-            rng: np.random.Generator, monitor: _Monitor, steps: ThreadTuner) -> None:
+            rng: np.random.Generator, monitor: Monitor, steps: ThreadTuner) -> None:
     """The mini-batch epochs of :func:`train`, each step a unit of ``steps``."""
     noise_scale = network.dtype.type(settings.noise)
     batches = getattr(X_train, "batches", None)  # per epoch; counted in the first when unknown
@@ -276,7 +295,7 @@ def _epochs(network: Network, optimizer, X_train: Callable, settings: LoopSettin
                 settings.trim if epoch > 1 else 0.0,  # from the second epoch: see trim_rows
             )
             if not math.isfinite(objective):
-                raise _diverged(epoch, objective, settings.lr)
+                raise diverged(epoch, objective, settings.lr)
             optimizer.step(network.theta, network.grad)
             total += rec * len(xb)
             n += len(xb)
@@ -324,14 +343,15 @@ def train_full_batch(
         # No patience: the validation loss of a quasi-Newton fit can stall for many
         # iterations before the next gain, and a deterministic fit ends on its own when it
         # converges.
-        monitor = _Monitor(network, X_val, settings, callback, None, checks)
+        monitor = Monitor(network, settings, callback, None,
+                          held_out_loss(network, X_val, checks))
         # changes below this are rounding (float32), or too small to matter (float64)
         ftol = max(10 * float(np.finfo(network.dtype).eps), 1e-12)
         for epoch in range(1, settings.epochs + 1):
             before = solver.value
             moved = solver.step()
             if not math.isfinite(solver.value):
-                raise _diverged(epoch, solver.value, settings.lr)
+                raise diverged(epoch, solver.value, settings.lr)
             if monitor.end_epoch(epoch, reconstruction[0]):
                 break
             if not moved or before - solver.value <= ftol * max(abs(before), 1e-30):

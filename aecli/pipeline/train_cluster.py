@@ -18,7 +18,7 @@
    rows from the current weights, its Adam moments carried from its last epoch, and the
    client averages the weights, each partition weighted by its rows. The learning rate
    follows the schedule over the budget; the validation error after each epoch drives
-   patience and the best weights.
+   patience and the best weights, through the epoch monitor of every training path.
 5. **Calibration**: validation errors (up to 100,000) come back to place the threshold.
 
 The model file is the same as one machine's.
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pyarrow as pa
 
-from ..errors import DataError, TrainingError, naming_input
+from ..errors import DataError, naming_input
 from ..estimators import Autoencoder, Hyperparameters
 from ..estimators.finish import DTYPES, KEPT_SCORES, finish
 from ..estimators.hyperparameters import check_latent_below
@@ -47,8 +47,9 @@ from ..nn import Network, autoencoder_specs, make_optimizer
 from ..nn.schedules import ScheduleKind, lr_factor
 from ..nn.training import (
     EpochReport,
-    StopReason,
+    Monitor,
     TrainingResult,
+    diverged,
     reconstruction_mse_rows,
     train,
 )
@@ -429,7 +430,8 @@ def fit_on_cluster(data: OnCluster, params: dict,
     job = f"{data.job}-{uuid.uuid4().hex[:6]}"
     setup = Setup(job, tuple(specs), hp.dtype, prep.groups, hp)
     try:
-        result = _average(client, held, network, setup, hp, callback, job)
+        result = _average(client, held, network, setup, hp, callback, job,
+                          data.rows_validation > 0)
         theta = network.theta
         val = client.gather([client.submit(errors, h, theta, setup, "validation",
                                            KEPT_SCORES, key=f"aecli-val-{job}-{i}")
@@ -457,9 +459,7 @@ def fit_on_cluster(data: OnCluster, params: dict,
             [z for _, z, _ in parts])[:KEPT_SCORES])
 
     fitted = Autoencoder(**{**ae.get_params(), "hidden": tuple(hp.hidden)})
-    finish(fitted, network, TrainingResult(
-        loss_history=result["loss"], val_loss_history=result["val"] or None,
-        best_epoch=result["best_epoch"], stop_reason=StopReason(result["stop"])), hp,
+    finish(fitted, network, result, hp,
         train_mse=trimmed_mean(train_errors), own=scores(trained),
         val_errors=held_out if validated else None,
         val_scores=scores(val) if validated else None, distance=distance)
@@ -533,14 +533,21 @@ def compare_on_cluster(client, source: str, reading: DataOptions, ks: list[int] 
 
 
 def _average(client, held, network: Network, setup: Setup, hp: Hyperparameters,
-             callback, job: str) -> dict:
-    """The epochs of parameter averaging; the best weights are left in ``network``."""
-    loss, val, best, best_epoch, waited = [], [], math.inf, 0, 0
-    best_theta = network.theta.copy()
+             callback, job: str, validated: bool) -> TrainingResult:
+    """The epochs of parameter averaging, ended by the one epoch monitor of every training
+    path (:class:`aecli.nn.training.Monitor`); the best weights are left in ``network``.
+    ``validated``: whether the partitions hold validation rows."""
     states = [None] * len(held)  # each partition's optimizer state, from epoch to epoch
-    stop = "budget"
+    epoch = 0
+
+    def validation_loss() -> float:  # the trimmed mean of every partition's rows, as in memory
+        return trimmed_mean(np.concatenate([e for e, _, _ in client.gather([
+            client.submit(errors, h, network.theta, setup, "validation",
+                          key=f"aecli-v-{job}-{epoch}-{i}") for i, h in enumerate(held)])]))
+
+    monitor = Monitor(network, hp, callback, hp.patience,
+                      validation_loss if validated else None)
     for epoch in range(1, hp.epochs + 1):
-        tick = time.perf_counter()
         lr = hp.lr * lr_factor(hp.schedule, (epoch - 1) / hp.epochs)
         theta = network.theta.copy()
         outs = client.gather([client.submit(local_epoch, h, theta, setup, lr,
@@ -551,30 +558,9 @@ def _average(client, held, network: Network, setup: Setup, hp: Hyperparameters,
         states = [o[3] for o in outs]
         rows = sum(o[2] for o in outs)
         network.theta[...] = sum(o[0].astype(np.float64) * o[2] for o in outs) / rows
-        train_loss = sum(o[1] for o in outs) / rows
+        train_loss = float(sum(o[1] for o in outs) / rows)
         if not math.isfinite(train_loss) or not np.isfinite(network.theta).all():
-            raise TrainingError(f"training diverged at epoch {epoch} with lr={hp.lr:g}",
-                                hint="Try a lower learning rate (--lr).")
-        parts = [e for e, _, _ in client.gather([
-            client.submit(errors, h, network.theta, setup, "validation",
-                          key=f"aecli-v-{job}-{epoch}-{i}") for i, h in enumerate(held)])]
-        n_val = sum(len(p) for p in parts)
-        val_loss = trimmed_mean(np.concatenate(parts)) if n_val else None  # as in memory
-        loss.append(float(train_loss))
-        if val_loss is not None:
-            val.append(val_loss)
-        monitored = val_loss if val_loss is not None else train_loss
-        improved = not math.isfinite(best) or monitored < best - hp.tol * abs(best)
-        waited = 0 if improved else waited + 1
-        if monitored < best:
-            best, best_epoch = monitored, epoch
-            best_theta = network.theta.copy()
-        if callback is not None:
-            callback(EpochReport(epoch, hp.epochs, float(train_loss), val_loss, best_epoch,
-                                 time.perf_counter() - tick))
-        if hp.patience is not None and waited >= hp.patience:
-            stop = "plateau"
+            raise diverged(epoch, train_loss, hp.lr)
+        if monitor.end_epoch(epoch, train_loss):
             break
-    if hp.patience is not None:
-        network.theta[...] = best_theta
-    return {"loss": loss, "val": val, "best_epoch": best_epoch, "stop": stop}
+    return monitor.finish()
