@@ -9,18 +9,17 @@ from typing import Annotated
 import typer
 
 from .. import report
-from ..errors import AnomalyFound
 from ..pipeline import Format, apply
 from ..pipeline import score as scoring
 from ..pipeline.sinks import write_batches, write_columns
 from ..pipeline.sources import DataOptions, open_for_model, read_ahead, typed_output
-from ..report.jsondoc import json_text
 from . import cluster
 from . import options as o
 from .data import check_color_by
 from .data_options import data_option, to_data_options
 from .outputs import refusing_stream_collisions
-from .runtime import Run, guarded, stderr_console, write_stdout
+from .runtime import Run, guarded, stderr_console
+from .score_report import json_report, say_score
 from .signatures import expand, option
 
 StreamThreads = Annotated[int | None, typer.Option(
@@ -222,21 +221,10 @@ def score(
         collector.save(plot, limit)
     result = summary.report(bundle, totals)
     if json_out:
-        # default=str: pass-through values such as dates are written as text
-        write_stdout(json_text(result, default=str) + "\n")
+        json_report(result)
     _dropped_note(totals, run.quiet, stream)
-    if not run.quiet:
-        if result["flagged_rows"]:
-            err.print(report.score_table(result["flagged_rows"][:20], limit, result["flagged"]))
-        else:
-            err.print(report.score_table(result["worst"][:10], limit))
-        if run.verbose:
-            err.print(report.feature_error_table(
-                bundle.features, *totals.means(), top=10,
-                categorical=[c.name for c in bundle.preparation.categorical]))
-        err.print(report.score_summary(summary.rows, summary.flagged, limit))
-        if scoring.unscored_note(result):
-            err.print(f"warning: {scoring.unscored_note(result)}", markup=False)
-    if fail_on_anomaly and summary.flagged:
-        raise AnomalyFound(f"{summary.flagged} of {summary.rows} row(s) are over the anomaly "
-                           f"threshold {limit:.4g}")
+    details = report.feature_error_table(
+        bundle.features, *totals.means(), top=10,
+        categorical=[c.name for c in bundle.preparation.categorical]) \
+        if run.verbose and not run.quiet else None
+    say_score(err, result, summary, limit, run, fail_on_anomaly, details)

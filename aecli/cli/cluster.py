@@ -4,18 +4,16 @@ Dask cluster (see :mod:`aecli.pipeline.cluster_apply`)."""
 from __future__ import annotations
 
 import os
-import sys
 from typing import Annotated
 
 import typer
 
-from .. import report
-from ..errors import AnomalyFound, DataError
-from ..pipeline import Format, cluster_apply, modelfile, score
+from ..errors import DataError
+from ..pipeline import Format, cluster_apply, modelfile
 from ..pipeline import scheduler as scheduling
-from ..report.jsondoc import json_text
 from . import options as o
 from .runtime import Run, stderr_console
+from .score_report import json_report, say_score
 
 
 class FromEnvironment(str):
@@ -187,14 +185,5 @@ def run(command: str, model, data, io, run: Run, *, error_column: bool = False,
     summary, limit = result.summary, result.summary.threshold
     outcome = summary.report(bundle, result.totals)
     if json_out:
-        sys.stdout.write(json_text(outcome, default=str) + "\n")
-    if not run.quiet:
-        rows = outcome["flagged_rows"][:20] or outcome["worst"][:10]
-        err.print(report.score_table(rows, limit, outcome["flagged"] if outcome["flagged_rows"]
-                                     else None))
-        err.print(report.score_summary(summary.rows, summary.flagged, limit))
-        if score.unscored_note(outcome):
-            err.print(f"warning: {score.unscored_note(outcome)}", markup=False)
-    if fail_on_anomaly and summary.flagged:
-        raise AnomalyFound(f"{summary.flagged} of {summary.rows} row(s) are over the anomaly "
-                           f"threshold {limit:.4g}")
+        json_report(outcome)
+    say_score(err, outcome, summary, limit, run, fail_on_anomaly)
