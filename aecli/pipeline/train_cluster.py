@@ -19,7 +19,9 @@
    client averages the weights, each partition weighted by its rows. The learning rate
    follows the schedule over the budget; the validation error after each epoch drives
    patience and the best weights, through the epoch monitor of every training path.
-5. **Calibration**: validation errors (up to 100,000) come back to place the threshold.
+5. **Calibration**: the errors and codes of up to ``KEPT_SCORES`` (100,000) training and
+   validation rows come back, and the estimator's finish step (:mod:`aecli.estimators.finish`)
+   weights the code term and places the threshold, as on one machine.
 
 The model file is the same as one machine's.
 """
