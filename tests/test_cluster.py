@@ -275,7 +275,7 @@ def test_train_on_the_cluster_fits_as_one_machine_and_the_model_needs_no_dask(da
 def test_the_survey_merges_into_the_preparation_one_machine_fits():
     """Moments of partitions merged (Chan's update) give the scaler and imputation values of
     all the rows at once, under each policy and scaler."""
-    from aecli.pipeline.train_cluster import Moments, PartSurvey, preparation_from
+    from aecli.pipeline.cluster_survey import Moments, PartSurvey, preparation_from
     from aecli.preprocessing import MissingPolicy, Preparation, Roles
 
     rng = np.random.default_rng(0)

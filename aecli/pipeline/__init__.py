@@ -6,7 +6,8 @@
 - :mod:`.train`, :mod:`.train_streamed`: fit one in memory, or reading a file anew per epoch.
 - :mod:`.compare`: the autoencoder against PCA over k.
 - :mod:`.apply`, :mod:`.score`: encode, reconstruct and score streams of batches.
-- :mod:`.cluster_apply`, :mod:`.train_cluster`: the same on a Dask cluster.
+- :mod:`.cluster_apply`, :mod:`.train_cluster`: the same on a Dask cluster (training's
+  partition-side work in :mod:`.cluster_survey` and :mod:`.cluster_workers`).
 - :mod:`.modelfile`: the ``.npz`` model file.
 
 The names below are the vocabulary the commands speak, re-exported so that the command line
