@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from aecli.cli import app
+from aecli.estimators.rows import held_out
 from aecli.pipeline.train import split_rows
-from aecli.pipeline.train_streamed import _held_out
 from aecli.preprocessing import MissingPolicy, Preparation
 
 N, SEED = 800, 2
@@ -21,7 +21,7 @@ def _validation_row() -> int:
     """A row (0-based) held out for validation both in memory and when streamed, so the
     scaler never sees it."""
     _, in_memory = split_rows(N, 0.5, SEED)
-    streamed = np.flatnonzero(_held_out(SEED, 0.5, 0, N))
+    streamed = np.flatnonzero(held_out(SEED, 0.5, 0, N))
     return int(np.intersect1d(in_memory, streamed)[len(streamed) // 3])
 
 
