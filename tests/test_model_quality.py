@@ -66,8 +66,11 @@ def digits_split():
 
 
 @pytest.mark.parametrize(("k", "params", "bound"), [
-    (2, {}, 0.55),  # the defaults: 64,32 elu on the default budget (0.49 measured)
-    (8, {"hidden": (128, 64), "activation": "relu"}, 0.4),  # 0.30 measured
+    # The ratio varies with the seed more than with anything else: measured 0.52-0.64 over
+    # seeds 0-3 (0.49-0.70 under the split before the row-number rule), and 0.33-0.55 over
+    # seeds 0-2 (0.30-0.51 before) at k=8; the bounds hold at seed 0 with a margin.
+    (2, {}, 0.7),  # the defaults: 64,32 elu on the default budget (0.63 measured)
+    (8, {"hidden": (128, 64), "activation": "relu"}, 0.5),  # 0.40 measured
 ])
 def test_nonlinear_autoencoder_beats_pca_on_held_out_digits(digits_split, k, params, bound):
     X_train, X_test = digits_split
