@@ -118,6 +118,22 @@ def test_merged_moments_scale_a_large_offset_as_one_machine_does():
     assert scaler.scale_[0] == pytest.approx(np.nanstd(X), rel=1e-4)  # was 1: "constant"
 
 
+def test_merged_moments_of_values_whose_squares_overflow_scale_as_one_machine_does():
+    # 1e300 in one partition: its squares overflow float64, and the merged spread was inf
+    # ("scaler needs a finite ... scale") where one machine's scaler takes the moments in
+    # units of a power of two.
+    from aecli.pipeline.cluster_survey import Moments
+
+    X = np.random.default_rng(0).normal(size=(600, 2))
+    X[400, 1] = 1e300
+    merged = Moments.of(X[:300]).merge(Moments.of(X[300:])).merge(Moments.of(X[:0]))
+    scaler = scaler_from_moments("standard", merged.n, merged.mean, merged.m2, merged.low,
+                                 merged.high, merged.unit)
+    whole = StandardScaler().fit(X)
+    np.testing.assert_allclose(scaler.center_, whole.center_, rtol=1e-12)
+    np.testing.assert_allclose(scaler.scale_, whole.scale_, rtol=1e-12)
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_column_of_ids_past_2_53_does_not_dominate_training(tmp_path, stream):
     rng = np.random.default_rng(2)

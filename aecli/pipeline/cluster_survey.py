@@ -69,28 +69,49 @@ def roles_of(parts: list[Surveyed], reading: DataOptions, name: str = ""
 
 @dataclass
 class Moments:
-    """Per-column figures of training values that merge exactly across partitions."""
+    """Per-column figures of training values that merge exactly across partitions.
+
+    ``m2`` is in units of ``unit`` squared: 1, or, for a column whose squares overflow
+    (|x| > ~1e154), a power of two near its largest value, as one machine's scaler takes it
+    (dividing by a power of two is exact, so the figures are those of the values
+    themselves)."""
 
     n: np.ndarray
     mean: np.ndarray
     m2: np.ndarray
     low: np.ndarray
     high: np.ndarray
+    unit: np.ndarray | None = None  # (d,); None: every 1
+
+    def __post_init__(self):
+        if self.unit is None:
+            self.unit = np.ones_like(self.mean)
 
     @classmethod
     def of(cls, X: np.ndarray) -> Moments:
         """The figures of one partition's rows X (n, d), NaN ignored; exact for large
         offsets (see :func:`aecli.preprocessing.scalers.column_moments`)."""
-        return cls(*column_moments(X))
+        moments = cls(*column_moments(X))
+        big = ~(np.isfinite(moments.mean) & np.isfinite(moments.m2)) & (moments.n > 0)
+        if big.any():
+            top = np.maximum(np.abs(moments.low[big]), np.abs(moments.high[big]))
+            unit = np.exp2(np.frexp(top)[1] - 1)  # (b,)
+            _, mean, m2, _, _ = column_moments(X[:, big] / unit)
+            moments.mean[big], moments.m2[big], moments.unit[big] = mean * unit, m2, unit
+        return moments
 
     def merge(self, other: Moments) -> Moments:
         n = self.n + other.n
-        delta = other.mean - self.mean
-        with np.errstate(invalid="ignore", divide="ignore"):
+        unit = np.maximum(self.unit, other.unit)
+        delta = (other.mean - self.mean) / unit  # in units; unit 1: the plain update
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             share = np.where(n > 0, other.n / np.maximum(n, 1), 0.0)
-        return Moments(n, self.mean + delta * share,
-                       self.m2 + other.m2 + delta * delta * self.n * share,
-                       np.minimum(self.low, other.low), np.maximum(self.high, other.high))
+            mean = self.mean + (other.mean - self.mean) * share
+        return Moments(n, mean,
+                       self.m2 * (self.unit / unit) ** 2 + other.m2 * (other.unit / unit) ** 2
+                       + delta * delta * self.n * share,
+                       np.minimum(self.low, other.low), np.maximum(self.high, other.high),
+                       unit)
 
 
 @dataclass
@@ -147,7 +168,8 @@ def preparation_from(parts: list[PartSurvey], roles: Roles, missing: MissingPoli
     if missing is MissingPolicy.IMPUTE:  # filled cells sit at the mean: more rows, same m2
         n = np.full_like(n, sum(p.rows_train for p in parts))
         imputer.missing_share_ = 1 - moments.n / np.maximum(n, 1)  # as Imputer.fit has it
-    scaler = scaler_from_moments(scale, n, moments.mean, m2, moments.low, moments.high)
+    scaler = scaler_from_moments(scale, n, moments.mean, m2, moments.low, moments.high,
+                                 moments.unit)
     categorical = []
     for name in roles.categorical:
         seen = set().union(*(p.levels.get(name, set()) for p in parts))

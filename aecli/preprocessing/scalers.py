@@ -229,16 +229,18 @@ def _constant_span(low, high):
     return (high - low) <= 10 * _EPS * np.maximum(np.abs(low), np.abs(high))
 
 
-def scaler_from_moments(kind: str | ScalerKind, n, mean, m2, low, high) -> _AffineScaler:
+def scaler_from_moments(kind: str | ScalerKind, n, mean, m2, low, high,
+                        unit=1.0) -> _AffineScaler:
     """A fitted scaler from per-column moments merged across partitions: counts ``n``,
-    means, sums of squared deviations ``m2``, minimums and maximums (each (d,)), by the rules
+    means, sums of squared deviations ``m2`` (in units of ``unit`` squared: a power of two
+    for a column whose squares overflow), minimums and maximums (each (d,)), by the rules
     its ``fit`` uses, without the rows themselves."""
     kind = ScalerKind(kind)
     n, mean, m2 = (np.asarray(a, dtype=np.float64) for a in (n, mean, m2))
     low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
     if kind is ScalerKind.STANDARD:
         with np.errstate(invalid="ignore", divide="ignore"):
-            std = np.sqrt(m2 / n)
+            std = np.sqrt(m2 / n) * unit
         center, scale = mean, np.where(_constant_spread(std, low, high), 1.0, std)
     elif kind is ScalerKind.MINMAX:
         center, scale = low, np.where(_constant_span(low, high), 1.0, high - low)
