@@ -170,3 +170,14 @@ def test_streamed_training_from_row_groups_is_deterministic(tmp_path):
                           models[1].autoencoder.network_.theta)
     s = models[0].summary
     assert s["rows_train"] + s["rows_validation"] == 2000
+
+
+def test_a_table_of_fewer_than_ten_rows_trains_streamed(tmp_path):
+    # No training error is left out of the trimmed mean below 10 rows: the streamed pass
+    # over the training rows' errors raised an internal error there.
+    data = tmp_path / "nine.csv"
+    data.write_text("a,b\n" + "".join(f"{i % 4 - 1.5},{(i * 7) % 5 - 2}\n" for i in range(9)))
+    r = CliRunner().invoke(app, ["train", str(data), "-o", str(tmp_path / "m.npz"), "--stream",
+                                 "--epochs", "1", "--hidden", "2", "-k", "1", "-q"])
+    assert r.exit_code == 0, r.output
+    assert read_model(tmp_path / "m.npz").summary["streamed"]

@@ -258,6 +258,10 @@ def test_the_trimmed_mean_leaves_out_the_largest_errors_only():
         for chunk in np.array_split(wild, 7):
             streamed.add(chunk)
         assert streamed.value == pytest.approx(trimmed_mean(wild), rel=rel)
+    few = TrimmedMean(None)  # fewer than 10 rows: none left out (was an internal error)
+    for chunk in ([1.0, 2.0], [3.0, 4.0, 5.0]):
+        few.add(np.array(chunk))
+    assert few.value == 3.0
 
 
 def test_a_diverged_validation_pass_still_stops_training():

@@ -70,7 +70,8 @@ class TrimmedMean:
         keep = min(trimmed_rows(max(self.n, self.rows)), self.limit)
         both = np.concatenate([self.largest, np.where(np.isfinite(e), e, np.inf)])
         if len(both) > keep:
-            both = np.partition(both, len(both) - keep)
+            if keep:  # none to keep (fewer than 10 rows): every error counts in `rest`
+                both = np.partition(both, len(both) - keep)
             with np.errstate(invalid="ignore", over="ignore"):
                 self.rest += float(both[: len(both) - keep].sum())
             both = both[len(both) - keep :]
