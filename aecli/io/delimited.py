@@ -28,10 +28,9 @@ from aecli.io.text import (
     check_names,
     check_text,
     chunk_size,
-    chunks,
     line_of,
+    parsed,
     record_end,
-    split,
 )
 
 _ROW = re.compile(r"Row #(\d+): ")
@@ -324,15 +323,11 @@ def read_csv(
         return schema, iter([empty_batch(schema)]), dialect
     size = chunk_size(cut, first.num_rows, batch_rows)
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        try:
-            for part, lines in chunks(opened, size, record_end, name):
-                # The first part starts with the header (maybe after blank lines): let pyarrow
-                # find it there; later parts are all rows.
-                later = {"column_names": names} if lines else {}
-                table = _empty_as_missing(parse_part(part, lines, **later), blank_is_missing)
-                yield from split(pa.Table.from_arrays(table.columns, schema=schema), batch_rows)
-        finally:
-            opened.close()
+    def typed(part: bytes, lines: int) -> pa.Table:
+        # The first part starts with the header (maybe after blank lines): let pyarrow find
+        # it there; later parts are all rows.
+        later = {"column_names": names} if lines else {}
+        table = _empty_as_missing(parse_part(part, lines, **later), blank_is_missing)
+        return pa.Table.from_arrays(table.columns, schema=schema)
 
-    return schema, batches(), dialect
+    return schema, parsed(opened, size, record_end, name, typed, batch_rows), dialect

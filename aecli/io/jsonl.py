@@ -22,11 +22,10 @@ from aecli.io.text import (
     check_names,
     check_text,
     chunk_size,
-    chunks,
     largest,
     line_end,
     line_of,
-    split,
+    parsed,
 )
 
 _JSON_ROW = re.compile(r" in row (\d+)")
@@ -120,16 +119,10 @@ def read_jsonl(
         schema = out = _head_schema(first, keep)
     size = chunk_size(cut, first.num_rows, batch_rows)
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        try:
-            for part, lines in chunks(opened, size, line_end, name):
-                if part.strip():
-                    table = _parse_json(part, schema, name, lines, block)
-                    yield from split(table, batch_rows)
-        finally:
-            opened.close()
+    def typed(part: bytes, lines: int) -> pa.Table | None:
+        return _parse_json(part, schema, name, lines, block) if part.strip() else None
 
-    return out, batches()
+    return out, parsed(opened, size, line_end, name, typed, batch_rows)
 
 
 def _head_schema(first: pa.Table, keep: frozenset[str]) -> pa.Schema:

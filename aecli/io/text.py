@@ -156,6 +156,20 @@ def chunks(
             return
 
 
+def parsed(opened: Opened, size: int, boundary: Callable[[bytes], int], name: str,
+           parse: Callable[[bytes, int], pa.Table | None], batch_rows: int
+           ) -> Iterator[pa.RecordBatch]:
+    """The batches of an input cut into parts (see :func:`chunks`), each parsed by
+    ``parse(part, lines before it)`` (None: nothing in it); closes ``opened`` when done."""
+    try:
+        for part, lines in chunks(opened, size, boundary, name):
+            table = parse(part, lines)
+            if table is not None:
+                yield from split(table, batch_rows)
+    finally:
+        opened.close()
+
+
 def split(table: pa.Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
     """Yield the non-empty batches of ``table``, at most ``batch_rows`` rows each (no copy)."""
     for batch in table.to_batches(max_chunksize=batch_rows):
@@ -174,6 +188,7 @@ __all__ = [
     "largest",
     "line_end",
     "line_of",
+    "parsed",
     "record_end",
     "split",
 ]
