@@ -92,38 +92,49 @@ def pca_error(X_train: np.ndarray, X_eval: np.ndarray, k: int,
     return trimmed_mean(err), float(pca.explained_variance_ratio_.sum())
 
 
-def train_bundle(
-    X: np.ndarray,
-    names: list[str],
-    params: dict,
-    *,
-    missing: MissingPolicy = MissingPolicy.ERROR,
-    scale: ScalerKind = ScalerKind.STANDARD,
-    callback: Callable[[EpochReport], None] | None = None,
-    info: dict | None = None,
-    bad_values: BadValues = BadValues.ERROR,
-) -> ModelBundle:
-    """Fit the preparation and the autoencoder on raw rows ``X`` (n, d) with numeric columns
-    ``names`` (a :class:`RawRows` with the categorical columns too).
+@dataclass(frozen=True)
+class Fitting:
+    """How a training run treats its rows, beside the rows and the hyperparameters: the data
+    options that shape the preparation (``--missing``, ``--scale``, and ``--bad-values``, how
+    the rows were read, kept for later runs), the epoch callback, and what the model file
+    records about the input (``info``). Every training path takes these as keywords."""
 
-    ``bad_values`` is how the rows were read (``--bad-values``), kept for later runs.
+    missing: MissingPolicy = MissingPolicy.ERROR
+    scale: ScalerKind = ScalerKind.STANDARD
+    bad_values: BadValues = BadValues.ERROR
+    callback: Callable[[EpochReport], None] | None = None
+    info: dict | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "missing", MissingPolicy(self.missing))
+        object.__setattr__(self, "scale", ScalerKind(self.scale))
+        object.__setattr__(self, "bad_values", BadValues(self.bad_values))
+
+
+def train_bundle(X: np.ndarray | RawRows, names: list[str], params: dict, **fitting
+                 ) -> ModelBundle:
+    """Fit the preparation and the autoencoder on raw rows ``X`` (n, d) with numeric columns
+    ``names`` (a :class:`RawRows` with the categorical columns too); ``fitting`` holds the
+    keywords of :class:`Fitting`.
+
     Returns the bundle; its ``summary`` (see :func:`training_summary`) also carries PCA's
     error at the same k on the same held-out rows.
     """
+    f = Fitting(**fitting)
     started = time.perf_counter()
     hp = Hyperparameters(**params).resolved(len(X))
-    p = prepare_training_rows(X, names, missing=missing, scale=scale,
+    p = prepare_training_rows(X, names, missing=f.missing, scale=f.scale,
                               validation=hp.validation, seed=hp.seed, dtype=hp.dtype,
-                              bad_values=bad_values)
+                              bad_values=f.bad_values)
     groups = p.preparation.groups
     ae = Autoencoder(**params)
-    ae.fit(p.X_train, callback=callback, validation_data=p.X_val, groups=groups)
+    ae.fit(p.X_train, callback=f.callback, validation_data=p.X_val, groups=groups)
     seconds = time.perf_counter() - started
     X_eval = p.X_val if p.X_val is not None else p.X_train
     summary = training_summary(ae, len(p.X_train), 0 if p.X_val is None else len(p.X_val),
                                p.rows_dropped, pca_error(p.X_train, X_eval, ae.latent, groups),
                                seconds, cells_imputed=p.cells_imputed)
-    return ModelBundle(ae, p.preparation, dict(info or {}), summary)
+    return ModelBundle(ae, p.preparation, dict(f.info or {}), summary)
 
 
 

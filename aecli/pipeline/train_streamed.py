@@ -22,12 +22,10 @@ import numpy as np
 from ..errors import DataError
 from ..estimators import Autoencoder, Hyperparameters
 from ..estimators.rows import held_out, split_seed
-from ..io import BadValues
-from ..nn.training import EpochReport
-from ..preprocessing import Categorical, MissingPolicy, Preparation, RawRows, ScalerKind, screen
+from ..preprocessing import Categorical, MissingPolicy, Preparation, RawRows, screen
 from ..preprocessing.categorical import as_text, check_levels
 from .bundle import ModelBundle
-from .train import pca_error, training_summary
+from .train import Fitting, pca_error, training_summary
 
 SAMPLE_ROWS = 200_000  # training rows sampled to fit the scaler, the imputer and the PCA reference
 VALIDATION_ROWS = 100_000  # most validation rows kept in memory; later ones are only left out
@@ -124,24 +122,19 @@ def survey(read_chunks: ReadChunks, names, policy: MissingPolicy, fraction: floa
     return s
 
 
-def train_bundle_streaming(
-    read_chunks: ReadChunks,
-    names: list[str],
-    params: dict,
-    *,
-    missing: MissingPolicy = MissingPolicy.ERROR,
-    scale: ScalerKind = ScalerKind.STANDARD,
-    callback: Callable[[EpochReport], None] | None = None,
-    info: dict | None = None,
-    bad_values: BadValues = BadValues.ERROR,
-) -> ModelBundle:
+def train_bundle_streaming(read_chunks: ReadChunks, names: list[str], params: dict,
+                           **fitting) -> ModelBundle:
     """Like :func:`aecli.pipeline.train.train_bundle`, but reading the rows anew for every pass.
 
     ``read_chunks()`` returns an iterable of :class:`RawRows` (numeric values NaN where
     missing, and the categorical columns), the same rows in the same order each time it is
     called; a :class:`ChunkSource` that can also read its parts in a random order is read so
-    for every epoch. The levels of the categorical columns are every value the training rows hold.
+    for every epoch. The levels of the categorical columns are every value the training rows
+    hold. ``fitting`` holds the keywords of :class:`aecli.pipeline.train.Fitting`.
     """
+    f = Fitting(**fitting)
+    missing, scale, bad_values, callback, info = (f.missing, f.scale, f.bad_values,
+                                                  f.callback, f.info)
     started = time.perf_counter()
     # the validation fraction: 0 rows of the count matter here, only the optimizer's kind
     hp = Hyperparameters(**params).resolved(0, streamed=True)
