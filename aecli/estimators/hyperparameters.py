@@ -31,7 +31,7 @@ class DType(StrEnum):
 
 
 # The training budget when epochs is None (see Hyperparameters.resolved).
-STEP_BUDGET = 2500  # mini-batch steps: the sample tables converge within it (README)
+STEP_BUDGET = 2500  # mini-batch steps: the sample tables converge within it (docs/training.md)
 MIN_EPOCHS, MAX_EPOCHS = 10, 1000  # the budget's bounds, for large and tiny tables
 LBFGS_ITERATIONS = 1000  # full-batch iterations; most fits converge well before
 VALIDATION = 0.1  # the fraction held out when validation is None and the optimizer is not lbfgs
