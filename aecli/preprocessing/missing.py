@@ -37,9 +37,9 @@ __all__ = [
     "reject_infinite",
 ]
 
-# When a policy changes the data more than this, training says so on stderr (docs/tables.md, "Missing
-# values"): a column mostly imputed is mostly its mean, a constant the model learns nothing
-# from; rows dropped in bulk may leave a sample unlike the data scored later.
+# When a policy changes the data more than this, training says so on stderr (docs/tables.md,
+# "Missing values"): a column mostly imputed is mostly its mean, a constant the model learns
+# nothing from; rows dropped in bulk may leave a sample unlike the data scored later.
 IMPUTE_WARN_SHARE = 0.5  # of a column's training values imputed
 DROP_WARN_SHARE = 0.2  # of the input rows dropped
 
