@@ -51,6 +51,25 @@ def assert_grad_close():
     return check
 
 
+# --- the CLI in-process: shared by the test modules (``from conftest import ok, run``) -------
+
+
+def run(*args, input=None):
+    """Invoke ``aecli args...`` in-process (arguments may be paths); ``input`` is stdin."""
+    from typer.testing import CliRunner
+
+    from aecli.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], input=input)
+
+
+def ok(*args, input=None):
+    """Invoke and insist on exit status 0, showing both streams otherwise."""
+    r = run(*args, input=input)
+    assert r.exit_code == 0, f"exit {r.exit_code}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    return r
+
+
 # --- CLI fixtures (tests/test_cli*.py) -------------------------------------------------------
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"

@@ -11,9 +11,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from typer.testing import CliRunner
+from conftest import ok, run
 
-from aecli.cli import app
 from aecli.errors import DataError
 from aecli.nn.losses import UNSEEN_ERROR
 from aecli.pipeline.modelfile import read_model
@@ -22,14 +21,8 @@ from aecli.preprocessing import Categorical, MissingPolicy, Preparation, RawRows
 FAST = ["--epochs", "40", "--hidden", "16", "-q"]
 
 
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
-def ok(*args):
-    r = run(*args)
-    assert r.exit_code == 0, r.output
-    return r
 
 
 # -- roles ---------------------------------------------------------------------------------

@@ -19,8 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import ok, run
 from typer.main import get_command
-from typer.testing import CliRunner
 
 from aecli import __version__
 from aecli.cli import app
@@ -41,16 +41,8 @@ SMALL_FEATURES = _varying(_DIGITS.head(40))  # models trained on the first 40 ro
 TINY = ["--epochs", "3", "--hidden", "8"]
 
 
-def run(*args, input=None):
-    """Invoke ``aecli args...`` in-process; arguments may be paths."""
-    return CliRunner().invoke(app, [str(a) for a in args], input=input)
 
 
-def ok(*args, input=None):
-    """Invoke and insist on exit status 0, showing both streams otherwise."""
-    r = run(*args, input=input)
-    assert r.exit_code == 0, f"exit {r.exit_code}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
-    return r
 
 
 def read_csv_text(text: str) -> pd.DataFrame:

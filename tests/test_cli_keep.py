@@ -12,18 +12,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
-
-from aecli.cli import app
+from conftest import ok
 
 KEPT = ["fips", "n", "d", "ts", "grade"]
 FORMATS = ["parquet", "csv", "tsv", "jsonl"]
 
 
-def ok(*args):
-    r = CliRunner().invoke(app, [str(a) for a in args])
-    assert r.exit_code == 0, r.output
-    return r
 
 
 @pytest.fixture(scope="module")

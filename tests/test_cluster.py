@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import ok
 from typer.testing import CliRunner
 
 from aecli.cli import app
@@ -29,10 +30,6 @@ BIN = Path(sys.executable).parent
 DIGITS = Path(__file__).resolve().parent.parent / "sample_data" / "digits.csv"
 
 
-def ok(*args):
-    r = CliRunner().invoke(app, [str(a) for a in args])
-    assert r.exit_code == 0, r.output
-    return r
 
 
 def parts_table(directory) -> pa.Table:

@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from conftest import run
 
-from aecli.cli.app import app
 from aecli.pipeline import modelfile
 
 TEMP = re.compile(r"^\..+\.[0-9a-f]+\.tmp(\.\w+)*$")  # aecli's hidden temporary files
@@ -35,8 +34,6 @@ AECLI = [sys.executable, "-m", "aecli"]
 SMALL = ["--epochs", "2", "--hidden", "4", "-q"]
 
 
-def run(*args, input=None):
-    return CliRunner().invoke(app, [str(a) for a in args], input=input)
 
 
 def temp_files(directory: Path) -> list[str]:

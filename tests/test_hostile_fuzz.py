@@ -11,18 +11,14 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from conftest import run
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
-
-from aecli.cli.app import app
 
 FUZZ = settings(max_examples=50, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-def run(*args, input=None):
-    return CliRunner().invoke(app, [str(a) for a in args], input=input)
 
 
 def assert_handled(result, allowed=(0, 2)) -> None:

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
+from conftest import run
 from typer.testing import CliRunner
 
 from aecli.cli.app import app
@@ -23,8 +24,6 @@ ROWS = "".join(f"{i % 17},{i * 2 % 7},{i % 3}\n" for i in range(30))  # 30 rows 
 TRAIN_FAST = ["--epochs", "2", "--hidden", "4", "-k", "1"]
 
 
-def run(*args, input=None):
-    return CliRunner().invoke(app, [str(a) for a in args], input=input)
 
 
 def assert_clean_failure(result, code: int, *needles: str) -> str:

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from conftest import run
 
-from aecli.cli.app import app
 from aecli.cli.compare import rerun_command
 from aecli.pipeline.compare import larger_sweep, suggest_k
 from aecli.preprocessing import StandardScaler, scaler_from_moments
@@ -30,8 +29,6 @@ from aecli.report.text import format_explanation
 FAST = ["--epochs", "3", "--hidden", "8", "-q"]
 
 
-def run(*args, input=None):
-    return CliRunner().invoke(app, [str(a) for a in args], input=input)
 
 
 def clean_failure(result, code: int, *needles: str) -> str:

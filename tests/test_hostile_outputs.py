@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from conftest import run
 
-from aecli.cli.app import app
 from aecli.io import atomic
 from aecli.pipeline import modelfile
 
@@ -35,8 +34,6 @@ FULL = Path("/dev/full")
 needs_dev_full = pytest.mark.skipif(not FULL.exists(), reason="no /dev/full here")
 
 
-def run(*args, input=None):
-    return CliRunner().invoke(app, [str(a) for a in args], input=input)
 
 
 def aecli(*args, cwd=None, **kwargs) -> subprocess.CompletedProcess:

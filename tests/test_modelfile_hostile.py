@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run
 from typer.testing import CliRunner
 
 from aecli.cli.app import app
@@ -37,8 +38,6 @@ NOT_A_MODEL = "not a valid aecli model file"
 PACKAGE = Path(modelfile.__file__).resolve().parent.parent  # the aecli package
 
 
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,8 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from conftest import run
 
-from aecli.cli import app
 from aecli.estimators import Autoencoder
 from aecli.estimators.rows import held_out, split
 from aecli.pipeline.train import prepare_training_rows
@@ -21,8 +20,6 @@ SEED, FRACTION = 5, 0.3
 CUTS = (0, 170, 420, 600)  # three partitions of unequal length
 
 
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

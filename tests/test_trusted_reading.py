@@ -11,22 +11,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
+from conftest import ok, run
 
-from aecli.cli.app import app
 from aecli.pipeline.modelfile import read_model
 
 FAST = ["--epochs", "3", "--hidden", "8", "-k", "1", "--seed", "0"]
 
 
-def run(*args, input=None):
-    return CliRunner().invoke(app, [str(a) for a in args], input=input)
 
 
-def ok(*args, input=None):
-    r = run(*args, input=input)
-    assert r.exit_code == 0, r.output
-    return r
 
 
 def roles_of(model) -> dict:
