@@ -141,6 +141,8 @@ def test_a_european_csv_is_detected_said_and_read_as_numbers(tmp_path):
     reading = read_model(model).info["reading"]  # stored: the dialect and the missing tokens
     assert reading["delimiter"] == ";" and reading["decimal"] == ","
     assert {"", "NA", "null", "None"} <= set(reading["missing_tokens"])
+    shown = " ".join(ok("inspect", model).output.split())  # inspect says how it was read
+    assert "read as csv delimiter ';', decimal comma" in shown
     frame.to_csv(tmp_path / "plain.csv", index=False)  # the same numbers, written plainly
     ok("train", tmp_path / "plain.csv", "-o", tmp_path / "plain.npz", *FAST)
     np.testing.assert_allclose(read_model(model).preparation.scaler.center_,
@@ -241,6 +243,7 @@ def test_iso_dates_and_timestamps_in_text_are_dates_never_advised_categorical(tm
     model = tmp_path / "m.npz"
     r = ok("train", tmp_path / "d.csv", "-o", model, *FAST)
     assert roles_of(model)["dates"] == ["date", "when"]
+    assert "not used: dates 2 date, when" in " ".join(ok("inspect", model).output.split())
     assert "dates, not used: date, when" in r.stderr
     assert "--categorical" not in r.stderr.split("dates, not used")[1].splitlines()[0]
 

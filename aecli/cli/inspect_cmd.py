@@ -33,6 +33,7 @@ def inspect(
         "features": meta["features"],
         "categorical": meta.get("categorical", []),
         "roles": meta.get("info", {}).get("roles"),
+        "reading": meta.get("info", {}).get("reading"),
         "bad_values": meta.get("bad_values", "error"),
         "architecture": [{"in": s["n_in"], "out": s["n_out"], "activation": s["activation"]}
                          for s in meta["architecture"]],

@@ -73,7 +73,8 @@ def check_fields(meta: dict, path) -> None:
             raise bad(path, f"its metadata's 'summary.{key}' is {type(value).__name__}, not "
                       f"{_type_name(kind)}", ALTERED_HINT)
     info = meta.get("info", {})
-    for key, kind in (("source", str), ("unused_columns", list), ("roles", dict)):
+    for key, kind in (("source", str), ("unused_columns", list), ("roles", dict),
+                      ("reading", dict)):
         if key in info and not isinstance(info[key], kind):
             raise bad(path, f"its metadata's 'info.{key}' is not {_type_name(kind)}",
                       ALTERED_HINT)

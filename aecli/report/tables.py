@@ -278,11 +278,21 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
         head.add_row("categorical", fmt(len(categorical)), Text(truncate_list(
             [f"{c['name']} ({len(c['levels'])} levels)" for c in categorical])))
     roles = info.get("roles") or {}
-    for key, label in (("identifiers", "identifiers"), ("constant", "constant"),
-                       ("empty", "empty"), ("other", "other types")):
+    if roles.get("codes"):
+        head.add_row("codes (as text)", fmt(len(roles["codes"])),
+                     Text(truncate_list(list(roles["codes"]))))
+    for key, label in (("identifiers", "identifiers"), ("dates", "dates"),
+                       ("constant", "constant"), ("empty", "empty"),
+                       ("other", "other types")):
         if roles.get(key):
             head.add_row(Text(f"not used: {label}"), fmt(len(roles[key])),
                          Text(truncate_list(list(roles[key]))))
+    reading = info.get("reading") or {}
+    if isinstance(reading, dict) and (reading.get("decimal") == "," or reading.get(
+            "delimiter") not in (None, ",", "\t")):  # a dialect other than plain CSV, TSV
+        mark = "decimal comma" if reading.get("decimal") == "," else "decimal point"
+        head.add_row("read as", Text(f"{reading.get('format', '')}"),
+                     Text(f"delimiter {reading['delimiter']!r}, {mark}"))
     head.add_row("scaler", Text(str(info.get("scaler") or MISSING)), "")
     head.add_row("missing values", Text(str(info.get("missing") or MISSING)),
                  Text(f"bad values: {info['bad_values']}") if info.get("bad_values") else "")
