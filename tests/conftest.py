@@ -70,6 +70,26 @@ def ok(*args, input=None):
     return r
 
 
+# aecli as a script whose model writer stops halfway through the file (``python -c SLOW_WRITE
+# train ...``), so that a signal lands while the temporary file is open and half written.
+SLOW_WRITE = """
+import sys, time
+from aecli.pipeline import modelfile
+from aecli.cli.app import main
+
+def half_then_wait(bundle, f):
+    f.write(b"PK\\x03\\x04 half a model")
+    f.flush()
+    sys.stderr.write("writing\\n")
+    sys.stderr.flush()
+    time.sleep(60)
+
+modelfile.write_model = half_then_wait
+sys.argv[0] = "aecli"
+main()
+"""
+
+
 # --- CLI fixtures (tests/test_cli*.py) -------------------------------------------------------
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run
+from conftest import SLOW_WRITE, run
 
 from aecli.pipeline import modelfile
 
@@ -357,24 +357,6 @@ def test_sigkill_never_damages_the_existing_model(tmp_path, good_model):
     assert len(outcomes) == 5  # either outcome is fine; which occurs depends on timing
 
 
-# aecli with a model writer that stops halfway through the file, so that a signal lands
-# while the temporary file is open and half written.
-SLOW_WRITE = """
-import sys, time
-from aecli.pipeline import modelfile
-from aecli.cli.app import main
-
-def half_then_wait(bundle, f):
-    f.write(b"PK\\x03\\x04 half a model")
-    f.flush()
-    sys.stderr.write("writing\\n")
-    sys.stderr.flush()
-    time.sleep(60)
-
-modelfile.write_model = half_then_wait
-sys.argv[0] = "aecli"
-main()
-"""
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT],

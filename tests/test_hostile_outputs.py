@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run
+from conftest import SLOW_WRITE, run
 
 from aecli.io import atomic
 from aecli.pipeline import modelfile
@@ -295,24 +295,6 @@ def test_train_piped_into_head(files):
 
 
 # -- temporary files ------------------------------------------------------------------------------
-# aecli with a model writer that stops halfway through the file, so that a signal lands while
-# the temporary file is open and half written.
-SLOW_WRITE = """
-import sys, time
-from aecli.pipeline import modelfile
-from aecli.cli.app import main
-
-def half_then_wait(bundle, f):
-    f.write(b"PK\\x03\\x04 half a model")
-    f.flush()
-    sys.stderr.write("writing\\n")
-    sys.stderr.flush()
-    time.sleep(60)
-
-modelfile.write_model = half_then_wait
-sys.argv[0] = "aecli"
-main()
-"""
 
 
 def _kill_while_writing(files, sig) -> subprocess.Popen:
