@@ -311,3 +311,12 @@ def test_json_lines_are_typed_from_every_line(tmp_path):
     roles = roles_of(model)
     assert roles["categorical"] == ["flag"] and roles["numeric"] == ["x", "y"]
     assert "meta" in roles["other"] and "not used: meta" in r.stderr
+
+
+def test_decimal_commas_past_the_first_rows_are_named_with_the_option_that_reads_them(tmp_path):
+    lines = ["a;b;c"] + [f"{i % 9};{i % 7};{i % 5}" for i in range(200_000)] + [
+        f"{i % 9},5;{i % 7};{i % 5}" for i in range(50)]
+    (tmp_path / "late.csv").write_text("\n".join(lines) + "\n")
+    r = run("train", tmp_path / "late.csv", "-o", tmp_path / "m.npz", *FAST)
+    assert r.exit_code == 2 and "'0,5'" in r.stderr and "--decimal ," in r.stderr
+    ok("train", tmp_path / "late.csv", "-o", tmp_path / "m.npz", "--decimal", ",", *FAST)

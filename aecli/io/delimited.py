@@ -50,6 +50,12 @@ def _csv_error(e: Exception, name: str, part: bytes, lines: int, names: list[str
     if conversion is not None:
         i, value = int(conversion.group(1)), conversion.group(2)
         column = names[i] if i < len(names) else f"#{i + 1}"
+        if re.fullmatch(COMMA_NUMBER, value.strip()):  # the first rows held whole numbers
+            return DataError(
+                f"{name}: {where}: column {column!r} holds {value!r}, a number written with a "
+                "decimal comma, but the file is read with a decimal point (its first rows "
+                "showed none)",
+                hint="pass --decimal , (and --delimiter if the fields are not comma-separated)")
         return DataError(
             f"{name}: {where}: column {column!r} holds {value!r}, not a number, in a column "
             "of numbers",
