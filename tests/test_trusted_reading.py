@@ -320,3 +320,17 @@ def test_decimal_commas_past_the_first_rows_are_named_with_the_option_that_reads
     r = run("train", tmp_path / "late.csv", "-o", tmp_path / "m.npz", *FAST)
     assert r.exit_code == 2 and "'0,5'" in r.stderr and "--decimal ," in r.stderr
     ok("train", tmp_path / "late.csv", "-o", tmp_path / "m.npz", "--decimal", ",", *FAST)
+
+
+def test_parts_of_json_lines_in_different_types_are_surveyed_part_by_part():
+    # JSON lines are surveyed in each part's own types: a key null in one part of a large
+    # file and text in the next must not be joined into one table
+    from aecli.io.survey import Survey
+    from aecli.io.surveyed import _in_parts
+
+    first = pa.record_batch({"x": [1.0, 2.0], "flag": pa.nulls(2)})
+    later = pa.record_batch({"x": [3.0], "flag": ["NO"]})
+    parts = list(_in_parts([first, later], rows=1 << 18))
+    assert [p.num_rows for p in parts] == [2, 1]
+    survey = Survey.of(parts)
+    assert survey.columns["flag"].kind == "text" and survey.columns["flag"].present == 1

@@ -74,8 +74,6 @@ def survey_input(source: SourceLike, input_format=None, delimiter: str | None = 
     with iter_batches(source, input_format, batch_rows=_SURVEY_ROWS, stdin=stdin,
                       text=text) as stream:
         survey = Survey.of(_in_parts(stream, _SURVEY_ROWS), stream.schema)
-    # the survey's text is gone: give its memory back before the typed read fills it again
-    pa.default_memory_pool().release_unused()
     if survey.rows == 0:
         raise DataError(f"{stream.name}: has a header but no data rows" if stream.format in (
             Format.csv, Format.tsv) else f"{stream.name}: no data rows",
@@ -85,9 +83,13 @@ def survey_input(source: SourceLike, input_format=None, delimiter: str | None = 
 
 def _in_parts(batches, rows: int) -> Iterator[pa.Table]:
     """Batches joined into tables of at least ``rows`` rows, each column one chunk: the
-    survey's work per call is then large next to its cost per call."""
+    survey's work per call is then large next to its cost per call. Only batches of one
+    schema are joined (JSON lines are surveyed in each part's own types)."""
     group, held = [], 0
     for batch in batches:
+        if group and not batch.schema.equals(group[0].schema):
+            yield pa.Table.from_batches(group).combine_chunks()
+            group, held = [], 0
         group.append(batch)
         held += batch.num_rows
         if held >= rows:
