@@ -147,10 +147,7 @@ class ColumnSurvey:
             self.present += n - column.null_count
             self.counting = False
         elif kind == NULL:
-            self._break_count()
-
-    def _break_count(self) -> None:
-        self.counting = False
+            self.counting = False
 
     def _add_numbers(self, column: pa.Array) -> None:
         import pyarrow.compute as pc
@@ -162,7 +159,7 @@ class ColumnSurvey:
         self.comma_numbers += n_present
         array = np.asarray(values.fill_null(np.nan).to_numpy(zero_copy_only=False),
                            dtype=np.float64)
-        self._add_values(array, text=None)
+        self._add_values(array)
         if pa.types.is_integer(column.type) or pa.types.is_boolean(column.type):
             self.integers += n_present
         else:
@@ -170,7 +167,7 @@ class ColumnSurvey:
             self.integers += int(np.count_nonzero(finite == np.round(finite)))
         self._add_levels(pc.drop_null(values), n_present)  # numbers: counted as numbers
 
-    def _add_values(self, array: np.ndarray, text) -> None:
+    def _add_values(self, array: np.ndarray) -> None:
         """Range and counting of the numbers of a part (NaN where not a number)."""
         finite = array[np.isfinite(array)]
         if len(finite):
@@ -221,7 +218,7 @@ class ColumnSurvey:
         n_present = len(present)
         self.present += n_present
         if not n_present:
-            self._break_count()
+            self.counting = False
             return
         if _count(gone):
             self.counting = False
@@ -243,7 +240,7 @@ class ColumnSurvey:
             self.example = present[int(np.argmin(dots))].as_py()
         array = np.asarray(numbers.fill_null(np.nan).to_numpy(zero_copy_only=False),
                            dtype=np.float64)
-        self._add_values(array, present)
+        self._add_values(array)
         self._add_levels(present, n_present)
 
     def _add_number_text(self, present: pa.Array, numbers: pa.Array) -> None:
@@ -262,7 +259,7 @@ class ColumnSurvey:
             text = present.filter(pa.array(is_whole)) if whole < n else present
             self.codes += _count(pc.and_(pc.match_substring_regex(text, _INTEGER),
                                          pc.match_substring_regex(text, _LEADING_ZERO)))
-        self._add_values(array, present)
+        self._add_values(array)
         if self.levels is not None:  # a column of numbers needs its levels only while few
             self._add_levels(numbers, n)
 
