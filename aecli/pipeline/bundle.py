@@ -19,6 +19,7 @@ from ..estimators.ensemble import ScoreParts
 from ..estimators.scoring import row_errors
 from ..nn import Workspace
 from ..preprocessing import BatchBuffers, Preparation, Prepared, missing_warnings
+from .reference import Reference
 
 
 @dataclass
@@ -35,12 +36,16 @@ class ModelBundle:
         Plain-JSON facts about training (source, unused columns) for ``inspect``.
     summary : dict
         The training summary (see :func:`aecli.pipeline.train.training_summary`), stored once.
+    reference : Reference, optional
+        What the training rows held per column, for ``aecli drift``; None in model files
+        written before aecli stored it.
     """
 
     autoencoder: Autoencoder
     preparation: Preparation
     info: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
+    reference: Reference | None = None
 
     @property
     def features(self) -> list[str]:

@@ -36,6 +36,7 @@ from ..preprocessing import (
 )
 from ..preprocessing.categorical import as_text, check_levels
 from ..preprocessing.scalers import column_moments
+from .reference import Reference
 from .sources import DataOptions, raw_rows, roles_from
 
 
@@ -126,6 +127,7 @@ class PartSurvey:
     imputed: int
     moments: Moments
     levels: dict = field(default_factory=dict)
+    reference: Reference | None = None  # every row's, for drift (see .reference)
 
 
 def survey_partition(path: str, index: int, reading: DataOptions, roles: Roles,
@@ -150,7 +152,8 @@ def survey_partition(path: str, index: int, reading: DataOptions, roles: Roles,
     imputed = int(np.isnan(kept.numeric).sum()) if missing is MissingPolicy.IMPUTE else 0
     return PartSurvey(index, len(raw), len(train_rows), int(val.sum()),
                       0 if keep is None else int((~keep).sum()), imputed,
-                      Moments.of(train_rows.numeric), levels)
+                      Moments.of(train_rows.numeric), levels,
+                      Reference.of(raw, roles.numeric, roles.categorical, first_row))
 
 
 def preparation_from(parts: list[PartSurvey], roles: Roles, missing: MissingPolicy,

@@ -26,6 +26,7 @@ import numpy as np
 from ..nn import ActivationKind, LayerSpec, SoftmaxGroups
 from ..preprocessing import Categorical, MissingPolicy
 from .model_archive import ALTERED_HINT, bad, is_int
+from .reference import SAMPLE_VALUES
 
 MAX_MEMBERS = 16  # fold models of a score's ensemble (aecli trains 5)
 MAX_LAYERS = 1_000
@@ -129,6 +130,10 @@ def layout(meta: dict, path) -> Layout:
                                                     2, MAX_QUANTILES, path)}
     if meta["missing"] == MissingPolicy.IMPUTE or "imputer.fill" in listed:
         shapes["imputer.fill"] = (len(numeric),)
+    if "reference.counts" in listed:  # the drift reference (see aecli.pipeline.reference)
+        shapes.update({"reference.counts": (len(numeric),), "reference.missing": (len(numeric),),
+                       "reference.values": _free_length(listed, "reference.values", 0,
+                                                        SAMPLE_VALUES * len(numeric), path)})
     members = 0
     if "ensemble.scale" in listed:
         shapes["ensemble.scale"] = _free_length(listed, "ensemble.scale", 1, MAX_MEMBERS, path)

@@ -49,6 +49,7 @@ from .model_archive import (
     bad,
 )
 from .model_checks import Layout, check_fields, check_values, finite_number, layout
+from .reference import Reference
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -68,6 +69,8 @@ def bundle_arrays(bundle: ModelBundle) -> dict[str, np.ndarray]:
         arrays.update({prefix + k: a for k, a in _score_arrays(member.code_distance).items()})
     if prep.fill is not None:
         arrays["imputer.fill"] = np.asarray(prep.fill, dtype=np.float64)
+    if bundle.reference is not None:
+        arrays.update(bundle.reference.arrays())
     return arrays
 
 
@@ -98,6 +101,7 @@ def bundle_meta(bundle: ModelBundle, arrays: dict[str, np.ndarray]) -> dict:
         "architecture": [s.to_dict() for s in ae.network_.specs],
         "summary": bundle.summary,
         "info": bundle.info,
+        **({} if bundle.reference is None else {"reference": bundle.reference.meta()}),
         "arrays": {k: {"dtype": a.dtype.name, "shape": list(a.shape)} for k, a in arrays.items()},
     }
 
@@ -190,7 +194,11 @@ def _build(meta: dict, arrays: dict[str, np.ndarray], plan: Layout) -> ModelBund
     imputer = None if fill is None else Imputer.from_fill(fill, plan.numeric)
     prep = Preparation(plan.numeric, MissingPolicy(meta["missing"]), scaler, imputer, dtype,
                        plan.categorical, BadValues(meta["bad_values"]))
-    return ModelBundle(ae, prep, dict(meta.get("info", {})), dict(summary))
+    reference = None
+    if "reference.counts" in arrays:  # models trained since drift came: see .reference
+        reference = Reference.from_file(meta["reference"], arrays, plan.numeric,
+                                        [c.name for c in plan.categorical])
+    return ModelBundle(ae, prep, dict(meta.get("info", {})), dict(summary), reference)
 
 
 def _code_distance(arrays: dict[str, np.ndarray]) -> CodeDistance | None:

@@ -24,6 +24,7 @@ from ..nn.training import EpochReport
 from ..nn.trimmed import trimmed_mean
 from ..preprocessing import MissingPolicy, Preparation, RawRows, ScalerKind, screen
 from .bundle import ModelBundle
+from .reference import Reference
 
 
 @dataclass
@@ -134,7 +135,15 @@ def train_bundle(X: np.ndarray | RawRows, names: list[str], params: dict, **fitt
     summary = training_summary(ae, len(p.X_train), 0 if p.X_val is None else len(p.X_val),
                                p.rows_dropped, pca_error(p.X_train, X_eval, ae.latent, groups),
                                seconds, cells_imputed=p.cells_imputed)
-    return ModelBundle(ae, p.preparation, dict(f.info or {}), summary)
+    return ModelBundle(ae, p.preparation, dict(f.info or {}), summary,
+                       reference_of(X, names))
+
+
+def reference_of(X: np.ndarray | RawRows, names: list[str]) -> Reference:
+    """The drift reference of every input row (before any is dropped or held out)."""
+    raw = X if isinstance(X, RawRows) else RawRows(np.asarray(X, dtype=np.float64))
+    categorical = () if raw.categorical is None else raw.categorical.schema.names
+    return Reference.of(raw, names, categorical)
 
 
 

@@ -232,9 +232,12 @@ def train_on_cluster(client, source: str, reading: DataOptions, params: dict, *,
         data.release()
     summary["partitions"] = len(data.files)
     summary["held_in_memory"] = data.in_memory
+    reference = data.surveys[0].reference
+    for part in data.surveys[1:]:  # merged in order, as the rows of one machine
+        reference = reference.merge(part.reference)
     return ModelBundle(fitted, data.preparation,
                        {**(info or {}), "roles": data.roles.to_dict(),
-                        "unused_columns": data.roles.unused}, summary)
+                        "unused_columns": data.roles.unused}, summary, reference)
 
 
 def compare_on_cluster(client, source: str, reading: DataOptions, ks: list[int] | None,

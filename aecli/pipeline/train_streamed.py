@@ -25,6 +25,7 @@ from ..estimators.rows import held_out, split_seed
 from ..preprocessing import Categorical, MissingPolicy, Preparation, RawRows, screen
 from ..preprocessing.categorical import as_text, check_levels
 from .bundle import ModelBundle
+from .reference import Reference
 from .train import Fitting, pca_error, training_summary
 
 SAMPLE_ROWS = 200_000  # training rows sampled to fit the scaler, the imputer and the PCA reference
@@ -58,6 +59,7 @@ class Survey:
     validation: list = field(default_factory=list)  # raw validation chunks (RawRows)
     validation_rows: list = field(default_factory=list)  # their input row numbers
     levels: dict = field(default_factory=dict)  # categorical column → its values seen
+    reference: Reference | None = None  # every row's, for drift (see .reference)
 
     def add_sample(self, rows: RawRows, keys: np.ndarray) -> None:
         """Keep the ``SAMPLE_ROWS`` rows with the smallest keys (a uniform sample)."""
@@ -97,6 +99,9 @@ def survey(read_chunks: ReadChunks, names, policy: MissingPolicy, fraction: floa
     offset, kept_val = 0, 0
     for raw in read_chunks():
         raw = raw if isinstance(raw, RawRows) else RawRows(raw)
+        part = Reference.of(raw, names, () if raw.categorical is None else
+                            raw.categorical.schema.names, offset)
+        s.reference = part if s.reference is None else s.reference.merge(part)
         keep = screen(raw.numeric, names, policy, row_offset=offset)
         val = held_out(seed, fraction, offset, len(raw))
         rows = np.arange(offset + 1, offset + len(raw) + 1)
@@ -174,4 +179,4 @@ def train_bundle_streaming(read_chunks: ReadChunks, names: list[str], params: di
                                s.rows_dropped,
                                pca_error(scaled_sample, X_eval, ae.latent, prep.groups),
                                seconds, streamed=True, cells_imputed=s.cells_imputed)
-    return ModelBundle(ae, prep, dict(info or {}), summary)
+    return ModelBundle(ae, prep, dict(info or {}), summary, s.reference)
