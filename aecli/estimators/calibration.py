@@ -186,11 +186,19 @@ class ScoreDistribution:
             tail = ExponentialTail(float(q[-1]), 1.0 / (rows + 1.0), scale)
         return cls(q, rows, tail)
 
+    def below(self, scores: np.ndarray) -> np.ndarray:
+        """The share of calibration scores below each score (interpolated between the
+        quantiles; 0 at or below the smallest, 1 at or past the largest): the calibration
+        scores' distribution function, which the p-values and ``aecli drift``'s test of a
+        batch's scores both read."""
+        q = self.quantiles
+        return np.interp(np.asarray(scores, dtype=np.float64), q, np.linspace(0.0, 1.0, len(q)))
+
     def p_value(self, scores: np.ndarray) -> np.ndarray:
         """Each score's p-value (float64, the shape of ``scores``; see the class)."""
         s = np.asarray(scores, dtype=np.float64)
         q, n = self.quantiles, self.rows
-        share = 1.0 - np.interp(s, q, np.linspace(0.0, 1.0, len(q)))  # at least as large
+        share = 1.0 - self.below(s)  # at least as large
         p = (1.0 + n * share) / (n + 1.0)
         past = s > q[-1]
         if past.any():
