@@ -1,5 +1,7 @@
-"""The training loops: epochs of shuffled mini-batches (Adam and the other first-order
-optimizers), or full-batch L-BFGS iterations; validation, early stopping, the stop reason.
+"""The one training loop (:func:`run_epochs`) and its steps: an epoch of shuffled
+mini-batches (Adam and the other first-order optimizers), or a full-batch L-BFGS iteration
+(a cluster's averaged epoch is a third, in :mod:`aecli.pipeline.train_cluster`); validation,
+early stopping, the stop reason.
 
 Arrays only. Progress leaves through ``callback``; the loops never print.
 """
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -17,6 +19,7 @@ import numpy as np
 
 from ..blas_threads import ThreadTuner
 from ..errors import TrainingError
+from .batches import SHUFFLE_BUFFER_BYTES, chunked_batches, in_memory_batches  # noqa: F401
 from .lbfgs import LBFGS
 from .network import Network
 from .schedules import ScheduleKind, lr_factor
@@ -38,6 +41,7 @@ class EpochReport:
     best_epoch: int
     seconds: float
     phase: str = ""
+    rows: int = 0  # rows the epoch trained on (0: not counted), for a rate in rows per second
 
 
 class StopReason(StrEnum):
@@ -99,82 +103,6 @@ def diverged(epoch: int, value: float, lr: float) -> TrainingError:
     )
 
 
-def in_memory_batches(X: np.ndarray, batch_size: int) -> Callable:
-    """Epoch source over rows held in memory: a fresh permutation each epoch, each batch
-    gathered into one reused buffer, so no epoch copies the data set."""
-    n, d = X.shape
-    bs = min(batch_size, n)
-    batch = np.empty((bs, d), dtype=X.dtype)
-
-    def epoch(rng: np.random.Generator) -> Iterator[np.ndarray]:
-        order = rng.permutation(n)
-        for start in range(0, n, bs):
-            rows = order[start : start + bs]
-            yield np.take(X, rows, axis=0, out=batch[: len(rows)])  # (b, d)
-
-    epoch.batches = -(-n // bs)  # known in advance, for the learning-rate schedule
-    return epoch
-
-
-SHUFFLE_BUFFER_BYTES = 128 << 20  # rows held to mix a streamed file's order
-
-
-def chunked_batches(chunks: Callable[[], Iterable[np.ndarray]], batch_size: int,
-                    buffer_bytes: int = SHUFFLE_BUFFER_BYTES) -> Callable:
-    """Epoch source over rows read anew each epoch, for data larger than memory.
-
-    ``chunks()`` yields arrays of rows in the file's order, which may be sorted (by date, by
-    customer): shuffling each chunk alone would train on one part of the file after another.
-    The rows pass through a shuffle buffer instead (as ``tf.data``'s): it holds up to
-    ``buffer_bytes`` of rows (at least two chunks' worth); once full, each arriving row takes
-    the place of one drawn at random, and the rows drawn go out in batches. A table that fits
-    the buffer is shuffled whole, as in memory; a larger one is mixed across the buffer's
-    span of the file. Memory holds the buffer and one chunk. After a whole epoch, the
-    source's ``rows`` says how many rows it held.
-    """
-
-    def epoch(rng: np.random.Generator) -> Iterator[np.ndarray]:
-        buffer, held, carry, seen = None, 0, None, 0
-        for chunk in chunks():
-            m = len(chunk)
-            seen += m
-            if buffer is None:
-                rows = max(2 * m, buffer_bytes // max(chunk[0].nbytes, 1))
-                buffer = np.empty((rows, chunk.shape[1]), dtype=chunk.dtype)  # (S, d)
-            if m > len(buffer) - held:  # full: draw rows out to make room
-                out = min(held + m - len(buffer), held)
-                drawn = rng.choice(held, size=out, replace=False)
-                carry = yield from _batches(buffer[drawn], carry, batch_size)
-                buffer[drawn] = chunk[:out]
-                chunk = chunk[out:]
-                extra = len(chunk) - (len(buffer) - held)  # a chunk larger than the buffer
-                if extra > 0:
-                    carry = yield from _batches(chunk[rng.permutation(extra)], carry,
-                                                batch_size)
-                    chunk = chunk[extra:]
-            buffer[held : held + len(chunk)] = chunk
-            held += len(chunk)
-        if buffer is not None:
-            rest = buffer[:held][rng.permutation(held)]
-            carry = yield from _batches(rest, carry, batch_size)
-        if carry is not None and len(carry):
-            yield carry
-        epoch.rows = seen
-
-    epoch.rows = None  # not known before the first epoch
-    return epoch
-
-
-def _batches(rows: np.ndarray, carry: np.ndarray | None, batch_size: int):
-    """Yield full batches of ``carry`` then ``rows``; return the rows left over."""
-    if carry is not None and len(carry):
-        rows = np.concatenate([carry, rows])
-    full = len(rows) // batch_size * batch_size
-    for start in range(0, full, batch_size):
-        yield rows[start : start + batch_size]  # (b, d)
-    return rows[full:].copy()
-
-
 def held_out_loss(network: Network, X_val: np.ndarray | None, tuner: ThreadTuner
                   ) -> Callable[[], float] | None:
     """The validation loss of ``network``'s current weights on rows in memory ``X_val``
@@ -207,8 +135,9 @@ class Monitor:
         self.best, self.best_theta, self.waited = math.inf, network.theta.copy(), 0
         self.started = time.perf_counter()
 
-    def end_epoch(self, epoch: int, train_loss: float) -> bool:
-        """Record an epoch; True when patience has run out."""
+    def end_epoch(self, epoch: int, train_loss: float, rows: int = 0) -> bool:
+        """Record an epoch (``rows``: how many it trained on); True when patience has run
+        out."""
         s, result = self.settings, self.result
         val_loss = None
         if self.validation_loss is not None:
@@ -227,7 +156,7 @@ class Monitor:
             np.copyto(self.best_theta, self.network.theta)
         if self.callback is not None:
             self.callback(EpochReport(epoch, s.epochs, train_loss, val_loss, result.best_epoch,
-                                      time.perf_counter() - self.started))
+                                      time.perf_counter() - self.started, rows=rows))
         self.started = time.perf_counter()
         if self.patience is not None and self.waited >= self.patience:
             result.stop_reason = StopReason.PLATEAU
@@ -241,6 +170,45 @@ class Monitor:
         if not np.isfinite(self.network.theta).all():
             raise diverged(len(self.result.loss_history), math.nan, self.settings.lr)
         return self.result
+
+
+@dataclass(frozen=True)
+class EpochOutcome:
+    """What one epoch's step hands the epoch loop: the training loss the monitor records,
+    the rows it trained on, the objective checked for divergence (None: the training loss),
+    and whether the optimizer has converged (L-BFGS: no step gains any more)."""
+
+    train_loss: float
+    rows: int = 0
+    objective: float | None = None
+    converged: bool = False
+
+
+def learning_rate(settings: LoopSettings, epoch: int, within: float = 0.0) -> float:
+    """The learning rate at ``within`` (0 to 1) of ``epoch``: ``settings.lr`` under
+    ``settings.schedule`` over the whole budget of epochs."""
+    return settings.lr * lr_factor(settings.schedule, (epoch - 1 + within) / settings.epochs)
+
+
+def run_epochs(step: Callable[[int], EpochOutcome], monitor: Monitor,
+               settings: LoopSettings) -> TrainingResult:
+    """The one epoch loop of every way of training (as scikit-learn's MLP has one ``_fit``
+    for its solvers): ``step(epoch)`` runs an epoch wherever the rows are (mini-batches in
+    memory or streamed, an L-BFGS iteration, an averaged epoch on a cluster); the loop checks
+    it for divergence, hands it to ``monitor`` (validation, best weights, patience, the
+    callback) and stops at the budget, on a plateau, or when the optimizer has converged.
+    Returns the monitor's result, the best weights restored."""
+    for epoch in range(1, settings.epochs + 1):
+        outcome = step(epoch)
+        checked = outcome.train_loss if outcome.objective is None else outcome.objective
+        if not math.isfinite(checked):
+            raise diverged(epoch, checked, settings.lr)
+        if monitor.end_epoch(epoch, outcome.train_loss, outcome.rows):
+            break
+        if outcome.converged:
+            monitor.result.stop_reason = StopReason.CONVERGED
+            break
+    return monitor.finish()
 
 
 # Divergence is detected below and raised as TrainingError; NumPy's overflow warnings on the
@@ -271,22 +239,24 @@ def train(
     with ThreadTuner("steps") as steps, ThreadTuner("inference") as checks:
         monitor = Monitor(network, settings, callback, settings.patience,
                           held_out_loss(network, X_val, checks))
-        _epochs(network, optimizer, X_train, settings, rng, monitor, steps)
-        return monitor.finish()
+        step = minibatch_epoch(network, optimizer, X_train, settings, rng, steps)
+        return run_epochs(step, monitor, settings)
 
 
-def _epochs(network: Network, optimizer, X_train: Callable, settings: LoopSettings,
-            rng: np.random.Generator, monitor: Monitor, steps: ThreadTuner) -> None:
-    """The mini-batch epochs of :func:`train`, each step a unit of ``steps``."""
+def minibatch_epoch(network: Network, optimizer, X_train: Callable, settings: LoopSettings,
+                    rng: np.random.Generator, steps: ThreadTuner) -> Callable[[int], EpochOutcome]:
+    """The step of :func:`run_epochs` for mini-batches: one epoch of ``optimizer`` over the
+    batches of the epoch source ``X_train``, each batch a unit of ``steps``."""
     noise_scale = network.dtype.type(settings.noise)
     batches = getattr(X_train, "batches", None)  # per epoch; counted in the first when unknown
-    for epoch in range(1, settings.epochs + 1):
+
+    def epoch_step(epoch: int) -> EpochOutcome:
+        nonlocal batches
         total, n, i = 0.0, 0, 0
         for i, xb in enumerate(X_train(rng)):
             steps.tick(len(xb))
             within = i / batches if batches else 0.0
-            optimizer.lr = settings.lr * lr_factor(settings.schedule,
-                                                   (epoch - 1 + within) / settings.epochs)
+            optimizer.lr = learning_rate(settings, epoch, within)
             x_in = xb
             if settings.noise > 0:
                 x_in = xb + noise_scale * rng.standard_normal(xb.shape, dtype=network.dtype)
@@ -301,8 +271,9 @@ def _epochs(network: Network, optimizer, X_train: Callable, settings: LoopSettin
             n += len(xb)
         steps.pause()
         batches = batches or i + 1
-        if monitor.end_epoch(epoch, total / max(n, 1)):
-            return
+        return EpochOutcome(total / max(n, 1), n)
+
+    return epoch_step
 
 
 @np.errstate(over="ignore", invalid="ignore")
@@ -347,14 +318,11 @@ def train_full_batch(
                           held_out_loss(network, X_val, checks))
         # changes below this are rounding (float32), or too small to matter (float64)
         ftol = max(10 * float(np.finfo(network.dtype).eps), 1e-12)
-        for epoch in range(1, settings.epochs + 1):
+
+        def iteration(epoch: int) -> EpochOutcome:  # one L-BFGS iteration is an epoch
             before = solver.value
             moved = solver.step()
-            if not math.isfinite(solver.value):
-                raise diverged(epoch, solver.value, settings.lr)
-            if monitor.end_epoch(epoch, reconstruction[0]):
-                break
-            if not moved or before - solver.value <= ftol * max(abs(before), 1e-30):
-                monitor.result.stop_reason = StopReason.CONVERGED
-                break
-        return monitor.finish()
+            return EpochOutcome(reconstruction[0], n, solver.value, not moved or
+                                before - solver.value <= ftol * max(abs(before), 1e-30))
+
+        return run_epochs(iteration, monitor, settings)
