@@ -72,6 +72,13 @@ class AnomalyFound(AecliError):
     exit_code = EXIT_FAILED
 
 
+class DriftFound(AecliError):
+    """A batch differs from the training data and the caller asked to fail on it
+    (``aecli drift --fail-on-drift``)."""
+
+    exit_code = EXIT_FAILED
+
+
 @contextmanager
 def naming_input(name: str):
     """Prefix the ``DataError``s raised inside with the input's name (``data.csv: ...``),

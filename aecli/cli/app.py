@@ -11,6 +11,7 @@ import typer
 from .. import __version__
 from .apply_cmds import encode, reconstruct, score
 from .compare import compare_pca
+from .drift_cmd import drift
 from .export_cmd import export
 from .inspect_cmd import inspect
 from .train import train
@@ -33,6 +34,7 @@ app.command("score")(score)
 app.command("compare-pca")(compare_pca)
 app.command("inspect")(inspect)
 app.command("export")(export)
+app.command("drift")(drift)
 
 
 def _version(value: bool):

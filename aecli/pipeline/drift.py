@@ -32,11 +32,13 @@ import pyarrow as pa
 
 from ..blas_threads import tuned
 from ..errors import ModelFileError
-from ..io import to_matrix
+from ..io import BadValues, to_matrix
 from ..preprocessing import MissingPolicy
 from . import drift_stats as st
+from . import modelfile
 from .apply import BatchPreparer, ErrorTotals
 from .bundle import ModelBundle
+from .sources import DataOptions, check_stdin, read_ahead, read_for_model
 
 SCORE_BINS = 1 << 14  # the scores' places among the calibration scores, counted per 1/16384
 UNSEEN_NAMES = 5  # unseen levels named per column in a description
@@ -55,16 +57,29 @@ def checked_reference(bundle: ModelBundle, path) -> ModelBundle:
     return bundle
 
 
-def scoring_policy(bundle: ModelBundle, missing: MissingPolicy | None) -> ModelBundle:
+def scoring_policy(bundle: ModelBundle, missing: MissingPolicy | None,
+                   bad_values: BadValues | None = None) -> ModelBundle:
     """The model as drift scores with it: a row with a missing cell that the model's policy
     would refuse is left out of the joint test instead (its cells still count in the
-    per-column tests); ``missing`` given overrides."""
+    per-column tests); ``missing`` and ``bad_values`` given override the model's."""
     from dataclasses import replace
 
     if missing is None:
         missing = MissingPolicy.DROP if bundle.preparation.missing is MissingPolicy.ERROR \
             else None
-    return replace(bundle, preparation=bundle.preparation.with_policy(missing))
+    return replace(bundle, preparation=bundle.preparation.with_policy(missing, bad_values))
+
+
+def count_input(model, data, options: DataOptions) -> tuple[ModelBundle, DriftCounts]:
+    """The model file ``model`` (refused without a drift reference) and the counts of the
+    input ``data`` against it, read in one pass as the other commands read it (every
+    format, stdin too; memory bounded by a batch and the counts)."""
+    check_stdin(data)
+    bundle = checked_reference(modelfile.read_model(model), model)
+    bundle = scoring_policy(bundle, options.missing, options.bad_values)
+    stream = read_for_model(bundle, data, options, [], False)
+    with read_ahead(stream) as batches:
+        return bundle, count_stream(bundle, batches, stream.name)
 
 
 @dataclass
@@ -179,7 +194,7 @@ def count_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], name: s
 class DriftTest:
     """One test of the report."""
 
-    column: str  # a column's name, or "(anomaly score)" for the joint test
+    column: str  # a column's name, or JOINT, "(scores)", for the joint test
     kind: str  # numeric, categorical, missing, joint
     test: str  # KS, chi2, fisher
     statistic: float
@@ -196,7 +211,7 @@ class DriftTest:
                 for k, v in self.__dict__.items()}
 
 
-JOINT = "(anomaly score)"
+JOINT = "(scores)"
 
 
 def drift_report(bundle: ModelBundle, counts: DriftCounts, alpha: float) -> dict:
@@ -280,7 +295,9 @@ def _categorical(column: str, ref_levels: dict, batch: dict, ref_rows: int, rows
 
 def _joint(bundle: ModelBundle, counts: DriftCounts) -> tuple:
     """Kolmogorov-Smirnov of the scores' places among the calibration scores (uniform when
-    the batch scores like them). The histogram bounds the statistic within 1/SCORE_BINS."""
+    the batch scores like them). The histogram bounds the statistic within 1/SCORE_BINS.
+    The description: the share of the batch's scores above the calibration scores' median
+    (50% for a batch like them)."""
     n, m = int(counts.scores.sum()), bundle.score_distribution().rows
     if n == 0:
         return (JOINT, "joint", "KS", 0.0, 1.0, "no row scored", np.nan, np.nan)
@@ -291,7 +308,7 @@ def _joint(bundle: ModelBundle, counts: DriftCounts) -> tuple:
     d = min(d, 1.0)
     over_median = 1.0 - cum[SCORE_BINS // 2 - 1]
     return (JOINT, "joint", "KS", d, st.ks_p_value(d, n, m),
-            f"above the calibration median {_pct(0.5)} → {_pct(over_median)}", 0.5,
+            f"above median {_pct(0.5)} → {_pct(over_median)}", 0.5,
             over_median)
 
 
@@ -304,3 +321,43 @@ def _pct(x: float) -> str:
 
 def _num(x: float) -> str:
     return "-" if not np.isfinite(x) else f"{x:.3g}"
+
+
+def plot_panels(bundle: ModelBundle, counts: DriftCounts, report: dict, top: int = 3
+                ) -> list[dict]:
+    """What ``--plot`` draws, reference against batch: the anomaly scores' distribution
+    functions, then the ``top`` most drifted columns' (a numeric column's distribution
+    function at its sampled values, a categorical column's level shares)."""
+    ref, n = bundle.reference, int(counts.scores.sum())
+    dist = bundle.score_distribution()
+    levels = np.linspace(0.0, 1.0, 201)
+    cum = np.concatenate([[0], np.cumsum(counts.scores)]) / max(n, 1)
+    panels = [{"column": JOINT, "kind": "joint",
+               "x": np.interp(levels, np.linspace(0, 1, len(dist.quantiles)),
+                              dist.quantiles).tolist(),
+               "reference": levels.tolist(),
+               "batch": cum[np.minimum((levels * SCORE_BINS).astype(int), SCORE_BINS)].tolist()}]
+    shown = []
+    for t in report["tests"]:
+        if t["kind"] in ("numeric", "categorical") and t["column"] not in shown:
+            shown.append(t["column"])
+    for column in shown[:top]:
+        if column in ref.numeric:
+            j = ref.numeric.index(column)
+            sample, points = ref.sample(j), _points(ref, j)
+            m = max(int(counts.le[j].sum()), 1)
+            panels.append({"column": column, "kind": "numeric", "x": points.tolist(),
+                           "reference": (np.searchsorted(sample, points, "right")
+                                         / max(len(sample), 1)).tolist(),
+                           "batch": (np.cumsum(counts.le[j])[:-1] / m).tolist()})
+        else:
+            known, batch = ref.levels[column], counts.levels[column]
+            names = list(known)[:12]
+            unseen = sum(c for v, c in batch.items() if v not in known)
+            panels.append({"column": column, "kind": "categorical",
+                           "x": [("(missing)" if v is None else str(v)) for v in names]
+                           + ["(unseen)"],
+                           "reference": [known[v] / max(ref.rows, 1) for v in names] + [0.0],
+                           "batch": [batch.get(v, 0) / max(counts.rows, 1) for v in names]
+                           + [unseen / max(counts.rows, 1)]})
+    return panels
