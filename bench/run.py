@@ -26,6 +26,7 @@ import busy
 import cluster
 import csv_train
 import detection
+import drift
 import encode_speed
 import numpy as np
 import pca_speed
@@ -36,7 +37,7 @@ from figures import Figure, table
 from threadpoolctl import threadpool_info, threadpool_limits
 
 SECTIONS = ("training", "busy", "encode", "memory", "csv", "stream", "pca", "quality",
-            "detection", "cluster")
+            "detection", "cluster", "drift")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -144,6 +145,8 @@ def _section(section: str, sizes: Sizes, threads: int) -> list[Figure]:
         return detection.figures(quick=quick, log=log)
     if section == "cluster":
         return cluster.figures(quick=quick, log=log)
+    if section == "drift":
+        return drift.figures(quick=quick, log=log)
     raise ValueError(f"unknown section {section!r}")
 
 
