@@ -24,6 +24,7 @@ from .calibration import quantile_rows
 from .ensemble import Member, ScoreParts, mean_scores, score_parts
 from .finish import DTYPES, FOLDS, KEPT_SCORES, calibrate_out_of_fold, finish, own_and_held_out
 from .hyperparameters import Hyperparameters
+from .neighbors import in_memory_source, streamed_source
 from .rows import chunked as _chunked
 from .rows import sample as _sample
 from .rows import split as _split
@@ -123,7 +124,8 @@ class Autoencoder(ParamsMixin):
         else:
             p = replace(p, validation=0.0).resolved(len(arr))  # the held-out rows are given
             X_train = arr
-        network, result = self._train(arr.shape[1], p, X_train, X_val, rng, callback, groups)
+        source = in_memory_source(X_train, p.neighbors, p.batch_size, rng)
+        network, result = self._train(arr.shape[1], p, source, X_val, rng, callback, groups)
         sample = _sample(X_train, max(OWN_ROWS, quantile_rows(p.contamination)), rng)
         codes = np.empty((len(sample), p.latent), dtype=network.dtype)
         train_errors = reconstruction_mse_rows(network, sample, codes=codes)
@@ -195,7 +197,8 @@ class Autoencoder(ParamsMixin):
             X_val = v.check_array(validation_data, dtype, name="validation_data")
         rng = np.random.default_rng(p.seed)
         source = chunked_batches(checked, p.batch_size)
-        network, result = self._train(d, p, source, X_val, rng, callback, groups)
+        network, result = self._train(d, p, streamed_source(source, checked, p.neighbors, rng),
+                                      X_val, rng, callback, groups)
         # One more pass for the training error and the codes' moments; only a bounded prefix
         # of the rows' errors and codes is kept, to calibrate the threshold when there are no
         # validation rows.

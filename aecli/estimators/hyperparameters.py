@@ -33,6 +33,9 @@ class DType(StrEnum):
 # The training budget when epochs is None (see Hyperparameters.resolved).
 STEP_BUDGET = 2500  # mini-batch steps: the sample tables converge within it (docs/training.md)
 MIN_EPOCHS, MAX_EPOCHS = 10, 1000  # the budget's bounds, for large and tiny tables
+# With neighbours (bench/README.md, neighbours): the codes keep neighbours better up to about
+# 10,000 steps, and a tiny table may run more epochs to reach them.
+NEIGHBOR_STEPS, NEIGHBOR_EPOCHS = 10_000, 1000
 LBFGS_ITERATIONS = 1000  # full-batch iterations; most fits converge well before
 VALIDATION = 0.1  # the fraction held out when validation is None and the optimizer is not lbfgs
 
@@ -41,6 +44,7 @@ VALIDATION = 0.1  # the fraction held out when validation is None and the optimi
 # Far above any useful setting for tabular data, yet each fits in a laptop's memory.
 MAX_WIDTH = 65_536  # units in one layer: -k and each --hidden size
 MAX_BATCH = 1_048_576  # rows per update (--batch-size)
+MAX_NEIGHBORS = 1000  # neighbours per row (--neighbors): UMAP's useful range is 5 to 200
 MAX_WEIGHTS = 100_000_000  # weights of the whole network: 400 MB in float32, before the
 # optimizer's state (Adam keeps two more copies)
 
@@ -114,6 +118,11 @@ class Hyperparameters:
                          "the gradient from the second epoch on (a trimmed loss: rows that "
                          "fit badly, anomalies among them, do not bend the model to them).",
                          low=0.0, high=0.5, high_open=True)
+    neighbors: int = _param(0, "Also train the encoder to keep each row's this many nearest "
+                            "training rows near in the code, as parametric UMAP does (UMAP's "
+                            "fuzzy-set cross-entropy on the rows' kNN graph, beside the "
+                            "reconstruction); 0: off. Encoding stays a function of the row.",
+                            low=0, high=MAX_NEIGHBORS)
     validation: float | None = _param(
         None, "Fraction of rows held out to monitor training and stop it on a plateau (0 for "
         f"none). None: {VALIDATION} with a mini-batch optimizer, none for lbfgs, which stops "
@@ -181,10 +190,13 @@ class Hyperparameters:
         p = self.checked()
         optimizer = p.optimizer
         if optimizer is OptimizerKind.AUTO:
-            full_batch = p.is_linear() and not (p.dropout or p.noise or streamed)
+            full_batch = p.is_linear() and not (p.dropout or p.noise or p.neighbors
+                                                or streamed)
             optimizer = OptimizerKind.LBFGS if full_batch else OptimizerKind.ADAM
-        elif optimizer is OptimizerKind.LBFGS and (p.dropout or p.noise or streamed):
-            why = "rows streamed from a file" if streamed else "dropout or input noise"
+        elif optimizer is OptimizerKind.LBFGS and (p.dropout or p.noise or p.neighbors
+                                                   or streamed):
+            why = "rows streamed from a file" if streamed else \
+                "dropout, input noise or sampled neighbours"
             raise InvalidParameterError(
                 f"optimizer='lbfgs' needs a deterministic objective over rows in memory, not "
                 f"{why}", hint="use optimizer='adam' (--optimizer adam)")
@@ -197,8 +209,15 @@ class Hyperparameters:
         elif epochs is None:
             n_train = n_rows - int(round(n_rows * validation))
             steps_per_epoch = -(-max(n_train, 1) // p.batch_size)
-            epochs = min(max(-(-STEP_BUDGET // steps_per_epoch), MIN_EPOCHS), MAX_EPOCHS)
-        return replace(p, optimizer=optimizer, validation=validation, epochs=epochs)
+            budget, most = (NEIGHBOR_STEPS, NEIGHBOR_EPOCHS) if p.neighbors else \
+                (STEP_BUDGET, MAX_EPOCHS)
+            epochs = min(max(-(-budget // steps_per_epoch), MIN_EPOCHS), most)
+        # With neighbours the held-out rows measure the reconstruction only, not the
+        # neighbour term: stopping on them, and restoring their best epoch's weights, would
+        # undo the neighbour training, so the budget runs whole.
+        patience = None if p.neighbors else p.patience
+        return replace(p, optimizer=optimizer, validation=validation, epochs=epochs,
+                       patience=patience)
 
     @classmethod
     def allowed(cls, name: str) -> Allowed:

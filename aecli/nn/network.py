@@ -282,10 +282,13 @@ class Network:
         weight_decay: float = 0.0,
         rng=None,
         trim: float = 0.0,
+        code_term=None,
     ) -> tuple[float, float]:
         """One training step's loss and gradient (left in ``self.grad``); ``trim`` leaves that
         share of the worst-reconstructed rows out of the gradient (see
-        :func:`aecli.nn.losses.trim_rows`; the losses returned count every row).
+        :func:`aecli.nn.losses.trim_rows`; the losses returned count every row);
+        ``code_term(code)``, when given, adds a term on the codes (value and its gradient
+        (n, latent), or None), such as :class:`aecli.nn.neighbors.NeighborTerm`.
 
         Returns
         -------
@@ -308,6 +311,11 @@ class Network:
         if sparsity > 0:
             penalty, d_code = l1_penalty(code, sparsity)
             objective += penalty
+        if code_term is not None:
+            value, d_term = code_term(code)
+            objective += value
+            if d_term is not None:
+                d_code = d_term if d_code is None else d_code + d_term
         self.backward(d_out, d_code, rng)
         if weight_decay > 0:
             w = self.theta[: self.n_weights]

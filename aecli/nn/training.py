@@ -263,6 +263,8 @@ def minibatch_epoch(network: Network, optimizer, X_train: Callable, settings: Lo
             rec, objective = network.loss_and_grad(
                 x_in, xb, settings.sparsity, settings.weight_decay, rng,
                 settings.trim if epoch > 1 else 0.0,  # from the second epoch: see trim_rows
+                getattr(X_train, "code_term", None),  # a term on the codes the source's
+                # batches are made for (aecli.nn.neighbors)
             )
             if not math.isfinite(objective):
                 raise diverged(epoch, objective, settings.lr)

@@ -13,7 +13,7 @@ from ..io import BadValues
 from ..nn.training import EpochReport
 from ..nn.trimmed import trimmed_mean
 from ..preprocessing import MissingPolicy, RawRows, ScalerKind
-from .train import pca_error, prepare_training_rows
+from .train import pca_error, prepare_training_rows, preservation
 
 # A k counts as good enough when its error is within this fraction of the data's variance
 # (the error of reconstructing every row by the mean) of the best k's error.
@@ -57,10 +57,18 @@ def larger_sweep(k: int, n_features: int | None) -> str | None:
 
 
 def comparison_row(k: int, pca_mse: float, pca_var: float, ae_mse: float,
-                   epochs_run: int) -> dict:
-    """One k of the sweep, under the names ``--json`` and ``--csv`` use."""
-    return {"k": k, "pca_explained_variance": pca_var, "pca_mse": pca_mse, "ae_mse": ae_mse,
-            "ratio": ae_mse / pca_mse if pca_mse > 0 else None, "epochs_run": epochs_run}
+                   epochs_run: int, neighbors: dict | None = None) -> dict:
+    """One k of the sweep, under the names ``--json`` and ``--csv`` use; with ``neighbors``
+    (see :func:`aecli.pipeline.train.preservation`), how the codes of each keep the held-out
+    rows' neighbours."""
+    row = {"k": k, "pca_explained_variance": pca_var, "pca_mse": pca_mse, "ae_mse": ae_mse,
+           "ratio": ae_mse / pca_mse if pca_mse > 0 else None, "epochs_run": epochs_run}
+    if neighbors is not None:
+        row.update(ae_trustworthiness=neighbors["trustworthiness"],
+                   pca_trustworthiness=neighbors["pca_trustworthiness"],
+                   ae_knn_recall=neighbors["knn_recall"],
+                   pca_knn_recall=neighbors["pca_knn_recall"])
+    return row
 
 
 DEFAULT_KS = (1, 2, 4, 8)
@@ -123,7 +131,8 @@ def compare_with_pca(
         ae.fit(p.X_train, callback=callback, validation_data=p.X_val, groups=groups,
                out_of_fold=False)
         ae_mse = trimmed_mean(ae.reconstruction_error(p.X_val))  # as PCA's
-        row = comparison_row(k, pca_mse, pca_var, ae_mse, len(ae.loss_history_))
+        row = comparison_row(k, pca_mse, pca_var, ae_mse, len(ae.loss_history_),
+                             preservation(ae, p.X_train, p.X_val))
         rows.append(row)
         if on_k is not None:
             on_k(row)

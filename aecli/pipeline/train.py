@@ -16,7 +16,9 @@ import numpy as np
 from ..errors import DataError
 from ..estimators import PCA, Autoencoder, Hyperparameters
 from ..estimators.finish import FittedState
+from ..estimators.neighbor_metrics import SAMPLE_ROWS, neighbor_preservation
 from ..estimators.rows import held_out, split_indices, split_seed
+from ..estimators.rows import sample as _sample
 from ..formatting import format_architecture
 from ..io import BadValues
 from ..nn import SoftmaxGroups
@@ -25,6 +27,8 @@ from ..nn.trimmed import trimmed_mean
 from ..preprocessing import MissingPolicy, Preparation, RawRows, ScalerKind, screen
 from .bundle import ModelBundle
 from .reference import Reference
+
+PCA_ROWS = 20_000  # rows the PCA of the neighbour figures is fitted on, at most
 
 
 @dataclass
@@ -134,7 +138,8 @@ def train_bundle(X: np.ndarray | RawRows, names: list[str], params: dict, **fitt
     X_eval = p.X_val if p.X_val is not None else p.X_train
     summary = training_summary(ae, len(p.X_train), 0 if p.X_val is None else len(p.X_val),
                                p.rows_dropped, pca_error(p.X_train, X_eval, ae.latent, groups),
-                               seconds, cells_imputed=p.cells_imputed)
+                               seconds, cells_imputed=p.cells_imputed,
+                               neighbors=preservation(ae, p.X_train, X_eval))
     return ModelBundle(ae, p.preparation, dict(f.info or {}), summary,
                        reference_of(X, names))
 
@@ -147,12 +152,31 @@ def reference_of(X: np.ndarray | RawRows, names: list[str]) -> Reference:
 
 
 
+def preservation(ae: Autoencoder, X_fit: np.ndarray, X_eval: np.ndarray) -> dict:
+    """How well the codes of ``ae`` and of PCA at the same k (fitted on ``X_fit``, a sample
+    of its rows on a large table) keep the neighbours of rows ``X_eval`` (see
+    :func:`aecli.estimators.neighbor_metrics.neighbor_preservation`, on the same sample of
+    rows for both): ``trustworthiness``, ``knn_recall``, ``pca_trustworthiness``,
+    ``pca_knn_recall``, ``neighbors_k``, ``neighbors_rows``."""
+    rng = np.random.default_rng(0)  # the same rows on every run
+    rows = X_eval if len(X_eval) <= SAMPLE_ROWS else X_eval[
+        np.sort(rng.choice(len(X_eval), size=SAMPLE_ROWS, replace=False))]
+    ours = neighbor_preservation(rows, ae.transform(rows))
+    pca = PCA(n_components=ae.latent).fit(_sample(X_fit, PCA_ROWS, rng).astype(np.float64))
+    theirs = neighbor_preservation(rows, pca.transform(rows.astype(np.float64)))
+    return {**ours, "pca_trustworthiness": theirs["trustworthiness"],
+            "pca_knn_recall": theirs["knn_recall"]}
+
+
 def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dropped: int,
                      pca: tuple[float, float], seconds: float, streamed: bool = False,
-                     cells_imputed: int = 0) -> dict:
+                     cells_imputed: int = 0, neighbors: dict | None = None) -> dict:
     """The figures of a training run, under the names the model file, ``--json`` and the
-    report all use; PCA's held-out error and explained variance at the same k as ``pca``."""
+    report all use; PCA's held-out error and explained variance at the same k as ``pca``;
+    how the codes keep neighbours, ``neighbors`` (see :func:`preservation`), when
+    measured."""
     return {
+        **(neighbors or {}),
         "rows_train": int(rows_train),
         "rows_validation": int(rows_validation),
         "rows_dropped": int(dropped),

@@ -26,7 +26,7 @@ from ..preprocessing import Categorical, MissingPolicy, Preparation, RawRows, sc
 from ..preprocessing.categorical import as_text, check_levels
 from .bundle import ModelBundle
 from .reference import Reference
-from .train import Fitting, pca_error, training_summary
+from .train import Fitting, pca_error, preservation, training_summary
 
 SAMPLE_ROWS = 200_000  # training rows sampled to fit the scaler, the imputer and the PCA reference
 VALIDATION_ROWS = 100_000  # most validation rows kept in memory; later ones are only left out
@@ -178,5 +178,6 @@ def train_bundle_streaming(read_chunks: ReadChunks, names: list[str], params: di
     summary = training_summary(ae, s.rows_train, 0 if X_val is None else len(X_val),
                                s.rows_dropped,
                                pca_error(scaled_sample, X_eval, ae.latent, prep.groups),
-                               seconds, streamed=True, cells_imputed=s.cells_imputed)
+                               seconds, streamed=True, cells_imputed=s.cells_imputed,
+                               neighbors=preservation(ae, scaled_sample, X_eval))
     return ModelBundle(ae, prep, dict(info or {}), summary, s.reference)

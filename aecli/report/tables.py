@@ -12,6 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from .neighbors import compare_cells, compare_columns, summary_rows
 from .text import (
     MISSING,
     as_number,
@@ -97,6 +98,8 @@ def train_summary(summary: Mapping[str, Any]) -> Table:
     if as_number(s.get("pca_mse")) is not None:
         table.add_row("PCA MSE", fmt(s.get("pca_mse")), f"same k, {on} rows")
         table.add_row("vs PCA", fmt(ratio), _versus_pca(ratio))
+    for row in summary_rows(s):  # how the codes keep neighbours
+        table.add_row(*row)
     if s.get("optimizer"):
         schedule = s.get("schedule")
         table.add_row("optimizer", str(s["optimizer"]),
@@ -204,6 +207,7 @@ def compare_table(rows: Sequence[Mapping[str, Any]], suggestion: Mapping[str, An
     table.add_column("PCA MSE", justify="right")
     table.add_column("AE MSE", justify="right")
     table.add_column("AE / PCA", justify="right")
+    shown = compare_columns(table, rows)  # trustworthiness, when measured
     table.add_column("", no_wrap=True)
     for row in rows:
         ratio = row.get("ratio")
@@ -211,7 +215,8 @@ def compare_table(rows: Sequence[Mapping[str, Any]], suggestion: Mapping[str, An
             ratio = _ratio(row.get("ae_mse"), row.get("pca_mse"))
         mark = "◀ suggested" if suggested is not None and row.get("k") == suggested else ""
         table.add_row(fmt(row.get("k")), fmt(row.get("pca_explained_variance")),
-                      fmt(row.get("pca_mse")), fmt(row.get("ae_mse")), fmt(ratio), mark,
+                      fmt(row.get("pca_mse")), fmt(row.get("ae_mse")), fmt(ratio),
+                      *compare_cells(row, shown), mark,
                       style="bold" if mark else None)
     if suggestion:
         table.caption = f"suggested k = {fmt(suggested)}: {suggestion.get('rule') or MISSING}"

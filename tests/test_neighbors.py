@@ -1,0 +1,194 @@
+"""Codes that keep neighbours (``neighbors``): the objective's gradient, the kNN graph against
+brute force, the figures against scikit-learn's, determinism, streaming and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import ok
+
+from aecli import Autoencoder
+from aecli.estimators import graph as g
+from aecli.estimators.neighbor_metrics import neighbor_preservation
+from aecli.estimators.neighbors import sample_rows
+from aecli.nn import Network, autoencoder_specs
+from aecli.nn.neighbors import NeighborTerm, umap_loss
+
+
+def _blobs(n=600, d=8, centres=4, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, centres, size=n)
+    X = rng.normal(scale=4.0, size=(centres, d))[labels] + rng.normal(size=(n, d))
+    return X.astype(np.float32), labels
+
+
+def _brute(X, k):
+    from scipy.spatial.distance import cdist  # scikit-learn's dependency
+
+    D = cdist(X.astype(np.float64), X.astype(np.float64), "sqeuclidean")  # (n, n)
+    np.fill_diagonal(D, np.inf)
+    idx = np.argsort(D, axis=1, kind="stable")[:, :k]
+    return idx, np.sqrt(np.take_along_axis(D, idx, axis=1))
+
+
+# -- the objective ------------------------------------------------------------------------
+def test_umap_loss_gradient_matches_central_differences(numerical_grad, assert_grad_close):
+    rng = np.random.default_rng(0)
+    heads, tails = rng.normal(size=(9, 2)), rng.normal(size=(9, 2))
+    _, dh, dt = umap_loss(heads, tails)
+    assert_grad_close(dh, numerical_grad(lambda: umap_loss(heads, tails)[0], heads), 1e-5)
+    assert_grad_close(dt, numerical_grad(lambda: umap_loss(heads, tails)[0], tails), 1e-5)
+
+
+def test_attraction_pulls_neighbours_and_repulsion_pushes_others():
+    near = umap_loss(np.zeros((6, 2)), np.full((6, 2), 0.1), negatives=0)[0]
+    far = umap_loss(np.zeros((6, 2)), np.full((6, 2), 3.0), negatives=0)[0]
+    assert near < far  # a neighbour's code is wanted near
+    spread = np.arange(12.0).reshape(6, 2) * 3
+    assert umap_loss(spread, spread)[0] < umap_loss(spread / 30, spread / 30)[0]
+
+
+def test_network_gradient_with_the_neighbour_term(numerical_grad, assert_grad_close):
+    """The term's gradient reaches the encoder's weights through the code: the whole
+    objective (reconstruction + weighted cross-entropy of the pairs) against central
+    differences."""
+    net = Network(autoencoder_specs(5, (4,), 2, "tanh", "linear", "linear", False),
+                  dtype=np.float64, rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).normal(size=(8, 5))  # 4 heads then their 4 tails
+    term = NeighborTerm(0.7, negatives=2)
+    term.pairs = 4
+
+    def objective():
+        return net.loss_and_grad(x, x, code_term=term)[1]
+
+    objective()
+    analytic = net.grad.copy()
+    without = net.loss_and_grad(x, x)[1]
+    assert objective() > without  # the term counts
+    assert_grad_close(analytic, numerical_grad(objective, net.theta), rtol=1e-5)
+
+
+# -- the graph ----------------------------------------------------------------------------
+def test_exact_knn_is_brute_force():
+    X, _ = _blobs(300)
+    idx, dist = g.exact_knn(X, 7)
+    want_idx, want_dist = _brute(X, 7)
+    np.testing.assert_allclose(dist, want_dist, rtol=1e-3, atol=1e-3)
+    assert (idx == want_idx).mean() > 0.99  # equal but for ties in float32
+
+
+def test_exact_knn_in_blocks_is_the_same(monkeypatch):
+    X, _ = _blobs(200)
+    whole = g.exact_knn(X, 5)[0]
+    monkeypatch.setattr(g, "BLOCK_BYTES", 4 * 200 * 7)  # blocks of 7 rows
+    np.testing.assert_array_equal(g.exact_knn(X, 5)[0], whole)
+
+
+def test_approximate_knn_finds_most_true_neighbours():
+    X, _ = _blobs(2000, d=10)
+    idx, dist = g.knn(X, 10, np.random.default_rng(0), exact_rows=1000)  # approximate
+    want, _ = _brute(X, 10)
+    recall = (idx[:, :, None] == want[:, None, :]).any(-1).mean()
+    assert recall > 0.9
+    assert (idx != np.arange(2000)[:, None]).all()  # never a row itself
+    assert (np.diff(dist, axis=1) >= 0).all()  # nearest first
+    real = np.sqrt(((X[:, None, :] - X[idx]) ** 2).sum(-1))  # (n, k)
+    np.testing.assert_allclose(dist, real, rtol=1e-3, atol=1e-3)  # distances are the rows'
+
+
+def test_fuzzy_graph_is_symmetric_and_draws_only_neighbours():
+    X, _ = _blobs(200)
+    idx, dist = g.exact_knn(X, 6)
+    graph = g.fuzzy_graph(idx, dist)
+    edges = {(h, int(t)) for h in range(graph.n)
+             for t in graph.tails[graph.starts[h] : graph.starts[h + 1]]}
+    assert all((t, h) in edges for h, t in edges)  # symmetric
+    assert {(h, int(t)) for h in range(200) for t in idx[h]} <= edges  # every kNN edge
+    heads = np.repeat(np.arange(200), 20)
+    tails = graph.draw_tails(heads, np.random.default_rng(0))
+    assert all((int(h), int(t)) in edges for h, t in zip(heads, tails, strict=True))
+    # each row's memberships sum to log2(k) before the union (UMAP's calibration)
+    weights = np.diff(np.r_[0.0, graph.cumulative])
+    assert (weights > 0).all() and (weights <= 1 + 1e-9).all()
+
+
+# -- the figures --------------------------------------------------------------------------
+def test_preservation_figures_match_scikit_learn():
+    from sklearn.manifold import trustworthiness
+
+    X, _ = _blobs(300)
+    Z = X[:, :2] + np.random.default_rng(3).normal(size=(300, 2))
+    got = neighbor_preservation(X, Z, k=10)
+    assert got["trustworthiness"] == pytest.approx(trustworthiness(X, Z, n_neighbors=10),
+                                                   abs=1e-9)
+    assert neighbor_preservation(X, X[:, :7], k=10)["knn_recall"] > \
+        neighbor_preservation(X, Z, k=10)["knn_recall"]
+    assert neighbor_preservation(X, X.copy(), k=10)["knn_recall"] == pytest.approx(1.0)
+
+
+def test_sample_rows_is_uniform_and_bounded():
+    chunks = [np.arange(i, i + 100)[:, None].astype(float) for i in range(0, 1000, 100)]
+    S = sample_rows(iter(chunks), 300, np.random.default_rng(0))
+    assert S.shape == (300, 1) and len(np.unique(S)) == 300
+    assert 350 < S.mean() < 650  # from the whole file, not a prefix
+
+
+# -- the estimator ------------------------------------------------------------------------
+def test_neighbours_keep_clusters_apart_and_are_deterministic():
+    X, labels = _blobs(400)
+    fit = dict(latent=2, hidden=(16,), neighbors=10, epochs=40, seed=3)
+    a = Autoencoder(**fit).fit(X, out_of_fold=False)
+    b = Autoencoder(**fit).fit(X, out_of_fold=False)
+    np.testing.assert_array_equal(a.network_.theta, b.network_.theta)  # bit-identical
+    plain = Autoencoder(**{**fit, "neighbors": 0}).fit(X, out_of_fold=False)
+    assert not np.array_equal(a.network_.theta, plain.network_.theta)
+    ours = neighbor_preservation(X, a.transform(X))
+    assert ours["trustworthiness"] > 0.85
+    # encoding is the network alone: a row's code does not depend on the rows beside it
+    np.testing.assert_array_equal(a.transform(X[:5]), a.transform(X)[:5])
+
+
+def test_neighbours_turn_off_lbfgs_and_patience():
+    from aecli.estimators import Hyperparameters
+
+    p = Hyperparameters(hidden=(), activation="linear", neighbors=5).resolved(100)
+    assert p.optimizer == "adam" and p.patience is None
+    assert Hyperparameters(hidden=(), activation="linear").resolved(100).optimizer == "lbfgs"
+
+
+def test_streamed_training_with_neighbours():
+    X, _ = _blobs(500)
+
+    def chunks():
+        return (X[i : i + 128] for i in range(0, 500, 128))
+
+    ae = Autoencoder(latent=2, hidden=(8,), neighbors=5, epochs=5, seed=0)
+    ae.fit_chunks(chunks, n_rows=500)
+    assert ae.transform(X).shape == (500, 2) and np.isfinite(ae.threshold_)
+
+
+# -- the CLI ------------------------------------------------------------------------------
+def test_cli_train_encode_and_compare_with_neighbours(tmp_path):
+    data = tmp_path / "blobs.csv"
+    X, labels = _blobs(300, d=5)
+    header = ",".join([f"x{i}" for i in range(5)] + ["label"])
+    np.savetxt(data, np.column_stack([X, labels]), delimiter=",", header=header,
+               comments="", fmt="%.5g")
+    model = tmp_path / "m.npz"
+    r = ok("train", data, "--exclude", "label", "-k", "2", "--neighbors", "8", "--epochs", "8",
+           "--hidden", "8", "-o", model, "--json")
+    summary = json.loads(r.stdout)
+    summary = summary.get("summary", summary)
+    assert 0.5 < summary["trustworthiness"] <= 1 and 0 <= summary["knn_recall"] <= 1
+    assert summary["pca_trustworthiness"] is not None
+    codes = tmp_path / "codes.csv"
+    ok("encode", model, data, "--keep", "label", "-o", codes)
+    assert codes.read_text().splitlines()[0] == "label,z1,z2"
+    r = ok("compare-pca", data, "--exclude", "label", "-k", "1,2", "--epochs", "4",
+           "--neighbors", "8", "--hidden", "8", "--json")
+    rows = json.loads(r.stdout)
+    rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
+    assert all(0 < row["ae_trustworthiness"] <= 1 and 0 < row["pca_trustworthiness"] <= 1
+               for row in rows)
