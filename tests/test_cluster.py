@@ -304,9 +304,10 @@ def test_compare_pca_on_the_cluster(data, cluster):
     assert all(row["ae_mse"] > 0 for row in doc["rows"]) and doc["suggestion"]["k"] in (1, 2)
 
 
-def test_training_that_rereads_each_partition_fits_the_same_model(data, cluster):
-    """Rows held in worker memory or read anew every epoch (--stream, or data larger than
-    the workers' memory): the same weights."""
+def test_training_that_rereads_each_partition_fits_as_well(data, cluster):
+    """Rows held in worker memory (drawn from every partition of a replica at once) or read
+    anew every epoch (--stream, or data larger than the workers' memory: a partition at a
+    time): the same rows, a model as good."""
     from aecli.pipeline.modelfile import read_model
 
     held, reread = data["dir"] / "held.npz", data["dir"] / "reread.npz"
@@ -315,7 +316,8 @@ def test_training_that_rereads_each_partition_fits_the_same_model(data, cluster)
     ok("train", data["dir"] / "pq", "-o", reread, "--stream", *common)
     a, b = read_model(held), read_model(reread)
     assert a.summary["held_in_memory"] and not b.summary["held_in_memory"]
-    np.testing.assert_array_equal(a.autoencoder.network_.theta, b.autoencoder.network_.theta)
+    assert a.summary["rows_train"] == b.summary["rows_train"]
+    assert b.autoencoder.validation_mse_ < 1.1 * a.autoencoder.validation_mse_
 
 
 def test_bad_rows_on_a_worker_come_back_as_one_message_naming_the_partition(cluster, tmp_path):

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 class TrainingProgress:
     """A callback for ``Autoencoder.fit`` that shows each epoch to a person.
 
-    On a terminal: a progress bar with epoch, train and validation loss and ETA. Elsewhere
+    On a terminal: a progress bar with epoch, train and validation loss, rows per second and
+    ETA. Elsewhere
     (cron, pipes): a plain line every ``every`` epochs, or every epoch with ``verbose``.
     ``quiet`` shows nothing.
     """
@@ -70,6 +71,8 @@ class TrainingProgress:
         losses = f"train {fmt(r.train_loss)}"
         if r.val_loss is not None:
             losses += f"  val {fmt(r.val_loss)}"
+        if r.rows and r.seconds > 0:  # the epoch's rate, validation and averaging included
+            losses += f"  {r.rows / r.seconds:,.0f} rows/s"
         if self.bar is not None:
             if self.task is None:
                 for old in self.bar.task_ids:

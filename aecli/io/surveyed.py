@@ -62,8 +62,10 @@ class Surveyed:
 
 
 def survey_input(source: SourceLike, input_format=None, delimiter: str | None = None,
-                 decimal: str | None = None, stdin: BinaryIO | None = None) -> Surveyed:
-    """Survey every row of ``source`` (a file, or stdin made rereadable first).
+                 decimal: str | None = None, stdin: BinaryIO | None = None,
+                 empty: bool = False) -> Surveyed:
+    """Survey every row of ``source`` (a file, or stdin made rereadable first); ``empty``:
+    a source without rows is surveyed too (one partition of many may have none).
 
     Raises
     ------
@@ -74,7 +76,7 @@ def survey_input(source: SourceLike, input_format=None, delimiter: str | None = 
     with iter_batches(source, input_format, batch_rows=_SURVEY_ROWS, stdin=stdin,
                       text=text) as stream:
         survey = Survey.of(_in_parts(stream, _SURVEY_ROWS), stream.schema)
-    if survey.rows == 0:
+    if survey.rows == 0 and not empty:
         raise DataError(f"{stream.name}: has a header but no data rows" if stream.format in (
             Format.csv, Format.tsv) else f"{stream.name}: no data rows",
             hint="give rows after the header")

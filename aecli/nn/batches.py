@@ -55,19 +55,19 @@ def chunked_batches(chunks: Callable[[], Iterable[np.ndarray]], batch_size: int,
             if m > len(buffer) - held:  # full: draw rows out to make room
                 out = min(held + m - len(buffer), held)
                 drawn = rng.choice(held, size=out, replace=False)
-                carry = yield from _batches(buffer[drawn], carry, batch_size)
+                carry = yield from cut_batches(buffer[drawn], carry, batch_size)
                 buffer[drawn] = chunk[:out]
                 chunk = chunk[out:]
                 extra = len(chunk) - (len(buffer) - held)  # a chunk larger than the buffer
                 if extra > 0:
-                    carry = yield from _batches(chunk[rng.permutation(extra)], carry,
+                    carry = yield from cut_batches(chunk[rng.permutation(extra)], carry,
                                                 batch_size)
                     chunk = chunk[extra:]
             buffer[held : held + len(chunk)] = chunk
             held += len(chunk)
         if buffer is not None:
             rest = buffer[:held][rng.permutation(held)]
-            carry = yield from _batches(rest, carry, batch_size)
+            carry = yield from cut_batches(rest, carry, batch_size)
         if carry is not None and len(carry):
             yield carry
         epoch.rows = seen
@@ -76,8 +76,9 @@ def chunked_batches(chunks: Callable[[], Iterable[np.ndarray]], batch_size: int,
     return epoch
 
 
-def _batches(rows: np.ndarray, carry: np.ndarray | None, batch_size: int):
-    """Yield full batches of ``carry`` then ``rows``; return the rows left over."""
+def cut_batches(rows: np.ndarray, carry: np.ndarray | None, batch_size: int):
+    """Yield full batches of ``carry`` then ``rows``; return the rows left over (an epoch
+    source yields them last, as its one short batch)."""
     if carry is not None and len(carry):
         rows = np.concatenate([carry, rows])
     full = len(rows) // batch_size * batch_size

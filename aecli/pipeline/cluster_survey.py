@@ -49,8 +49,10 @@ def partition_rows(path: str, reading: DataOptions, roles: Roles) -> RawRows:
 
 
 def survey_part(path: str, reading: DataOptions) -> Surveyed:
-    """What every column of one partition holds, over all its rows (on a worker)."""
-    return survey_input(path, reading.input_format, reading.delimiter, reading.decimal)
+    """What every column of one partition holds, over all its rows (on a worker); a
+    partition may be empty (the rows of the whole are counted by the client)."""
+    return survey_input(path, reading.input_format, reading.delimiter, reading.decimal,
+                        empty=True)
 
 
 def roles_of(parts: list[Surveyed], reading: DataOptions, name: str = ""

@@ -1,23 +1,26 @@
 """The work on each partition's prepared rows during cluster training, on the workers: the
 rows through the one preparation path, held in worker memory or read anew each time; their
-Gram matrix for PCA; one local epoch of the optimizer from the averaged weights; the rows'
-errors and codes, of which only small figures travel back to the client.
+Gram matrix for PCA; one epoch of a replica of the model over its partitions, from the
+averaged weights; the rows' errors and codes, of which only small figures travel back to the
+client.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..blas_threads import ThreadTuner
 from ..errors import naming_input
 from ..estimators import Hyperparameters
 from ..estimators.finish import DTYPES
 from ..estimators.rows import held_out
 from ..estimators.scoring import CodeMoments
 from ..nn import Network, make_optimizer
-from ..nn.schedules import ScheduleKind
-from ..nn.training import reconstruction_mse_rows, train
+from ..nn.batches import cut_batches
+from ..nn.training import minibatch_epoch, reconstruction_mse_rows
 from ..preprocessing import Preparation, Roles
 from .cluster_survey import partition_rows
 from .sources import DataOptions
@@ -100,26 +103,65 @@ def forget(key: str) -> None:
     _NETWORKS.pop(key, None)
 
 
-def local_epoch(held: Held, theta: np.ndarray, setup: Setup, lr: float, seed: int,
-                state: dict | None) -> tuple[np.ndarray, float, int, dict | None]:
-    """One epoch of the optimizer over a partition's training rows from ``theta``: the
-    weights it ends at, its summed training error, its rows, and the optimizer's state (its
-    moments), which the client keeps for the partition's next epoch. The state travels with
-    the task rather than staying on a worker, so the result does not depend on which worker
-    runs which partition."""
+WINDOW_ROWS = 16384  # rows a replica's epoch draws from its partitions at a time, mixed
+
+
+def replica_batches(parts: list[Held | Reread], rows: int, batch_size: int) -> Callable:
+    """Epoch source over a replica's partitions (``rows`` training rows in all). Rows held in
+    memory are drawn in windows of about ``WINDOW_ROWS``, each partition giving its share of
+    every window in an order of its own, and each window shuffled: every part of the epoch
+    mixes every partition, as one machine's shuffle does, although one may hold January and
+    the next February. Partitions read anew come one at a time, in a random order, each
+    shuffled whole, so a worker holds one partition's rows at most."""
+
+    def epoch(rng: np.random.Generator) -> Iterator[np.ndarray]:
+        carry = None
+        if all(isinstance(h, Held) for h in parts):
+            arrays = [h.train for h in parts if len(h.train)]
+            if not arrays:
+                return
+            orders = [rng.permutation(len(a)) for a in arrays]
+            windows = max(1, -(-rows // WINDOW_ROWS))
+            for w in range(windows):
+                window = np.concatenate([a[o[len(a) * w // windows:len(a) * (w + 1) // windows]]
+                                         for a, o in zip(arrays, orders, strict=True)])
+                carry = yield from cut_batches(window[rng.permutation(len(window))], carry,
+                                               batch_size)
+        else:
+            for k in rng.permutation(len(parts)):
+                X = _rows(parts[k]).train
+                carry = yield from cut_batches(X[rng.permutation(len(X))], carry, batch_size)
+        if carry is not None and len(carry):
+            yield carry
+
+    epoch.batches = -(-rows // batch_size)  # for the learning rate's schedule within the epoch
+    return epoch
+
+
+def replica_epoch(parts: list[Held | Reread], rows: int, theta: np.ndarray, setup: Setup,
+                  epoch: int, lr_scale: float, seed: int | None, state: dict | None
+                  ) -> tuple[np.ndarray, float, int, dict | None]:
+    """One epoch of a replica (a copy of the model that trains on its share of the
+    partitions) from ``theta``: the mini-batch step of every training path
+    (:func:`aecli.nn.training.minibatch_epoch`), its learning rate ``lr_scale`` times the
+    schedule's at each batch. Returns the weights it ends at, its summed training error, the
+    rows it trained on, and the optimizer's state (its moments), which the client keeps for
+    the replica's next epoch: the state travels with the task rather than staying on a
+    worker, so the result does not depend on which worker runs it."""
     p = setup.params
-    held = _rows(held)
     net = _network(setup.key, setup.specs, DTYPES[setup.dtype], setup.groups, p.dropout)
-    if len(held.train) == 0:
-        return theta, 0.0, 0, state
     net.theta[...] = theta
-    optimizer = make_optimizer(p.optimizer, net.theta.size, net.dtype, lr, p.nesterov)
+    optimizer = make_optimizer(p.optimizer, net.theta.size, net.dtype, p.lr, p.nesterov)
     if state is not None:
         vars(optimizer).update(state)
-    settings = replace(p, epochs=1, lr=lr, schedule=ScheduleKind.NONE, patience=None)
-    result = train(net, optimizer, held.train, None, settings, np.random.default_rng(seed))
+    settings = replace(p, lr=p.lr * lr_scale)
+    source = replica_batches(parts, rows, p.batch_size)
+    with np.errstate(over="ignore", invalid="ignore"), ThreadTuner("steps") as steps:
+        step = minibatch_epoch(net, optimizer, source, settings, np.random.default_rng(seed),
+                               steps)
+        outcome = step(epoch)
     kept = {k: v for k, v in vars(optimizer).items() if k != "scratch"}  # scratch: rebuilt
-    return net.theta.copy(), result.loss_history[0] * len(held.train), len(held.train), kept
+    return net.theta.copy(), outcome.train_loss * outcome.rows, outcome.rows, kept
 
 
 def errors(held: Held, theta: np.ndarray, setup: Setup, which: str, keep: int = 0

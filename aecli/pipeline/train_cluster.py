@@ -10,17 +10,27 @@ runs the steps and merges what comes back.
    worker memory, as futures the client never gathers; each returns its Gram matrix and
    column sums, whose exact sum gives PCA's reference at the same k
    (:mod:`aecli.pipeline.cluster_workers`).
-4. **Training**, by periodic parameter averaging (local SGD; McMahan et al. 2017 call it
-   federated averaging): every epoch, each partition runs one epoch of Adam over its own
-   rows from the current weights, its Adam moments carried from its last epoch, and the
-   client averages the weights, each partition weighted by its rows. The learning rate
-   follows the schedule over the budget; the validation error after each epoch drives
-   patience and the best weights, through the epoch monitor of every training path.
+4. **Training**, by parameter averaging of replicas (local SGD; McMahan et al. 2017 call it
+   federated averaging): the partitions are dealt to one replica of the model per worker
+   (at most one per partition with rows), balanced by rows, and each partition is held on
+   its replica's worker. Every epoch, each replica runs one epoch of the mini-batch step
+   over its partitions' rows from the averaged weights, its optimizer's moments carried
+   from its last epoch, and the client averages the replicas' weights, each weighted by its
+   rows. The number of replicas, not of partitions, is what costs quality at few epochs
+   (bench/README.md has the figures): M replicas take M times fewer steps, so each steps
+   at sqrt(M) times the learning rate (the square-root rule for Adam at M times the batch).
+   Averaging more often than once per epoch measured no better. The epochs run in the one
+   epoch loop of every training path (:func:`aecli.nn.training.run_epochs`): its monitor
+   takes the validation error after each epoch for patience and the best weights.
 5. **Calibration**: the errors and codes of up to ``KEPT_SCORES`` (100,000) training and
    validation rows come back, and the estimator's finish step (:mod:`aecli.estimators.finish`)
    weights the code term and places the threshold, as on one machine.
 
-The model file is the same as one machine's.
+A worker that dies is replaced by Dask, which computes its partitions anew elsewhere (the
+result is the same: every task's inputs travel with it); a task whose workers die too often
+ends the job with an error naming its partitions, and no model is written. Each replica's
+rows are checked against the survey's count, so no model is trained on a partition
+silently missing. The model file is the same as one machine's.
 """
 
 from __future__ import annotations
@@ -33,15 +43,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, TrainingError
 from ..estimators import Autoencoder, Hyperparameters
 from ..estimators.finish import DTYPES, KEPT_SCORES, finish
 from ..estimators.hyperparameters import check_latent_below
 from ..estimators.rows import split_seed
 from ..estimators.scoring import CodeMoments, with_code_term
 from ..nn import Network, autoencoder_specs
-from ..nn.schedules import lr_factor
-from ..nn.training import EpochReport, Monitor, TrainingResult, diverged
+from ..nn.training import EpochOutcome, EpochReport, Monitor, TrainingResult, run_epochs
 from ..nn.trimmed import trimmed_mean
 from ..preprocessing import MissingPolicy, Preparation, Roles, ScalerKind
 from .bundle import ModelBundle
@@ -54,9 +63,9 @@ from .cluster_workers import (
     errors,
     forget,
     gram,
-    local_epoch,
     pca_errors,
     prepare_partition,
+    replica_epoch,
 )
 from .compare import comparison_row, default_ks
 from .sources import DataOptions
@@ -78,6 +87,32 @@ class OnCluster:
     mean: np.ndarray  # (width,) of the training rows
     eigenvalues: np.ndarray  # of their covariance, largest first
     eigenvectors: np.ndarray  # (width, width), columns in the same order
+    replicas: list[list[int]]  # the partitions each replica of the model trains on
+    workers: list[str]  # where each replica's partitions are held
+
+    def collect(self, futures: list, parts: list[list[int]]) -> list:
+        """Gather ``futures``, each the work on the partitions ``parts[k]``. A task whose
+        workers died too often (Dask's ``KilledWorker``) ends the job with an error naming
+        its partitions."""
+        try:
+            return self.client.gather(futures)
+        except Exception as e:
+            if type(e).__name__ != "KilledWorker":
+                raise
+            key = str(getattr(e, "task", None) or (e.args[0] if e.args else ""))
+            named = {str(f.key): p for f, p in zip(futures, parts, strict=True)}
+            if self.in_memory:
+                named.update({str(h.key): [i] for i, h in enumerate(self.held)})
+            lost = named.get(key) or sorted({i for p in parts for i in p})
+            files = ", ".join(self.files[i] for i in lost[:4]) + (" ..." if len(lost) > 4
+                                                                   else "")
+            raise TrainingError(
+                f"training stopped: the workers working on partition"
+                f"{'s' if len(lost) > 1 else ''} {files} died (Dask gives a task up after "
+                "its workers die a few times); no model was written",
+                hint="a worker that dies at work is often out of memory: give the workers "
+                "more memory, or train with --stream (each partition read anew), then run "
+                "the command again") from None
 
     def release(self) -> None:
         """Free the rows the workers hold."""
@@ -136,9 +171,12 @@ def prepare_on_cluster(client, source: str, reading: DataOptions, params: dict,
     memory = sum(w.get("memory_limit") or 0
                  for w in client.scheduler_info()["workers"].values())
     in_memory = not reread and (memory == 0 or size <= MEMORY_SHARE * memory)
-    if in_memory:
+    workers = sorted(client.scheduler_info()["workers"]) or [None]  # None: wherever Dask likes
+    replicas = deal([s.rows_train for s in surveys], len(workers))
+    home = {i: workers[j] for j, parts in enumerate(replicas) for i in parts}
+    if in_memory:  # each on its replica's worker, which may pass it on if it dies
         held = [client.submit(prepare_partition, f, readings[i], roles, prep, fraction, seed,
-                              offsets[i], key=f"aecli-held-{job}-{i}")
+                              offsets[i], key=f"aecli-held-{job}-{i}", **_on(home.get(i)))
                 for i, f in enumerate(files)]
     else:
         held = [Reread(f, readings[i], roles, prep, fraction, seed, offsets[i])
@@ -150,7 +188,27 @@ def prepare_on_cluster(client, source: str, reading: DataOptions, params: dict,
     values, vectors = np.linalg.eigh(sum(g[2] for g in grams) / n - np.outer(mean, mean))
     order = np.argsort(values)[::-1]
     return OnCluster(client, job, files, roles, surveys, prep, held, in_memory, mean,
-                     np.maximum(values[order], 0.0), vectors[:, order])
+                     np.maximum(values[order], 0.0), vectors[:, order], replicas,
+                     [home[parts[0]] for parts in replicas])
+
+
+def _on(worker: str | None) -> dict:
+    """Where to run a task: preferably on ``worker``, elsewhere when it is gone."""
+    return {"workers": [worker], "allow_other_workers": True} if worker else {}
+
+
+def deal(rows: list[int], most: int) -> list[list[int]]:
+    """The partitions with rows (``rows`` each) dealt to at most ``most`` replicas: largest
+    first, each to the replica with the fewest rows so far; each replica's partitions in
+    order. Empty partitions train nowhere."""
+    given = [i for i in range(len(rows)) if rows[i] > 0]
+    count = max(min(most, len(given)), 1)
+    replicas, load = [[] for _ in range(count)], [0] * count
+    for i in sorted(given, key=lambda i: (-rows[i], i)):
+        j = min(range(count), key=lambda j: (load[j], j))
+        replicas[j].append(i)
+        load[j] += rows[i]
+    return [sorted(r) for r in replicas if r]
 
 
 def fit_on_cluster(data: OnCluster, params: dict,
@@ -170,17 +228,17 @@ def fit_on_cluster(data: OnCluster, params: dict,
                       dropout=hp.dropout, groups=prep.groups)
     job = f"{data.job}-{uuid.uuid4().hex[:6]}"
     setup = Setup(job, tuple(specs), hp.dtype, prep.groups, hp)
+    each = [[i] for i in range(len(held))]
     try:
-        result = _average(client, held, network, setup, hp, callback, job,
-                          data.rows_validation > 0)
+        result = _average(data, network, setup, hp, callback, job)
         theta = network.theta
-        val = client.gather([client.submit(errors, h, theta, setup, "validation",
-                                           KEPT_SCORES, key=f"aecli-val-{job}-{i}")
-                             for i, h in enumerate(held)])
-        trained = client.gather([
+        val = data.collect([client.submit(errors, h, theta, setup, "validation",
+                                          KEPT_SCORES, key=f"aecli-val-{job}-{i}")
+                            for i, h in enumerate(held)], each)
+        trained = data.collect([
             client.submit(errors, h, theta, setup, "train", KEPT_SCORES,
                           key=f"aecli-trainerr-{job}-{i}")
-            for i, h in enumerate(held)])
+            for i, h in enumerate(held)], each)
     finally:
         client.run(forget, setup.key)
     train_errors = np.concatenate([e for e, _, _ in trained])
@@ -276,35 +334,47 @@ def compare_on_cluster(client, source: str, reading: DataOptions, ks: list[int] 
     return rows, baseline, data.roles
 
 
-def _average(client, held, network: Network, setup: Setup, hp: Hyperparameters,
-             callback, job: str, validated: bool) -> TrainingResult:
-    """The epochs of parameter averaging, ended by the one epoch monitor of every training
-    path (:class:`aecli.nn.training.Monitor`); the best weights are left in ``network``.
-    ``validated``: whether the partitions hold validation rows."""
-    states = [None] * len(held)  # each partition's optimizer state, from epoch to epoch
-    epoch = 0
+def _average(data: OnCluster, network: Network, setup: Setup, hp: Hyperparameters,
+             callback, job: str) -> TrainingResult:
+    """The averaged epochs of the replicas, a step of the one epoch loop
+    (:func:`aecli.nn.training.run_epochs`); the best weights are left in ``network``."""
+    client, held, replicas = data.client, data.held, data.replicas
+    rows = [sum(data.surveys[i].rows_train for i in parts) for parts in replicas]
+    states = [None] * len(replicas)  # each replica's optimizer state, from epoch to epoch
+    scale = math.sqrt(len(replicas))  # M replicas take M times fewer steps: see the module
+    each = [[i] for i in range(len(held))]
+    now = [0]
 
     def validation_loss() -> float:  # the trimmed mean of every partition's rows, as in memory
-        return trimmed_mean(np.concatenate([e for e, _, _ in client.gather([
+        return trimmed_mean(np.concatenate([e for e, _, _ in data.collect([
             client.submit(errors, h, network.theta, setup, "validation",
-                          key=f"aecli-v-{job}-{epoch}-{i}") for i, h in enumerate(held)])]))
+                          key=f"aecli-v-{job}-{now[0]}-{i}") for i, h in enumerate(held)],
+            each)]))
+
+    def averaged_epoch(epoch: int) -> EpochOutcome:
+        now[0] = epoch
+        theta = network.theta.copy()
+        outs = data.collect([
+            client.submit(replica_epoch, [held[i] for i in parts], rows[j], theta, setup,
+                          epoch, scale, hp.seed * 100_003 + epoch * 1009 + j
+                          if hp.seed is not None else None, states[j],
+                          key=f"aecli-epoch-{job}-{epoch}-{j}", **_on(data.workers[j]))
+            for j, parts in enumerate(replicas)], replicas)
+        for (_, _, got, _), want, parts in zip(outs, rows, replicas, strict=True):
+            if got != want:  # never a model trained on a partition silently missing
+                raise TrainingError(
+                    f"a replica trained on {got:,} rows of partitions "
+                    f"{', '.join(data.files[i] for i in parts)} instead of the {want:,} the "
+                    "survey counted: a partition changed or went missing during training; "
+                    "no model was written", hint="leave the data set alone while it trains, "
+                    "then run the command again")
+        states[:] = [o[3] for o in outs]
+        total = sum(rows)
+        network.theta[...] = sum(o[0].astype(np.float64) * o[2] for o in outs) / total
+        train_loss = float(sum(o[1] for o in outs) / total)
+        finite = np.isfinite(network.theta).all()
+        return EpochOutcome(train_loss, total, train_loss if finite else math.nan)
 
     monitor = Monitor(network, hp, callback, hp.patience,
-                      validation_loss if validated else None)
-    for epoch in range(1, hp.epochs + 1):
-        lr = hp.lr * lr_factor(hp.schedule, (epoch - 1) / hp.epochs)
-        theta = network.theta.copy()
-        outs = client.gather([client.submit(local_epoch, h, theta, setup, lr,
-                                            hp.seed * 100_003 + epoch * 1009 + i
-                                            if hp.seed is not None else None, states[i],
-                                            key=f"aecli-epoch-{job}-{epoch}-{i}")
-                              for i, h in enumerate(held)])
-        states = [o[3] for o in outs]
-        rows = sum(o[2] for o in outs)
-        network.theta[...] = sum(o[0].astype(np.float64) * o[2] for o in outs) / rows
-        train_loss = float(sum(o[1] for o in outs) / rows)
-        if not math.isfinite(train_loss) or not np.isfinite(network.theta).all():
-            raise diverged(epoch, train_loss, hp.lr)
-        if monitor.end_epoch(epoch, train_loss):
-            break
-    return monitor.finish()
+                      validation_loss if data.rows_validation > 0 else None)
+    return run_epochs(averaged_epoch, monitor, hp)
