@@ -28,6 +28,7 @@ import csv_train
 import detection
 import drift
 import encode_speed
+import neighbors
 import numpy as np
 import pca_speed
 import quality
@@ -37,7 +38,7 @@ from figures import Figure, table
 from threadpoolctl import threadpool_info, threadpool_limits
 
 SECTIONS = ("training", "busy", "encode", "memory", "csv", "stream", "pca", "quality",
-            "detection", "cluster", "drift")
+            "detection", "cluster", "drift", "neighbors")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -145,6 +146,8 @@ def _section(section: str, sizes: Sizes, threads: int) -> list[Figure]:
         return detection.figures(quick=quick, log=log)
     if section == "cluster":
         return cluster.figures(quick=quick, log=log)
+    if section == "neighbors":
+        return neighbors.figures(quick=quick, log=log)
     if section == "drift":
         return drift.figures(quick=quick, log=log)
     raise ValueError(f"unknown section {section!r}")
