@@ -47,6 +47,19 @@ def test_ks_statistic_from_counts_and_its_p_value_are_scipys(n, m, shift):
     assert st.ks_p_value(d, n, m) == pytest.approx(exact.pvalue, rel=0.1, abs=1e-3)
 
 
+@pytest.mark.parametrize("n,m,shift", [(1500, 2048, 0.05), (300, 800, 0.2), (50, 40, 0.3)])
+def test_one_sided_ks_p_value_is_scipys(n, m, shift):
+    rng = np.random.default_rng(n)
+    ref, batch = rng.normal(size=m), rng.normal(shift, size=n)  # the batch's values larger
+    points = np.unique(ref)
+    le, lt = _counts_at(points, ref)
+    b_le, b_lt = _counts_at(points, batch)
+    d = max(float((le / m - b_le / n).max()), float((lt / m - b_lt / n).max()), 0.0)
+    expected = stats.ks_2samp(ref, batch, alternative="greater", method="asymp")
+    assert d == pytest.approx(expected.statistic, abs=1e-12)
+    assert st.ks_p_value_greater(d, n, m) == pytest.approx(expected.pvalue, rel=1e-9)
+
+
 @pytest.mark.parametrize("x,df", [(0.01, 1), (3.84, 1), (10.0, 3), (50.0, 7), (0.5, 10),
                                   (200.0, 20), (30.0, 30), (1e4, 4)])
 def test_chi2_survival_is_scipys(x, df):

@@ -16,9 +16,9 @@ one machine, and the tests are read from the counts (:func:`drift_report`):
 - jointly, Kolmogorov-Smirnov on the anomaly scores against the calibration scores, which
   are out-of-fold or held-out scores: a clean batch is scored like them, so the model's own
   generalisation gap is no drift, while a change in how the columns go together, which no
-  single column shows, moves the scores. The model keeps the calibration scores as their
-  quantiles at 101 levels, so their distribution function is known within 1/100, and the
-  statistic is the distance less that step.
+  single column shows, raises the scores (one-sided: see :func:`_joint`). The model keeps
+  the calibration scores as their quantiles at 101 levels, so their distribution function
+  is known within 1/100, and the statistic is the distance less that step.
 
 The p-values are corrected for the number of tests by Holm's method
 (:func:`aecli.pipeline.drift_stats.holm`); drift is a corrected p-value at most ``alpha``.
@@ -296,26 +296,28 @@ def _categorical(column: str, ref_levels: dict, batch: dict, ref_rows: int, rows
 
 
 def _joint(bundle: ModelBundle, counts: DriftCounts) -> tuple:
-    """Kolmogorov-Smirnov of the scores' places among the calibration scores (uniform when
-    the batch scores like them). The histogram bounds the statistic within 1/SCORE_BINS.
-    The description: the share of the batch's scores above the calibration scores' median
-    (50% for a batch like them)."""
+    """One-sided Kolmogorov-Smirnov: whether the batch scores higher than the calibration
+    scores, from the scores' places among them (uniform when the batch scores like them).
+    Higher only: a change in how the columns go together raises the scores, and rows the
+    model was fitted on score lower than new ones, which is no drift (its own training
+    table, checked as a batch, would be flagged). The histogram bounds the statistic within
+    1/SCORE_BINS. The description: the share of the batch's scores above the calibration
+    scores' median (50% for a batch like them)."""
     dist = bundle.score_distribution()
     n, m = int(counts.scores.sum()), dist.rows
     if n == 0:
         return (JOINT, "joint", "KS", 0.0, 1.0, "no row scored", np.nan, np.nan)
     cum = np.cumsum(counts.scores[:-1]) / n  # (B,) share of places < each bin's top
     edges = np.arange(SCORE_BINS + 1) / SCORE_BINS
-    before = np.concatenate([[0.0], cum[:-1]])
-    d = float(max((cum - edges[:-1]).max(), (edges[1:] - before).max(), 0.0))
+    before = np.concatenate([[0.0], cum[:-1]])  # share of places below each bin
+    d = float((edges[1:] - before).max())  # sup (F_ref - F_batch): the batch above
     # The calibration scores' distribution function is read from their quantiles at
     # evenly spaced levels, exact at each and monotone between, so within one level's step
     # of the truth (1/100): a distance within that step is no evidence against it.
     d = min(max(d - 1.0 / (len(dist.quantiles) - 1), 0.0), 1.0)
     over_median = 1.0 - cum[SCORE_BINS // 2 - 1]
-    return (JOINT, "joint", "KS", d, st.ks_p_value(d, n, m),
-            f"above median {_pct(0.5)} → {_pct(over_median)}", 0.5,
-            over_median)
+    return (JOINT, "joint", "KS", d, st.ks_p_value_greater(d, n, m),
+            f"above median {_pct(0.5)} → {_pct(over_median)}", 0.5, over_median)
 
 
 def _pct(x: float) -> str:
