@@ -93,7 +93,11 @@ main()
 # --- CLI fixtures (tests/test_cli*.py) -------------------------------------------------------
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
-CLI_TRAIN_ARGS = ["--exclude", "label", "--epochs", "3", "--hidden", "8", "-k", "2", "-q"]
+# Fast training, for the many tests that train only to have a model: one definition, for the
+# estimator and for the command line. Tests add what they need (-k, -q, a seed).
+FAST_FIT = dict(hidden=(4,), epochs=2, batch_size=16)
+FAST_TRAIN = ["--epochs", "2", "--hidden", "4"]
+CLI_TRAIN_ARGS = ["--exclude", "label", *FAST_TRAIN, "-k", "2", "-q"]
 
 
 @pytest.fixture(scope="session")

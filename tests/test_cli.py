@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import ok, run
+from conftest import FAST_TRAIN, ok, run
 from typer.main import get_command
 
 from aecli import __version__
@@ -38,7 +38,7 @@ def _varying(frame: pd.DataFrame) -> list[str]:
 _DIGITS = pd.read_csv(Path(__file__).resolve().parent.parent / "sample_data" / "digits.csv")
 FEATURES = _varying(_DIGITS)  # the session's model, trained on every digit
 SMALL_FEATURES = _varying(_DIGITS.head(40))  # models trained on the first 40 rows
-TINY = ["--epochs", "3", "--hidden", "8"]
+EPOCHS, HIDDEN = int(FAST_TRAIN[1]), int(FAST_TRAIN[3])  # what the session model trained with
 
 
 
@@ -82,7 +82,7 @@ def test_no_arguments_shows_help_and_is_a_usage_error():
 
 def test_train_puts_nothing_on_stdout_and_the_summary_on_stderr(cli_files):
     model = cli_files["dir"] / "train_plain.npz"
-    r = ok("train", cli_files["small_csv"], "--exclude", "label", "-o", model, *TINY)
+    r = ok("train", cli_files["small_csv"], "--exclude", "label", "-o", model, *FAST_TRAIN)
     assert r.stdout == ""
     assert "excluded: label" in r.stderr
     constant = [c for c in PIXELS if c not in SMALL_FEATURES]
@@ -96,11 +96,12 @@ def test_train_puts_nothing_on_stdout_and_the_summary_on_stderr(cli_files):
 
 def test_train_json_is_one_document_on_stdout(cli_files):
     model = cli_files["dir"] / "train_json.npz"
-    r = ok("train", cli_files["small_csv"], "--exclude", "label", "-o", model, *TINY, "--json")
+    r = ok("train", cli_files["small_csv"], "--exclude", "label", "-o", model, *FAST_TRAIN,
+           "--json")
     summary = json.loads(r.stdout)  # one document: json.loads rejects trailing data
     assert r.stdout.count("\n") == 1
     assert summary["model"] == str(model)
-    assert summary["epochs_run"] == 3 and summary["latent"] == 2
+    assert summary["epochs_run"] == EPOCHS and summary["latent"] == 2
     assert summary["features"] == len(SMALL_FEATURES)
     assert summary["rows_train"] + summary["rows_validation"] == 40
     for key in ("train_mse", "validation_mse", "pca_mse", "seconds", "threshold"):
@@ -111,17 +112,18 @@ def test_train_json_is_one_document_on_stdout(cli_files):
 def test_train_reads_parquet_bytes_on_stdin(cli_files):
     model = cli_files["dir"] / "from_stdin.npz"
     data = cli_files["small_parquet"].read_bytes()
-    r = ok("train", "-o", model, *TINY, "--exclude", "label", "--json", "-q", input=data)
+    r = ok("train", "-o", model, *FAST_TRAIN, "--exclude", "label", "--json", "-q", input=data)
     assert json.loads(r.stdout)["features"] == len(SMALL_FEATURES)
     assert modelfile.describe(model)["info"]["source"] == "<stdin>"
 
 
 def test_train_columns_and_exclude_choose_the_features(cli_files):
     chosen = cli_files["dir"] / "columns.npz"
-    ok("train", cli_files["small_csv"], "--columns", "p10,p20,p30", "-o", chosen, *TINY, "-q")
+    ok("train", cli_files["small_csv"], "--columns", "p10,p20,p30", "-o", chosen, *FAST_TRAIN, "-q")
     assert modelfile.read_model(chosen).features == ["p10", "p20", "p30"]
     excluded = cli_files["dir"] / "exclude.npz"
-    r = ok("train", cli_files["small_csv"], "--exclude", "label,p02,p01", "-o", excluded, *TINY)
+    r = ok("train", cli_files["small_csv"], "--exclude", "label,p02,p01", "-o", excluded,
+           *FAST_TRAIN)
     assert modelfile.read_model(excluded).features == [
         f for f in SMALL_FEATURES if f not in ("p01", "p02")]
     assert "excluded: p01, p02, label" in r.stderr  # in input order
@@ -131,7 +133,7 @@ def test_train_columns_and_exclude_choose_the_features(cli_files):
 def curve_model(cli_files):
     """A model of the helix sample, and what training it printed on stderr."""
     model = cli_files["dir"] / "curve.npz"
-    r = ok("train", cli_files["curve"], "-o", model, *TINY)
+    r = ok("train", cli_files["curve"], "-o", model, *FAST_TRAIN)
     return model, r.stderr
 
 
@@ -165,11 +167,11 @@ def test_text_keep_columns_pass_through_to_files(cli_files, curve_model, suffix)
 def test_train_history_has_one_row_per_epoch(cli_files, suffix):
     history = cli_files["dir"] / f"history.{suffix}"
     model = cli_files["dir"] / f"history_{suffix}.npz"
-    r = ok("train", cli_files["small_csv"], "-o", model, *TINY, "-q", "--history", history)
+    r = ok("train", cli_files["small_csv"], "-o", model, *FAST_TRAIN, "-q", "--history", history)
     assert r.stdout == "" and r.stderr == ""
     df = pd.read_csv(history) if suffix == "csv" else pq.read_table(history).to_pandas()
     assert list(df.columns) == ["epoch", "train_loss", "validation_loss"]
-    assert df["epoch"].tolist() == [1, 2, 3]
+    assert df["epoch"].tolist() == list(range(1, EPOCHS + 1))
     assert (df["train_loss"] > 0).all() and (df["validation_loss"] > 0).all()
 
 
@@ -183,7 +185,7 @@ def test_a_failed_train_leaves_an_existing_model_untouched(cli_files):
     model = cli_files["dir"] / "precious.npz"
     model.write_bytes(cli_files["model"].read_bytes())
     before = model.read_bytes()
-    r = run("train", cli_files["small_csv"], "--columns", "p00,nope", "-o", model, *TINY)
+    r = run("train", cli_files["small_csv"], "--columns", "p00,nope", "-o", model, *FAST_TRAIN)
     assert r.exit_code == 2
     assert "nope" in r.stderr
     assert model.read_bytes() == before
@@ -368,19 +370,19 @@ def test_score_fail_on_anomaly_exit_codes(cli_files):
 
 
 def test_compare_pca_table_goes_to_stderr_when_stdout_is_not_a_terminal(cli_files):
-    r = ok("compare-pca", cli_files["curve"], "-k", "1,2", *TINY)
+    r = ok("compare-pca", cli_files["curve"], "-k", "1,2", *FAST_TRAIN)
     assert r.stdout == ""
     assert "Autoencoder vs PCA" in r.stderr and "suggested k" in r.stderr
 
 
 def test_compare_pca_json_and_csv(cli_files):
-    r = ok("compare-pca", cli_files["curve"], "-k", "1-3", *TINY, "--json", "-q")
+    r = ok("compare-pca", cli_files["curve"], "-k", "1-3", *FAST_TRAIN, "--json", "-q")
     assert r.stderr == ""
     doc = json.loads(r.stdout)
     assert [row["k"] for row in doc["rows"]] == [1, 2, 3]
     assert doc["suggestion"]["k"] in (1, 2, 3)
     assert doc["features"] == [f"x{j:02d}" for j in range(1, 11)] + ["segment"]
-    r = ok("compare-pca", cli_files["small_csv"], "--exclude", "label", "-k", "2", *TINY,
+    r = ok("compare-pca", cli_files["small_csv"], "--exclude", "label", "-k", "2", *FAST_TRAIN,
            "--csv")
     df = read_csv_text(r.stdout)
     assert df["k"].tolist() == [2]
@@ -391,22 +393,23 @@ def test_compare_pca_json_and_csv(cli_files):
 def test_inspect_panel_and_json(cli_files):
     r = ok("inspect", cli_files["model"])
     d = len(FEATURES)
-    assert f"Layers: {d} → 8 → 2 → 8 → {d}" in r.stdout and "standard" in r.stdout
+    assert f"Layers: {d} → {HIDDEN} → 2 → {HIDDEN} → {d}" in r.stdout and "standard" in r.stdout
     doc = json.loads(ok("inspect", cli_files["model"], "--json").stdout)
     assert doc["features"] == FEATURES
     assert doc["format_version"] >= 1 and doc["aecli_version"] == __version__
-    assert doc["params"]["epochs"] == 3 and doc["params"]["hidden"] == [8]
+    assert doc["params"]["epochs"] == EPOCHS and doc["params"]["hidden"] == [HIDDEN]
 
 
 # --- quiet, usage and input errors ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("args", [
-    ["train", "{small_csv}", "-o", "{dir}/quiet.npz", *TINY, "--history", "{dir}/quiet_h.csv"],
+    ["train", "{small_csv}", "-o", "{dir}/quiet.npz", *FAST_TRAIN,
+     "--history", "{dir}/quiet_h.csv"],
     ["encode", "{model}", "{small_csv}"],
     ["reconstruct", "{model}", "{small_csv}", "--error"],
     ["score", "{model}", "{small_csv}", "--threshold", "1e9"],
-    ["compare-pca", "{curve}", "-k", "1", *TINY],
+    ["compare-pca", "{curve}", "-k", "1", *FAST_TRAIN],
     ["inspect", "{model}", "--json"],
     ["export", "{model}", "-o", "{dir}/quiet.onnx"],
 ], ids=COMMANDS)
@@ -500,7 +503,7 @@ def test_score_keeps_dates_in_json_and_top(cli_files, small):
 def test_score_top_keeps_values_aligned_when_rows_are_dropped(cli_files, small):
     model = cli_files["dir"] / "drop.npz"
     ok("train", cli_files["small_csv"], "--exclude", "label", "--missing", "drop", "-o", model,
-       *TINY, "-q")
+       *FAST_TRAIN, "-q")
     holes = small.astype({"p10": float}).assign(ident=[f"r{i}" for i in range(len(small))])
     holes.loc[[0, 5, 6], "p10"] = np.nan
     data = holes.to_csv(index=False)
@@ -520,7 +523,7 @@ def test_train_checks_its_outputs_before_training(cli_files, option):
     paths = {"-o": cli_files["dir"] / "fine.npz", "--history": cli_files["dir"] / "fine.csv"}
     paths[option] = absent / "out.csv"
     r = run("train", cli_files["small_csv"], "-o", paths["-o"], "--history", paths["--history"],
-            *TINY)
+            *FAST_TRAIN)
     assert r.exit_code == 2
     assert str(absent) in r.stderr and "mkdir -p" in r.stderr
     assert "training:" not in r.stderr  # it failed before spending time on training

@@ -25,13 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SLOW_WRITE, run
+from conftest import FAST_TRAIN, SLOW_WRITE, run
 
 from aecli.pipeline import modelfile
 
 TEMP = re.compile(r"^\..+\.[0-9a-f]+\.tmp(\.\w+)*$")  # aecli's hidden temporary files
 AECLI = [sys.executable, "-m", "aecli"]
-SMALL = ["--epochs", "2", "--hidden", "4", "-q"]
 
 
 
@@ -58,7 +57,7 @@ def data(tmp_path) -> Path:
 def good_model(tmp_path, data) -> tuple[Path, bytes]:
     """An existing good model, and its bytes."""
     path = tmp_path / "model.npz"
-    result = run("train", data, "-o", path, *SMALL)
+    result = run("train", data, "-o", path, *FAST_TRAIN, "-q")
     assert result.exit_code == 0, result.output
     return path, path.read_bytes()
 
@@ -98,7 +97,7 @@ def test_bad_data_leaves_the_existing_model_alone(tmp_path, good_model):
     model, before = good_model
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b,c,d,e\n1,2,3,4,5\n")
-    assert run("train", bad, "-o", model, *SMALL).exit_code == 2
+    assert run("train", bad, "-o", model, *FAST_TRAIN, "-q").exit_code == 2
     assert model.read_bytes() == before
 
 
@@ -114,7 +113,7 @@ def test_every_output_is_renamed_into_place(tmp_path, data, good_model, monkeypa
 
     monkeypatch.setattr(os, "replace", spy)
     outputs = {
-        "model": (tmp_path / "m2.npz", ["train", data, "-o", tmp_path / "m2.npz", *SMALL,
+        "model": (tmp_path / "m2.npz", ["train", data, "-o", tmp_path / "m2.npz", *FAST_TRAIN, "-q",
                                         "--history", tmp_path / "h.csv"]),
         "history": (tmp_path / "h.csv", None),
         "codes": (tmp_path / "z.parquet", ["encode", model, data, "-o", tmp_path / "z.parquet"]),
@@ -152,7 +151,7 @@ def _enospc():
 def test_full_disk_while_saving_is_a_clear_error(tmp_path, data, good_model, monkeypatch):
     model, before = good_model
     monkeypatch.setattr(modelfile, "write_model", _write_then(_enospc))
-    result = run("train", data, "-o", model, *SMALL)
+    result = run("train", data, "-o", model, *FAST_TRAIN, "-q")
     assert result.exit_code == 2, result.output
     assert "disk is full" in result.stderr and "Traceback" not in result.output
     assert model.read_bytes() == before
@@ -164,7 +163,7 @@ def test_sigterm_while_saving_removes_the_temporary_file(tmp_path, data, good_mo
     model, before = good_model
     monkeypatch.setattr(modelfile, "write_model",
                         _write_then(lambda: os.kill(os.getpid(), signal.SIGTERM)))
-    result = run("train", data, "-o", model, *SMALL)
+    result = run("train", data, "-o", model, *FAST_TRAIN, "-q")
     assert result.exit_code == 130, result.output
     assert "Traceback" not in result.output
     assert model.read_bytes() == before
@@ -178,7 +177,7 @@ def test_ctrl_c_while_saving_removes_the_temporary_file(tmp_path, data, good_mod
         raise KeyboardInterrupt
 
     monkeypatch.setattr(modelfile, "write_model", _write_then(interrupt))
-    result = run("train", data, "-o", model, *SMALL)
+    result = run("train", data, "-o", model, *FAST_TRAIN, "-q")
     assert result.exit_code == 130
     assert result.output.strip() == ""  # quiet
     assert model.read_bytes() == before
@@ -236,7 +235,7 @@ def test_permission_denied_is_a_clear_error(tmp_path, data, monkeypatch):
         return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(os, "open", refusing_open)
-    result = run("train", data, "-o", locked / "m.npz", *SMALL)
+    result = run("train", data, "-o", locked / "m.npz", *FAST_TRAIN, "-q")
     assert result.exit_code == 2, result.output
     assert "permission denied" in result.stderr and str(locked) in result.stderr
     assert "Traceback" not in result.output
@@ -303,7 +302,7 @@ def _limit_file_size(limit: int):
 def test_a_full_disk_is_a_clear_error_and_leaves_nothing(tmp_path, data, good_model, what):
     model, before = good_model
     if what == "model":
-        argv, target = ["train", data, "-o", model, *SMALL], model
+        argv, target = ["train", data, "-o", model, *FAST_TRAIN, "-q"], model
     else:
         target = tmp_path / "codes.csv"
         argv = ["reconstruct", model, data, "-o", target, "-q"]
@@ -364,7 +363,7 @@ def test_sigkill_never_damages_the_existing_model(tmp_path, good_model):
 def test_signal_while_writing_the_model(tmp_path, data, good_model, sig):
     model, before = good_model
     proc = subprocess.Popen(
-        [sys.executable, "-c", SLOW_WRITE, "train", str(data), "-o", str(model), *SMALL],
+        [sys.executable, "-c", SLOW_WRITE, "train", str(data), "-o", str(model), *FAST_TRAIN, "-q"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

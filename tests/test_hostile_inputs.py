@@ -15,13 +15,13 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
-from conftest import run
+from conftest import FAST_TRAIN, run
 from typer.testing import CliRunner
 
 from aecli.cli.app import app
 
 ROWS = "".join(f"{i % 17},{i * 2 % 7},{i % 3}\n" for i in range(30))  # 30 rows of a, b, c
-TRAIN_FAST = ["--epochs", "2", "--hidden", "4", "-k", "1"]
+TRAIN_K1 = [*FAST_TRAIN, "-k", "1"]
 
 
 
@@ -58,7 +58,7 @@ def model(tmp_path) -> Path:
     """A small model over columns a, b, c."""
     path = tmp_path / "model.npz"
     data = write(tmp_path, "train.csv", "a,b,c\n" + ROWS)
-    result = run("train", data, "-o", path, "-q", *TRAIN_FAST)
+    result = run("train", data, "-o", path, "-q", *TRAIN_K1)
     assert result.exit_code == 0, result.output
     return path
 
@@ -129,7 +129,7 @@ def test_train_on_a_bad_table_fails_clearly_and_writes_nothing(tmp_path, case):
     name, content, extra, needles = case
     data = write(tmp_path, name, content)
     out = tmp_path / "out.npz"
-    result = run("train", data, "-o", out, *TRAIN_FAST, *extra)
+    result = run("train", data, "-o", out, *TRAIN_K1, *extra)
     assert_clean_failure(result, 2, *needles)
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no temporary files
@@ -139,7 +139,7 @@ def test_a_very_long_row_is_read(tmp_path):
     data = write(tmp_path, "long.csv", "a,b,note\n" + "".join(
         f"{i},{i % 7},x\n" for i in range(100)) + "5,6," + "y" * 5_000_000 + "\n7,8,z\n")
     out = tmp_path / "m.npz"
-    result = run("train", data, "-o", out, "-q", *TRAIN_FAST, "--categorical", "none")
+    result = run("train", data, "-o", out, "-q", *TRAIN_K1, "--categorical", "none")
     assert result.exit_code == 0, result.output
     assert features_of(out) == ["a", "b"]
 
@@ -163,7 +163,7 @@ def test_truncated_parquet(tmp_path):
     data = whole.read_bytes()
     for cut in (len(data) // 2, len(data) - 3, 8):
         part = write(tmp_path, "cut.parquet", data[:cut])
-        result = run("train", part, "-o", tmp_path / "m.npz", *TRAIN_FAST)
+        result = run("train", part, "-o", tmp_path / "m.npz", *TRAIN_K1)
         assert_clean_failure(result, 2, "cut.parquet", "Parquet")
     assert not (tmp_path / "m.npz").exists()
 
@@ -203,7 +203,7 @@ def test_awkward_but_valid_tables_train(tmp_path, case):
     name, content, features = case
     data = write(tmp_path, name, content)
     out = tmp_path / "m.npz"
-    result = run("train", data, "-o", out, "-q", *TRAIN_FAST)
+    result = run("train", data, "-o", out, "-q", *TRAIN_K1)
     assert result.exit_code == 0, result.output
     assert features_of(out) == features
 
@@ -214,7 +214,7 @@ def test_enormous_values_are_scaled_not_overflowed(tmp_path):
     data = write(tmp_path, "huge.csv", "a,b,c\n" + "".join(
         f"{i},{(i % 7) * 1e300:g},{i % 3}\n" for i in range(30)))
     out = tmp_path / "m.npz"
-    result = run("train", data, "-o", out, "-q", *TRAIN_FAST)
+    result = run("train", data, "-o", out, "-q", *TRAIN_K1)
     assert result.exit_code == 0, result.output
     codes = run("encode", out, data)
     assert codes.exit_code == 0, codes.output
@@ -226,7 +226,7 @@ def test_each_column_role_is_named_once_with_how_to_change_it(tmp_path):
     data = write(tmp_path, "t.csv", "id,a,b,kind,when\n" + "".join(
         f"r{i},{i % 6},{i % 4},{'xy'[i % 2]},2024-01-{i + 1:02d}\n" for i in range(20)))
     out = tmp_path / "m.npz"
-    result = run("train", data, "-o", out, *TRAIN_FAST)
+    result = run("train", data, "-o", out, *TRAIN_K1)
     assert result.exit_code == 0, result.output
     assert result.stderr.count("numeric features (2): a, b") == 1, result.stderr
     assert result.stderr.count("categorical features (1, one-hot): kind") == 1
@@ -381,7 +381,7 @@ def test_messages_quoting_markup_are_printed_verbatim(tmp_path):
 def test_reports_render_markup_like_column_names(tmp_path):
     data = write(tmp_path, "mk.csv", "[/],[bold]x,c\n" + ROWS)
     model = tmp_path / "m.npz"
-    assert run("train", data, "-o", model, "-q", *TRAIN_FAST).exit_code == 0
+    assert run("train", data, "-o", model, "-q", *TRAIN_K1).exit_code == 0
     for argv in (["inspect", model], ["score", model, data], ["reconstruct", model, data]):
         result = run(*argv)
         assert result.exit_code == 0, result.output
@@ -426,7 +426,7 @@ def stray(tmp_path_factory):
 
 def test_a_stray_value_in_a_column_no_one_uses_stops_nothing(stray, tmp_path):
     model = tmp_path / "m.npz"
-    result = run("train", stray, "-o", model, "--exclude", "c", *TRAIN_FAST, "-q")
+    result = run("train", stray, "-o", model, "--exclude", "c", *TRAIN_K1, "-q")
     assert result.exit_code == 0, result.output
     for command in ("encode", "score", "reconstruct"):
         result = run(command, model, stray, "-o", tmp_path / f"{command}.parquet", "--keep", "c")
@@ -447,15 +447,15 @@ def test_a_stray_value_in_a_column_no_one_uses_stops_nothing(stray, tmp_path):
 
 def test_a_stray_value_in_a_feature_says_how_to_read_it_as_missing(stray, tmp_path):
     model = tmp_path / "m.npz"
-    result = run("train", stray, "-o", model, *TRAIN_FAST)
+    result = run("train", stray, "-o", model, *TRAIN_K1)
     text = assert_clean_failure(result, 2, "line 150002", "column 'c'", "'oops'",
                                 "--bad-values missing")
     assert not model.exists() and "--exclude" in text
     # the advice, as printed, then the next one
-    result = run("train", stray, "-o", model, *TRAIN_FAST, "--bad-values", "missing")
+    result = run("train", stray, "-o", model, *TRAIN_K1, "--bad-values", "missing")
     assert_clean_failure(result, 2, "column 'c' has 1 missing value (row 150001)",
                          "--missing impute")
-    result = run("train", stray, "-o", model, *TRAIN_FAST, "--bad-values", "missing",
+    result = run("train", stray, "-o", model, *TRAIN_K1, "--bad-values", "missing",
                  "--missing", "impute", "-q")
     assert result.exit_code == 0, result.output
     result = run("score", model, stray, "--json", "-q")  # the model keeps both settings

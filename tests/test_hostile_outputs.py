@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SLOW_WRITE, run
+from conftest import FAST_TRAIN, SLOW_WRITE, run
 
 from aecli.io import atomic
 from aecli.pipeline import modelfile
 
 AECLI = [sys.executable, "-m", "aecli"]
-SMALL = ["--epochs", "2", "--hidden", "4", "-k", "2", "-q"]
+TRAIN_K2 = [*FAST_TRAIN, "-k", "2", "-q"]
 FULL = Path("/dev/full")
 needs_dev_full = pytest.mark.skipif(not FULL.exists(), reason="no /dev/full here")
 
@@ -56,7 +56,7 @@ def trained(tmp_path_factory) -> tuple[bytes, bytes]:
     """The bytes of a small table and of a model trained on it."""
     d = tmp_path_factory.mktemp("outputs")
     data = make_csv(d / "data.csv")
-    result = run("train", data, "-o", d / "model.npz", *SMALL)
+    result = run("train", data, "-o", d / "model.npz", *TRAIN_K2)
     assert result.exit_code == 0, result.output
     return data.read_bytes(), (d / "model.npz").read_bytes()
 
@@ -78,7 +78,7 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 # (argv with DATA, MODEL, DIR standing for the paths, the option refused, the role it names)
 COLLISIONS = {
     "encode -o DATA": (["encode", "MODEL", "DATA", "-o", "DATA"], "-o", "the input DATA"),
-    "train -o DATA": (["train", "DATA", "-o", "DATA", *SMALL], "-o", "the input DATA"),
+    "train -o DATA": (["train", "DATA", "-o", "DATA", *TRAIN_K2], "-o", "the input DATA"),
     "encode -o MODEL --format csv": (["encode", "MODEL", "DATA", "-o", "MODEL", "--format",
                                       "csv"], "-o", "the model MODEL"),
     "score --plot MODEL": (["score", "MODEL", "DATA", "--plot", "MODEL"], "--plot",
@@ -86,9 +86,9 @@ COLLISIONS = {
     "encode --plot DATA": (["encode", "MODEL", "DATA", "--plot", "DATA"], "--plot",
                            "the input DATA"),
     "train -o x.npz --plot x.npz": (["train", "DATA", "-o", "DIR/x.npz", "--plot", "DIR/x.npz",
-                                     *SMALL], "--plot", "the -o output"),
+                                     *TRAIN_K2], "--plot", "the -o output"),
     "train -o h.csv --history h.csv": (["train", "DATA", "-o", "DIR/h.csv", "--history",
-                                        "DIR/h.csv", *SMALL], "--history", "the -o output"),
+                                        "DIR/h.csv", *TRAIN_K2], "--history", "the -o output"),
     "export -o MODEL": (["export", "MODEL", "-o", "MODEL"], "-o", "the model MODEL"),
     "compare-pca --plot DATA": (["compare-pca", "DATA", "-k", "1", "--plot", "DATA"], "--plot",
                                 "the input DATA"),
@@ -100,7 +100,7 @@ COLLISIONS = {
                                          "DIR/sub/../model.npz", "--format", "csv"], "-o",
                                         "the model MODEL"),
     "train -o the model through a linked directory": (["train", "DATA", "-o",
-                                                       "DIR/alias/data.csv", *SMALL], "-o",
+                                                       "DIR/alias/data.csv", *TRAIN_K2], "-o",
                                                       "the input DATA"),
 }
 
@@ -175,7 +175,7 @@ STDOUT_COMMANDS = {
     "inspect": ["inspect", "MODEL"],
     "inspect --json": ["inspect", "MODEL", "--json"],
     "compare-pca --json": ["compare-pca", "DATA", "-k", "1", "--epochs", "2", "--json", "-q"],
-    "train --json": ["train", "DATA", "-o", "DIR/new.npz", "--json", *SMALL],
+    "train --json": ["train", "DATA", "-o", "DIR/new.npz", "--json", *TRAIN_K2],
 }
 
 
@@ -202,7 +202,7 @@ def test_train_json_into_a_full_disk_never_replaces_the_existing_model(files):
     data, model = files["data"], files["model"]
     before = model.read_bytes()
     with open(FULL, "wb") as full:
-        proc = aecli("train", data, "-o", model, "--json", "--seed", "3", *SMALL, stdout=full,
+        proc = aecli("train", data, "-o", model, "--json", "--seed", "3", *TRAIN_K2, stdout=full,
                      text=True)
     assert proc.returncode == 2, proc.stderr
     assert model.read_bytes() == before
@@ -213,7 +213,7 @@ def test_train_json_into_a_full_disk_never_replaces_the_existing_model(files):
 def test_train_history_into_a_full_disk_leaves_no_model(files, existing):
     model = files["model"] if existing else files["dir"] / "new.npz"
     before = snapshot(files["dir"])
-    proc = aecli("train", files["data"], "-o", model, "--history", FULL, *SMALL, text=True)
+    proc = aecli("train", files["data"], "-o", model, "--history", FULL, *TRAIN_K2, text=True)
     assert proc.returncode == 2, proc.stderr
     assert "/dev/full: the disk is full" in proc.stderr
     assert snapshot(files["dir"]) == before
@@ -251,7 +251,7 @@ def test_a_closed_stdout_does_not_matter_when_nothing_goes_there(files):
 
 
 def test_a_reader_that_closes_the_pipe_keeps_the_model(files):
-    proc = _shell(f"{' '.join(AECLI)} train data.csv -o new.npz --json {' '.join(SMALL)} "
+    proc = _shell(f"{' '.join(AECLI)} train data.csv -o new.npz --json {' '.join(TRAIN_K2)} "
                   "| true", files["dir"])
     assert proc.returncode == 0, proc.stderr
     modelfile.read_model(files["dir"] / "new.npz")
@@ -299,7 +299,7 @@ def test_train_piped_into_head(files):
 
 def _kill_while_writing(files, sig) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITE, "train", files["data"], "-o",
-                             files["model"], *SMALL], stdout=subprocess.PIPE,
+                             files["model"], *TRAIN_K2], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stderr.readline()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import FAST_FIT
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
@@ -13,7 +14,7 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from aecli import Autoencoder
 
-SMALL = dict(hidden=(4,), epochs=3, latent=1, batch_size=16)
+SMALL = dict(FAST_FIT, latent=1)
 # Three small parameter sets: one that failed subset invariance before (an elu net, whose codes
 # must not depend on which rows share a call), a linear network (full-batch lbfgs by default),
 # and a denoising, tied, dropout net on the default epoch budget.

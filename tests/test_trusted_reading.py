@@ -11,11 +11,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import ok, run
+from conftest import FAST_TRAIN, ok, run
 
 from aecli.pipeline.modelfile import read_model
 
-FAST = ["--epochs", "3", "--hidden", "8", "-k", "1", "--seed", "0"]
+TRAIN_K1 = [*FAST_TRAIN, "-k", "1", "--seed", "0"]
 
 
 
@@ -46,7 +46,7 @@ def late(tmp_path_factory):
 @pytest.mark.parametrize("stream", [False, True], ids=["in memory", "--stream"])
 def test_a_late_starting_text_column_is_categorical(late, stream, tmp_path):
     model = tmp_path / "m.npz"
-    r = ok("train", late / "late.csv", "-o", model, *FAST, *(["--stream"] if stream else []))
+    r = ok("train", late / "late.csv", "-o", model, *TRAIN_K1, *(["--stream"] if stream else []))
     assert "categorical features (1, one-hot): flag" in " ".join(r.stderr.split())
     assert roles_of(model)["categorical"] == ["flag"]
     assert read_model(model).preparation.categorical[0].levels == ("NO", "YES", None)
@@ -54,11 +54,11 @@ def test_a_late_starting_text_column_is_categorical(late, stream, tmp_path):
 
 def test_forcing_the_late_column_and_encoding_it_from_another_format(late, tmp_path):
     forced = tmp_path / "forced.npz"
-    ok("train", late / "late.csv", "-o", forced, "--categorical", "flag", *FAST)
+    ok("train", late / "late.csv", "-o", forced, "--categorical", "flag", *TRAIN_K1)
     assert roles_of(forced)["categorical"] == ["flag"]
     # a model trained on the Parquet copy reads the CSV copy with its own schema
     model = tmp_path / "pq.npz"
-    ok("train", late / "late.parquet", "-o", model, *FAST)
+    ok("train", late / "late.parquet", "-o", model, *TRAIN_K1)
     from_csv = ok("encode", model, late / "late.csv", "-q").stdout
     from_parquet = ok("encode", model, late / "late.parquet", "-q").stdout
     assert from_csv == from_parquet and len(from_csv.splitlines()) == 32_001
@@ -90,7 +90,7 @@ def test_one_table_in_any_format_gets_the_same_roles_and_codes(formats, tmp_path
     roles, codes = {}, {}
     for fmt in ("csv", "tsv", "jsonl", "parquet"):
         model = tmp_path / f"{fmt}.npz"
-        ok("train", formats / f"t.{fmt}", "-o", model, *FAST)
+        ok("train", formats / f"t.{fmt}", "-o", model, *TRAIN_K1)
         roles[fmt] = roles_of(model)
         codes[fmt] = ok("encode", tmp_path / "csv.npz", formats / f"t.{fmt}", "-q").stdout
     assert all(r == roles["csv"] for r in roles.values()), roles
@@ -106,7 +106,7 @@ def test_one_table_in_any_format_gets_the_same_roles_and_codes(formats, tmp_path
 
 def test_the_same_rows_score_the_same_from_a_file_without_a_level(formats, tmp_path):
     model = tmp_path / "m.npz"
-    ok("train", formats / "t.csv", "-o", model, *FAST)
+    ok("train", formats / "t.csv", "-o", model, *TRAIN_K1)
     frame = pd.read_csv(formats / "t.csv", dtype=str, keep_default_na=False)
     some = frame[frame["code"] != "X9"]
     some.to_csv(tmp_path / "some.csv", index=False)  # 01 alone would read as the number 1
@@ -134,7 +134,7 @@ def _european(tmp_path, n=300):
 def test_a_european_csv_is_detected_said_and_read_as_numbers(tmp_path):
     path, frame = _european(tmp_path)
     model = tmp_path / "m.npz"
-    r = ok("train", path, "-o", model, *FAST)
+    r = ok("train", path, "-o", model, *TRAIN_K1)
     assert "read as ';'-separated, decimal comma (detected" in r.stderr
     assert roles_of(model)["numeric"] == ["temp", "rain", "wind"]
     assert roles_of(model)["categorical"] == ["station"]
@@ -144,18 +144,18 @@ def test_a_european_csv_is_detected_said_and_read_as_numbers(tmp_path):
     shown = " ".join(ok("inspect", model).output.split())  # inspect says how it was read
     assert "read as csv delimiter ';', decimal comma" in shown
     frame.to_csv(tmp_path / "plain.csv", index=False)  # the same numbers, written plainly
-    ok("train", tmp_path / "plain.csv", "-o", tmp_path / "plain.npz", *FAST)
+    ok("train", tmp_path / "plain.csv", "-o", tmp_path / "plain.npz", *TRAIN_K1)
     np.testing.assert_allclose(read_model(model).preparation.scaler.center_,
                                read_model(tmp_path / "plain.npz").preparation.scaler.center_)
     ok("encode", model, path, "-q")  # the apply commands detect it too
     same = tmp_path / "given.npz"
-    ok("train", path, "-o", same, "--delimiter", ";", "--decimal", ",", *FAST)
+    ok("train", path, "-o", same, "--delimiter", ";", "--decimal", ",", *TRAIN_K1)
     assert roles_of(same) == roles_of(model)
 
 
 def test_numbers_under_the_other_decimal_convention_are_refused_not_text(tmp_path):
     path, _ = _european(tmp_path)
-    r = run("train", path, "-o", tmp_path / "m.npz", "--decimal", ".", *FAST)
+    r = run("train", path, "-o", tmp_path / "m.npz", "--decimal", ".", *TRAIN_K1)
     assert r.exit_code == 2 and "decimal comma" in r.stderr and "--decimal ," in r.stderr
     assert not (tmp_path / "m.npz").exists()
 
@@ -195,7 +195,7 @@ def test_a_parquet_text_column_of_codes_is_not_a_number(tmp_path):
     table = pa.table({"precinct": rng.choice(["01", "02", "10"], n).tolist(),
                       "x": rng.normal(size=n), "y": rng.normal(size=n)})
     pq.write_table(table, tmp_path / "p.parquet")
-    ok("train", tmp_path / "p.parquet", "-o", tmp_path / "m.npz", *FAST)
+    ok("train", tmp_path / "p.parquet", "-o", tmp_path / "m.npz", *TRAIN_K1)
     assert roles_of(tmp_path / "m.npz")["categorical"] == ["precinct"]
 
 
@@ -210,7 +210,7 @@ def test_a_small_table_of_all_distinct_measures_keeps_them_as_features(tmp_path)
                           "rownames": np.arange(1, n + 1)})
     frame.to_csv(tmp_path / "states.csv", index=False)
     model = tmp_path / "m.npz"
-    r = ok("train", tmp_path / "states.csv", "-o", model, *FAST)
+    r = ok("train", tmp_path / "states.csv", "-o", model, *TRAIN_K1)
     roles = roles_of(model)
     assert roles["numeric"] == ["Population", "Income", "Area"]
     assert roles["identifiers"] == ["State", "rownames"]
@@ -225,7 +225,7 @@ def test_id_names_and_row_numbers_are_identifiers_shuffled_numbers_are_not(tmp_p
                           "weight": rng.permutation(n) * 1.0, "x": rng.normal(size=n)})
     frame.to_csv(tmp_path / "ids.csv", index=False)
     model = tmp_path / "m.npz"
-    ok("train", tmp_path / "ids.csv", "-o", model, *FAST)
+    ok("train", tmp_path / "ids.csv", "-o", model, *TRAIN_K1)
     roles = roles_of(model)
     assert roles["identifiers"] == ["customer_id", "orderId", "serial"]
     assert roles["numeric"] == ["weight", "x"]
@@ -241,7 +241,7 @@ def test_iso_dates_and_timestamps_in_text_are_dates_never_advised_categorical(tm
         "x": rng.normal(size=n), "y": rng.normal(size=n)})
     frame.to_csv(tmp_path / "d.csv", index=False)
     model = tmp_path / "m.npz"
-    r = ok("train", tmp_path / "d.csv", "-o", model, *FAST)
+    r = ok("train", tmp_path / "d.csv", "-o", model, *TRAIN_K1)
     assert roles_of(model)["dates"] == ["date", "when"]
     assert "not used: dates 2 date, when" in " ".join(ok("inspect", model).output.split())
     assert "dates, not used: date, when" in r.stderr
@@ -252,9 +252,9 @@ def test_iso_dates_and_timestamps_in_text_are_dates_never_advised_categorical(tm
 def test_stdin_is_surveyed_whole_and_named_as_stdin(late, tmp_path):
     data = (late / "late.csv").read_text()
     model = tmp_path / "m.npz"
-    ok("train", "-", "-o", model, *FAST, input=data)
+    ok("train", "-", "-o", model, *TRAIN_K1, input=data)
     assert roles_of(model)["categorical"] == ["flag"]
-    r = run("train", "-o", tmp_path / "n.npz", "--columns", "a,zz", *FAST, input=data)
+    r = run("train", "-o", tmp_path / "n.npz", "--columns", "a,zz", *TRAIN_K1, input=data)
     assert r.exit_code == 2 and "<stdin>" in r.stderr
 
 
@@ -267,7 +267,7 @@ def test_64_bit_ids_are_identifiers_from_csv_and_parquet_alike(tmp_path):
     frame.to_parquet(tmp_path / "a.parquet", index=False)
     for fmt in ("csv", "parquet"):
         model = tmp_path / f"{fmt}.npz"
-        ok("train", tmp_path / f"a.{fmt}", "-o", model, *FAST)
+        ok("train", tmp_path / f"a.{fmt}", "-o", model, *TRAIN_K1)
         assert roles_of(model)["identifiers"] == ["account"], fmt
     out = tmp_path / "kept.csv"
     ok("encode", tmp_path / "csv.npz", tmp_path / "a.csv", "--keep", "account", "-o", out, "-q")
@@ -280,7 +280,7 @@ def test_thousands_separators_are_not_taken_for_a_decimal_comma(tmp_path):
     lines = ["price\tx\ty"] + [f"{rng.integers(1, 99)},{rng.integers(0, 1000):03d}\t"
                                f"{rng.normal():.4f}\t{rng.normal():.4f}" for _ in range(n)]
     (tmp_path / "k.tsv").write_text("\n".join(lines) + "\n")
-    r = run("train", tmp_path / "k.tsv", "-o", tmp_path / "m.npz", *FAST)
+    r = run("train", tmp_path / "k.tsv", "-o", tmp_path / "m.npz", *TRAIN_K1)
     # 12,500 could be twelve and a half or twelve thousand five hundred: refused, not guessed
     assert r.exit_code == 2 and "thousands" in r.stderr and "--decimal ," in r.stderr
     assert "decimal comma (detected" not in r.stderr  # the dialect was not guessed
@@ -294,7 +294,7 @@ def test_dates_in_a_spreadsheets_locale_are_dates_too(tmp_path):
                           "x": rng.normal(size=n), "y": rng.normal(size=n)})
     frame.to_csv(tmp_path / "d.csv", index=False)
     model = tmp_path / "m.npz"
-    ok("train", tmp_path / "d.csv", "-o", model, *FAST)
+    ok("train", tmp_path / "d.csv", "-o", model, *TRAIN_K1)
     assert roles_of(model)["dates"] == ["eu", "us"]
 
 
@@ -307,7 +307,7 @@ def test_json_lines_are_typed_from_every_line(tmp_path):
              for i in range(n)]
     (tmp_path / "t.jsonl").write_text("\n".join(lines) + "\n")
     model = tmp_path / "m.npz"
-    r = ok("train", tmp_path / "t.jsonl", "-o", model, *FAST)
+    r = ok("train", tmp_path / "t.jsonl", "-o", model, *TRAIN_K1)
     roles = roles_of(model)
     assert roles["categorical"] == ["flag"] and roles["numeric"] == ["x", "y"]
     assert "meta" in roles["other"] and "not used: meta" in r.stderr
@@ -317,9 +317,9 @@ def test_decimal_commas_past_the_first_rows_are_named_with_the_option_that_reads
     lines = ["a;b;c"] + [f"{i % 9};{i % 7};{i % 5}" for i in range(200_000)] + [
         f"{i % 9},5;{i % 7};{i % 5}" for i in range(50)]
     (tmp_path / "late.csv").write_text("\n".join(lines) + "\n")
-    r = run("train", tmp_path / "late.csv", "-o", tmp_path / "m.npz", *FAST)
+    r = run("train", tmp_path / "late.csv", "-o", tmp_path / "m.npz", *TRAIN_K1)
     assert r.exit_code == 2 and "'0,5'" in r.stderr and "--decimal ," in r.stderr
-    ok("train", tmp_path / "late.csv", "-o", tmp_path / "m.npz", "--decimal", ",", *FAST)
+    ok("train", tmp_path / "late.csv", "-o", tmp_path / "m.npz", "--decimal", ",", *TRAIN_K1)
 
 
 def test_parts_of_json_lines_in_different_types_are_surveyed_part_by_part():
