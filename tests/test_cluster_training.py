@@ -13,9 +13,10 @@ from conftest import ok
 
 from aecli.errors import TrainingError
 from aecli.estimators.rows import held_out
+from aecli.pipeline.cluster_averaging import deal
 from aecli.pipeline.modelfile import read_model
 from aecli.pipeline.sources import DataOptions
-from aecli.pipeline.train_cluster import OnCluster, deal, train_on_cluster
+from aecli.pipeline.train_cluster import OnCluster, train_on_cluster
 
 distributed = pytest.importorskip("distributed")
 

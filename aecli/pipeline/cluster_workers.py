@@ -20,6 +20,7 @@ from ..estimators.rows import held_out
 from ..estimators.scoring import CodeMoments
 from ..nn import Network, make_optimizer
 from ..nn.batches import cut_batches
+from ..nn.schedules import ScheduleKind
 from ..nn.training import minibatch_epoch, reconstruction_mse_rows
 from ..preprocessing import Preparation, Roles
 from .cluster_survey import partition_rows
@@ -106,60 +107,72 @@ def forget(key: str) -> None:
 WINDOW_ROWS = 16384  # rows a replica's epoch draws from its partitions at a time, mixed
 
 
-def replica_batches(parts: list[Held | Reread], rows: int, batch_size: int) -> Callable:
-    """Epoch source over a replica's partitions (``rows`` training rows in all). Rows held in
-    memory are drawn in windows of about ``WINDOW_ROWS``, each partition giving its share of
-    every window in an order of its own, and each window shuffled: every part of the epoch
-    mixes every partition, as one machine's shuffle does, although one may hold January and
-    the next February. Partitions read anew come one at a time, in a random order, each
-    shuffled whole, so a worker holds one partition's rows at most."""
+@dataclass(frozen=True)
+class Round:
+    """The part of an epoch a replica's task trains: round ``index`` (from 0) of ``count``,
+    at learning rate ``lr``. ``seed`` draws the epoch's order of rows, the same in every
+    round of the epoch, so that the rounds share the epoch's rows out once each."""
+
+    epoch: int
+    index: int
+    count: int
+    lr: float
+    seed: int
+
+
+def replica_batches(parts: list[Held | Reread], rows: int, batch_size: int, turn: Round
+                    ) -> Callable:
+    """Epoch source over a replica's share of one epoch (``rows`` training rows in all).
+
+    Rows held in memory are drawn in windows of about ``WINDOW_ROWS``, each partition giving
+    its share of every window in an order of its own, and each window shuffled: every part of
+    the epoch mixes every partition, as one machine's shuffle does, although one may hold
+    January and the next February; each round takes its share of the windows. Partitions
+    read anew come one per round, in an order of the epoch, each shuffled whole, so a worker
+    holds one partition's rows at most."""
+    order = np.random.default_rng(turn.seed)
 
     def epoch(rng: np.random.Generator) -> Iterator[np.ndarray]:
         carry = None
         if all(isinstance(h, Held) for h in parts):
             arrays = [h.train for h in parts if len(h.train)]
-            if not arrays:
-                return
-            orders = [rng.permutation(len(a)) for a in arrays]
-            windows = max(1, -(-rows // WINDOW_ROWS))
-            for w in range(windows):
+            orders = [order.permutation(len(a)) for a in arrays]
+            windows = max(turn.count, -(-rows // WINDOW_ROWS))
+            for w in range(windows * turn.index // turn.count,
+                           windows * (turn.index + 1) // turn.count) if arrays else ():
                 window = np.concatenate([a[o[len(a) * w // windows:len(a) * (w + 1) // windows]]
                                          for a, o in zip(arrays, orders, strict=True)])
                 carry = yield from cut_batches(window[rng.permutation(len(window))], carry,
                                                batch_size)
-        else:
-            for k in rng.permutation(len(parts)):
-                X = _rows(parts[k]).train
-                carry = yield from cut_batches(X[rng.permutation(len(X))], carry, batch_size)
+        elif turn.index < len(parts):
+            X = _rows(parts[order.permutation(len(parts))[turn.index]]).train
+            carry = yield from cut_batches(X[rng.permutation(len(X))], carry, batch_size)
         if carry is not None and len(carry):
             yield carry
 
-    epoch.batches = -(-rows // batch_size)  # for the learning rate's schedule within the epoch
     return epoch
 
 
-def replica_epoch(parts: list[Held | Reread], rows: int, theta: np.ndarray, setup: Setup,
-                  epoch: int, lr_scale: float, seed: int | None, state: dict | None
-                  ) -> tuple[np.ndarray, float, int, dict | None]:
-    """One epoch of a replica (a copy of the model that trains on its share of the
+def replica_round(parts: list[Held | Reread], rows: int, theta: np.ndarray, setup: Setup,
+                  turn: Round, state: dict | None) -> tuple[np.ndarray, float, int, dict | None]:
+    """A round of a replica (a copy of the model that trains on its share of the
     partitions) from ``theta``: the mini-batch step of every training path
-    (:func:`aecli.nn.training.minibatch_epoch`), its learning rate ``lr_scale`` times the
-    schedule's at each batch. Returns the weights it ends at, its summed training error, the
-    rows it trained on, and the optimizer's state (its moments), which the client keeps for
-    the replica's next epoch: the state travels with the task rather than staying on a
-    worker, so the result does not depend on which worker runs it."""
+    (:func:`aecli.nn.training.minibatch_epoch`) over the round's rows. Returns the weights
+    it ends at, its summed training error, the rows it trained on, and the optimizer's state
+    (its moments), which the client keeps for the replica's next round: the state travels
+    with the task rather than staying on a worker, so the result does not depend on which
+    worker runs it."""
     p = setup.params
     net = _network(setup.key, setup.specs, DTYPES[setup.dtype], setup.groups, p.dropout)
     net.theta[...] = theta
-    optimizer = make_optimizer(p.optimizer, net.theta.size, net.dtype, p.lr, p.nesterov)
+    optimizer = make_optimizer(p.optimizer, net.theta.size, net.dtype, turn.lr, p.nesterov)
     if state is not None:
         vars(optimizer).update(state)
-    settings = replace(p, lr=p.lr * lr_scale)
-    source = replica_batches(parts, rows, p.batch_size)
+    settings = replace(p, lr=turn.lr, schedule=ScheduleKind.NONE)  # the round's rate
+    source = replica_batches(parts, rows, p.batch_size, turn)
+    rng = np.random.default_rng([turn.seed, turn.index])
     with np.errstate(over="ignore", invalid="ignore"), ThreadTuner("steps") as steps:
-        step = minibatch_epoch(net, optimizer, source, settings, np.random.default_rng(seed),
-                               steps)
-        outcome = step(epoch)
+        outcome = minibatch_epoch(net, optimizer, source, settings, rng, steps)(turn.epoch)
     kept = {k: v for k, v in vars(optimizer).items() if k != "scratch"}  # scratch: rebuilt
     return net.theta.copy(), outcome.train_loss * outcome.rows, outcome.rows, kept
 

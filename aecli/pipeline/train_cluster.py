@@ -35,7 +35,6 @@ silently missing. The model file is the same as one machine's.
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 from collections.abc import Callable
@@ -50,11 +49,12 @@ from ..estimators.hyperparameters import check_latent_below
 from ..estimators.rows import split_seed
 from ..estimators.scoring import CodeMoments, with_code_term
 from ..nn import Network, autoencoder_specs
-from ..nn.training import EpochOutcome, EpochReport, Monitor, TrainingResult, run_epochs
+from ..nn.training import EpochReport
 from ..nn.trimmed import trimmed_mean
 from ..preprocessing import MissingPolicy, Preparation, Roles, ScalerKind
 from .bundle import ModelBundle
 from .cluster_apply import partitions
+from .cluster_averaging import averaged_epochs, deal, on_worker
 from .cluster_survey import PartSurvey, preparation_from, roles_of, survey_part, survey_partition
 from .cluster_workers import (
     MEMORY_SHARE,
@@ -65,7 +65,6 @@ from .cluster_workers import (
     gram,
     pca_errors,
     prepare_partition,
-    replica_epoch,
 )
 from .compare import comparison_row, default_ks
 from .sources import DataOptions
@@ -176,7 +175,7 @@ def prepare_on_cluster(client, source: str, reading: DataOptions, params: dict,
     home = {i: workers[j] for j, parts in enumerate(replicas) for i in parts}
     if in_memory:  # each on its replica's worker, which may pass it on if it dies
         held = [client.submit(prepare_partition, f, readings[i], roles, prep, fraction, seed,
-                              offsets[i], key=f"aecli-held-{job}-{i}", **_on(home.get(i)))
+                              offsets[i], key=f"aecli-held-{job}-{i}", **on_worker(home.get(i)))
                 for i, f in enumerate(files)]
     else:
         held = [Reread(f, readings[i], roles, prep, fraction, seed, offsets[i])
@@ -190,25 +189,6 @@ def prepare_on_cluster(client, source: str, reading: DataOptions, params: dict,
     return OnCluster(client, job, files, roles, surveys, prep, held, in_memory, mean,
                      np.maximum(values[order], 0.0), vectors[:, order], replicas,
                      [home[parts[0]] for parts in replicas])
-
-
-def _on(worker: str | None) -> dict:
-    """Where to run a task: preferably on ``worker``, elsewhere when it is gone."""
-    return {"workers": [worker], "allow_other_workers": True} if worker else {}
-
-
-def deal(rows: list[int], most: int) -> list[list[int]]:
-    """The partitions with rows (``rows`` each) dealt to at most ``most`` replicas: largest
-    first, each to the replica with the fewest rows so far; each replica's partitions in
-    order. Empty partitions train nowhere."""
-    given = [i for i in range(len(rows)) if rows[i] > 0]
-    count = max(min(most, len(given)), 1)
-    replicas, load = [[] for _ in range(count)], [0] * count
-    for i in sorted(given, key=lambda i: (-rows[i], i)):
-        j = min(range(count), key=lambda j: (load[j], j))
-        replicas[j].append(i)
-        load[j] += rows[i]
-    return [sorted(r) for r in replicas if r]
 
 
 def fit_on_cluster(data: OnCluster, params: dict,
@@ -230,7 +210,7 @@ def fit_on_cluster(data: OnCluster, params: dict,
     setup = Setup(job, tuple(specs), hp.dtype, prep.groups, hp)
     each = [[i] for i in range(len(held))]
     try:
-        result = _average(data, network, setup, hp, callback, job)
+        result = averaged_epochs(data, network, setup, hp, callback, job)
         theta = network.theta
         val = data.collect([client.submit(errors, h, theta, setup, "validation",
                                           KEPT_SCORES, key=f"aecli-val-{job}-{i}")
@@ -332,49 +312,3 @@ def compare_on_cluster(client, source: str, reading: DataOptions, ks: list[int] 
     finally:
         data.release()
     return rows, baseline, data.roles
-
-
-def _average(data: OnCluster, network: Network, setup: Setup, hp: Hyperparameters,
-             callback, job: str) -> TrainingResult:
-    """The averaged epochs of the replicas, a step of the one epoch loop
-    (:func:`aecli.nn.training.run_epochs`); the best weights are left in ``network``."""
-    client, held, replicas = data.client, data.held, data.replicas
-    rows = [sum(data.surveys[i].rows_train for i in parts) for parts in replicas]
-    states = [None] * len(replicas)  # each replica's optimizer state, from epoch to epoch
-    scale = math.sqrt(len(replicas))  # M replicas take M times fewer steps: see the module
-    each = [[i] for i in range(len(held))]
-    now = [0]
-
-    def validation_loss() -> float:  # the trimmed mean of every partition's rows, as in memory
-        return trimmed_mean(np.concatenate([e for e, _, _ in data.collect([
-            client.submit(errors, h, network.theta, setup, "validation",
-                          key=f"aecli-v-{job}-{now[0]}-{i}") for i, h in enumerate(held)],
-            each)]))
-
-    def averaged_epoch(epoch: int) -> EpochOutcome:
-        now[0] = epoch
-        theta = network.theta.copy()
-        outs = data.collect([
-            client.submit(replica_epoch, [held[i] for i in parts], rows[j], theta, setup,
-                          epoch, scale, hp.seed * 100_003 + epoch * 1009 + j
-                          if hp.seed is not None else None, states[j],
-                          key=f"aecli-epoch-{job}-{epoch}-{j}", **_on(data.workers[j]))
-            for j, parts in enumerate(replicas)], replicas)
-        for (_, _, got, _), want, parts in zip(outs, rows, replicas, strict=True):
-            if got != want:  # never a model trained on a partition silently missing
-                raise TrainingError(
-                    f"a replica trained on {got:,} rows of partitions "
-                    f"{', '.join(data.files[i] for i in parts)} instead of the {want:,} the "
-                    "survey counted: a partition changed or went missing during training; "
-                    "no model was written", hint="leave the data set alone while it trains, "
-                    "then run the command again")
-        states[:] = [o[3] for o in outs]
-        total = sum(rows)
-        network.theta[...] = sum(o[0].astype(np.float64) * o[2] for o in outs) / total
-        train_loss = float(sum(o[1] for o in outs) / total)
-        finite = np.isfinite(network.theta).all()
-        return EpochOutcome(train_loss, total, train_loss if finite else math.nan)
-
-    monitor = Monitor(network, hp, callback, hp.patience,
-                      validation_loss if data.rows_validation > 0 else None)
-    return run_epochs(averaged_epoch, monitor, hp)
