@@ -113,8 +113,11 @@ def compare_pca(
 
     def on_k(row):
         if not run.quiet:
+            trust = "" if row.get("ae_trustworthiness") is None else (
+                f"; trustworthiness PCA {row['pca_trustworthiness']:.3f}, autoencoder "
+                f"{row['ae_trustworthiness']:.3f}")
             err.print(f"k={row['k']}: held-out MSE PCA {row['pca_mse']:.4g}, autoencoder "
-                      f"{row['ae_mse']:.4g} ({row['epochs_run']} epochs)", markup=False)
+                      f"{row['ae_mse']:.4g} ({row['epochs_run']} epochs){trust}", markup=False)
 
     # Off a terminal, one line per k says enough; -v adds the epochs.
     epochs_quiet = run.quiet or not (err.is_terminal or run.verbose)

@@ -133,6 +133,7 @@ def compare_with_pca(
         ae_mse = trimmed_mean(ae.reconstruction_error(p.X_val))  # as PCA's
         row = comparison_row(k, pca_mse, pca_var, ae_mse, len(ae.loss_history_),
                              preservation(ae, p.X_train, p.X_val))
+        row["neighbors"] = int(ae.neighbors)
         rows.append(row)
         if on_k is not None:
             on_k(row)

@@ -29,9 +29,12 @@ def summary_rows(s: Mapping[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def compare_columns(table: Table, rows: Sequence[Mapping[str, Any]]) -> bool:
-    """Add the compare table's trustworthiness columns (PCA, autoencoder) when any row has
-    them; whether it did."""
-    if not any(as_number(r.get("ae_trustworthiness")) is not None for r in rows):
+    """Add the compare table's trustworthiness columns (PCA, autoencoder) when the sweep
+    trained with neighbours (``neighbors`` above 0) and measured them; whether it did. Without
+    neighbours the figures are in the progress lines, ``--json`` and ``--csv``: two more
+    columns would squeeze an 80-column table's errors."""
+    if not any(as_number(r.get("ae_trustworthiness")) is not None and r.get("neighbors")
+               for r in rows):
         return False
     table.add_column("PCA trust.", justify="right")
     table.add_column("AE trust.", justify="right")
