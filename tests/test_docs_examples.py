@@ -32,7 +32,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["README.md", "docs/training.md", "docs/tables.md", "docs/scores.md",
-         "docs/model-file.md", "docs/scale.md", "docs/failures.md", "docs/python-api.md",
+         "docs/monitoring.md", "docs/model-file.md", "docs/scale.md", "docs/failures.md",
+         "docs/python-api.md",
          "docs/cli.md"]
 BIN = Path(sys.executable).parent
 NUMBER = re.compile(r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
