@@ -231,3 +231,18 @@ def test_per_test_rows_are_written_and_outputs_never_collide(synthetic, tmp_path
     assert r.exit_code == 2
     r = run("drift", synthetic / "m.npz", synthetic / "train.csv", "--columns", "x")
     assert r.exit_code == 2  # not an option of drift
+
+
+def test_the_streamed_counts_give_scipys_statistic_on_the_stored_sample(synthetic):
+    """The command's KS statistic, from counts kept batch by batch, against SciPy's on the
+    sample the model file stores and the batch's values."""
+    _, arrays = read_members(synthetic / "m.npz")
+    samples = np.split(arrays["reference.values"],
+                       np.cumsum(arrays["reference.counts"].astype(int))[:-1])
+    held = pd.read_csv(synthetic / "held.csv")
+    report = _report(synthetic / "m.npz", synthetic / "held.csv")
+    numeric = {t["column"]: t for t in report["tests"] if t["kind"] == "numeric"}
+    for column, sample in zip("abcd", samples, strict=True):
+        expected = stats.ks_2samp(sample, held[column].to_numpy())
+        assert numeric[column]["statistic"] == pytest.approx(expected.statistic, abs=1e-12)
+        assert numeric[column]["p_value"] == pytest.approx(expected.pvalue, rel=0.1, abs=1e-3)

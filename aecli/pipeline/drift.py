@@ -125,10 +125,10 @@ class DriftCounts:
         for j in range(X.shape[1]):
             x = X[present[:, j], j]
             points = _points(ref, j)
-            self.le[j] += np.bincount(np.searchsorted(points, x, "left"),
-                                      minlength=len(points) + 1)
-            self.lt[j] += np.bincount(np.searchsorted(points, x, "right"),
-                                      minlength=len(points) + 1)
+            below = np.searchsorted(points, x, "left")  # (m,) points < x
+            at = points[np.minimum(below, len(points) - 1)] == x if len(points) else below > 0
+            self.le[j] += np.bincount(below, minlength=len(points) + 1)
+            self.lt[j] += np.bincount(below + at, minlength=len(points) + 1)  # points <= x
             finite = x[np.isfinite(x)]
             self.sums[j] += (finite.sum(), (finite * finite).sum())
         if self.levels:
