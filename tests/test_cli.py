@@ -26,7 +26,8 @@ from aecli import __version__
 from aecli.cli import app
 from aecli.pipeline import modelfile
 
-COMMANDS = ["train", "encode", "reconstruct", "score", "compare-pca", "inspect", "export"]
+COMMANDS = ["train", "encode", "reconstruct", "score", "compare-pca", "inspect", "export",
+            "drift"]
 PIXELS = [f"p{j:02d}" for j in range(64)]
 
 
@@ -412,6 +413,7 @@ def test_inspect_panel_and_json(cli_files):
     ["compare-pca", "{curve}", "-k", "1", *FAST_TRAIN],
     ["inspect", "{model}", "--json"],
     ["export", "{model}", "-o", "{dir}/quiet.onnx"],
+    ["drift", "{model}", "{small_csv}"],
 ], ids=COMMANDS)
 def test_quiet_success_prints_nothing_on_stderr(cli_files, args):
     r = ok(*[a.format(**cli_files) for a in args], "-q")
