@@ -39,31 +39,27 @@ def _data_options(command):
                    for n in names], to_data_options)
 
 
+Alpha = Annotated[float, typer.Option(
+    "--alpha", callback=lambda v: _level(v),
+    help="Level of the tests after the correction for their number (Holm's).")]
+FailOnDrift = Annotated[bool, typer.Option(
+    "--fail-on-drift", help="Exit 1 when drift is found (for cron); 0 otherwise, 2 on errors.")]
+JsonOut = Annotated[bool, typer.Option(
+    "--json", help="The report (every test, the verdict) as JSON on stdout.",
+    rich_help_panel=o.OUTPUT)]
+TestsOut = Annotated[str | None, typer.Option(
+    "-o", "--output", help="Write the tests, one row each, here (CSV or Parquet by the "
+    "extension, or --format).", rich_help_panel=o.OUTPUT)]
+Top = Annotated[int | None, typer.Option(
+    "--top", min=1, help="Show only the N most drifted tests in the table.")]
+
+
 @guarded
 @_data_options
-def drift(
-    model: o.ModelArg,
-    data: o.DataArg = None,
-    data_opts: DataOptions = None,
-    alpha: Annotated[float, typer.Option(
-        "--alpha", callback=lambda v: _level(v),
-        help="Level of the tests after the correction for their number (Holm's).")] = 0.05,
-    fail_on_drift: Annotated[bool, typer.Option(
-        "--fail-on-drift", help="Exit 1 when drift is found (for cron); 0 otherwise, 2 on "
-        "errors.")] = False,
-    json_out: Annotated[bool, typer.Option(
-        "--json", help="The report (every test, the verdict) as JSON on stdout.",
-        rich_help_panel=o.OUTPUT)] = False,
-    output: Annotated[str | None, typer.Option(
-        "-o", "--output", help="Write the tests, one row each, here (CSV or Parquet by the "
-        "extension, or --format).", rich_help_panel=o.OUTPUT)] = None,
-    fmt: o.OutputFormat = None,
-    top: Annotated[int | None, typer.Option(
-        "--top", min=1, help="Show only the N most drifted tests in the table.")] = None,
-    plot: o.Plot = None,
-    scheduler: Scheduler = None,
-    run: Run = None,
-):
+def drift(model: o.ModelArg, data: o.DataArg = None, data_opts: DataOptions = None,
+          alpha: Alpha = 0.05, fail_on_drift: FailOnDrift = False, json_out: JsonOut = False,
+          output: TestsOut = None, fmt: o.OutputFormat = None, top: Top = None,
+          plot: o.Plot = None, scheduler: Scheduler = None, run: Run = None):
     """Compare DATA with the training data: each column (values, levels, missing rate) and
     the anomaly scores (the columns' joint relation), p-values corrected for the number of
     tests.
