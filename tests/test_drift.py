@@ -246,3 +246,19 @@ def test_the_streamed_counts_give_scipys_statistic_on_the_stored_sample(syntheti
         expected = stats.ks_2samp(sample, held[column].to_numpy())
         assert numeric[column]["statistic"] == pytest.approx(expected.statistic, abs=1e-12)
         assert numeric[column]["p_value"] == pytest.approx(expected.pvalue, rel=0.1, abs=1e-3)
+
+
+def test_a_tampered_reference_is_refused_as_altered(synthetic, tmp_path):
+    with np.load(synthetic / "m.npz", allow_pickle=False) as f:
+        members = {k: f[k] for k in f.files}
+    members["reference.counts"] = members["reference.counts"] + 1.0  # past its values
+    np.savez(tmp_path / "t.npz", **members)
+    r = run("drift", tmp_path / "t.npz", synthetic / "held.csv")
+    assert r.exit_code == 2 and "not a valid aecli model file" in r.stderr
+    assert "drift reference" in r.stderr
+
+
+def test_a_header_only_batch_is_no_drift_and_says_it_scored_nothing(synthetic, tmp_path):
+    (tmp_path / "empty.csv").write_text("a,b,c,d,shop\n")
+    r = run("drift", synthetic / "m.npz", tmp_path / "empty.csv", "--fail-on-drift")
+    assert r.exit_code == 0 and "(0 rows scored)" in r.stderr
