@@ -151,3 +151,12 @@ def test_a_task_whose_workers_keep_dying_ends_with_its_partitions_named():
     assert "partition p2.parquet died" in str(e.value) and "no model was written" in \
         str(e.value)
     assert "memory" in e.value.hint
+
+
+def test_neighbors_are_refused_on_a_cluster(parts, cluster, tmp_path):
+    from conftest import run
+
+    r = run("train", parts / "full", "--scheduler", cluster, "--neighbors", "5", "-o",
+            tmp_path / "m.npz", "-q")
+    assert r.exit_code == 2 and "--neighbors is not offered on a cluster" in r.stderr
+    assert not (tmp_path / "m.npz").exists()

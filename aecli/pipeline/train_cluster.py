@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DataError, TrainingError
+from ..errors import DataError, InvalidParameterError, TrainingError
 from ..estimators import Autoencoder, Hyperparameters
 from ..estimators.finish import DTYPES, KEPT_SCORES, finish
 from ..estimators.hyperparameters import check_latent_below
@@ -199,6 +199,10 @@ def fit_on_cluster(data: OnCluster, params: dict,
     client, held, prep = data.client, data.held, data.preparation
     hp = Hyperparameters(**params).resolved(data.rows_train + data.rows_validation,
                                             streamed=True)
+    if hp.neighbors:  # its graph needs every row's neighbours in one place
+        raise InvalidParameterError("--neighbors is not offered on a cluster",
+                                    hint="train on one machine (with --stream for a large "
+                                    "table), or leave --neighbors out")
     ae = Autoencoder(**params)
     ae._checked(prep.width)
     check_latent_below(hp.latent, len(data.roles.features))  # as compare-pca does
