@@ -152,7 +152,7 @@ def synthetic(tmp_path_factory):
     permuted = held.copy()
     permuted["b"] = rng.permutation(permuted["b"].to_numpy())
     permuted.to_csv(d / "permuted.csv", index=False)
-    ok("train", d / "train.csv", "-o", d / "m.npz", "-q", "--epochs", "25")
+    ok("train", d / "train.csv", "-o", d / "m.npz", "-q", "--epochs", "8")
     ok("train", d / "train.csv", "-o", d / "s.npz", "-q", "--epochs", "1", "--stream")
     return d
 

@@ -44,6 +44,15 @@ from .sources import DataOptions, check_stdin, read_ahead, read_for_model
 
 SCORE_BINS = 1 << 14  # the scores' places among the calibration scores, counted per 1/16384
 UNSEEN_NAMES = 5  # unseen levels named per column in a description
+# The joint test asks whether the batch scores higher than the calibration scores by more
+# than this share of each score. A small table's calibration scores are out of fold, five
+# other models' scores mapped onto the main one's and averaged, and where the score is
+# dominated by an unpredictable categorical column (clusters of scores, one per level) they
+# sit up to 2.5% off the ensemble's scores of new rows within each cluster: enough for a
+# clean batch to read as drift (a synthetic table with such a column: p 0.01 after Holm's
+# correction). A relation the test is there for raises the scores of the rows it touches
+# many times over (bench/README.md, drift).
+SCORE_MARGIN = 0.05
 CORRECTION = "holm"
 
 
@@ -188,7 +197,8 @@ def count_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], name: s
         # higher than the calibration rows (weather: 55% above their median, not 50%).
         scores = bundle.autoencoder.score_parts(xs, prepare.workspace, None).scores
         counts.unscored += batch.num_rows - len(scores)  # rows the policy left out
-        counts.add_scores(np.where(np.isnan(scores), np.nan, distribution.below(scores)))
+        discounted = scores - SCORE_MARGIN * np.abs(scores)  # see SCORE_MARGIN
+        counts.add_scores(np.where(np.isnan(scores), np.nan, distribution.below(discounted)))
     return counts
 
 
