@@ -19,9 +19,9 @@ import numpy as np
 
 EXACT_ROWS = 20_000  # exact neighbours up to this many rows (bench/README.md, neighbours)
 BLOCK_BYTES = 64 << 20  # the largest block of distances held at once
-TREES = 4  # random-projection trees of the approximate search
+TREES = 8  # random-projection trees of the approximate search
 REFINE_ROUNDS = 2  # rounds of neighbours of neighbours after the trees
-FAN = 8  # the neighbours whose neighbours a round looks at
+FAN = 12  # the neighbours whose neighbours a round looks at
 SIGMA_STEPS = 64  # bisection steps for each row's bandwidth (UMAP's smooth_knn_dist)
 
 
