@@ -192,3 +192,21 @@ def test_cli_train_encode_and_compare_with_neighbours(tmp_path):
     rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
     assert all(0 < row["ae_trustworthiness"] <= 1 and 0 < row["pca_trustworthiness"] <= 1
                for row in rows)
+
+
+def test_a_model_trained_with_neighbours_exports_to_onnx_as_any_other():
+    """Nothing new to encode: the export of a neighbours-trained model gives its codes."""
+    ort = pytest.importorskip("onnxruntime")
+    from aecli.pipeline.onnx_export import export_onnx
+    from aecli.pipeline.train import train_bundle
+    from aecli.preprocessing import RawRows
+
+    X, _ = _blobs(300, d=5)
+    X = X.astype(np.float64)
+    names = [f"x{i}" for i in range(5)]
+    bundle = train_bundle(X, names, dict(latent=2, hidden=(6,), neighbors=5, epochs=3))
+    session = ort.InferenceSession(export_onnx(bundle, "encode"),
+                                   providers=["CPUExecutionProvider"])
+    got = np.column_stack(session.run(None, {n: X[:, [j]] for j, n in enumerate(names)}))
+    codes = bundle.autoencoder.transform(bundle.preparation.transform(RawRows(X)).X)
+    np.testing.assert_allclose(got, codes, atol=1e-5)
