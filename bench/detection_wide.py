@@ -238,7 +238,6 @@ def aecli_default(fit, score, seed):
 
 def detectors(seed):
     """Name -> (fit rows, score rows, seed) -> scores, for aecli and PyOD's eight."""
-    import torch
     from pyod.models.auto_encoder import AutoEncoder
     from pyod.models.copod import COPOD
     from pyod.models.ecod import ECOD
@@ -248,8 +247,6 @@ def detectors(seed):
     from pyod.models.lof import LOF
     from pyod.models.pca import PCA
 
-    torch.set_num_threads(1)  # several threads spin against each other on small batches
-
     def pyod(make):
         def run(fit, score, seed):
             fit, score = _standardise(fit, score)
@@ -258,7 +255,7 @@ def detectors(seed):
             return model.decision_function(score)
         return run
 
-    return {
+    runs = {
         "aecli": aecli_default,
         "IForest": pyod(lambda n: IForest(random_state=seed)),
         "KNN": pyod(lambda n: KNN(n_neighbors=min(5, n - 1))),
@@ -270,6 +267,13 @@ def detectors(seed):
         "AutoEncoder": pyod(lambda n: AutoEncoder(random_state=seed, verbose=0,
                                                   batch_size=min(32, n // 2))),
     }
+    try:
+        import torch
+    except ImportError:  # PyOD's AutoEncoder needs it: pip install torch (a CPU build)
+        del runs["AutoEncoder"]
+    else:
+        torch.set_num_threads(1)  # several threads spin against each other on small batches
+    return runs
 
 
 def _finite(scores):

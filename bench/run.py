@@ -26,6 +26,7 @@ import busy
 import cluster
 import csv_train
 import detection
+import detection_wide
 import drift
 import encode_speed
 import neighbors
@@ -38,7 +39,7 @@ from figures import Figure, table
 from threadpoolctl import threadpool_info, threadpool_limits
 
 SECTIONS = ("training", "busy", "encode", "memory", "csv", "stream", "pca", "quality",
-            "detection", "cluster", "drift", "neighbors")
+            "detection", "detection_wide", "cluster", "drift", "neighbors")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -144,6 +145,8 @@ def _section(section: str, sizes: Sizes, threads: int) -> list[Figure]:
         return quality.figures(quick=quick, log=log)
     if section == "detection":
         return detection.figures(quick=quick, log=log)
+    if section == "detection_wide":
+        return detection_wide.figures(quick=quick, log=log)
     if section == "cluster":
         return cluster.figures(quick=quick, log=log)
     if section == "neighbors":

@@ -98,7 +98,9 @@ def test_a_small_tables_model_keeps_its_ensemble_and_scores_alike_after_a_round_
 
     X = np.random.default_rng(3).normal(size=(300, 5))
     X[:, 4] = X[:, 0] * X[:, 1]
-    bundle = train_bundle(X, [f"c{j}" for j in range(5)], {"epochs": 3, "seed": 1})
+    # the ensemble's own score: without the column tails and neighbours it is combined with
+    bundle = train_bundle(X, [f"c{j}" for j in range(5)], {"epochs": 3, "seed": 1,
+                                                           "score_by": "error+code"})
     ae = bundle.autoencoder
     assert len(ae.members_) == 5 and ae.calibration_.source == "out-of-fold"
     path = tmp_path / "m.npz"

@@ -22,6 +22,7 @@ from . import checks as v
 from .base import ParamsMixin
 from .calibration import quantile_rows
 from .ensemble import Member, ScoreParts, mean_scores, score_parts
+from .evidence import add_evidence, combined
 from .finish import DTYPES, FOLDS, KEPT_SCORES, calibrate_out_of_fold, finish, own_and_held_out
 from .hyperparameters import Hyperparameters
 from .neighbors import in_memory_source, streamed_source
@@ -29,7 +30,7 @@ from .rows import chunked as _chunked
 from .rows import sample as _sample
 from .rows import split as _split
 from .rows import split_seed
-from .scoring import CodeDistance, CodeMoments, cell_errors
+from .scoring import CodeDistance, CodeMoments, cell_errors, has_categorical
 
 # Most training rows (a random sample of them) whose errors and codes give the training MSE,
 # the code term's statistics and the threshold's floor: a forward pass over every row cost a
@@ -130,7 +131,7 @@ class Autoencoder(ParamsMixin):
         codes = np.empty((len(sample), p.latent), dtype=network.dtype)
         train_errors = reconstruction_mse_rows(network, sample, codes=codes)
         distance = CodeDistance.from_codes(codes, train_errors) \
-            if p.score_by.with_code(_categorical(groups)) else None
+            if p.score_by.with_code(has_categorical(groups)) else None
         # the model's own rows (in sample), and the held-out rows
         own, val_errors, val_scores = own_and_held_out(network, distance, train_errors, codes,
                                                        X_val)
@@ -144,6 +145,9 @@ class Autoencoder(ParamsMixin):
         finish(self, network, result, p, train_mse=trimmed_mean(train_errors), own=own,
                val_errors=val_errors, val_scores=val_scores, distance=distance, names=names,
                folds=folds)
+        if out_of_fold and p.score_by.with_evidence(has_categorical(groups)):
+            add_evidence(self, X_train, sample, (X_all, folds.calibration) if folds else
+                         (sample, own) if val_scores is None else (X_val, val_scores))
 
     @scope()
     def fit_chunks(
@@ -214,7 +218,7 @@ class Autoencoder(ParamsMixin):
         prefix_errors = np.concatenate([e for e, _ in kept])
         prefix_codes = np.concatenate([z for _, z in kept])
         distance = moments.distance(prefix_errors, prefix_codes) \
-            if p.score_by.with_code(_categorical(groups)) else None
+            if p.score_by.with_code(has_categorical(groups)) else None
         own, val_errors, val_scores = own_and_held_out(network, distance, prefix_errors,
                                                        prefix_codes, X_val)  # own: a prefix
         finish(self, network, result, p, train_mse=train_mse.value, own=own,
@@ -223,6 +227,7 @@ class Autoencoder(ParamsMixin):
 
     def _train(self, d: int, p: Hyperparameters, source, X_val, rng, callback, groups=None):
         """Build the network and run the training loop; unfit ``self`` on divergence."""
+        self.evidence_ = None  # set after a fit that holds its rows (add_evidence)
         specs = autoencoder_specs(d, p.hidden, p.latent, p.activation, p.latent_activation,
                                   p.output_activation, p.tied)
         if groups is not None and groups.width != d:
@@ -289,8 +294,10 @@ class Autoencoder(ParamsMixin):
         """Per-row anomaly score (n_samples,): the reconstruction error plus, with
         ``score_by="error+code"``, the code's distance from the training codes (see
         :mod:`aecli.estimators.scoring`), averaged over the models of ``members_`` too when
-        there are any; rows over ``threshold_`` are anomalies."""
-        return mean_scores(self.score_models(), self._input(X))
+        there are any, and combined with ``evidence_`` when the model has it (see
+        :mod:`aecli.estimators.evidence`); rows over ``threshold_`` are anomalies."""
+        arr = self._input(X)
+        return combined(self, mean_scores(self.score_models(), arr), arr)
 
     def score_parts(self, xs: np.ndarray, workspace=None, imputed: np.ndarray | None = None
                     ) -> ScoreParts:
@@ -299,7 +306,8 @@ class Autoencoder(ParamsMixin):
         cells, (n, n_features) bool, left out), the code term and its distance (see
         :func:`aecli.estimators.ensemble.score_parts`). ``xs``: the network's dtype,
         unchecked; ``workspace``: an :class:`aecli.nn.Workspace` reused between calls."""
-        return score_parts(self.score_models(), xs, workspace, imputed)
+        parts = score_parts(self.score_models(), xs, workspace, imputed)
+        return replace(parts, scores=combined(self, parts.scores, xs, workspace))
 
     def cell_errors(self, xs: np.ndarray, workspace=None, imputed: np.ndarray | None = None
                     ) -> tuple[np.ndarray, np.ndarray]:
@@ -324,10 +332,6 @@ class Autoencoder(ParamsMixin):
     def score(self, X, y=None) -> float:
         """Negative mean reconstruction error (higher is better), for model selection."""
         return float(-self.reconstruction_error(X).mean())
-
-
-def _categorical(groups: SoftmaxGroups | None) -> bool:
-    return groups is not None and len(groups.sizes) > 0
 
 
 _NAMES = list(Hyperparameters.signature().parameters)[1:]
@@ -371,6 +375,8 @@ threshold_ : float
     Rows whose anomaly score exceeds this are anomalies.
 code_distance_ : aecli.estimators.scoring.CodeDistance or None
     The code term of the score (None when the score is the error alone).
+evidence_ : aecli.estimators.evidence.Evidence or None
+    The column tails and code neighbours the score is combined with (see ``score_by``).
 calibration_ : aecli.estimators.calibration.Calibration
     How the threshold was placed: from which rows' scores (validation, training, or every
     row's out-of-fold score), the empirical quantile or an exponential tail fitted to the

@@ -56,6 +56,18 @@ class ScoreBy(StrEnum):
         columns."""
         return self is ScoreBy.ERROR_CODE or (self is ScoreBy.AUTO and not categorical)
 
+    def with_evidence(self, categorical: bool) -> bool:
+        """Whether a fit that holds its rows combines the score with the column tails and
+        code neighbours (:mod:`aecli.estimators.evidence`): the default on a numeric
+        table."""
+        return self is ScoreBy.AUTO and not categorical
+
+
+def has_categorical(groups) -> bool:
+    """Whether a fit's softmax ``groups`` (an :class:`aecli.nn.SoftmaxGroups` or None) hold
+    any categorical column."""
+    return groups is not None and len(groups.sizes) > 0
+
 
 @dataclass(frozen=True)
 class CodeDistance:

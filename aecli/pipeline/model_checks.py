@@ -23,6 +23,7 @@ from numbers import Real
 
 import numpy as np
 
+from ..estimators.evidence import COLUMN_LEVELS, LEVELS, REFERENCE_ROWS
 from ..nn import ActivationKind, LayerSpec, SoftmaxGroups
 from ..preprocessing import Categorical, MissingPolicy
 from .model_archive import ALTERED_HINT, bad, is_int
@@ -134,6 +135,13 @@ def layout(meta: dict, path) -> Layout:
         shapes.update({"reference.counts": (len(numeric),), "reference.missing": (len(numeric),),
                        "reference.values": _free_length(listed, "reference.values", 0,
                                                         SAMPLE_VALUES * len(numeric), path)})
+    if "evidence.columns" in listed:  # the combined score (aecli.estimators.evidence)
+        shapes.update({"evidence.columns": _free_rows(listed, "evidence.columns",
+                                                      len(numeric), COLUMN_LEVELS, path),
+                       "evidence.rows": _free_rows(listed, "evidence.rows", len(numeric),
+                                                   REFERENCE_ROWS, path),
+                       "evidence.quantiles": (4, len(LEVELS)), "evidence.counts": (4,)})
+        shapes["evidence.codes"] = (shapes["evidence.rows"][0], k)
     members = 0
     if "ensemble.scale" in listed:
         shapes["ensemble.scale"] = _free_length(listed, "ensemble.scale", 1, MAX_MEMBERS, path)
@@ -161,6 +169,15 @@ def _free_length(listed: dict, name: str, low: int, high: int, path) -> tuple[in
         raise bad(path, f"array {name!r} should list {low} to {high} values, the metadata "
                   f"says shape {shape}", ALTERED_HINT)
     return (shape[0],)
+
+
+def _free_rows(listed: dict, name: str, width: int, high: int, path) -> tuple[int, int]:
+    """The shape of a 2-D array of ``width`` columns and 2 to ``high`` rows."""
+    shape = listed.get(name, {}).get("shape", [])
+    if len(shape) != 2 or not 2 <= shape[0] <= high or shape[1] != width:
+        raise bad(path, f"array {name!r} should be 2 to {high} rows of {width} values, the "
+                  f"metadata says shape {shape}", ALTERED_HINT)
+    return (shape[0], shape[1])
 
 
 def _columns(meta: dict) -> tuple[list[str], list[Categorical], SoftmaxGroups]:

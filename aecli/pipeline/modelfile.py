@@ -12,7 +12,10 @@ an older file scores by the error alone, as it did when written. Version 5 adds 
 models of a small table's score ensemble (:mod:`aecli.estimators.ensemble`): their factors in
 ``ensemble.scale`` and their arrays under ``member1.``, ``member2.``, ... (each as the main
 model's: ``member1.layer0.W``, ``member1.score.code_center``); a file without them scores by
-one model.
+one model. Models trained since then on a numeric table in memory may add the evidence their
+score is combined with (``evidence.columns``, ``evidence.rows``, ``evidence.codes``,
+``evidence.quantiles``, ``evidence.counts``; :mod:`aecli.estimators.evidence`); a file
+without it scores as before.
 An older file's metadata is brought to version 5's terms step by step, by its
 ``format_version`` alone (:mod:`.model_archive`), before anything reads it.
 
@@ -34,6 +37,7 @@ from .. import __version__
 from ..errors import ModelFileError
 from ..estimators import Autoencoder
 from ..estimators.ensemble import Member
+from ..estimators.evidence import Evidence
 from ..estimators.finish import STATE_KEYS, restore
 from ..estimators.scoring import CodeDistance
 from ..io import BadValues
@@ -67,6 +71,8 @@ def bundle_arrays(bundle: ModelBundle) -> dict[str, np.ndarray]:
         prefix = f"member{i}."
         arrays.update({prefix + k: a for k, a in member.network.arrays().items()})
         arrays.update({prefix + k: a for k, a in _score_arrays(member.code_distance).items()})
+    if getattr(ae, "evidence_", None) is not None:
+        arrays.update(ae.evidence_.arrays())
     if prep.fill is not None:
         arrays["imputer.fill"] = np.asarray(prep.fill, dtype=np.float64)
     if bundle.reference is not None:
@@ -189,6 +195,7 @@ def _build(meta: dict, arrays: dict[str, np.ndarray], plan: Layout) -> ModelBund
     ae = restore(Autoencoder(**params), network, summary, quantiles,
                  None if plan.categorical else features, _code_distance(arrays),
                  _members(arrays, network, plan))
+    ae.evidence_ = Evidence.from_arrays(arrays)  # None: the autoencoder's score alone
     scaler = scaler_from_arrays(meta["scaler"], arrays["scaler.center"], arrays["scaler.scale"])
     fill = arrays.get("imputer.fill")
     imputer = None if fill is None else Imputer.from_fill(fill, plan.numeric)

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import AecliError
+from ..estimators.evidence import NEIGHBOURS
 from ..nn import ActivationKind
 from ..preprocessing import MissingPolicy
 from .bundle import ModelBundle
@@ -40,7 +41,8 @@ class ExportTarget(StrEnum):
 _SINCE = {"Concat": 4, "Cast": 6, "Sub": 7, "Div": 7, "Add": 7, "Mul": 7, "MatMul": 1,
           "Reshape": 5, "Transpose": 1, "IsNaN": 9, "Where": 9, "Compress": 9, "Greater": 7,
           "Not": 1, "Relu": 6, "Tanh": 6, "Sigmoid": 6, "Abs": 6, "Neg": 6, "Exp": 6, "Log": 6,
-          "Max": 8, "Identity": 1, "Less": 7}
+          "Max": 8, "Identity": 1, "Less": 7, "Min": 8, "Unsqueeze": 1, "ReduceSum": 1,
+          "ReduceMin": 1, "TopK": 1, "Sqrt": 6}
 
 
 def _onnx():
@@ -156,22 +158,94 @@ def _row_error(g: _Graph, h: str, xs: str, observed: str | None, d: int) -> str:
     return g.op("Div", _row_sums(g, masked, d), _row_sums(g, observed, d))
 
 
-def _scored(g: _Graph, ae, xs: str, observed: str | None, d: int) -> tuple[str, str]:
+def _scored(g: _Graph, ae, xs: str, observed: str | None, d: int, name: str = "score"
+            ) -> tuple[str, str, str]:
     """The rows' ``error`` and ``score`` (N,) as a graph of the arithmetic of
     :meth:`aecli.Autoencoder.score_parts` (its tests compare the two): with an ensemble,
-    the means over the estimator's ``score_models()``, each at the main model's scale."""
+    the means over the estimator's ``score_models()``, each at the main model's scale; and
+    the main model's code."""
     models = ae.score_models()
-    errors, scores = [], []
+    errors, scores, codes = [], [], []
     for i, m in enumerate(models):
         prefix = f"member{i}." if i else ""  # as the model file names them
         h, code = _network(g, m.network, xs, m.network.dtype, prefix)
+        codes.append(code)
         error = _row_error(g, h, xs, observed, d)
         term = _code_term(g, code, m.code_distance, prefix)
         score = error if term is None else g.op("Add", error, term)
         weight = g.const(f"{prefix}weight", np.array(m.scale / len(models)))
         errors.append(g.op("Mul", error, weight))
         scores.append(g.op("Mul", score, weight))
-    return _total(g, errors, "error"), _total(g, scores, "score")
+    return _total(g, errors, "error"), _total(g, scores, name), codes[0]
+
+
+def _combined(g: _Graph, evidence, score: str, xs: str, code: str) -> str:
+    """The rows' combined score (N,) of :class:`aecli.estimators.evidence.Evidence`, from
+    their autoencoder ``score`` (N,), scaled rows ``xs`` and main-model ``code``: Fisher's
+    statistic of the four p-values, each as :meth:`ScoreDistribution.p_value` reads it."""
+    xs64 = g.op("Cast", xs, to=11)
+    m, d = evidence.columns.shape
+    q = g.const("evidence.columns", evidence.columns[None])  # (1, m, d)
+    x3 = g.op("Unsqueeze", xs64, axes=[1])  # (N, 1, d)
+    below = g.op("ReduceSum", g.op("Cast", g.op("Not", g.op("Less", x3, q)), to=11), axes=[1],
+                 keepdims=0)  # (N, d): values <= x
+    above = g.op("ReduceSum", g.op("Cast", g.op("Not", g.op("Less", q, x3)), to=11), axes=[1],
+                 keepdims=0)  # values >= x
+    tail_p = g.op("Max", g.op("Div", g.op("Min", below, above), g.const("m", np.array(
+        float(m)))), g.const("floor", np.array(1.0 / m)))
+    stats = (score, g.op("Neg", _row_sums(g, g.op("Log", tail_p), d)),
+             _neighbours(g, evidence.rows, xs64, "rows"),
+             _neighbours(g, evidence.codes, g.op("Cast", code, to=11), "codes"))
+    total = None
+    for i, (dist, value) in enumerate(zip(evidence.dists, stats, strict=True)):
+        log_p = g.op("Log", _p_value(g, dist, value, f"evidence{i}"))
+        total = log_p if total is None else g.op("Add", total, log_p)
+    return g.op("Where", g.op("IsNaN", score), score, g.op("Neg", total))
+
+
+def _neighbours(g: _Graph, ref: np.ndarray, points: str, name: str) -> str:
+    """Each point's mean distance (N,) to its nearest ``ref`` rows after the nearest, as
+    :func:`aecli.estimators.evidence.neighbour_distance` measures it."""
+    k = max(1, min(NEIGHBOURS, len(ref) - 1))
+    cross = g.op("MatMul", points, g.const(f"{name}.ref_t", np.ascontiguousarray(ref.T)))
+    sq = g.op("Unsqueeze", _row_sums(g, g.op("Mul", points, points), ref.shape[1]), axes=[1])
+    d2 = g.op("Add", g.op("Sub", sq, g.op("Mul", cross, g.const(f"{name}.two", np.array(
+        2.0)))), g.const(f"{name}.ref_sq", np.einsum("ij,ij->i", ref, ref)[None]))
+    values = f"{name}_nearest"
+    g.nodes.append(g.onnx.helper.make_node("TopK", [g.op("Neg", g.op("Relu", d2))],
+                                           [values, f"{name}_index"], k=k + 1, axis=1))
+    dist = g.op("Sqrt", g.op("Neg", values))  # (N, k + 1), nearest first
+    return g.op("Div", g.op("Sub", g.op("ReduceSum", dist, axes=[1], keepdims=0),
+                            g.op("ReduceMin", dist, axes=[1], keepdims=0)),
+                g.const(f"{name}.k", np.array(float(k))))
+
+
+def _p_value(g: _Graph, dist, s: str, name: str) -> str:
+    """The p-value (N,) of values ``s`` among a :class:`ScoreDistribution`: the share of
+    calibration values at least as large (the quantiles interpolated: a ramp per segment,
+    a step where two quantiles tie), and past the largest the exponential tail."""
+    q, n = dist.quantiles, float(dist.rows)
+    step = 1.0 / (len(q) - 1)
+    lo, width = q[:-1], np.diff(q)
+    s2 = g.op("Unsqueeze", s, axes=[1])  # (N, 1)
+    ramp = g.op("Div", g.op("Sub", s2, g.const(f"{name}.lo", lo[None])),
+                g.const(f"{name}.width", np.where(width > 0, width, 1.0)[None]))
+    ramp = g.op("Sub", g.op("Relu", ramp), g.op("Relu", g.op("Sub", ramp, g.const(
+        f"{name}.one", np.array(1.0)))))
+    stepped = g.op("Cast", g.op("Not", g.op("Less", s2, g.const(f"{name}.lo2", lo[None]))),
+                   to=11)
+    part = g.op("Where", g.const(f"{name}.ramps", (width > 0)[None]), ramp, stepped)
+    below = g.op("Reshape", g.op("MatMul", part, g.const(f"{name}.steps", np.full(
+        (len(lo), 1), step))), g.const(f"{name}.flat", np.array([-1], dtype=np.int64)))
+    inside = g.op("Div", g.op("Add", g.op("Mul", g.op("Sub", g.const(f"{name}.unit", np.array(
+        1.0)), below), g.const(f"{name}.n", np.array(n))), g.const(f"{name}.unit2", np.array(
+            1.0))), g.const(f"{name}.n1", np.array(n + 1.0)))
+    last = g.const(f"{name}.last", np.array(float(q[-1])))
+    past = g.op("Mul", g.const(f"{name}.p_at", np.array(1.0 / (n + 1.0))), g.op("Exp", g.op(
+        "Neg", g.op("Div", g.op("Sub", s, last), g.const(f"{name}.scale", np.array(
+            dist.tail.scale))))))
+    p = g.op("Where", g.op("Greater", s, last), past, inside)
+    return g.op("Max", p, g.const(f"{name}.tiny", np.array(np.finfo(np.float64).tiny)))
 
 
 def _total(g: _Graph, parts: list[str], output: str) -> str:
@@ -193,8 +267,9 @@ def export_onnx(bundle: ModelBundle, what: ExportTarget = ExportTarget.ENCODE, *
         ``encode``: output ``codes`` (N, k). ``reconstruct``: ``reconstruction`` (N, d) in
         original units and ``error`` (N,). ``score``: ``error`` (N,), ``score`` (N,: the
         error plus the code's distance, see :mod:`aecli.estimators.scoring`; with an
-        ensemble, the means over its models, see :mod:`aecli.estimators.ensemble`) and
-        ``flagged`` (N,) bool.
+        ensemble, the means over its models, see :mod:`aecli.estimators.ensemble`;
+        combined with the column tails and code neighbours when the model is, see
+        :mod:`aecli.estimators.evidence`) and ``flagged`` (N,) bool.
         Errors are over each row's observed cells, as aecli's are: imputed cells never count.
         Codes and reconstructions are in the model's dtype, errors float64. Under
         ``--missing drop`` the rows with gaps are left out, as aecli leaves them out, and a
@@ -264,7 +339,11 @@ def export_onnx(bundle: ModelBundle, what: ExportTarget = ExportTarget.ENCODE, *
         g.op("Identity", _row_error(g, h, xs, observed, d), output="error")
         outputs.append(helper.make_tensor_value_info("error", TensorProto.DOUBLE, ["N"]))
     else:
-        _, score = _scored(g, bundle.autoencoder, xs, observed, d)
+        evidence = getattr(bundle.autoencoder, "evidence_", None)
+        _, score, code = _scored(g, bundle.autoencoder, xs, observed, d,
+                           "score" if evidence is None else "autoencoder_score")
+        if evidence is not None:  # the combined score (see aecli.estimators.evidence)
+            score = g.op("Identity", _combined(g, evidence, score, xs, code), output="score")
         outputs.append(helper.make_tensor_value_info("error", TensorProto.DOUBLE, ["N"]))
         outputs.append(helper.make_tensor_value_info("score", TensorProto.DOUBLE, ["N"]))
         # flagged = not (score <= threshold), so that a score that is not a number (an

@@ -195,7 +195,9 @@ def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dro
         "calibration_method": ae.calibration_.method,
         "calibration_source": ae.calibration_.source,
         "calibration_warning": ae.calibration_.warning(ae.contamination),
-        "score": "error" if ae.code_distance_ is None else "error+code",
+        # "combined": with the column tails and neighbours (aecli.estimators.evidence)
+        "score": "combined" if getattr(ae, "evidence_", None) is not None
+        else "error" if ae.code_distance_ is None else "error+code",
         "score_models": 1 + len(ae.members_),
         "streamed": streamed,
     }

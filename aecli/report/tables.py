@@ -315,10 +315,14 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
     head.add_row("score threshold", fmt(info.get("threshold")), Text(calibrated))
     if info.get("score"):
         models = int(info.get("score_models") or 1)
+        why = f"the mean of {models} models': this one and its fold models" * (models > 1)
+        if info["score"] == "combined":  # what the default chose and why (docs/scores.md)
+            why = ("error + code distance, column tails, row and code neighbours, each a "
+                   "p-value, by Fisher's method: the default on a numeric table trained in "
+                   "memory (--score-by error+code: the first alone)"
+                   + f"; the first is {why}" * bool(why))
         head.add_row("anomaly score", Text({"error+code": "error + code distance"}.get(
-            info["score"], info["score"])),
-            Text(f"the mean of {models} models': this one and its fold models" if models > 1
-                 else ""))
+            info["score"], info["score"])), Text(why))
 
     arch = Table(title=Text(f"Layers: {format_architecture(layers)}"), title_justify="left")
     arch.add_column("layer", justify="right")

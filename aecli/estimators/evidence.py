@@ -1,0 +1,188 @@
+"""The default score of a numeric table fitted in memory: four kinds of evidence, each as a
+p-value, combined by Fisher's method.
+
+The autoencoder's score (the reconstruction error plus the code's T², :mod:`.scoring`)
+sees a row whose columns disagree with one another, or that lies far from the centre of the
+codes. It misses kinds of strange row that real tables hold:
+
+- a row extreme in one column that the network reconstructs anyway, or whose cell drowns
+  among the large errors a sparse or skewed column gives every row, or that sits below the
+  dense low end of a skewed column: the *column tails*, each cell's two-sided empirical tail
+  probability among the training rows' values of its column (ECOD's evidence; Li et al.
+  2022), summed over the columns as ``-ln p``;
+- a row between clusters, which one Gaussian T² calls central: the *neighbours*, the mean
+  distance to the ``NEIGHBOURS`` nearest of up to ``REFERENCE_ROWS`` training rows, after
+  the nearest (so that a training row scored again is measured as one left out of the
+  reference, as the calibration rows are), in the scaled columns (a kNN detector's
+  evidence) and among the codes (the clusters the network found).
+
+Each statistic is turned into a p-value among calibration rows (the autoencoder's score
+among the out-of-fold or validation scores that calibrate it, :mod:`.calibration`; the
+others among the same rows' values), so that no term drowns another whatever its units, and
+the row's score is Fisher's statistic, ``-sum ln p`` over the four. Its threshold and p-value
+come from the calibration rows' statistics, as every score's do. The measurements behind the
+choice are in ``bench/README.md`` (wide detection).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .calibration import ScoreDistribution
+from .ensemble import mean_scores
+
+NEIGHBOURS = 5  # code neighbours whose mean distance is the evidence (PyOD KNN's default)
+REFERENCE_ROWS = 1000  # training rows whose codes the neighbours are sought among
+COLUMN_LEVELS = 1000  # most quantiles kept per column for the tail probabilities
+LEVELS = np.linspace(0.0, 1.0, 101)  # quantiles kept of each evidence's calibration values
+CHUNK = 4096  # rows whose distances to the reference codes are held at once
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a model with the combined score keeps to score a row (see the module)."""
+
+    columns: np.ndarray  # (m, d) each column's training values' quantiles (scaled units)
+    rows: np.ndarray  # (r, d) reference training rows (scaled)
+    codes: np.ndarray  # (r, k) their codes (the main model's)
+    # the calibration rows' autoencoder scores, column tails, row and code neighbours
+    dists: tuple[ScoreDistribution, ...]
+
+    def tail_statistic(self, xs: np.ndarray) -> np.ndarray:
+        """Each row's column-tail evidence (n,): the sum over its numeric columns of
+        ``-ln`` the cell's two-sided tail probability among the training values."""
+        q, m = self.columns, len(self.columns)
+        total = np.zeros(len(xs))
+        with np.errstate(invalid="ignore"):
+            for j in range(q.shape[1]):
+                x = np.asarray(xs[:, j], dtype=np.float64)
+                below = np.searchsorted(q[:, j], x, side="right") / m
+                above = (m - np.searchsorted(q[:, j], x, side="left")) / m
+                total -= np.log(np.maximum(np.minimum(below, above), 1.0 / m))
+        return total
+
+    def neighbour_distance(self, codes: np.ndarray) -> np.ndarray:
+        """Each code's mean distance (n,) to its ``NEIGHBOURS`` nearest reference codes
+        after the nearest."""
+        return neighbour_distance(self.codes, codes)
+
+    def statistics(self, scores: np.ndarray, xs: np.ndarray, codes: np.ndarray) -> tuple:
+        """The four statistics of rows ``xs`` (n, d), scaled, whose autoencoder ``scores``
+        (n,) and main-model ``codes`` (n, k) are given."""
+        return (scores, self.tail_statistic(xs), neighbour_distance(self.rows, xs),
+                self.neighbour_distance(codes))
+
+    def combine(self, scores: np.ndarray, xs: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """The combined scores (n,) of rows (arguments as :meth:`statistics`); a score that
+        is not finite stays as it is (an overflow is reported from it)."""
+        stats = self.statistics(scores, xs, codes)
+        return fisher([d.p_value(v) for d, v in zip(self.dists, stats, strict=True)],
+                      scores)
+
+    @classmethod
+    def fit(cls, xs_train: np.ndarray, reference: np.ndarray, codes: np.ndarray,
+            scores_cal: np.ndarray, xs_cal: np.ndarray, codes_cal: np.ndarray
+            ) -> tuple[Evidence, np.ndarray]:
+        """The evidence of training rows ``xs_train`` (n, d), some of which (``reference``)
+        with their ``codes`` are the neighbours sought, and the calibration rows' combined
+        scores (c,): the calibration rows ``xs_cal`` with their codes and autoencoder scores
+        ``scores_cal``."""
+        xs_train = np.asarray(xs_train, dtype=np.float64)
+        levels = np.linspace(0.0, 1.0, min(len(xs_train), COLUMN_LEVELS))
+        bare = cls(np.quantile(xs_train, levels, axis=0),
+                   np.asarray(reference, dtype=np.float64),
+                   np.asarray(codes, dtype=np.float64), ())
+        stats = bare.statistics(scores_cal, xs_cal, codes_cal)
+        dists = tuple(_distribution(v) for v in stats)
+        evidence = cls(bare.columns, bare.rows, bare.codes, dists)
+        return evidence, fisher([d.p_value(v) for d, v in zip(dists, stats, strict=True)],
+                                scores_cal)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays a model file keeps (see :func:`from_arrays`)."""
+        return {"evidence.columns": self.columns, "evidence.rows": self.rows,
+                "evidence.codes": self.codes,
+                "evidence.quantiles": np.stack([d.quantiles for d in self.dists]),
+                "evidence.counts": np.array([float(d.rows) for d in self.dists])}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Evidence | None:
+        """The evidence a model file keeps; None for a file without (another score rule)."""
+        if "evidence.columns" not in arrays:
+            return None
+        quantiles, counts = arrays["evidence.quantiles"], arrays["evidence.counts"]
+        if np.any(np.diff(quantiles, axis=1) < 0) or np.any(np.diff(
+                arrays["evidence.columns"], axis=0) < 0) or np.any(counts < 1):
+            raise ValueError("the score's evidence arrays are not sorted quantiles")
+        return cls(*(arrays[f"evidence.{n}"].astype(np.float64)
+                     for n in ("columns", "rows", "codes")),
+                   tuple(ScoreDistribution.from_quantiles(q, int(n))
+                         for q, n in zip(quantiles, counts, strict=True)))
+
+
+def neighbour_distance(ref: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Each point's mean distance (n,) to its ``NEIGHBOURS`` nearest among ``ref`` (r, w),
+    after the nearest."""
+    k = max(1, min(NEIGHBOURS, len(ref) - 1))
+    ref_sq = np.einsum("ij,ij->i", ref, ref)
+    out = np.empty(len(points))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, len(points), CHUNK):
+            z = np.asarray(points[start:start + CHUNK], dtype=np.float64)
+            d2 = np.einsum("ij,ij->i", z, z)[:, None] - 2.0 * z @ ref.T + ref_sq
+            d2 = np.sort(np.partition(np.maximum(d2, 0.0), min(k, len(ref) - 1),
+                                      axis=1)[:, :k + 1], axis=1)
+            out[start:start + CHUNK] = np.sqrt(d2[:, 1:k + 1]).mean(axis=1)
+    return out
+
+
+def fisher(p_values: list[np.ndarray], scores: np.ndarray) -> np.ndarray:
+    """Fisher's statistic ``-sum ln p`` of the ``p_values`` (each (n,)); the autoencoder's
+    ``scores`` pass through where they are not finite."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total = -sum(np.log(p) for p in p_values)
+    return np.where(np.isfinite(scores), total, scores)
+
+
+def combined(ae, scores: np.ndarray, xs: np.ndarray, workspace=None) -> np.ndarray:
+    """The scores (n,) of an estimator ``ae`` whose autoencoder scores of rows ``xs`` (n, d)
+    are ``scores``: combined with the evidence (see :class:`Evidence`) when ``ae`` has it,
+    else ``scores`` themselves."""
+    evidence = getattr(ae, "evidence_", None)
+    if evidence is None:
+        return scores
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is found from scores
+        codes = np.concatenate([ae.network_.encode(xs[i:i + CHUNK], workspace)
+                                for i in range(0, max(len(xs), 1), CHUNK)])
+    return evidence.combine(scores, xs, codes)
+
+
+def add_evidence(ae, X_train: np.ndarray, own_rows: np.ndarray,
+                 calibration: tuple[np.ndarray, np.ndarray]) -> None:
+    """Give the fitted estimator ``ae`` the combined score: its evidence from its training
+    rows ``X_train`` and its ``calibration`` rows (their scaled values and autoencoder
+    scores), and its calibration moved to the combined scores, the threshold's floor from
+    its scores of its own rows ``own_rows`` (see :func:`aecli.estimators.calibration.
+    calibrate`)."""
+    from .calibration import calibrate
+    from .finish import QUANTILE_LEVELS
+
+    network, (xs_cal, scores_cal) = ae.network_, calibration
+    own = mean_scores(ae.score_models(), own_rows)
+    pick = np.sort(np.random.default_rng(ae.seed).choice(
+        len(X_train), min(len(X_train), REFERENCE_ROWS), replace=False))
+    evidence, combined = Evidence.fit(X_train, X_train[pick], network.encode(X_train[pick]),
+                                      scores_cal, xs_cal, network.encode(xs_cal))
+    ae.evidence_ = evidence
+    ae.score_quantiles_ = np.quantile(combined, QUANTILE_LEVELS)
+    ae.calibration_ = calibrate(combined, ae.contamination, ae.calibration_.source,
+                                evidence.combine(own, own_rows, network.encode(own_rows)))
+    ae.threshold_ = ae.calibration_.threshold
+
+
+def _distribution(values: np.ndarray) -> ScoreDistribution:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return ScoreDistribution.from_quantiles(np.quantile(v, LEVELS), len(v))
