@@ -330,7 +330,11 @@ def test_score_rows_on_stdout_table_on_stderr(cli_files, small):
     assert df["row"].tolist() == list(range(1, len(small) + 1))
     assert df["label"].tolist() == small["label"].tolist()
     assert (df["error"] >= 0).all() and df["percentile"].between(0, 100).all()
-    assert (df["score"] >= df["error"]).all()  # the code's distance adds to the error
+    # the combined score is Fisher's -sum ln p (docs/scores.md): never negative, and a
+    # higher score has a smaller p-value
+    assert (df["score"] >= 0).all()
+    ranked = df.sort_values("score")
+    assert (np.diff(ranked["p_value"].to_numpy()) <= 0).all()
     assert "Anomaly scores" in r.stderr and "over the threshold" in r.stderr
 
 
