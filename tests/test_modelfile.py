@@ -92,6 +92,19 @@ def test_a_format_4_model_scores_by_one_model_as_the_version_that_wrote_it(tmp_p
     assert now["flagged"].tolist() == then["flagged"].tolist()
 
 
+def test_a_format_5_model_of_the_score_before_scores_as_the_version_that_wrote_it(tmp_path):
+    # Written by aecli at commit e650d5e (format 5, before the combined score of issue 27:
+    # error + code distance of a six-model ensemble) with `aecli train curve-60.csv --epochs
+    # 5 --hidden 8 -k 2 --missing impute --categorical none --exclude segment`; the scores
+    # are that version's `aecli score` of the same rows.
+    bundle = modelfile.read_model(DATA / "model-format-5.npz")
+    ae = bundle.autoencoder
+    assert ae.evidence_ is None and len(ae.members_) == 5 and ae.code_distance_ is not None
+    now, then = _scores_now_and_then(tmp_path, 5)
+    for column in ("score", "error", "p_value", "flagged"):
+        assert now[column].tolist() == then[column].tolist(), column
+
+
 def test_a_small_tables_model_keeps_its_ensemble_and_scores_alike_after_a_round_trip(
         tmp_path):
     from aecli.pipeline.train import train_bundle
