@@ -262,3 +262,14 @@ def test_a_header_only_batch_is_no_drift_and_says_it_scored_nothing(synthetic, t
     (tmp_path / "empty.csv").write_text("a,b,c,d,shop\n")
     r = run("drift", synthetic / "m.npz", tmp_path / "empty.csv", "--fail-on-drift")
     assert r.exit_code == 0 and "(0 rows scored)" in r.stderr
+
+
+def test_a_model_calibrated_on_its_own_rows_has_no_joint_test_and_says_why(synthetic):
+    ok("train", synthetic / "train.csv", "-o", synthetic / "v0.npz", "-q", "--epochs", "1",
+       "--validation", "0")
+    r = run("drift", synthetic / "v0.npz", synthetic / "held.csv")
+    assert r.exit_code == 0 and "note: the joint test of the anomaly scores is left out" in \
+        r.stderr
+    report = _report(synthetic / "v0.npz", synthetic / "held.csv")
+    assert report["tests_run"] == 10 and report["notes"]
+    assert all(t["kind"] != "joint" for t in report["tests"])

@@ -98,6 +98,8 @@ def drift(model: o.ModelArg, data: o.DataArg = None, data_opts: DataOptions = No
         from ..report.drift import drift_table
 
         stderr_console().print(drift_table(result, top))
+        for note in result["notes"]:
+            stderr_console().print(f"note: {note}", markup=False, soft_wrap=True)
     if fail_on_drift and result["drift"]:
         raise DriftFound(f"drift in {len(result['drifted'])} column(s): "
                          f"{', '.join(result['drifted'][:8])}",

@@ -236,8 +236,8 @@ JOINT = "(scores)"
 def drift_report(bundle: ModelBundle, counts: DriftCounts, alpha: float) -> dict:
     """The tests of a counted batch, corrected for their number, as plain JSON: ``rows``,
     ``rows_scored``, ``alpha``, ``correction``, ``drift`` (any test's), ``drifted`` (the
-    columns that drifted, worst first) and ``tests`` (each :class:`DriftTest`, worst
-    first)."""
+    columns that drifted, worst first), ``notes`` (what the user should know: a test left
+    out) and ``tests`` (each :class:`DriftTest`, worst first)."""
     ref = bundle.reference
     raw = []  # (column, kind, test, statistic, p, description, reference, batch)
     for j, column in enumerate(ref.numeric):
@@ -249,7 +249,14 @@ def drift_report(bundle: ModelBundle, counts: DriftCounts, alpha: float) -> dict
         raw.append(_categorical(column, ref_levels, batch, ref.rows, counts.rows))
         raw.append(_missing(column, ref_levels.get(None, 0), ref.rows, batch.get(None, 0),
                             counts.rows))
-    raw.append(_joint(bundle, counts))
+    notes = []
+    if bundle.summary.get("calibration_source") == "training rows":
+        notes.append("the joint test of the anomaly scores is left out: the model's calibration "
+                     "scores are of its own training rows (trained without held-out rows), "
+                     "which score lower than new rows would; retrain with held-out rows "
+                     "(--validation) for it")
+    else:
+        raw.append(_joint(bundle, counts))
     adjusted = st.holm([r[4] for r in raw])
     tests = [DriftTest(c, k, t, float(s), float(p), float(a), bool(a <= alpha), d, float(rv),
                        float(bv))
@@ -260,7 +267,7 @@ def drift_report(bundle: ModelBundle, counts: DriftCounts, alpha: float) -> dict
     return {"rows": counts.rows, "rows_scored": scored, "alpha": alpha,
             "correction": CORRECTION, "tests_run": len(tests), "drift": bool(drifted),
             "drifted": drifted, "reference_rows": ref.rows,
-            "calibration_rows": bundle.score_distribution().rows,
+            "calibration_rows": bundle.score_distribution().rows, "notes": notes,
             "tests": [t.to_dict() for t in tests]}
 
 
