@@ -51,7 +51,8 @@ TestsOut = Annotated[str | None, typer.Option(
     "-o", "--output", help="Write the tests, one row each, here (CSV or Parquet by the "
     "extension, or --format).", rich_help_panel=o.OUTPUT)]
 Top = Annotated[int | None, typer.Option(
-    "--top", min=1, help="Show only the N most drifted tests in the table.")]
+    "--top", min=1, help="Show the N most drifted tests in the table (default: every "
+    "drifted test, and at least 10).")]
 
 
 @guarded

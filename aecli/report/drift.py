@@ -29,10 +29,12 @@ def _p(p) -> str:
 def drift_table(result: dict, top: int | None = None) -> Group:
     """The tests, drifted first then by corrected p-value: column, the test, its statistic,
     its p-value corrected for the number of tests (the raw one is in ``--json`` and ``-o``),
-    drift yes/no and what moved; then one line with the verdict. ``top`` cuts the list (a
-    line says how many are left out)."""
+    drift yes/no and what moved; then one line with the verdict. ``top`` cuts the list
+    (default: every drifted test, and at least ten; a line says how many are left out)."""
     tests = result["tests"]
-    shown = tests if top is None else tests[:top]
+    if top is None:  # every drifted test, and the closest calls up to ten rows
+        top = max(10, sum(t["drift"] for t in tests))
+    shown = tests[:top]
     table = Table(title=f"Drift: {fmt(result['rows'])} rows against the training data")
     table.add_column("column", no_wrap=True, max_width=24)
     table.add_column("test", no_wrap=True)
