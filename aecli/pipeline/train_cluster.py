@@ -11,17 +11,18 @@ runs the steps and merges what comes back.
    column sums, whose exact sum gives PCA's reference at the same k
    (:mod:`aecli.pipeline.cluster_workers`).
 4. **Training**, by parameter averaging of replicas (local SGD; McMahan et al. 2017 call it
-   federated averaging): the partitions are dealt to one replica of the model per worker
-   (at most one per partition with rows), balanced by rows, and each partition is held on
-   its replica's worker. Every epoch, each replica runs one epoch of the mini-batch step
-   over its partitions' rows from the averaged weights, its optimizer's moments carried
-   from its last epoch, and the client averages the replicas' weights, each weighted by its
-   rows. The number of replicas, not of partitions, is what costs quality at few epochs
-   (bench/README.md has the figures): M replicas take M times fewer steps, so each steps
-   at sqrt(M) times the learning rate (the square-root rule for Adam at M times the batch).
-   Averaging more often than once per epoch measured no better. The epochs run in the one
-   epoch loop of every training path (:func:`aecli.nn.training.run_epochs`): its monitor
-   takes the validation error after each epoch for patience and the best weights.
+   federated averaging; :mod:`aecli.pipeline.cluster_averaging`): the partitions are dealt
+   to one replica of the model per worker (at most one per partition with rows), balanced
+   by rows, and each partition is held on its replica's worker. In rounds of an epoch,
+   each replica runs the one mini-batch step over its share of its partitions' rows from
+   the averaged weights, its optimizer's moments carried from round to round, and the
+   client averages the replicas' weights, each weighted by its rows. The number of
+   replicas, not of partitions, is what costs quality at few epochs: M replicas take M
+   times fewer steps, so each steps at sqrt(M) times the learning rate (the square-root
+   rule for Adam at M times the batch); replicas averaged only at the end of an epoch
+   drift apart, so an epoch has several rounds. The epochs run in the one epoch loop of
+   every training path (:func:`aecli.nn.training.run_epochs`): its monitor takes the
+   validation error after each epoch for patience and the best weights.
 5. **Calibration**: the errors and codes of up to ``KEPT_SCORES`` (100,000) training and
    validation rows come back, and the estimator's finish step (:mod:`aecli.estimators.finish`)
    weights the code term and places the threshold, as on one machine.
