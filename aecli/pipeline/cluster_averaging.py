@@ -54,7 +54,10 @@ FEWEST_ROUNDS = 4
 def rounds_of(data: OnCluster, batch_size: int) -> int:
     """Averages per epoch: for rows held in memory, every ``ROUND_STEPS`` steps of the
     largest replica, at least ``FEWEST_ROUNDS`` for 128 steps or more; for partitions read
-    anew, after each partition a replica reads."""
+    anew, after each partition a replica reads; one for a single replica, which has nothing
+    to be averaged with."""
+    if len(data.replicas) == 1:
+        return 1
     if data.in_memory:
         most = max(sum(data.surveys[i].rows_train for i in parts) for parts in data.replicas)
         steps = -(-most // batch_size)
