@@ -7,9 +7,10 @@ codes. It misses kinds of strange row that real tables hold:
 
 - a row extreme in one column that the network reconstructs anyway, or whose cell drowns
   among the large errors a sparse or skewed column gives every row, or that sits below the
-  dense low end of a skewed column: the *column tails*, each cell's two-sided empirical tail
-  probability among the training rows' values of its column (ECOD's evidence; Li et al.
-  2022), summed over the columns as ``-ln p``;
+  dense low end of a skewed column: the *column tails*, each cell's empirical tail
+  probabilities among the training rows' values of its column, as COPOD sums them (Li et
+  al. 2020): ``-ln p`` of the left tails over the columns, of the right tails, and of each
+  column's long tail (by its skewness), the largest of the three;
 - a row between clusters, which one Gaussian T² calls central: the *neighbours*, the mean
   distance to the ``NEIGHBOURS`` nearest of up to ``REFERENCE_ROWS`` training rows, after
   the nearest (so that a training row scored again is measured as one left out of the
@@ -45,23 +46,28 @@ class Evidence:
     """What a model with the combined score keeps to score a row (see the module)."""
 
     columns: np.ndarray  # (m, d) each column's training values' quantiles (scaled units)
+    left: np.ndarray  # (d,) 1 where a column's training values skew left (a long low tail)
     rows: np.ndarray  # (r, d) reference training rows (scaled)
     codes: np.ndarray  # (r, k) their codes (the main model's)
     # the calibration rows' autoencoder scores, column tails, row and code neighbours
     dists: tuple[ScoreDistribution, ...]
 
     def tail_statistic(self, xs: np.ndarray) -> np.ndarray:
-        """Each row's column-tail evidence (n,): the sum over its numeric columns of
-        ``-ln`` the cell's two-sided tail probability among the training values."""
+        """Each row's column-tail evidence (n,), as COPOD sums it: ``-ln`` each cell's
+        left-tail probability among its column's training values, summed over the columns;
+        the same of the right tails; and of each column's long tail (left where it skews
+        left): the largest of the three sums."""
         q, m = self.columns, len(self.columns)
-        total = np.zeros(len(xs))
+        sums = np.zeros((3, len(xs)))
         with np.errstate(invalid="ignore"):
             for j in range(q.shape[1]):
                 x = np.asarray(xs[:, j], dtype=np.float64)
-                below = np.searchsorted(q[:, j], x, side="right") / m
-                above = (m - np.searchsorted(q[:, j], x, side="left")) / m
-                total -= np.log(np.maximum(np.minimum(below, above), 1.0 / m))
-        return total
+                low = -np.log(np.maximum(np.searchsorted(q[:, j], x, side="right") / m,
+                                         1.0 / m))
+                high = -np.log(np.maximum((m - np.searchsorted(q[:, j], x, side="left")) / m,
+                                          1.0 / m))
+                sums += (low, high, low if self.left[j] else high)
+        return sums.max(axis=0)
 
     def neighbour_distance(self, codes: np.ndarray) -> np.ndarray:
         """Each code's mean distance (n,) to its ``NEIGHBOURS`` nearest reference codes
@@ -91,18 +97,21 @@ class Evidence:
         ``scores_cal``."""
         xs_train = np.asarray(xs_train, dtype=np.float64)
         levels = np.linspace(0.0, 1.0, min(len(xs_train), COLUMN_LEVELS))
-        bare = cls(np.quantile(xs_train, levels, axis=0),
+        centred = xs_train - xs_train.mean(axis=0)
+        left = (np.einsum("ij,ij,ij->j", centred, centred, centred) < 0).astype(np.float64)
+        bare = cls(np.quantile(xs_train, levels, axis=0), left,
                    np.asarray(reference, dtype=np.float64),
                    np.asarray(codes, dtype=np.float64), ())
         stats = bare.statistics(scores_cal, xs_cal, codes_cal)
         dists = tuple(_distribution(v) for v in stats)
-        evidence = cls(bare.columns, bare.rows, bare.codes, dists)
+        evidence = cls(bare.columns, left, bare.rows, bare.codes, dists)
         return evidence, fisher([d.p_value(v) for d, v in zip(dists, stats, strict=True)],
                                 scores_cal)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays a model file keeps (see :func:`from_arrays`)."""
-        return {"evidence.columns": self.columns, "evidence.rows": self.rows,
+        return {"evidence.columns": self.columns, "evidence.left": self.left,
+                "evidence.rows": self.rows,
                 "evidence.codes": self.codes,
                 "evidence.quantiles": np.stack([d.quantiles for d in self.dists]),
                 "evidence.counts": np.array([float(d.rows) for d in self.dists])}
@@ -117,7 +126,7 @@ class Evidence:
                 arrays["evidence.columns"], axis=0) < 0) or np.any(counts < 1):
             raise ValueError("the score's evidence arrays are not sorted quantiles")
         return cls(*(arrays[f"evidence.{n}"].astype(np.float64)
-                     for n in ("columns", "rows", "codes")),
+                     for n in ("columns", "left", "rows", "codes")),
                    tuple(ScoreDistribution.from_quantiles(q, int(n))
                          for q, n in zip(quantiles, counts, strict=True)))
 

@@ -140,7 +140,8 @@ def layout(meta: dict, path) -> Layout:
                                                       len(numeric), COLUMN_LEVELS, path),
                        "evidence.rows": _free_rows(listed, "evidence.rows", len(numeric),
                                                    REFERENCE_ROWS, path),
-                       "evidence.quantiles": (4, len(LEVELS)), "evidence.counts": (4,)})
+                       "evidence.quantiles": (4, len(LEVELS)), "evidence.counts": (4,),
+                       "evidence.left": (len(numeric),)})
         shapes["evidence.codes"] = (shapes["evidence.rows"][0], k)
     members = 0
     if "ensemble.scale" in listed:

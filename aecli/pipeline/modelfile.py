@@ -13,7 +13,8 @@ models of a small table's score ensemble (:mod:`aecli.estimators.ensemble`): the
 ``ensemble.scale`` and their arrays under ``member1.``, ``member2.``, ... (each as the main
 model's: ``member1.layer0.W``, ``member1.score.code_center``); a file without them scores by
 one model. Models trained since then on a numeric table in memory may add the evidence their
-score is combined with (``evidence.columns``, ``evidence.rows``, ``evidence.codes``,
+score is combined with (``evidence.columns``, ``evidence.left``, ``evidence.rows``,
+``evidence.codes``,
 ``evidence.quantiles``, ``evidence.counts``; :mod:`aecli.estimators.evidence`); a file
 without it scores as before.
 An older file's metadata is brought to version 5's terms step by step, by its

@@ -187,13 +187,21 @@ def _combined(g: _Graph, evidence, score: str, xs: str, code: str) -> str:
     m, d = evidence.columns.shape
     q = g.const("evidence.columns", evidence.columns[None])  # (1, m, d)
     x3 = g.op("Unsqueeze", xs64, axes=[1])  # (N, 1, d)
-    below = g.op("ReduceSum", g.op("Cast", g.op("Not", g.op("Less", x3, q)), to=11), axes=[1],
-                 keepdims=0)  # (N, d): values <= x
-    above = g.op("ReduceSum", g.op("Cast", g.op("Not", g.op("Less", q, x3)), to=11), axes=[1],
-                 keepdims=0)  # values >= x
-    tail_p = g.op("Max", g.op("Div", g.op("Min", below, above), g.const("m", np.array(
-        float(m)))), g.const("floor", np.array(1.0 / m)))
-    stats = (score, g.op("Neg", _row_sums(g, g.op("Log", tail_p), d)),
+    count = float(m)
+
+    def tail(cells: str, side: str) -> str:  # -ln max(count / m, 1 / m), (N, d)
+        share = g.op("ReduceSum", g.op("Cast", cells, to=11), axes=[1], keepdims=0)
+        return g.op("Neg", g.op("Log", g.op("Max", g.op("Div", share, g.const(
+            f"m_{side}", np.array(count))), g.const(f"floor_{side}", np.array(1.0 / m)))))
+
+    low = tail(g.op("Not", g.op("Less", x3, q)), "low")  # values <= x
+    high = tail(g.op("Not", g.op("Less", q, x3)), "high")  # values >= x
+    left = g.const("evidence.left", evidence.left[None])
+    long = g.op("Add", g.op("Mul", low, left), g.op("Mul", high, g.op("Sub", g.const(
+        "one_left", np.array(1.0)), left)))
+    tails = g.op("Max", g.op("Max", _row_sums(g, low, d), _row_sums(g, high, d)),
+                 _row_sums(g, long, d))
+    stats = (score, tails,
              _neighbours(g, evidence.rows, xs64, "rows"),
              _neighbours(g, evidence.codes, g.op("Cast", code, to=11), "codes"))
     total = None
