@@ -56,8 +56,6 @@ def load(name: str) -> tuple[np.ndarray, np.ndarray]:
         X = df[["bill_length_mm", "bill_depth_mm", "flipper_length_mm",
                 "body_mass_g"]].to_numpy(np.float64)
         return X, df["species"].astype("category").cat.codes.to_numpy()
-    if name == "olivetti-like digits 784":
-        return digits_784(3000, np.random.default_rng(1))
     loader = {"digits": datasets.load_digits, "wine": datasets.load_wine,
               "breast cancer": datasets.load_breast_cancer}[name]
     data = loader()
