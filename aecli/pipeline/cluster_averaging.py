@@ -42,10 +42,10 @@ def deal(rows: list[int], most: int) -> list[list[int]]:
 
 
 # Optimizer steps of a replica between two averages (rows held in memory). Each average
-# costs a round trip through the scheduler, about 25 ms on a local cluster, next to about
-# 0.2 ms a step: 2,048 steps keep it near 6% of an epoch. Replicas averaged only once in an
-# epoch drift apart, which one epoch on its own does not recover from: a replica of 128
-# steps or more is averaged at least FEWEST_ROUNDS times an epoch (bench/README.md has the
+# costs a round trip through the scheduler, worth about a hundred steps: averaging every
+# ROUND_STEPS keeps it a small share of an epoch. Replicas averaged only once in an epoch
+# drift apart, which one epoch on its own does not recover from: a replica of 128 steps or
+# more is averaged at least FEWEST_ROUNDS times an epoch (bench/README.md, cluster, has the
 # figures for both).
 ROUND_STEPS = 2048
 FEWEST_ROUNDS = 4
