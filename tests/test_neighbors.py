@@ -109,9 +109,13 @@ def test_fuzzy_graph_is_symmetric_and_draws_only_neighbours():
     heads = np.repeat(np.arange(200), 20)
     tails = graph.draw_tails(heads, np.random.default_rng(0))
     assert all((int(h), int(t)) in edges for h, t in zip(heads, tails, strict=True))
-    # each row's memberships sum to log2(k) before the union (UMAP's calibration)
-    weights = np.diff(np.r_[0.0, graph.cumulative])
+    weights = np.diff(graph.cumulative)  # memberships of a fuzzy set
     assert (weights > 0).all() and (weights <= 1 + 1e-9).all()
+    # a head's neighbours are drawn in proportion to their weights
+    edges0 = slice(graph.starts[0], graph.starts[1])
+    drawn = graph.draw_tails(np.zeros(20_000, dtype=np.int64), np.random.default_rng(1))
+    share = [(drawn == t).mean() for t in graph.tails[edges0]]
+    np.testing.assert_allclose(share, weights[edges0] / weights[edges0].sum(), atol=0.015)
 
 
 # -- the figures --------------------------------------------------------------------------

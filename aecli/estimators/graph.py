@@ -161,12 +161,13 @@ def _refine(X: np.ndarray, sq: np.ndarray, idx: np.ndarray, dist: np.ndarray, k:
 @dataclass(frozen=True)
 class Graph:
     """A symmetric weighted graph over n rows in compressed rows: row i's neighbours are
-    ``tails[starts[i]:starts[i+1]]``; ``cumulative`` is the running sum of their weights
-    over every row, for drawing a neighbour in proportion to its weight."""
+    ``tails[starts[i]:starts[i+1]]``; ``cumulative`` is the running sum of the edges'
+    weights over every row (edge e's weight is ``cumulative[e+1] - cumulative[e]``), for
+    drawing a neighbour in proportion to its weight."""
 
     starts: np.ndarray  # (n + 1,) int64
     tails: np.ndarray  # (edges,) int64
-    cumulative: np.ndarray  # (edges,) float64
+    cumulative: np.ndarray  # (edges + 1,) float64, from 0
 
     @property
     def n(self) -> int:
@@ -176,15 +177,12 @@ class Graph:
     def draw_tails(self, heads: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One neighbour of each of ``heads``, drawn in proportion to the edges' weights (a
         row without any edge draws itself)."""
-        low = np.where(self.starts[heads] > 0, self.cumulative[self.starts[heads] - 1], 0.0)
-        high = np.where(self.starts[heads + 1] > 0, self.cumulative[self.starts[heads + 1] - 1],
-                        0.0)
+        start, end = self.starts[heads], self.starts[heads + 1]  # (m,) each head's edges
+        low, high = self.cumulative[start], self.cumulative[end]
         at = np.searchsorted(self.cumulative, low + rng.random(len(heads)) * (high - low),
-                             side="right")
-        at = np.clip(at, self.starts[heads], np.maximum(self.starts[heads + 1] - 1,
-                                                          self.starts[heads]))
-        has = self.starts[heads + 1] > self.starts[heads]
-        return np.where(has, self.tails[np.minimum(at, len(self.tails) - 1)], heads)
+                             side="right") - 1
+        at = np.clip(at, start, np.maximum(end - 1, start))  # rounding at either end
+        return np.where(end > start, self.tails[np.minimum(at, len(self.tails) - 1)], heads)
 
 
 def fuzzy_graph(indices: np.ndarray, distances: np.ndarray) -> Graph:
@@ -228,7 +226,7 @@ def fuzzy_graph(indices: np.ndarray, distances: np.ndarray) -> Graph:
     edge_keys = keys[first]
     edge_heads, edge_tails = edge_keys // n, edge_keys % n
     starts = np.searchsorted(edge_heads, np.arange(n + 1))
-    return Graph(starts.astype(np.int64), edge_tails, np.cumsum(weight))
+    return Graph(starts.astype(np.int64), edge_tails, np.r_[0.0, np.cumsum(weight)])
 
 
 def neighbor_graph(X: np.ndarray, k: int, rng: np.random.Generator) -> Graph:
