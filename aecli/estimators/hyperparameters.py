@@ -121,7 +121,9 @@ class Hyperparameters:
     neighbors: int = _param(0, "Also train the encoder to keep each row's this many nearest "
                             "training rows near in the code, as parametric UMAP does (UMAP's "
                             "fuzzy-set cross-entropy on the rows' kNN graph, beside the "
-                            "reconstruction); 0: off. Encoding stays a function of the row.",
+                            "reconstruction); 0: off. Encoding stays a function of the row. "
+                            "With neighbours, epochs=None (auto) is about 10,000 steps and "
+                            "patience does not apply.",
                             low=0, high=MAX_NEIGHBORS)
     validation: float | None = _param(
         None, "Fraction of rows held out to monitor training and stop it on a plateau (0 for "

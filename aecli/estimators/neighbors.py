@@ -3,10 +3,11 @@ neighbour drawn from the kNN graph, for the objective of :mod:`aecli.nn.neighbor
 
 In memory, the graph is over every training row and each epoch's batches are the rows in a
 fresh order (every row once, as without neighbours), each followed by one of its neighbours.
-Rows streamed from a file, or spread over a cluster, are not all at hand: the graph is built
-over a uniform sample of at most ``GRAPH_ROWS`` of them (exact neighbours: the sample is no
+Rows streamed from a file are not all at hand: the graph is built over a uniform sample of
+at most ``GRAPH_ROWS`` of them, drawn in one more pass (exact neighbours: the sample is no
 larger than ``graph.EXACT_ROWS``), and each streamed batch is followed by as many pairs
-drawn from the sample.
+drawn from the sample. (A cluster's partitions could be sampled the same way; cluster
+training refuses ``neighbors`` for now.)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .graph import EXACT_ROWS, Graph, neighbor_graph
 # neighbours: the codes' kNN accuracy rises up to about this weight, and the held-out
 # reconstruction error stays within 1.15x the plain autoencoder's).
 WEIGHT = 0.5
-GRAPH_ROWS = EXACT_ROWS  # rows of a stream's or a cluster's graph sample
+GRAPH_ROWS = EXACT_ROWS  # rows of a stream's graph sample
 
 
 def graph_batches(X: np.ndarray, graph: Graph, batch_size: int, term: NeighborTerm
