@@ -151,7 +151,7 @@ def fisher(p_values: list[np.ndarray], scores: np.ndarray) -> np.ndarray:
     """Fisher's statistic ``-sum ln p`` of the ``p_values`` (each (n,)); the autoencoder's
     ``scores`` pass through where they are not finite."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        total = -sum(np.log(p) for p in p_values)
+        total = -sum(np.log(p) for p in p_values) + 0.0  # + 0.0: never -0.0 (all p = 1)
     return np.where(np.isfinite(scores), total, scores)
 
 
