@@ -49,6 +49,20 @@ def deal(rows: list[int], most: int) -> list[list[int]]:
 # figures for both).
 ROUND_STEPS = 2048
 FEWEST_ROUNDS = 4
+# One machine's steps over the whole budget below which steps are scarce: M replicas then
+# take batches of batch_size / M rows, as a data-parallel step splits one batch, and so take
+# as many steps as one machine; above it, whole batches, for speed (smaller batches take
+# more time per row). bench/README.md, cluster, has the figures.
+SCARCE_STEPS = 50_000
+
+
+def replica_batch(data: OnCluster, hp: Hyperparameters) -> int:
+    """Rows per batch of each replica: ``batch_size`` split among the replicas when one
+    machine's budget is under ``SCARCE_STEPS`` steps, else ``batch_size``."""
+    budget = hp.epochs * -(-data.rows_train // hp.batch_size)
+    if budget >= SCARCE_STEPS:
+        return hp.batch_size
+    return max(1, hp.batch_size // len(data.replicas))
 
 
 def rounds_of(data: OnCluster, batch_size: int) -> int:
@@ -73,7 +87,8 @@ def averaged_epochs(data: OnCluster, network: Network, setup: Setup, hp: Hyperpa
     rows = [sum(data.surveys[i].rows_train for i in parts) for parts in replicas]
     states = [None] * len(replicas)  # each replica's optimizer state, from round to round
     scale = math.sqrt(len(replicas))  # M replicas take M times fewer steps: see the module
-    count = rounds_of(data, hp.batch_size)
+    batch = replica_batch(data, hp)
+    count = rounds_of(data, batch)
     base = hp.seed if hp.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
     each = [[i] for i in range(len(held))]
     now = [0]
@@ -92,7 +107,8 @@ def averaged_epochs(data: OnCluster, network: Network, setup: Setup, hp: Hyperpa
             theta = network.theta.copy()
             outs = data.collect([
                 client.submit(replica_round, [held[i] for i in parts], rows[j], theta, setup,
-                              Round(epoch, r, count, lr, base * 100_003 + epoch * 1009 + j),
+                              Round(epoch, r, count, lr, base * 100_003 + epoch * 1009 + j,
+                                    batch),
                               states[j], key=f"aecli-round-{job}-{epoch}-{r}-{j}",
                               **on_worker(data.workers[j]))
                 for j, parts in enumerate(replicas)], replicas)

@@ -110,14 +110,16 @@ WINDOW_ROWS = 16384  # rows a replica's epoch draws from its partitions at a tim
 @dataclass(frozen=True)
 class Round:
     """The part of an epoch a replica's task trains: round ``index`` (from 0) of ``count``,
-    at learning rate ``lr``. ``seed`` draws the epoch's order of rows, the same in every
-    round of the epoch, so that the rounds share the epoch's rows out once each."""
+    at learning rate ``lr``, in batches of ``batch`` rows. ``seed`` draws the epoch's order
+    of rows, the same in every round of the epoch, so that the rounds share the epoch's rows
+    out once each."""
 
     epoch: int
     index: int
     count: int
     lr: float
     seed: int
+    batch: int
 
 
 def replica_batches(parts: list[Held | Reread], rows: int, batch_size: int, turn: Round
@@ -168,8 +170,8 @@ def replica_round(parts: list[Held | Reread], rows: int, theta: np.ndarray, setu
     optimizer = make_optimizer(p.optimizer, net.theta.size, net.dtype, turn.lr, p.nesterov)
     if state is not None:
         vars(optimizer).update(state)
-    settings = replace(p, lr=turn.lr, schedule=ScheduleKind.NONE)  # the round's rate
-    source = replica_batches(parts, rows, p.batch_size, turn)
+    settings = replace(p, lr=turn.lr, schedule=ScheduleKind.NONE, batch_size=turn.batch)
+    source = replica_batches(parts, rows, turn.batch, turn)
     rng = np.random.default_rng([turn.seed, turn.index])
     with np.errstate(over="ignore", invalid="ignore"), ThreadTuner("steps") as steps:
         outcome = minibatch_epoch(net, optimizer, source, settings, rng, steps)(turn.epoch)

@@ -18,9 +18,10 @@ runs the steps and merges what comes back.
    the averaged weights, its optimizer's moments carried from round to round, and the
    client averages the replicas' weights, each weighted by its rows. The number of
    replicas, not of partitions, is what costs quality at few epochs: M replicas take M
-   times fewer steps, so each steps at sqrt(M) times the learning rate (the square-root
-   rule for Adam at M times the batch); replicas averaged only at the end of an epoch
-   drift apart, so an epoch has several rounds. The epochs run in the one epoch loop of
+   times fewer steps, so where steps are scarce each takes batches of batch_size / M rows
+   (as a data-parallel step splits one batch), and each steps at sqrt(M) times the
+   learning rate; replicas averaged only at the end of an epoch drift apart, so an epoch
+   has several rounds. The epochs run in the one epoch loop of
    every training path (:func:`aecli.nn.training.run_epochs`): its monitor takes the
    validation error after each epoch for patience and the best weights.
 5. **Calibration**: the errors and codes of up to ``KEPT_SCORES`` (100,000) training and
