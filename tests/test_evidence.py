@@ -149,3 +149,19 @@ def test_onnx_runtime_gives_the_combined_score(sparse_counts):
     expected = bundle.scores(far)
     np.testing.assert_allclose(score, expected, rtol=1e-9, atol=1e-9)
     np.testing.assert_array_equal(flagged, expected > bundle.autoencoder.threshold_)
+
+
+def test_a_streamed_fit_keeps_the_autoencoder_score(sparse_counts):
+    """A stream is read in passes, which the column quantiles and neighbours would need rows
+    held for: its default score stays the error + code distance, even after a fit in
+    memory."""
+    from aecli import Autoencoder
+
+    train, test, _ = sparse_counts
+    ae = Autoencoder(epochs=2, hidden=(8,), seed=0).fit(train)
+    assert ae.evidence_ is not None
+    ae.fit_chunks(lambda: iter([train[:300], train[300:]]))
+    assert ae.evidence_ is None
+    parts = ae.score_parts(test.astype(np.float32))
+    np.testing.assert_allclose(ae.anomaly_score(test), parts.errors + parts.code_term,
+                               rtol=1e-5)
