@@ -74,22 +74,27 @@ def test_column_tails_find_a_cell_that_sparse_counts_hide(sparse_counts):
     assert auc["combined"] > auc["autoencoder"], auc
 
 
-def test_column_tails_find_the_low_end_of_a_skewed_column():
+@pytest.fixture(scope="module")
+def skewed():
     """Three long-tailed columns (lognormal, like incomes) beside four correlated ones;
     anomalies: one skewed cell below every training value (a third of the smallest), which
     standardising puts less than 1 sd from the mean while the long tail's normal rows lie
-    several sd out."""
+    several sd out. The anomalies' rows and columns."""
     rng = np.random.default_rng(3)
     n = 900
     X = _correlated(rng, n, np.exp(rng.normal(0.0, 1.0, size=(n, 3))))
     train, test = X[:600], X[600:].copy()
     bad = rng.choice(len(test), 15, replace=False)
-    for i in bad:
-        j = 4 + rng.integers(3)
-        test[i, j] = train[:, j].min() / 3
+    columns = 4 + rng.integers(3, size=len(bad))
+    test[bad, columns] = train[:, columns].min(axis=0) / 3
+    return train, test, bad, columns, train_bundle(train, _names(X.shape[1]), FAST)
+
+
+def test_column_tails_find_the_low_end_of_a_skewed_column(skewed):
+    train, test, bad, _, bundle = skewed
     labels = np.zeros(len(test), bool)
     labels[bad] = True
-    parts = _parts(train_bundle(train, _names(X.shape[1]), FAST), test)
+    parts = _parts(bundle, test)
     auc = {k: roc_auc_score(labels, v) for k, v in parts.items()}
     assert auc["tails"] > 0.75 and auc["tails"] > auc["autoencoder"] + 0.2, auc
     assert auc["combined"] > auc["autoencoder"] + 0.1, auc
@@ -165,3 +170,25 @@ def test_a_streamed_fit_keeps_the_autoencoder_score(sparse_counts):
     parts = ae.score_parts(test.astype(np.float32))
     np.testing.assert_allclose(ae.anomaly_score(test), parts.errors + parts.code_term,
                                rtol=1e-5)
+
+
+def test_the_explanation_names_the_column_a_row_is_extreme_in(skewed):
+    from aecli.pipeline.score import explain
+
+    _, test, bad, columns, bundle = skewed
+    ae = bundle.autoencoder
+    xs = bundle.prepare(test).X
+    parts = ae.score_parts(xs[bad])
+    tails = ae.evidence_.explained(parts.errors + parts.code_term, xs[bad],
+                                   ae.network_.encode(xs[bad]))
+    X_hat = bundle.preparation.unscale(parts.xs_hat).tolist()
+    code = (parts.errors, parts.code_term, parts.sigmas)
+    names = _names(test.shape[1])
+
+    def first(**more):
+        out = explain(parts.sq, test[bad].tolist(), X_hat, names, code=code, **more)
+        return sum(row[0].get("feature") == f"c{j}" for row, j in zip(out, columns,
+                                                                       strict=True))
+
+    # the cell below every training value is named first, with its value
+    assert first(tails=tails) >= 0.8 * len(bad) > first()

@@ -69,6 +69,26 @@ class Evidence:
                 sums += (low, high, low if self.left[j] else high)
         return sums.max(axis=0)
 
+    def explained(self, scores: np.ndarray, xs: np.ndarray, codes: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What explains rows' combined scores (arguments as :meth:`statistics`): the
+        autoencoder's share and the column tails' share of each (n,), and each cell's tail
+        evidence (n, d), ``-ln`` its two-sided tail probability among its column's values."""
+        stats = self.statistics(scores, xs, codes)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.array([-np.log(d.p_value(v))
+                             for d, v in zip(self.dists, stats, strict=True)])  # (4, n)
+            total = logs.sum(axis=0)
+            share = np.where(total > 0, logs / np.where(total > 0, total, 1.0), 0.0)
+        q, m = self.columns, len(self.columns)
+        cells = np.empty(xs.shape)
+        for j in range(q.shape[1]):
+            x = np.asarray(xs[:, j], dtype=np.float64)
+            below = np.searchsorted(q[:, j], x, side="right") / m
+            above = (m - np.searchsorted(q[:, j], x, side="left")) / m
+            cells[:, j] = -np.log(np.maximum(np.minimum(below, above), 1.0 / m))
+        return share[0], share[1], cells
+
     def neighbour_distance(self, codes: np.ndarray) -> np.ndarray:
         """Each code's mean distance (n,) to its ``NEIGHBOURS`` nearest reference codes
         after the nearest."""

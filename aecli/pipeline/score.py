@@ -91,14 +91,19 @@ class ScoreSummary:
 
 def explain(sq_err: np.ndarray, X: list[list], X_hat: list[list], names: list[str],
             n: int = 3, unseen: np.ndarray | None = None,
-            code: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> list[list[dict]]:
+            code: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+            tails: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+            ) -> list[list[dict]]:
     """For each row of per-cell errors (m, d): its ``n`` largest contributions to the score,
     each with its share, and for a cell the row's value and the reconstruction (``X``,
     ``X_hat``: rows of values in original terms, see :func:`originals`); ``unseen`` (m, d)
     marks categorical values training never saw. ``code``: the rows' errors, code terms and
     code distances in standard deviations (each (m,)), when the score has a code term: it
-    competes with the cells as one more contribution. Cells with no error (imputed ones) are
-    never named."""
+    competes with the cells as one more contribution. ``tails``: for a combined score (see
+    :meth:`aecli.estimators.evidence.Evidence.explained`), the autoencoder's and the column
+    tails' shares of each row's score and each cell's tail evidence: the cells and code share
+    the first, the row's most extreme cell in its column takes the second (the neighbours'
+    parts name no cell). Cells with no error (imputed ones) are never named."""
     sq_err = np.asarray(sq_err, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         total = sq_err.sum(axis=1, keepdims=True)
@@ -111,6 +116,13 @@ def explain(sq_err: np.ndarray, X: list[list], X_hat: list[list], names: list[st
             share = np.c_[share * of_score[:, None],
                           np.divide(term, score, out=np.zeros_like(score), where=score > 0)]
             parts = np.c_[sq_err, term]
+        if tails is not None:  # a combined score: the cells and code share the autoencoder's
+            # part, and the row's most extreme cell in its column takes the tails' part
+            ours, tail, cells = tails
+            cells = np.where(sq_err > 0, cells, -np.inf)  # an imputed cell is never named
+            extreme, rows = np.argmax(cells, axis=1), np.arange(len(share))
+            share = share * ours[:, None]
+            share[rows, extreme] += np.where(np.isfinite(cells[rows, extreme]), tail, 0.0)
     # A part that overflowed has no share (inf / inf): it is named first, marked so, and
     # the finite parts of that row are left out; a share is never NaN.
     overflowed = ~np.isfinite(parts)  # (m, d) or (m, d + 1)
@@ -241,9 +253,13 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
                                      xs_hat[interesting])
         code = None if scored.sigmas is None else (
             errors[interesting], scored.code_term[interesting], scored.sigmas[interesting])
+        evidence = getattr(bundle.autoencoder, "evidence_", None)
+        tails = None if evidence is None else evidence.explained(
+            errors[interesting] + scored.code_term[interesting], xs[interesting],
+            bundle.autoencoder.network_.encode(xs[interesting]))
         tops = dict(zip(interesting.tolist(),
                         explain(sq[interesting], X, X_hat, bundle.features, unseen=unseen,
-                                code=code),
+                                code=code, tails=tails),
                         strict=True))
         kept = output_batch(batch, keep, mask, {})  # pass-through values of the rows scored
         for heap, size, chosen in ((summary.worst, top, worst),
