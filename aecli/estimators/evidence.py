@@ -70,10 +70,11 @@ class Evidence:
         return sums.max(axis=0)
 
     def explained(self, scores: np.ndarray, xs: np.ndarray, codes: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """What explains rows' combined scores (arguments as :meth:`statistics`): the
-        autoencoder's share and the column tails' share of each (n,), and each cell's tail
-        evidence (n, d), ``-ln`` its two-sided tail probability among its column's values."""
+        autoencoder's, the column tails' and the code neighbours' shares of each (n,), and
+        each cell's tail evidence (n, d), ``-ln`` its two-sided tail probability among its
+        column's values."""
         stats = self.statistics(scores, xs, codes)
         with np.errstate(divide="ignore", invalid="ignore"):
             logs = np.array([-np.log(d.p_value(v))
@@ -87,7 +88,7 @@ class Evidence:
             below = np.searchsorted(q[:, j], x, side="right") / m
             above = (m - np.searchsorted(q[:, j], x, side="left")) / m
             cells[:, j] = -np.log(np.maximum(np.minimum(below, above), 1.0 / m))
-        return share[0], share[1], cells
+        return share[0], share[1], share[3], cells
 
     def neighbour_distance(self, codes: np.ndarray) -> np.ndarray:
         """Each code's mean distance (n,) to its ``NEIGHBOURS`` nearest reference codes

@@ -92,7 +92,7 @@ class ScoreSummary:
 def explain(sq_err: np.ndarray, X: list[list], X_hat: list[list], names: list[str],
             n: int = 3, unseen: np.ndarray | None = None,
             code: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-            tails: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+            tails: tuple[np.ndarray, ...] | None = None
             ) -> list[list[dict]]:
     """For each row of per-cell errors (m, d): its ``n`` largest contributions to the score,
     each with its share, and for a cell the row's value and the reconstruction (``X``,
@@ -101,9 +101,10 @@ def explain(sq_err: np.ndarray, X: list[list], X_hat: list[list], names: list[st
     code distances in standard deviations (each (m,)), when the score has a code term: it
     competes with the cells as one more contribution. ``tails``: for a combined score (see
     :meth:`aecli.estimators.evidence.Evidence.explained`), the autoencoder's and the column
-    tails' shares of each row's score and each cell's tail evidence: the cells and code share
-    the first, the row's most extreme cell in its column takes the second (the neighbours'
-    parts name no cell). Cells with no error (imputed ones) are never named."""
+    tails' and the code neighbours' shares of each row's score and each cell's tail evidence:
+    the cells and code share the first, the row's most extreme cell in its column takes the
+    second, the code the third (the row neighbours' part names no cell). Cells with no error
+    (imputed ones) are never named."""
     sq_err = np.asarray(sq_err, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         total = sq_err.sum(axis=1, keepdims=True)
@@ -118,11 +119,13 @@ def explain(sq_err: np.ndarray, X: list[list], X_hat: list[list], names: list[st
             parts = np.c_[sq_err, term]
         if tails is not None:  # a combined score: the cells and code share the autoencoder's
             # part, and the row's most extreme cell in its column takes the tails' part
-            ours, tail, cells = tails
+            ours, tail, near, cells = tails
             cells = np.where(sq_err > 0, cells, -np.inf)  # an imputed cell is never named
             extreme, rows = np.argmax(cells, axis=1), np.arange(len(share))
             share = share * ours[:, None]
             share[rows, extreme] += np.where(np.isfinite(cells[rows, extreme]), tail, 0.0)
+            if code is not None:  # the code's distance takes the code neighbours' part
+                share[:, -1] += near
     # A part that overflowed has no share (inf / inf): it is named first, marked so, and
     # the finite parts of that row are left out; a share is never NaN.
     overflowed = ~np.isfinite(parts)  # (m, d) or (m, d + 1)
