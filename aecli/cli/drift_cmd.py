@@ -102,7 +102,8 @@ def drift(model: o.ModelArg, data: o.DataArg = None, data_opts: DataOptions = No
         for note in result["notes"]:
             stderr_console().print(f"note: {note}", markup=False, soft_wrap=True)
     if fail_on_drift and result["drift"]:
-        raise DriftFound(f"drift in {len(result['drifted'])} column(s): "
-                         f"{', '.join(result['drifted'][:8])}",
+        from ..report.drift import what_drifted
+
+        raise DriftFound(f"drift in {what_drifted(result['drifted'])}",
                          hint="see the table (or --json) for what moved; retrain on recent "
                          "data if the change is expected to last")

@@ -63,8 +63,17 @@ def drift_verdict(result: dict) -> Text:
              f"correction for {result['tests_run']} tests")
     if not result["drift"]:
         return Text(f"No drift {level} ({fmt(result['rows_scored'])} rows scored).")
-    names = ", ".join(result["drifted"][:8]) + (" ..." if len(result["drifted"]) > 8 else "")
-    return Text(f"Drift in {len(result['drifted'])} column(s) {level}: {names}.", style="bold")
+    return Text(f"Drift {level}: {what_drifted(result['drifted'])}.", style="bold")
+
+
+def what_drifted(drifted: list[str]) -> str:
+    """The drifted columns named, and the joint test (``(scores)``) said in words."""
+    columns = [c for c in drifted if c != "(scores)"]
+    parts = [f"{len(columns)} column(s): " + ", ".join(columns[:8])
+             + (" ..." if len(columns) > 8 else "")] if columns else []
+    if len(columns) < len(drifted):
+        parts.append("the rows jointly (the anomaly scores run higher than the training data's)")
+    return "; ".join(parts)
 
 
 def drift_plot(path, panels: list[dict]) -> None:
