@@ -129,3 +129,14 @@ def cli_files(tmp_path_factory):
     files["small_jsonl"] = d / "small.jsonl"
     small.to_json(files["small_jsonl"], orient="records", lines=True)
     return files
+
+
+# --- a Dask cluster, started once for the session's cluster tests ---------------------------
+@pytest.fixture(scope="session")
+def cluster():
+    """A LocalCluster of 2 worker processes shared by the cluster test modules (starting one
+    costs seconds); its scheduler's address. Tests that kill a worker start their own."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as c:
+        yield c.scheduler_address

@@ -38,14 +38,6 @@ def parts_table(directory) -> pa.Table:
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """A LocalCluster of 2 worker processes for the module; its scheduler's address."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as c:
-        yield c.scheduler_address
-
-
-@pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """The digits as 4 Parquet partitions and 3 CSV ones, and a model of them."""
     d = tmp_path_factory.mktemp("cluster")

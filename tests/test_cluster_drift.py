@@ -16,14 +16,6 @@ from aecli.pipeline.modelfile import read_members
 distributed = pytest.importorskip("distributed")
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A LocalCluster of 2 worker processes for the module; its scheduler's address."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as c:
-        yield c.scheduler_address
-
-
 def test_the_cluster_stores_one_machines_reference_and_drift_merges_to_it(cluster,
                                                                           tmp_path):
     rng = np.random.default_rng(0)

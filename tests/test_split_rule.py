@@ -74,15 +74,6 @@ def test_the_estimator_holds_out_the_same_rows():
     assert split_by_fit.val_loss_history_ == given.val_loss_history_
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A LocalCluster of 2 worker processes for the module; its scheduler's address."""
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as c:
-        yield c.scheduler_address
-
-
 def test_a_cluster_holds_out_the_same_rows(table, cluster, tmp_path):
     import distributed
 
