@@ -1,7 +1,8 @@
 """The estimator owns the score and the end of every fit: ``aecli score`` writes the scores
 :meth:`aecli.Autoencoder.score_parts` computes, bit for bit; a fit's figures are one
 :class:`aecli.estimators.finish.FittedState`, which the training summary and the model file
-keep and a model file gives back unchanged."""
+keep and a model file gives back unchanged, as it gives back the whole
+:class:`aecli.estimators.finish.FittedModel`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 from aecli.cli import app
 from aecli.estimators import Autoencoder, Hyperparameters
-from aecli.estimators.finish import STATE_KEYS, FittedState
+from aecli.estimators.finish import STATE_KEYS, FittedModel, FittedState
 from aecli.estimators.scoring import LIMIT
 from aecli.pipeline import modelfile
 
@@ -77,6 +78,17 @@ def test_a_model_file_gives_back_the_fitted_state_and_score_quantiles(tmp_path):
     np.testing.assert_array_equal(second.score_quantiles_, first.score_quantiles_)
     assert set(STATE_KEYS) <= set(bundle.summary)
     assert FittedState.from_summary(bundle.summary) == FittedState.of(first)
+    # the whole fitted model, one typed object, comes back: networks, code terms, evidence
+    a, b = FittedModel.of(first), FittedModel.of(second)
+    np.testing.assert_array_equal(b.network.theta, a.network.theta)
+    assert len(b.members) == len(a.members) == 5
+    for m, n in zip(a.members, b.members, strict=True):
+        np.testing.assert_array_equal(n.network.theta, m.network.theta)
+        assert n.scale == m.scale
+    np.testing.assert_array_equal(b.code_distance.whitening, a.code_distance.whitening)
+    assert a.evidence is not None  # a numeric table in memory: the combined score
+    for name, array in a.evidence.arrays().items():
+        np.testing.assert_array_equal(b.evidence.arrays()[name], array)
 
 
 def test_in_memory_and_streamed_fits_end_in_the_same_state():

@@ -4,7 +4,8 @@ In memory, streamed and on a cluster, a fit ends the same way: the training and 
 rows' scores give the calibration quantiles and the threshold (:mod:`.calibration`), and the
 estimator's fitted attributes are set by :func:`finish`, the one place that assigns them;
 :class:`FittedState` names the figures among them that the training summary and a model file
-record, and a model file's copy comes back through :func:`restore`. A table too small to
+record, and :class:`FittedModel` holds the whole fitted state as one typed object: what a model
+file writes, and what comes back from it through :func:`restore`. A table too small to
 hold out enough rows is calibrated out of fold by :func:`calibrate_out_of_fold`.
 """
 
@@ -21,6 +22,7 @@ from ..nn.training import EpochReport, TrainingResult
 from ..nn.trimmed import trimmed_mean
 from .calibration import calibrate
 from .ensemble import FoldScores, Member, calibration_scores, in_sample
+from .evidence import Evidence
 from .hyperparameters import Hyperparameters
 from .scoring import CodeDistance, ScoreBy, errors_and_scores, with_code_term
 
@@ -91,6 +93,27 @@ class FittedState:
 
 # What a model file's training summary must hold to rebuild the fitted state.
 STATE_KEYS = tuple(f.name for f in fields(FittedState))
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """Everything a fit leaves on the estimator, as one typed object: the network, the
+    figures (:class:`FittedState`), the calibration scores' quantiles, the code term, the
+    fold models that score beside the network and the evidence the score is combined with.
+    The model file writes it and rebuilds the estimator from it (:func:`restore`)."""
+
+    network: Network
+    state: FittedState
+    score_quantiles: np.ndarray  # (101,) at QUANTILE_LEVELS
+    code_distance: CodeDistance | None = None  # None: the score has no code term
+    members: tuple[Member, ...] = ()
+    evidence: Evidence | None = None  # None: the autoencoder's score alone
+
+    @classmethod
+    def of(cls, ae) -> FittedModel:
+        """The fitted state of the fitted estimator ``ae``."""
+        return cls(ae.network_, FittedState.of(ae), ae.score_quantiles_, ae.code_distance_,
+                   tuple(ae.members_), getattr(ae, "evidence_", None))
 
 
 @dataclass(frozen=True)
@@ -169,35 +192,31 @@ def own_and_held_out(network: Network, distance: CodeDistance | None, errors: np
     return own, *errors_and_scores(network, X_val, distance)
 
 
-def restore(ae, network: Network, state: dict, score_quantiles: np.ndarray,
-            feature_names=None, code_distance: CodeDistance | None = None,
-            members: tuple[Member, ...] = ()):
-    """``ae`` (unfitted, with the model's parameters) fitted from a trained ``network`` and
-    the state :func:`finish` assigned, as a model file stores it: ``state``, the training
-    summary, holds :data:`STATE_KEYS` (see :class:`FittedState`), ``score_quantiles`` the
-    calibration scores' quantiles, and ``code_distance`` and ``members`` the code term
-    (needed with ``score_by="error+code"``) and the fold models that score with it (see
-    :mod:`aecli.estimators.ensemble`)."""
+def restore(ae, fitted: FittedModel, feature_names=None):
+    """``ae`` (unfitted, with the model's parameters) fitted from the state ``fitted`` a
+    model file stored, after checking that the two agree (the code term with ``score_by``,
+    the fold models with the network, the network with the settings); ``feature_names``
+    those the estimator was fitted with, if any."""
+    network, code_distance = fitted.network, fitted.code_distance
     d = network.specs[0].n_in
     p = ae._checked(d)
     if p.score_by is not ScoreBy.AUTO and (
             p.score_by is ScoreBy.ERROR_CODE) != (code_distance is not None):
         raise InvalidParameterError(
             f"score_by={str(p.score_by)!r} does not match the code statistics given")
-    ae.code_distance_ = code_distance
-    ae.members_ = tuple(members)
     if any(m.network.specs != network.specs or m.network.dtype != network.dtype
-           or (m.code_distance is None) != (code_distance is None) for m in members):
+           or (m.code_distance is None) != (code_distance is None) for m in fitted.members):
         raise InvalidParameterError("the ensemble's models do not match the network")
     if ae.latent != network.specs[network.code_index].n_out or np.dtype(
             DTYPES[ae.dtype]) != network.dtype:
         raise InvalidParameterError("the training settings do not match the network")
-    ae.network_ = network
+    ae.network_, ae.code_distance_, ae.members_ = network, code_distance, fitted.members
+    ae.evidence_ = fitted.evidence
     ae.n_features_in_ = d
     if feature_names is not None:
         ae.feature_names_in_ = np.asarray(feature_names, dtype=object)
-    FittedState.from_summary(state).set_on(ae)
-    ae.score_quantiles_ = np.array(score_quantiles, dtype=np.float64)
+    fitted.state.set_on(ae)
+    ae.score_quantiles_ = np.array(fitted.score_quantiles, dtype=np.float64)
     return ae
 
 

@@ -39,7 +39,7 @@ from ..errors import ModelFileError
 from ..estimators import Autoencoder
 from ..estimators.ensemble import Member
 from ..estimators.evidence import Evidence
-from ..estimators.finish import STATE_KEYS, restore
+from ..estimators.finish import STATE_KEYS, FittedModel, FittedState, restore
 from ..estimators.scoring import CodeDistance
 from ..io import BadValues
 from ..nn import Network
@@ -60,20 +60,21 @@ from .reference import Reference
 # -- writing ------------------------------------------------------------------------------
 def bundle_arrays(bundle: ModelBundle) -> dict[str, np.ndarray]:
     """Every array of the model file except ``meta``."""
-    ae, prep = bundle.autoencoder, bundle.preparation
-    arrays = dict(ae.network_.arrays())
+    fitted, prep = FittedModel.of(bundle.autoencoder), bundle.preparation
+    arrays = dict(fitted.network.arrays())
     arrays["scaler.center"] = np.asarray(prep.scaler.center_, dtype=np.float64)
     arrays["scaler.scale"] = np.asarray(prep.scaler.scale_, dtype=np.float64)
-    arrays["calibration.quantiles"] = np.asarray(ae.score_quantiles_, dtype=np.float64)
-    arrays.update(_score_arrays(ae.code_distance_))
-    if ae.members_:
-        arrays["ensemble.scale"] = np.array([m.scale for m in ae.members_], dtype=np.float64)
-    for i, member in enumerate(ae.members_, start=1):
+    arrays["calibration.quantiles"] = np.asarray(fitted.score_quantiles, dtype=np.float64)
+    arrays.update(_score_arrays(fitted.code_distance))
+    if fitted.members:
+        arrays["ensemble.scale"] = np.array([m.scale for m in fitted.members],
+                                            dtype=np.float64)
+    for i, member in enumerate(fitted.members, start=1):
         prefix = f"member{i}."
         arrays.update({prefix + k: a for k, a in member.network.arrays().items()})
         arrays.update({prefix + k: a for k, a in _score_arrays(member.code_distance).items()})
-    if getattr(ae, "evidence_", None) is not None:
-        arrays.update(ae.evidence_.arrays())
+    if fitted.evidence is not None:
+        arrays.update(fitted.evidence.arrays())
     if prep.fill is not None:
         arrays["imputer.fill"] = np.asarray(prep.fill, dtype=np.float64)
     if bundle.reference is not None:
@@ -193,10 +194,10 @@ def _build(meta: dict, arrays: dict[str, np.ndarray], plan: Layout) -> ModelBund
     params = dict(meta["params"])
     params["hidden"] = tuple(params["hidden"])
     features = meta["features"]
-    ae = restore(Autoencoder(**params), network, summary, quantiles,
-                 None if plan.categorical else features, _code_distance(arrays),
-                 _members(arrays, network, plan))
-    ae.evidence_ = Evidence.from_arrays(arrays)  # None: the autoencoder's score alone
+    fitted = FittedModel(network, FittedState.from_summary(summary), quantiles,
+                         _code_distance(arrays), _members(arrays, network, plan),
+                         Evidence.from_arrays(arrays))
+    ae = restore(Autoencoder(**params), fitted, None if plan.categorical else features)
     scaler = scaler_from_arrays(meta["scaler"], arrays["scaler.center"], arrays["scaler.scale"])
     fill = arrays.get("imputer.fill")
     imputer = None if fill is None else Imputer.from_fill(fill, plan.numeric)
