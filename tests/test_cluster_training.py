@@ -153,10 +153,35 @@ def test_a_task_whose_workers_keep_dying_ends_with_its_partitions_named():
     assert "memory" in e.value.hint
 
 
-def test_neighbors_are_refused_on_a_cluster(parts, cluster, tmp_path):
-    from conftest import run
+def test_the_graph_sample_is_shared_in_proportion_to_rows():
+    from aecli.pipeline.cluster_neighbors import quotas
 
-    r = run("train", parts / "full", "--scheduler", cluster, "--neighbors", "5", "-o",
-            tmp_path / "m.npz", "-q")
-    assert r.exit_code == 2 and "--neighbors is not offered on a cluster" in r.stderr
-    assert not (tmp_path / "m.npz").exists()
+    assert quotas([7, 0, 301, 1000], 1308) == [7, 0, 301, 1000]  # every row
+    share = quotas([7, 0, 301, 1000], 100)
+    assert sum(share) == 100 and share[1] == 0 and share == [1, 0, 23, 76]
+    assert quotas([0, 0], 0) == [0, 0]
+
+
+def test_neighbors_train_on_a_cluster_repeatably(parts, cluster, tmp_path):
+    """--neighbors on a cluster: the graph of a sample of the training rows, pairs after each
+    replica's batches; the summary reports neighbour preservation, and a seeded run is
+    repeatable (the sample does not depend on which worker holds what)."""
+    import json
+
+    common = ["--scheduler", cluster, "--hidden", "8", "-k", "2", "--epochs", "3", "--seed",
+              str(SEED), "--validation", str(FRACTION), "-q"]
+    runs = [ok("train", parts / "full", *common, "--neighbors", "10", "-o",
+               tmp_path / f"n{i}.npz", "--json") for i in range(2)]
+    ok("train", parts / "full", *common, "-o", tmp_path / "plain.npz")
+    first, second, plain = (read_model(tmp_path / f"{n}.npz") for n in ("n0", "n1", "plain"))
+    np.testing.assert_array_equal(first.autoencoder.network_.theta,
+                                  second.autoencoder.network_.theta)
+    assert not np.array_equal(first.autoencoder.network_.theta,
+                              plain.autoencoder.network_.theta)
+    assert first.autoencoder.neighbors == 10 and first.summary["rows_train"] == \
+        plain.summary["rows_train"]  # every row once, the sampled pairs not counted
+    summary = json.loads(runs[0].stdout)
+    summary = summary.get("summary", summary)
+    assert 0.5 < summary["trustworthiness"] <= 1 and 0 <= summary["knn_recall"] <= 1
+    assert 0.5 < summary["pca_trustworthiness"] <= 1
+    assert 0.5 < plain.summary["trustworthiness"] <= 1  # measured without neighbours too

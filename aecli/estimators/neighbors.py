@@ -6,8 +6,8 @@ fresh order (every row once, as without neighbours), each followed by one of its
 Rows streamed from a file are not all at hand: the graph is built over a uniform sample of
 at most ``GRAPH_ROWS`` of them, drawn in one more pass (exact neighbours: the sample is no
 larger than ``graph.EXACT_ROWS``), and each streamed batch is followed by as many pairs
-drawn from the sample. (A cluster's partitions could be sampled the same way; cluster
-training refuses ``neighbors`` for now.)
+drawn from the sample. A cluster's partitions are sampled the same way, each in
+proportion to its rows (:mod:`aecli.pipeline.cluster_neighbors`).
 """
 
 from __future__ import annotations

@@ -80,9 +80,11 @@ def rounds_of(data: OnCluster, batch_size: int) -> int:
 
 
 def averaged_epochs(data: OnCluster, network: Network, setup: Setup, hp: Hyperparameters,
-             callback, job: str) -> TrainingResult:
+             callback, job: str, pairs=None) -> TrainingResult:
     """The averaged epochs of the replicas, a step of the one epoch loop
-    (:func:`aecli.nn.training.run_epochs`); the best weights are left in ``network``."""
+    (:func:`aecli.nn.training.run_epochs`); the best weights are left in ``network``.
+    ``pairs``: the future of the sampled rows and their neighbour graph, each replica's
+    batches followed by pairs from it (see :func:`.cluster_workers.replica_round`)."""
     client, held, replicas = data.client, data.held, data.replicas
     rows = [sum(data.surveys[i].rows_train for i in parts) for parts in replicas]
     states = [None] * len(replicas)  # each replica's optimizer state, from round to round
@@ -109,7 +111,7 @@ def averaged_epochs(data: OnCluster, network: Network, setup: Setup, hp: Hyperpa
                 client.submit(replica_round, [held[i] for i in parts], rows[j], theta, setup,
                               Round(epoch, r, count, lr, base * 100_003 + epoch * 1009 + j,
                                     batch),
-                              states[j], key=f"aecli-round-{job}-{epoch}-{r}-{j}",
+                              states[j], pairs, key=f"aecli-round-{job}-{epoch}-{r}-{j}",
                               **on_worker(data.workers[j]))
                 for j, parts in enumerate(replicas)], replicas)
             states[:] = [o[3] for o in outs]

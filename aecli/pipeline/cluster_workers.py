@@ -16,10 +16,12 @@ from ..blas_threads import ThreadTuner
 from ..errors import naming_input
 from ..estimators import Hyperparameters
 from ..estimators.finish import DTYPES
+from ..estimators.neighbors import WEIGHT, with_pairs
 from ..estimators.rows import held_out
 from ..estimators.scoring import CodeMoments
 from ..nn import Network, make_optimizer
 from ..nn.batches import cut_batches
+from ..nn.neighbors import NeighborTerm
 from ..nn.schedules import ScheduleKind
 from ..nn.training import minibatch_epoch, reconstruction_mse_rows
 from ..preprocessing import Preparation, Roles
@@ -131,11 +133,12 @@ def replica_batches(parts: list[Held | Reread], rows: int, batch_size: int, turn
     the epoch mixes every partition, as one machine's shuffle does, although one may hold
     January and the next February; each round takes its share of the windows. Partitions
     read anew come one per round, in an order of the epoch, each shuffled whole, so a worker
-    holds one partition's rows at most."""
+    holds one partition's rows at most. After the round, the source's ``rows`` says how
+    many of the replica's rows it yielded (pairs added by :func:`with_pairs` not counted)."""
     order = np.random.default_rng(turn.seed)
 
     def epoch(rng: np.random.Generator) -> Iterator[np.ndarray]:
-        carry = None
+        carry, epoch.rows = None, 0
         if all(isinstance(h, Held) for h in parts):
             arrays = [h.train for h in parts if len(h.train)]
             orders = [order.permutation(len(a)) for a in arrays]
@@ -144,10 +147,12 @@ def replica_batches(parts: list[Held | Reread], rows: int, batch_size: int, turn
                            windows * (turn.index + 1) // turn.count) if arrays else ():
                 window = np.concatenate([a[o[len(a) * w // windows:len(a) * (w + 1) // windows]]
                                          for a, o in zip(arrays, orders, strict=True)])
+                epoch.rows += len(window)
                 carry = yield from cut_batches(window[rng.permutation(len(window))], carry,
                                                batch_size)
         elif turn.index < len(parts):
             X = _rows(parts[order.permutation(len(parts))[turn.index]]).train
+            epoch.rows += len(X)
             carry = yield from cut_batches(X[rng.permutation(len(X))], carry, batch_size)
         if carry is not None and len(carry):
             yield carry
@@ -156,14 +161,17 @@ def replica_batches(parts: list[Held | Reread], rows: int, batch_size: int, turn
 
 
 def replica_round(parts: list[Held | Reread], rows: int, theta: np.ndarray, setup: Setup,
-                  turn: Round, state: dict | None) -> tuple[np.ndarray, float, int, dict | None]:
+                  turn: Round, state: dict | None, pairs: tuple | None = None
+                  ) -> tuple[np.ndarray, float, int, dict | None]:
     """A round of a replica (a copy of the model that trains on its share of the
     partitions) from ``theta``: the mini-batch step of every training path
     (:func:`aecli.nn.training.minibatch_epoch`) over the round's rows. Returns the weights
     it ends at, its summed training error, the rows it trained on, and the optimizer's state
     (its moments), which the client keeps for the replica's next round: the state travels
     with the task rather than staying on a worker, so the result does not depend on which
-    worker runs it."""
+    worker runs it. With ``pairs`` (the sampled rows and their graph, see
+    :mod:`aecli.pipeline.cluster_neighbors`), each batch is followed by as many sampled
+    pairs of neighbours, as a streamed batch is on one machine."""
     p = setup.params
     net = _network(setup.key, setup.specs, DTYPES[setup.dtype], setup.groups, p.dropout)
     net.theta[...] = theta
@@ -171,12 +179,13 @@ def replica_round(parts: list[Held | Reread], rows: int, theta: np.ndarray, setu
     if state is not None:
         vars(optimizer).update(state)
     settings = replace(p, lr=turn.lr, schedule=ScheduleKind.NONE, batch_size=turn.batch)
-    source = replica_batches(parts, rows, turn.batch, turn)
+    batches = replica_batches(parts, rows, turn.batch, turn)
+    source = batches if pairs is None else with_pairs(batches, *pairs, NeighborTerm(WEIGHT))
     rng = np.random.default_rng([turn.seed, turn.index])
     with np.errstate(over="ignore", invalid="ignore"), ThreadTuner("steps") as steps:
         outcome = minibatch_epoch(net, optimizer, source, settings, rng, steps)(turn.epoch)
     kept = {k: v for k, v in vars(optimizer).items() if k != "scratch"}  # scratch: rebuilt
-    return net.theta.copy(), outcome.train_loss * outcome.rows, outcome.rows, kept
+    return net.theta.copy(), outcome.train_loss * batches.rows, batches.rows, kept
 
 
 def errors(held: Held, theta: np.ndarray, setup: Setup, which: str, keep: int = 0
@@ -208,3 +217,12 @@ def pca_errors(held: Held, mean: np.ndarray, components: np.ndarray, groups) -> 
     if groups is None:
         return np.mean((rebuilt - X) ** 2, axis=1)
     return groups.row_errors(groups.normalised_(rebuilt), X)
+
+
+def sampled(held: Held | Reread, which: str, count: int, seed: tuple) -> np.ndarray:
+    """A uniform sample of ``count`` of a partition's training or validation rows (all when
+    it has no more), in their order, drawn by ``seed`` (on a worker: only these travel)."""
+    held = _rows(held)
+    X = held.train if which == "train" else held.validation
+    count = min(count, len(X))
+    return X[np.sort(np.random.default_rng(seed).choice(len(X), size=count, replace=False))]

@@ -152,18 +152,25 @@ def reference_of(X: np.ndarray | RawRows, names: list[str]) -> Reference:
 
 
 
-def preservation(ae: Autoencoder, X_fit: np.ndarray, X_eval: np.ndarray) -> dict:
+def preservation(ae: Autoencoder, X_fit: np.ndarray | None, X_eval: np.ndarray,
+                 pca_codes: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
     """How well the codes of ``ae`` and of PCA at the same k (fitted on ``X_fit``, a sample
-    of its rows on a large table) keep the neighbours of rows ``X_eval`` (see
+    of its rows on a large table, or given as the projection ``pca_codes``) keep the
+    neighbours of rows ``X_eval`` (see
     :func:`aecli.estimators.neighbor_metrics.neighbor_preservation`, on the same sample of
     rows for both): ``trustworthiness``, ``knn_recall``, ``pca_trustworthiness``,
     ``pca_knn_recall``, ``neighbors_k``, ``neighbors_rows``."""
     rng = np.random.default_rng(0)  # the same rows on every run
     rows = X_eval if len(X_eval) <= SAMPLE_ROWS else X_eval[
         np.sort(rng.choice(len(X_eval), size=SAMPLE_ROWS, replace=False))]
+    if len(rows) == 0:  # no figures on no rows
+        return {**neighbor_preservation(rows, rows), "pca_trustworthiness": None,
+                "pca_knn_recall": None}
     ours = neighbor_preservation(rows, ae.transform(rows))
-    pca = PCA(n_components=ae.latent).fit(_sample(X_fit, PCA_ROWS, rng).astype(np.float64))
-    theirs = neighbor_preservation(rows, pca.transform(rows.astype(np.float64)))
+    if pca_codes is None:
+        pca = PCA(n_components=ae.latent).fit(_sample(X_fit, PCA_ROWS, rng).astype(np.float64))
+        pca_codes = pca.transform
+    theirs = neighbor_preservation(rows, pca_codes(rows.astype(np.float64)))
     return {**ours, "pca_trustworthiness": theirs["trustworthiness"],
             "pca_knn_recall": theirs["knn_recall"]}
 

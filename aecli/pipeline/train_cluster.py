@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DataError, InvalidParameterError, TrainingError
+from ..errors import DataError, TrainingError
 from ..estimators import Autoencoder, Hyperparameters
 from ..estimators.finish import DTYPES, KEPT_SCORES, finish
 from ..estimators.hyperparameters import check_latent_below
@@ -57,6 +57,7 @@ from ..preprocessing import MissingPolicy, Preparation, Roles, ScalerKind
 from .bundle import ModelBundle
 from .cluster_apply import partitions
 from .cluster_averaging import averaged_epochs, deal, on_worker
+from .cluster_neighbors import neighbor_pairs, preservation_on_cluster
 from .cluster_survey import PartSurvey, preparation_from, roles_of, survey_part, survey_partition
 from .cluster_workers import (
     MEMORY_SHARE,
@@ -201,10 +202,6 @@ def fit_on_cluster(data: OnCluster, params: dict,
     client, held, prep = data.client, data.held, data.preparation
     hp = Hyperparameters(**params).resolved(data.rows_train + data.rows_validation,
                                             streamed=True)
-    if hp.neighbors:  # its graph needs every row's neighbours in one place
-        raise InvalidParameterError("--neighbors is not offered on a cluster",
-                                    hint="train on one machine (with --stream for a large "
-                                    "table), or leave --neighbors out")
     ae = Autoencoder(**params)
     ae._checked(prep.width)
     check_latent_below(hp.latent, len(data.roles.features))  # as compare-pca does
@@ -215,8 +212,10 @@ def fit_on_cluster(data: OnCluster, params: dict,
     job = f"{data.job}-{uuid.uuid4().hex[:6]}"
     setup = Setup(job, tuple(specs), hp.dtype, prep.groups, hp)
     each = [[i] for i in range(len(held))]
+    pairs = None
     try:
-        result = averaged_epochs(data, network, setup, hp, callback, job)
+        pairs = neighbor_pairs(data, hp, job)  # a sample's graph, as --stream's
+        result = averaged_epochs(data, network, setup, hp, callback, job, pairs)
         theta = network.theta
         val = data.collect([client.submit(errors, h, theta, setup, "validation",
                                           KEPT_SCORES, key=f"aecli-val-{job}-{i}")
@@ -227,6 +226,8 @@ def fit_on_cluster(data: OnCluster, params: dict,
             for i, h in enumerate(held)], each)
     finally:
         client.run(forget, setup.key)
+        if pairs is not None:
+            client.cancel(pairs)
     train_errors = np.concatenate([e for e, _, _ in trained])
     held_out = np.concatenate([e for e, _, _ in val])
     validated = len(held_out) > 0
@@ -271,7 +272,8 @@ def train_on_cluster(client, source: str, reading: DataOptions, params: dict, *,
                                    sum(s.dropped for s in data.surveys),
                                    data.pca(fitted.latent), time.perf_counter() - started,
                                    streamed=True,
-                                   cells_imputed=sum(s.imputed for s in data.surveys))
+                                   cells_imputed=sum(s.imputed for s in data.surveys),
+                                   neighbors=preservation_on_cluster(data, fitted, data.job))
     finally:
         data.release()
     summary["partitions"] = len(data.files)
@@ -310,7 +312,9 @@ def compare_on_cluster(client, source: str, reading: DataOptions, ks: list[int] 
             pca_mse, pca_var = data.pca(k)
             fitted = fit_on_cluster(data, {**params, "latent": k}, callback)
             row = comparison_row(k, pca_mse, pca_var, float(fitted.validation_mse_),
-                                 len(fitted.loss_history_))
+                                 len(fitted.loss_history_),
+                                 preservation_on_cluster(data, fitted, data.job))
+            row["neighbors"] = int(fitted.neighbors)
             rows.append(row)
             if on_k is not None:
                 on_k(row)
