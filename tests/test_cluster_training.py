@@ -185,3 +185,7 @@ def test_neighbors_train_on_a_cluster_repeatably(parts, cluster, tmp_path):
     assert 0.5 < summary["trustworthiness"] <= 1 and 0 <= summary["knn_recall"] <= 1
     assert 0.5 < summary["pca_trustworthiness"] <= 1
     assert 0.5 < plain.summary["trustworthiness"] <= 1  # measured without neighbours too
+    rows = json.loads(ok("compare-pca", parts / "full", *common, "--neighbors", "10", "-k",
+                         "1", "--json").stdout)["rows"]
+    assert rows[0]["neighbors"] == 10 and 0.5 < rows[0]["ae_trustworthiness"] <= 1
+    assert 0.5 < rows[0]["pca_trustworthiness"] <= 1
