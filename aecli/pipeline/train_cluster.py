@@ -23,10 +23,13 @@ runs the steps and merges what comes back.
    learning rate; replicas averaged only at the end of an epoch drift apart, so an epoch
    has several rounds. The epochs run in the one epoch loop of
    every training path (:func:`aecli.nn.training.run_epochs`): its monitor takes the
-   validation error after each epoch for patience and the best weights.
+   validation error after each epoch for patience and the best weights. With
+   ``neighbors``, each replica's batches are followed by pairs from the graph of a sample
+   of the training rows, as ``--stream``'s are (:mod:`aecli.pipeline.cluster_neighbors`).
 5. **Calibration**: the errors and codes of up to ``KEPT_SCORES`` (100,000) training and
    validation rows come back, and the estimator's finish step (:mod:`aecli.estimators.finish`)
-   weights the code term and places the threshold, as on one machine.
+   weights the code term and places the threshold, as on one machine; the neighbour
+   figures are measured on a sample of the held-out rows gathered from the workers.
 
 A worker that dies is replaced by Dask, which computes its partitions anew elsewhere (the
 result is the same: every task's inputs travel with it); a task whose workers die too often
