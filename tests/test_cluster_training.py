@@ -189,3 +189,27 @@ def test_neighbors_train_on_a_cluster_repeatably(parts, cluster, tmp_path):
                          "1", "--json").stdout)["rows"]
     assert rows[0]["neighbors"] == 10 and 0.5 < rows[0]["ae_trustworthiness"] <= 1
     assert 0.5 < rows[0]["pca_trustworthiness"] <= 1
+
+
+def test_neighbors_on_a_cluster_keep_clusters_apart(cluster, tmp_path):
+    """20 well-separated clusters in 30-D squeezed into 2-D codes: with --neighbors the
+    codes of every row keep their neighbours clearly better than the same model's without
+    (trustworthiness about 0.95 -> 0.97 on two data seeds: half that gap is asked for)."""
+    from aecli.estimators.neighbor_metrics import neighbor_preservation
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=3.0, size=(20, 30))
+    X = centres[rng.integers(0, 20, size=600)] + rng.normal(size=(600, 30))
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(30)])
+    for i, rows in enumerate(np.array_split(np.arange(600), 4)):
+        frame.iloc[rows].to_parquet(tmp_path / f"p{i}.parquet", index=False)
+    fit = {"hidden": (16,), "latent": 2, "epochs": 30, "batch_size": 8, "seed": 1}
+    trust = {}
+    with distributed.Client(cluster) as client:
+        for neighbors in (0, 10):
+            bundle = train_on_cluster(client, str(tmp_path), DataOptions(),
+                                      {**fit, "neighbors": neighbors})
+            Xs = bundle.preparation.transform(X).X
+            trust[neighbors] = neighbor_preservation(
+                Xs, bundle.autoencoder.transform(Xs))["trustworthiness"]
+    assert trust[10] > trust[0] + 0.01, trust
