@@ -160,6 +160,7 @@ def test_an_overflow_in_the_network_names_the_row_and_column_and_the_remedy(norm
                   "--dtype float64", "rescale")
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # no overflow warning on the way
 def test_a_nan_score_is_flagged_and_fails_fail_on_anomaly(normal):
     d, model = normal
     data = batch(d, "nan_score.csv", {**{(3, j): 3e38 for j in range(3)}})

@@ -257,9 +257,12 @@ def score_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], keep: l
         code = None if scored.sigmas is None else (
             errors[interesting], scored.code_term[interesting], scored.sigmas[interesting])
         evidence = getattr(bundle.autoencoder, "evidence_", None)
-        tails = None if evidence is None else evidence.explained(
-            errors[interesting] + scored.code_term[interesting], xs[interesting],
-            bundle.autoencoder.network_.encode(xs[interesting]))
+        tails = None
+        if evidence is not None:
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow: its row's score
+                codes = bundle.autoencoder.network_.encode(xs[interesting])
+            tails = evidence.explained(errors[interesting] + scored.code_term[interesting],
+                                       xs[interesting], codes)
         tops = dict(zip(interesting.tolist(),
                         explain(sq[interesting], X, X_hat, bundle.features, unseen=unseen,
                                 code=code, tails=tails),
