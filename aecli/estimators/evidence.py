@@ -117,19 +117,31 @@ class Evidence:
         with their ``codes`` are the neighbours sought, and the calibration rows' combined
         scores (c,): the calibration rows ``xs_cal`` with their codes and autoencoder scores
         ``scores_cal``."""
+        bare = cls.uncalibrated(xs_train, reference, codes)
+        return bare.calibrated(bare.statistics(scores_cal, xs_cal, codes_cal))
+
+    @classmethod
+    def uncalibrated(cls, xs_train: np.ndarray, reference: np.ndarray, codes: np.ndarray
+                     ) -> Evidence:
+        """The evidence of :meth:`fit` before calibration (no ``dists``): a fit whose
+        calibration rows are scored elsewhere (a cluster's workers) computes their
+        :meth:`statistics` from it, then :meth:`calibrated`."""
         xs_train = np.asarray(xs_train, dtype=np.float64)
         levels = np.linspace(0.0, 1.0, min(len(xs_train), COLUMN_LEVELS))
         columns = _quantiles(xs_train, levels)
         centred = xs_train - xs_train.mean(axis=0)
         left = (np.einsum("ij,ij,ij->j", centred, centred, centred) < 0).astype(np.float64)
-        bare = cls(columns, left,
-                   np.asarray(reference, dtype=np.float64),
+        return cls(columns, left, np.asarray(reference, dtype=np.float64),
                    np.asarray(codes, dtype=np.float64), ())
-        stats = bare.statistics(scores_cal, xs_cal, codes_cal)
+
+    def calibrated(self, stats: tuple) -> tuple[Evidence, np.ndarray]:
+        """This evidence calibrated on the calibration rows' four ``stats`` (as
+        :meth:`statistics` gives them, the autoencoder's scores first), and those rows'
+        combined scores (c,)."""
         dists = tuple(_distribution(v) for v in stats)
-        evidence = cls(bare.columns, left, bare.rows, bare.codes, dists)
+        evidence = Evidence(self.columns, self.left, self.rows, self.codes, dists)
         return evidence, fisher([d.p_value(v) for d, v in zip(dists, stats, strict=True)],
-                                scores_cal)
+                                stats[0])
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays a model file keeps (see :func:`from_arrays`)."""
@@ -219,24 +231,33 @@ def add_evidence(ae, X_train: np.ndarray, own_rows: np.ndarray,
     scores), and its calibration moved to the combined scores, the threshold's floor from
     its scores of its own rows ``own_rows`` (see :func:`aecli.estimators.calibration.
     calibrate`)."""
-    from .calibration import calibrate
-    from .finish import QUANTILE_LEVELS
-
     network, (xs_cal, scores_cal) = ae.network_, calibration
     own = mean_scores(ae.score_models(), own_rows)
     pick = np.sort(np.random.default_rng(ae.seed).choice(
         len(X_train), min(len(X_train), REFERENCE_ROWS), replace=False))
     evidence, combined = Evidence.fit(X_train, X_train[pick], network.encode(X_train[pick]),
                                       scores_cal, xs_cal, network.encode(xs_cal))
-    ae.evidence_ = evidence
-    ae.score_quantiles_ = np.quantile(combined, QUANTILE_LEVELS)
     if xs_cal is own_rows and np.array_equal(own, scores_cal, equal_nan=True):
         own_combined = combined  # calibrated on its own rows: their combined scores are known
     else:
         own_combined = evidence.combine(own, own_rows, network.encode(own_rows))
+    use_evidence(ae, evidence, combined, own_combined)
+
+
+def use_evidence(ae, evidence: Evidence, combined: np.ndarray, own_combined: np.ndarray
+                 ) -> None:
+    """Give the fitted estimator ``ae`` the combined score of ``evidence``: its calibration
+    moved to the calibration rows' ``combined`` scores, the threshold's floor from its own
+    training rows' (``own_combined``)."""
+    from .calibration import calibrate
+    from .finish import QUANTILE_LEVELS
+
+    ae.evidence_ = evidence
+    ae.score_quantiles_ = np.quantile(combined, QUANTILE_LEVELS)
     ae.calibration_ = calibrate(combined, ae.contamination, ae.calibration_.source,
                                 own_combined)
     ae.threshold_ = ae.calibration_.threshold
+    ae.calibration_rows_ = len(combined)
 
 
 def _distribution(values: np.ndarray) -> ScoreDistribution:
