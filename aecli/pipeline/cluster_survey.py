@@ -37,6 +37,7 @@ from ..preprocessing import (
 from ..preprocessing.categorical import as_text, check_levels
 from ..preprocessing.scalers import column_moments
 from .reference import Reference
+from .sampled_evidence import RowSample
 from .sources import DataOptions, raw_rows, roles_from
 
 
@@ -130,6 +131,7 @@ class PartSurvey:
     moments: Moments
     levels: dict = field(default_factory=dict)
     reference: Reference | None = None  # every row's, for drift (see .reference)
+    sample: RowSample = field(default_factory=RowSample)  # for the combined score
 
 
 def survey_partition(path: str, index: int, reading: DataOptions, roles: Roles,
@@ -144,6 +146,7 @@ def survey_partition(path: str, index: int, reading: DataOptions, roles: Roles,
     val = held_out(seed, fraction, first_row, len(raw))  # by row number in the whole data set
     val = val if keep is None else val[keep]
     train_rows = kept.take(~val)
+    numbers = (rows if keep is None else rows[keep])[~val] - 1  # 0-based, as a stream's
     levels = {}
     if train_rows.categorical is not None:
         import pyarrow.compute as pc
@@ -155,7 +158,8 @@ def survey_partition(path: str, index: int, reading: DataOptions, roles: Roles,
     return PartSurvey(index, len(raw), len(train_rows), int(val.sum()),
                       0 if keep is None else int((~keep).sum()), imputed,
                       Moments.of(train_rows.numeric), levels,
-                      Reference.of(raw, roles.numeric, roles.categorical, first_row))
+                      Reference.of(raw, roles.numeric, roles.categorical, first_row),
+                      RowSample.of(train_rows, numbers, seed))
 
 
 def preparation_from(parts: list[PartSurvey], roles: Roles, missing: MissingPolicy,

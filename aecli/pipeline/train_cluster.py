@@ -73,6 +73,7 @@ from .cluster_workers import (
     prepare_partition,
 )
 from .compare import comparison_row, default_ks
+from .sampled_evidence import add_cluster_evidence
 from .sources import DataOptions
 from .train import training_summary
 
@@ -271,6 +272,7 @@ def train_on_cluster(client, source: str, reading: DataOptions, params: dict, *,
                               reread)
     try:
         fitted = fit_on_cluster(data, params, callback)
+        add_cluster_evidence(data, fitted)
         summary = training_summary(fitted, data.rows_train, data.rows_validation,
                                    sum(s.dropped for s in data.surveys),
                                    data.pca(fitted.latent), time.perf_counter() - started,

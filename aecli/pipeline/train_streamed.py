@@ -26,6 +26,7 @@ from ..preprocessing import Categorical, MissingPolicy, Preparation, RawRows, sc
 from ..preprocessing.categorical import as_text, check_levels
 from .bundle import ModelBundle
 from .reference import Reference
+from .sampled_evidence import RowSample, add_streamed_evidence
 from .train import Fitting, pca_error, preservation, training_summary
 
 SAMPLE_ROWS = 200_000  # training rows sampled to fit the scaler, the imputer and the PCA reference
@@ -60,6 +61,7 @@ class Survey:
     validation_rows: list = field(default_factory=list)  # their input row numbers
     levels: dict = field(default_factory=dict)  # categorical column → its values seen
     reference: Reference | None = None  # every row's, for drift (see .reference)
+    evidence: RowSample = field(default_factory=RowSample)  # for the combined score
 
     def add_sample(self, rows: RawRows, keys: np.ndarray) -> None:
         """Keep the ``SAMPLE_ROWS`` rows with the smallest keys (a uniform sample)."""
@@ -115,6 +117,7 @@ def survey(read_chunks: ReadChunks, names, policy: MissingPolicy, fraction: floa
         train_rows = X.take(~val)
         s.rows_train += len(train_rows)
         s.add_sample(train_rows, keys_rng.random(len(train_rows)))
+        s.evidence = s.evidence.merge(RowSample.of(train_rows, rows[~val] - 1, seed))
         s.add_levels(train_rows)
         if kept_val < VALIDATION_ROWS and val.any():
             room = VALIDATION_ROWS - kept_val
@@ -147,10 +150,11 @@ def train_bundle_streaming(read_chunks: ReadChunks, names: list[str], params: di
     s = survey(read_chunks, names, missing, hp.validation, split)
     prep = Preparation.fit(s.sample, names, missing=missing, scale=scale, dtype=hp.dtype,
                            levels=s.categorical(), bad_values=bad_values)
-    X_val = None
+    X_val = val_rows = None
     if s.validation:
-        X_val = prep.transform(RawRows.concatenate(s.validation),
-                               rows=np.concatenate(s.validation_rows)).X
+        val_rows = prep.transform(RawRows.concatenate(s.validation),
+                                  rows=np.concatenate(s.validation_rows))
+        X_val = val_rows.X
 
     passes = iter(range(1 << 62))
 
@@ -172,6 +176,7 @@ def train_bundle_streaming(read_chunks: ReadChunks, names: list[str], params: di
     ae = Autoencoder(**params)
     ae.fit_chunks(training_chunks, validation_data=X_val, callback=callback,
                   n_rows=s.rows_train, groups=prep.groups)
+    add_streamed_evidence(ae, prep, s.evidence, val_rows)
     seconds = time.perf_counter() - started
     scaled_sample = prep.transform(s.sample).X
     X_eval = X_val if X_val is not None else scaled_sample
