@@ -17,20 +17,17 @@ from ..nn.training import (
     train,
     train_full_batch,
 )
-from ..nn.trimmed import TrimmedMean, trimmed_mean
+from ..nn.trimmed import trimmed_mean
 from . import checks as v
 from .base import ParamsMixin
 from .calibration import quantile_rows
 from .ensemble import Member, ScoreParts, mean_scores, score_parts
 from .evidence import add_evidence, combined
-from .finish import DTYPES, FOLDS, KEPT_SCORES, calibrate_out_of_fold, finish, own_and_held_out
+from .finish import DTYPES, FOLDS, calibrate_out_of_fold, finish, own_and_held_out, stream_pass
 from .hyperparameters import Hyperparameters
 from .neighbors import in_memory_source, streamed_source
-from .rows import chunked as _chunked
-from .rows import sample as _sample
-from .rows import split as _split
-from .rows import split_seed
-from .scoring import CodeDistance, CodeMoments, cell_errors, has_categorical
+from .rows import chunked, sample_index, split, split_seed, stacked, take
+from .scoring import CodeDistance, cell_errors, has_categorical, observed_errors
 
 # Most training rows (a random sample of them) whose errors and codes give the training MSE,
 # the code term's statistics and the threshold's floor: a forward pass over every row cost a
@@ -69,6 +66,8 @@ class Autoencoder(ParamsMixin):
         validation_data=None,
         groups: SoftmaxGroups | None = None,
         out_of_fold: bool = True,
+        imputed=None,
+        validation_imputed=None,
     ):
         """Train the autoencoder to reconstruct ``X``.
 
@@ -90,6 +89,9 @@ class Autoencoder(ParamsMixin):
             ``contamination``, calibrate the threshold on every row's out-of-fold score
             (``FOLDS`` more fits, see :mod:`aecli.estimators.calibration`). False keeps one
             fit, for a model whose threshold will not be used (``compare-pca``'s sweep).
+        imputed, validation_imputed : ndarray of bool, shape (n, columns), optional
+            Which table cells of ``X`` and ``validation_data`` were filled in: the scores
+            that calibrate the threshold leave them out, as :meth:`score_parts` does.
 
         Returns
         -------
@@ -107,47 +109,54 @@ class Autoencoder(ParamsMixin):
             X_val = v.check_array(validation_data, dtype, name="validation_data")
             if X_val.shape[1] != arr.shape[1]:
                 raise InvalidParameterError(
-                    f"validation_data has {X_val.shape[1]} features, X has {arr.shape[1]}"
-                )
-        self._fit_rows(arr, X_val, v.feature_names_of(X), callback, groups, out_of_fold)
+                    f"validation_data has {X_val.shape[1]} features, X has {arr.shape[1]}")
+        self._fit_rows(arr, X_val, v.feature_names_of(X), callback, groups, out_of_fold,
+                       imputed, validation_imputed)
         return self
 
     def _fit_rows(self, arr: np.ndarray, X_val, names, callback=None, groups=None,
-                  out_of_fold: bool = True) -> None:
-        """:meth:`fit` on checked rows; ``out_of_fold``: calibrate on out-of-fold scores when
-        the held-out rows are too few for an empirical quantile at ``contamination``."""
+                  out_of_fold: bool = True, imputed=None, val_imputed=None) -> None:
+        """:meth:`fit` on checked rows (``val_imputed``: ``validation_imputed``); ``out_of_fold``:
+        calibrate on out-of-fold scores when the held-out rows are too few for an empirical
+        quantile at ``contamination``."""
         p = self._checked(arr.shape[1])
         rng = np.random.default_rng(p.seed)
         given = X_val is not None
         if X_val is None:
             p = p.resolved(len(arr))
-            X_train, X_val = _split(arr, p.validation, split_seed(p.seed))
+            seed = split_seed(p.seed)
+            (X_train, X_val), (m_train, val_imputed) = (split(arr, p.validation, seed),
+                                                        split(imputed, p.validation, seed))
         else:
             p = replace(p, validation=0.0).resolved(len(arr))  # the held-out rows are given
-            X_train = arr
+            X_train, m_train = arr, imputed
         source = in_memory_source(X_train, p.neighbors, p.batch_size, rng)
         network, result = self._train(arr.shape[1], p, source, X_val, rng, callback, groups)
-        sample = _sample(X_train, max(OWN_ROWS, quantile_rows(p.contamination)), rng)
+        pick = sample_index(len(X_train), max(OWN_ROWS, quantile_rows(p.contamination)), rng)
+        sample, own_imputed = take(X_train, pick), take(m_train, pick)
         codes = np.empty((len(sample), p.latent), dtype=network.dtype)
         train_errors = reconstruction_mse_rows(network, sample, codes=codes)
-        distance = CodeDistance.from_codes(codes, train_errors) \
+        own_errors = observed_errors(network, sample, train_errors, own_imputed)  # as scored
+        distance = CodeDistance.from_codes(codes, own_errors) \
             if p.score_by.with_code(has_categorical(groups)) else None
         # the model's own rows (in sample), and the held-out rows
-        own, val_errors, val_scores = own_and_held_out(network, distance, train_errors, codes,
-                                                       X_val)
+        own, val_errors, val_scores = own_and_held_out(network, distance, own_errors, codes,
+                                                       X_val, val_imputed)
         calibrating = len(own if val_scores is None else val_scores)
         rows = len(arr) + (len(X_val) if given else 0)
         folds = None
         if out_of_fold and calibrating < quantile_rows(p.contamination) and rows >= 2 * FOLDS:
             X_all = np.concatenate([arr, X_val]) if given else arr
+            m_all = stacked(imputed, len(arr), val_imputed, len(X_val)) if given else imputed
             folds = calibrate_out_of_fold(self, X_all, groups, network, distance,
-                                float(np.median(own)), callback)
+                                          float(np.median(own)), callback, m_all)
         finish(self, network, result, p, train_mse=trimmed_mean(train_errors), own=own,
                val_errors=val_errors, val_scores=val_scores, distance=distance, names=names,
                folds=folds)
         if out_of_fold and p.score_by.with_evidence(has_categorical(groups)):
             add_evidence(self, X_train, sample, (X_all, folds.calibration) if folds else
-                         (sample, own) if val_scores is None else (X_val, val_scores))
+                         (sample, own) if val_scores is None else (X_val, val_scores),
+                         own_imputed)
 
     @scope()
     def fit_chunks(
@@ -157,6 +166,7 @@ class Autoencoder(ParamsMixin):
         callback: Callable[[EpochReport], None] | None = None,
         n_rows: int | None = None,
         groups: SoftmaxGroups | None = None,
+        validation_imputed=None,
     ):
         """Train on rows read anew each epoch, for data larger than memory.
 
@@ -166,6 +176,7 @@ class Autoencoder(ParamsMixin):
             ``chunks()`` returns an iterable of arrays of shape (m_i, n_features): finite,
             already scaled, read afresh on every call, in the same order. Rows are mixed
             across chunks by a shuffle buffer (:func:`aecli.nn.training.chunked_batches`).
+            An item may also be a pair (array, its imputed cells or None), as in :meth:`fit`.
         validation_data : array-like of shape (n_val, n_features), optional
             Held-out rows (in memory) for early stopping and the score calibration; without
             them, the first rows of the training data calibrate the threshold.
@@ -174,7 +185,7 @@ class Autoencoder(ParamsMixin):
         n_rows : int, optional
             How many rows the chunks hold, for the training budget when ``epochs`` is None;
             counted with one more pass when not given.
-        groups : aecli.nn.SoftmaxGroups, optional
+        groups, validation_imputed : optional
             As in :meth:`fit`.
 
         Returns
@@ -183,10 +194,14 @@ class Autoencoder(ParamsMixin):
         """
         dtype = DTYPES[self._checked().dtype]
 
-        def checked() -> Iterator[np.ndarray]:
+        def pairs() -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
             for chunk in chunks():
-                if len(chunk):
-                    yield np.ascontiguousarray(chunk, dtype=dtype)
+                x, imputed = chunk if isinstance(chunk, tuple) else (chunk, None)
+                if len(x):
+                    yield np.ascontiguousarray(x, dtype=dtype), imputed
+
+        def checked() -> Iterator[np.ndarray]:
+            return (x for x, _ in pairs())
 
         first = next(checked(), None)
         if first is None:
@@ -203,25 +218,11 @@ class Autoencoder(ParamsMixin):
         source = chunked_batches(checked, p.batch_size)
         network, result = self._train(d, p, streamed_source(source, checked, p.neighbors, rng),
                                       X_val, rng, callback, groups)
-        # One more pass for the training error and the codes' moments; only a bounded prefix
-        # of the rows' errors and codes is kept, to calibrate the threshold when there are no
-        # validation rows.
-        train_mse, kept = TrimmedMean(n_rows or source.rows), []
-        moments = CodeMoments(p.latent)
-        for chunk in checked():
-            codes = np.empty((len(chunk), p.latent), dtype=network.dtype)
-            errors = reconstruction_mse_rows(network, chunk, codes=codes)
-            train_mse.add(errors)
-            moments.add(codes)
-            if sum(len(e) for e, _ in kept) < KEPT_SCORES:
-                kept.append((errors, codes))
-        prefix_errors = np.concatenate([e for e, _ in kept])
-        prefix_codes = np.concatenate([z for _, z in kept])
-        distance = moments.distance(prefix_errors, prefix_codes) \
-            if p.score_by.with_code(has_categorical(groups)) else None
-        own, val_errors, val_scores = own_and_held_out(network, distance, prefix_errors,
-                                                       prefix_codes, X_val)  # own: a prefix
-        finish(self, network, result, p, train_mse=train_mse.value, own=own,
+        train_mse, distance, prefix_errors, prefix_codes = stream_pass(
+            network, pairs, p, n_rows or source.rows, has_categorical(groups))
+        own, val_errors, val_scores = own_and_held_out(  # own: a prefix
+            network, distance, prefix_errors, prefix_codes, X_val, validation_imputed)
+        finish(self, network, result, p, train_mse=train_mse, own=own,
                val_errors=val_errors, val_scores=val_scores, distance=distance)
         return self
 
@@ -259,7 +260,7 @@ class Autoencoder(ParamsMixin):
     def transform(self, X) -> np.ndarray:
         """Codes of ``X``: array of shape (n_samples, latent)."""
         arr = self._input(X)
-        return _chunked(self.network_.encode, arr, self._code_size())
+        return chunked(self.network_.encode, arr, self._code_size())
 
     encode = transform
 
@@ -272,7 +273,7 @@ class Autoencoder(ParamsMixin):
                 f"Z has {arr.shape[1]} columns, but the code of this model has "
                 f"{self._code_size()}"
             )
-        return _chunked(self.network_.decode, arr, self.n_features_in_)
+        return chunked(self.network_.decode, arr, self.n_features_in_)
 
     decode = inverse_transform
 
@@ -280,7 +281,7 @@ class Autoencoder(ParamsMixin):
         """``decode(encode(X))``: shape (n_samples, n_features)."""
         arr = self._input(X)
         net = self.network_
-        return _chunked(lambda x: net.decode(net.encode(x)), arr, self.n_features_in_)
+        return chunked(lambda x: net.decode(net.encode(x)), arr, self.n_features_in_)
 
     def fit_transform(self, X, y=None, callback=None) -> np.ndarray:
         """Fit to ``X`` and return its codes."""
@@ -367,8 +368,7 @@ epochs_ : int
     The budget of epochs (``epochs=None`` resolved for the data).
 train_mse_, validation_mse_ : float
     Final reconstruction MSE, its worst 1% of rows left out (:mod:`aecli.nn.trimmed`), on the
-    training rows (a random 16,384 of them, on larger tables) and the held-out rows (None
-    if none).
+    training rows (16,384 of them, on larger tables) and the held-out rows (None if none).
 score_quantiles_ : ndarray of shape (101,)
     Calibration scores (see :meth:`anomaly_score`) at percentiles 0..100.
 threshold_ : float

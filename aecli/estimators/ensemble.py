@@ -51,11 +51,12 @@ class ScoreParts:
     sigmas: np.ndarray | None  # (n,) the code's Mahalanobis distance; None: score by error
 
 
-def mean_scores(models: tuple[Member, ...], X: np.ndarray) -> np.ndarray:
-    """The anomaly scores (n,) of rows ``X`` (n, width): the mean of the ``models``' scores,
-    each at its scale, in one pass per model (see
+def mean_scores(models: tuple[Member, ...], X: np.ndarray,
+                imputed: np.ndarray | None = None) -> np.ndarray:
+    """The anomaly scores (n,) of rows ``X`` (n, width), the ``imputed`` cells (n, d) left
+    out: the mean of the ``models``' scores, each at its scale, in one pass per model (see
     :func:`aecli.estimators.scoring.errors_and_scores`)."""
-    return sum(m.scale * errors_and_scores(m.network, X, m.code_distance)[1]
+    return sum(m.scale * errors_and_scores(m.network, X, m.code_distance, imputed)[1]
                for m in models) / len(models)
 
 

@@ -225,14 +225,15 @@ def combined(ae, scores: np.ndarray, xs: np.ndarray, workspace=None) -> np.ndarr
 
 
 def add_evidence(ae, X_train: np.ndarray, own_rows: np.ndarray,
-                 calibration: tuple[np.ndarray, np.ndarray]) -> None:
+                 calibration: tuple[np.ndarray, np.ndarray],
+                 own_imputed: np.ndarray | None = None) -> None:
     """Give the fitted estimator ``ae`` the combined score: its evidence from its training
     rows ``X_train`` and its ``calibration`` rows (their scaled values and autoencoder
     scores), and its calibration moved to the combined scores, the threshold's floor from
     its scores of its own rows ``own_rows`` (see :func:`aecli.estimators.calibration.
-    calibrate`)."""
+    calibrate`), their ``own_imputed`` cells left out as ``aecli score`` leaves them."""
     network, (xs_cal, scores_cal) = ae.network_, calibration
-    own = mean_scores(ae.score_models(), own_rows)
+    own = mean_scores(ae.score_models(), own_rows, own_imputed)
     pick = np.sort(np.random.default_rng(ae.seed).choice(
         len(X_train), min(len(X_train), REFERENCE_ROWS), replace=False))
     evidence, combined = Evidence.fit(X_train, X_train[pick], network.encode(X_train[pick]),

@@ -11,20 +11,28 @@ hold out enough rows is calibrated out of fold by :func:`calibrate_out_of_fold`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
 from ..errors import InvalidParameterError
 from ..nn import Network
-from ..nn.training import EpochReport, TrainingResult
-from ..nn.trimmed import trimmed_mean
+from ..nn.training import EpochReport, TrainingResult, reconstruction_mse_rows
+from ..nn.trimmed import TrimmedMean, trimmed_mean
 from .calibration import calibrate
-from .ensemble import FoldScores, Member, calibration_scores, in_sample
+from .ensemble import FoldScores, Member, calibration_scores, in_sample, mean_scores
 from .evidence import Evidence
 from .hyperparameters import Hyperparameters
-from .scoring import CodeDistance, ScoreBy, errors_and_scores, with_code_term
+from .rows import take
+from .scoring import (
+    CodeDistance,
+    CodeMoments,
+    ScoreBy,
+    errors_and_scores,
+    observed_errors,
+    with_code_term,
+)
 
 # Levels at which the calibration scores are kept (``score_quantiles_``), for p-values.
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
@@ -181,15 +189,41 @@ def finish(ae, network: Network, result: TrainingResult, p: Hyperparameters, *,
 
 
 def own_and_held_out(network: Network, distance: CodeDistance | None, errors: np.ndarray,
-                     codes: np.ndarray, X_val: np.ndarray | None
+                     codes: np.ndarray, X_val: np.ndarray | None,
+                     val_imputed: np.ndarray | None = None
                      ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """What :func:`finish` calibrates with: the model's scores of some of its training rows,
-    from their ``errors`` (m,) and ``codes`` (m, k), and its errors and scores of the
-    held-out rows ``X_val`` (None, None without them)."""
+    from their ``errors`` (m,; over their observed cells) and ``codes`` (m, k), and its
+    errors and scores of the held-out rows ``X_val`` (None, None without them), their
+    ``val_imputed`` cells left out of the scores as ``aecli score`` leaves them."""
     own = with_code_term(errors, distance, codes)
     if X_val is None:
         return own, None, None
-    return own, *errors_and_scores(network, X_val, distance)
+    return own, *errors_and_scores(network, X_val, distance, val_imputed)
+
+
+def stream_pass(network: Network, pairs: Callable[[], Iterable[tuple]], p: Hyperparameters,
+                rows: int, categorical: bool
+                ) -> tuple[float, CodeDistance | None, np.ndarray, np.ndarray]:
+    """One more pass over a streamed fit's training rows (``pairs()`` yields each chunk with
+    its imputed cells, or None): their trimmed mean error, the code term from every row's
+    code (None when the score has none, on a table with ``categorical`` columns or not),
+    and the errors over the observed cells and codes of
+    a prefix of at most about ``KEPT_SCORES`` rows, which weight the code term and, without
+    validation rows, calibrate the threshold."""
+    train_mse, kept = TrimmedMean(rows), []
+    moments = CodeMoments(p.latent)
+    for chunk, imputed in pairs():
+        codes = np.empty((len(chunk), p.latent), dtype=network.dtype)
+        errors = reconstruction_mse_rows(network, chunk, codes=codes)
+        train_mse.add(errors)
+        moments.add(codes)
+        if sum(len(e) for e, _ in kept) < KEPT_SCORES:
+            kept.append((observed_errors(network, chunk, errors, imputed), codes))
+    errors = np.concatenate([e for e, _ in kept])
+    codes = np.concatenate([z for _, z in kept])
+    distance = moments.distance(errors, codes) if p.score_by.with_code(categorical) else None
+    return train_mse.value, distance, errors, codes
 
 
 def restore(ae, fitted: FittedModel, feature_names=None):
@@ -222,14 +256,15 @@ def restore(ae, fitted: FittedModel, feature_names=None):
 
 def calibrate_out_of_fold(ae, X: np.ndarray, groups, network: Network,
                           distance: CodeDistance | None, own_median: float,
-                          callback: Callable[[EpochReport], None] | None = None
-                          ) -> OutOfFold:
+                          callback: Callable[[EpochReport], None] | None = None,
+                          imputed: np.ndarray | None = None) -> OutOfFold:
     """Calibrate a fit of ``ae`` (its ``network`` and code term ``distance``, not yet set)
     out of fold: ``FOLDS`` models trained as it is, each on the rows of the other folds,
     score every row of ``X`` (cross-conformal calibration; see
     :mod:`aecli.estimators.ensemble`). Each fold model's scores are brought to the fit's
     scale: times the ratio of the medians of the two models' scores of their own training
-    rows (``own_median``: the fit's)."""
+    rows (``own_median``: the fit's). Every score leaves the ``imputed`` cells (n, d) of
+    ``X`` out, as ``aecli score`` does."""
     folds = np.array_split(np.random.default_rng(ae.seed).permutation(len(X)), FOLDS)
     members, scored = [], []
     for i, fold in enumerate(folds):
@@ -239,10 +274,12 @@ def calibrate_out_of_fold(ae, X: np.ndarray, groups, network: Network,
         phase = f"calibration {i + 1}/{FOLDS}"
         member._fit_rows(X[~held_out], None, None, groups=groups, out_of_fold=False,
                          callback=None if callback is None else
-                         lambda r, phase=phase: callback(replace(r, phase=phase)))
-        every = member.anomaly_score(X)  # one pass: its own rows' and the fold's
+                         lambda r, phase=phase: callback(replace(r, phase=phase)),
+                         imputed=take(imputed, ~held_out))
+        # one pass: its own rows' and the fold's (its anomaly_score, the imputed cells out)
+        every = mean_scores(member.score_models(), X, imputed)
         scale = own_median / max(float(np.median(every[~held_out])), 1e-300)
         members.append(Member(member.network_, member.code_distance_, scale))
         scored.append(FoldScores(every * scale, held_out))
-    main = errors_and_scores(network, X, distance)[1]
+    main = errors_and_scores(network, X, distance, imputed)[1]
     return OutOfFold(calibration_scores(main, scored), in_sample(main, scored), tuple(members))

@@ -44,16 +44,38 @@ def split_indices(val: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 
 def split(X: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """``X``'s training rows and validation rows (None when there are none), its rows
-    numbered from 0 (see :func:`held_out`)."""
+    numbered from 0 (see :func:`held_out`); ``X`` None (no mask): None, None."""
+    if X is None:
+        return None, None
     train, val = split_indices(held_out(seed, fraction, 0, len(X)))
     return (X, None) if val is None else (X[train], X[val])
 
 
+def sample_index(n: int, most: int, rng) -> np.ndarray | None:
+    """Which of ``n`` rows :func:`sample` keeps: None (all of them) or ``most`` drawn at
+    random, in their order."""
+    return None if n <= most else np.sort(rng.choice(n, size=most, replace=False))
+
+
+def take(X: np.ndarray | None, index: np.ndarray | None) -> np.ndarray | None:
+    """The rows ``index`` of ``X`` (all for None; None stays None: no mask)."""
+    return X if X is None or index is None else X[index]
+
+
+def stacked(a: np.ndarray | None, rows_a: int, b: np.ndarray | None, rows_b: int
+            ) -> np.ndarray | None:
+    """Masks of cells ``a`` (rows_a, d) and ``b`` (rows_b, d) one above the other, a None
+    one (no cell) as False; None when both are."""
+    if a is None and b is None:
+        return None
+    d = (a if a is not None else b).shape[1]
+    return np.concatenate([np.zeros((rows_a, d), bool) if a is None else a,
+                           np.zeros((rows_b, d), bool) if b is None else b])
+
+
 def sample(X: np.ndarray, most: int, rng) -> np.ndarray:
     """``X``, or ``most`` of its rows drawn at random (in their order) when it has more."""
-    if len(X) <= most:
-        return X
-    return X[np.sort(rng.choice(len(X), size=most, replace=False))]
+    return take(X, sample_index(len(X), most, rng))
 
 
 def chunked(fn, X: np.ndarray, width: int) -> np.ndarray:

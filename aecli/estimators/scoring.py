@@ -167,14 +167,37 @@ def with_code_term(errors: np.ndarray, distance: CodeDistance | None,
     return errors if distance is None else errors + distance.of(codes)
 
 
-def errors_and_scores(network: Network, X: np.ndarray, distance: CodeDistance | None
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def errors_and_scores(network: Network, X: np.ndarray, distance: CodeDistance | None,
+                      imputed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Rows' reconstruction errors and anomaly scores (n,) by one model, in one pass that
-    allocates no (n, d) reconstruction."""
+    allocates no (n, d) reconstruction; the scores leave the ``imputed`` cells (n, d) out, as
+    ``aecli score`` does (see :func:`observed_errors`), the errors count every cell."""
     codes = None if distance is None else np.empty((len(X), len(distance.center)),
                                                    dtype=network.dtype)
     errors = reconstruction_mse_rows(network, X, codes=codes)
-    return errors, with_code_term(errors, distance, codes)
+    return errors, with_code_term(observed_errors(network, X, errors, imputed), distance,
+                                  codes)
+
+
+def observed_errors(network: Network, X: np.ndarray, errors: np.ndarray,
+                    imputed: np.ndarray | None) -> np.ndarray:
+    """The errors (n,) of rows ``X`` over their observed cells: ``errors`` themselves for the
+    rows without an ``imputed`` cell (n, d), and for the others their cells' errors without
+    the filled-in ones (:func:`cell_errors`, :func:`row_errors`), as ``aecli score`` computes
+    them. A fit calibrates with these: counted, a filled-in mean, which the network
+    reconstructs well, lowers a row's error, and the threshold with it. A row with no
+    observed cell, which ``score`` gives no score, keeps its error: a NaN would spoil the
+    calibration's quantiles."""
+    if imputed is None or not imputed.any():
+        return errors
+    rows = np.flatnonzero(imputed.any(axis=1))
+    with np.errstate(over="ignore", invalid="ignore"):  # found from the results
+        codes = network.encode(X[rows])
+    _, sq = cell_errors(network, X[rows], codes, None, imputed[rows])
+    out = np.array(errors, dtype=np.float64)
+    observed = row_errors(sq, imputed[rows])
+    out[rows] = np.where(np.isnan(observed), out[rows], observed)
+    return out
 
 
 def cell_errors(network: Network, xs: np.ndarray, codes: np.ndarray,

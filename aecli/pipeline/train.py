@@ -17,7 +17,7 @@ from ..errors import DataError
 from ..estimators import PCA, Autoencoder, Hyperparameters
 from ..estimators.finish import FittedState
 from ..estimators.neighbor_metrics import SAMPLE_ROWS, neighbor_preservation
-from ..estimators.rows import held_out, split_indices, split_seed
+from ..estimators.rows import held_out, split_indices, split_seed, take
 from ..estimators.rows import sample as _sample
 from ..formatting import format_architecture
 from ..io import BadValues
@@ -40,6 +40,10 @@ class TrainingRows:
     X_val: np.ndarray | None  # (n_val, d) scaled
     rows_dropped: int
     cells_imputed: int = 0
+    # (n_train, columns), (n_val, columns) bool: the cells filled in (None: none), which the
+    # scores that calibrate the threshold leave out as `score` does
+    imputed_train: np.ndarray | None = None
+    imputed_val: np.ndarray | None = None
 
 
 def split_rows(n: int, validation: float, seed) -> tuple[np.ndarray, np.ndarray | None]:
@@ -73,10 +77,12 @@ def prepare_training_rows(X: np.ndarray | RawRows, names, *, missing: MissingPol
     train_rows, val_rows = split_indices(val if keep is None else val[keep])
     prep = Preparation.fit(kept.take(train_rows), names, missing=missing, scale=scale,
                            dtype=dtype, rows=rows[train_rows], bad_values=bad_values)
-    Xs = prep.transform(raw).X  # (n_kept, width)
+    prepared = prep.transform(raw)
+    Xs, gaps = prepared.X, prepared.imputed  # (n_kept, width), (n_kept, columns) or None
     imputed = int(np.isnan(kept.numeric).sum()) if prep.missing is MissingPolicy.IMPUTE else 0
     return TrainingRows(prep, Xs[train_rows], None if val_rows is None else Xs[val_rows],
-                        dropped, imputed)
+                        dropped, imputed, take(gaps, train_rows),
+                        None if val_rows is None else take(gaps, val_rows))
 
 
 def pca_error(X_train: np.ndarray, X_eval: np.ndarray, k: int,
@@ -133,7 +139,8 @@ def train_bundle(X: np.ndarray | RawRows, names: list[str], params: dict, **fitt
                               bad_values=f.bad_values)
     groups = p.preparation.groups
     ae = Autoencoder(**params)
-    ae.fit(p.X_train, callback=f.callback, validation_data=p.X_val, groups=groups)
+    ae.fit(p.X_train, callback=f.callback, validation_data=p.X_val, groups=groups,
+           imputed=p.imputed_train, validation_imputed=p.imputed_val)
     seconds = time.perf_counter() - started
     X_eval = p.X_val if p.X_val is not None else p.X_train
     summary = training_summary(ae, len(p.X_train), 0 if p.X_val is None else len(p.X_val),

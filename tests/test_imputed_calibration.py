@@ -1,0 +1,67 @@
+"""A fit on a table with gaps (``--missing impute``) calibrates on scores computed as ``aecli
+score`` computes them: the filled-in cells left out of each row's error. Counted, a column
+mostly filled in with its mean (which the network learns to reconstruct) lowered the
+calibration scores below those of new rows, and the threshold with them."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ok
+
+from aecli.estimators import Hyperparameters
+from aecli.pipeline import modelfile
+from aecli.pipeline.train import split_rows
+
+N_TRAIN, N_NEW, CONTAMINATION = 4000, 4000, 0.05
+GAPS = {"c1": 0.8, "c3": 0.3}  # each column's share of missing cells
+
+
+def _table(rows: int, rng, levels: bool) -> pd.DataFrame:
+    """Six columns driven by two factors, with gaps; ``levels``: and a categorical column."""
+    f = rng.normal(size=(rows, 2))
+    load = np.array([[1, 0], [0.8, 0.6], [0, 1], [0.5, -0.9], [0.9, 0.3], [-0.4, 0.9]])
+    t = pd.DataFrame(f @ load.T + 0.3 * rng.normal(size=(rows, 6)),
+                     columns=[f"c{j}" for j in range(6)])
+    for c, share in GAPS.items():
+        t.loc[rng.random(rows) < share, c] = np.nan
+    if levels:
+        t["k"] = np.where(f[:, 0] > 0.5, "high", np.where(f[:, 0] < -0.5, "low", "mid"))
+    return t
+
+
+@pytest.mark.parametrize(("levels", "score_by", "score"), [
+    (True, "auto", "error"), (False, "auto", "combined"), (False, "error+code", "error+code")])
+def test_a_fit_with_gaps_calibrates_on_the_scores_score_gives(tmp_path, levels, score_by,
+                                                              score):
+    rng = np.random.default_rng(0)
+    train, new = _table(N_TRAIN, rng, levels), _table(N_NEW, rng, levels)
+    train.to_csv(tmp_path / "train.csv", index=False)
+    new.to_csv(tmp_path / "new.csv", index=False)
+    model = tmp_path / "m.npz"
+    ok("train", tmp_path / "train.csv", "-o", model, "--missing", "impute", "--seed", "0",
+       "--contamination", str(CONTAMINATION), "--score-by", score_by, "-q")
+    bundle = modelfile.read_model(model)
+    assert bundle.summary["score"] == score
+    assert bundle.summary["calibration_source"] == "validation rows"
+
+    # the fit's calibration scores are those `score` gives its validation rows (with the
+    # filled-in cells counted, some of their quantiles were 14% to 69% off here)
+    _, val = split_rows(N_TRAIN, Hyperparameters(seed=0).resolved(N_TRAIN).validation, 0)
+    assert train.iloc[val].isna().any(axis=None)
+    train.iloc[val].to_csv(tmp_path / "held.csv", index=False)
+    scored = pd.read_csv(io.StringIO(ok("score", model, tmp_path / "held.csv", "-q").stdout))
+    np.testing.assert_allclose(np.quantile(scored["score"], np.linspace(0, 1, 101)),
+                               bundle.autoencoder.score_quantiles_, rtol=1e-6)
+
+    # and clean new rows cross the threshold at about the rate it was set for: binomial
+    # bounds on the new rows' share, widened by the threshold's own noise (the share of
+    # validation rows over it is binomial too)
+    flagged = pd.read_csv(io.StringIO(ok("score", model, tmp_path / "new.csv", "-q").stdout)
+                          )["flagged"].astype(str).str.lower().eq("true")
+    spread = CONTAMINATION * (1 - CONTAMINATION)
+    bound = 3.5 * np.sqrt(spread / N_NEW + spread / len(val))
+    assert abs(flagged.mean() - CONTAMINATION) < bound, (flagged.mean(), bound)
