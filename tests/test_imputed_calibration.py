@@ -65,3 +65,26 @@ def test_a_fit_with_gaps_calibrates_on_the_scores_score_gives(tmp_path, levels, 
     spread = CONTAMINATION * (1 - CONTAMINATION)
     bound = 3.5 * np.sqrt(spread / N_NEW + spread / len(val))
     assert abs(flagged.mean() - CONTAMINATION) < bound, (flagged.mean(), bound)
+
+
+def test_a_cluster_fit_with_gaps_calibrates_on_the_scores_score_gives(cluster, tmp_path):
+    pytest.importorskip("distributed")
+    from aecli.estimators.rows import held_out
+
+    n = 3000
+    train = _table(n, np.random.default_rng(1), levels=False)
+    (tmp_path / "parts").mkdir()
+    for i, part in enumerate(np.array_split(np.arange(n), 3)):
+        train.iloc[part].to_parquet(tmp_path / "parts" / f"p{i}.parquet", index=False)
+    model = tmp_path / "c.npz"
+    ok("train", tmp_path / "parts", "--scheduler", cluster, "-o", model, "--missing", "impute",
+       "--seed", "0", "--epochs", "3", "--score-by", "error+code", "-q")
+    bundle = modelfile.read_model(model)
+    assert bundle.summary["calibration_source"] == "validation rows"
+    fraction = Hyperparameters(seed=0).resolved(n, streamed=True).validation
+    val = held_out(0, fraction, 0, n)  # the rule every fit splits by
+    train[val].to_csv(tmp_path / "held.csv", index=False)
+    scored = pd.read_csv(io.StringIO(ok("score", model, tmp_path / "held.csv", "-q").stdout))
+    assert len(scored) == bundle.summary["rows_validation"]
+    np.testing.assert_allclose(np.quantile(scored["score"], np.linspace(0, 1, 101)),
+                               bundle.autoencoder.score_quantiles_, rtol=1e-6)

@@ -17,8 +17,8 @@ from ..errors import naming_input
 from ..estimators import Hyperparameters
 from ..estimators.finish import DTYPES
 from ..estimators.neighbors import WEIGHT, with_pairs
-from ..estimators.rows import held_out
-from ..estimators.scoring import CodeMoments
+from ..estimators.rows import held_out, take
+from ..estimators.scoring import CodeMoments, observed_errors
 from ..nn import Network, make_optimizer
 from ..nn.batches import cut_batches
 from ..nn.neighbors import NeighborTerm
@@ -35,6 +35,10 @@ class Held:
 
     train: np.ndarray
     validation: np.ndarray
+    # their cells filled in (rows, columns) bool, None when none: left out of the scores
+    # that calibrate the threshold, as `score` leaves them
+    train_imputed: np.ndarray | None = None
+    validation_imputed: np.ndarray | None = None
 
 
 def prepare_partition(path: str, reading: DataOptions, roles: Roles, prep: Preparation,
@@ -45,7 +49,8 @@ def prepare_partition(path: str, reading: DataOptions, roles: Roles, prep: Prepa
         prepared = prep.transform(raw, first_row)
     val = held_out(seed, fraction, first_row, len(raw))
     val = val if prepared.keep is None else val[prepared.keep]
-    return Held(np.ascontiguousarray(prepared.X[~val]), np.ascontiguousarray(prepared.X[val]))
+    return Held(np.ascontiguousarray(prepared.X[~val]), np.ascontiguousarray(prepared.X[val]),
+                take(prepared.imputed, ~val), take(prepared.imputed, val))
 
 
 @dataclass(frozen=True)
@@ -189,20 +194,23 @@ def replica_round(parts: list[Held | Reread], rows: int, theta: np.ndarray, setu
 
 
 def errors(held: Held, theta: np.ndarray, setup: Setup, which: str, keep: int = 0
-           ) -> tuple[np.ndarray, np.ndarray, CodeMoments]:
+           ) -> tuple[np.ndarray, np.ndarray, CodeMoments, np.ndarray]:
     """Each row's reconstruction error (n,), of the training or validation rows, with the
-    first ``keep`` rows' codes and the moments of all their codes (on a worker: only these
+    first ``keep`` rows' codes, the moments of all their codes, and the first ``keep`` rows'
+    errors over their observed cells, as ``score`` gives them (on a worker: only these
     travel back)."""
     net = _network(setup.key, setup.specs, DTYPES[setup.dtype], setup.groups,
                    setup.params.dropout)
     net.theta[...] = theta
     held = _rows(held)
-    X = held.train if which == "train" else held.validation
+    X, imputed = (held.train, held.train_imputed) if which == "train" else (
+        held.validation, held.validation_imputed)
     codes = np.empty((len(X), setup.params.latent), dtype=net.dtype)
     errs = reconstruction_mse_rows(net, X, codes=codes) if len(X) else np.zeros(0)
     moments = CodeMoments(setup.params.latent)
     moments.add(codes)
-    return errs, codes[:keep].copy(), moments
+    return errs, codes[:keep].copy(), moments, observed_errors(net, X[:keep], errs[:keep],
+                                                               take(imputed, slice(keep)))
 
 
 def pca_errors(held: Held, mean: np.ndarray, components: np.ndarray, groups) -> np.ndarray:
