@@ -156,10 +156,10 @@ def test_onnx_runtime_gives_the_combined_score(sparse_counts):
     np.testing.assert_array_equal(flagged, expected > bundle.autoencoder.threshold_)
 
 
-def test_a_streamed_fit_keeps_the_autoencoder_score(sparse_counts):
-    """A stream is read in passes, which the column quantiles and neighbours would need rows
-    held for: its default score stays the error + code distance, even after a fit in
-    memory."""
+def test_fit_chunks_alone_keeps_the_autoencoder_score(sparse_counts):
+    """The estimator's fit on chunks holds no sample of its rows, which the column quantiles
+    and neighbours need: its score is the error + code distance, even after a fit in memory
+    (``--stream`` adds the evidence from its sample, tests/test_sampled_evidence.py)."""
     from aecli import Autoencoder
 
     train, test, _ = sparse_counts

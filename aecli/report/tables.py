@@ -318,8 +318,10 @@ def inspect_panel(info: Mapping[str, Any]) -> Panel:
         why = f"the mean of {models} models': this one and its fold models" * (models > 1)
         if info["score"] == "combined":  # what the default chose and why (docs/scores.md)
             why = ("error + code distance, column tails, row and code neighbours, each a "
-                   "p-value, by Fisher's method: the default on a numeric table trained in "
-                   "memory (--score-by error+code: the first alone)"
+                   "p-value, by Fisher's method: the default on a numeric table "
+                   "(--score-by error+code: the first alone)"
+                   + "; the tails and neighbours from a sample of the training rows, as "
+                   "they were read in passes" * bool((info.get("metrics") or {}).get("streamed"))
                    + f"; the first is {why}" * bool(why))
         head.add_row("anomaly score", Text({"error+code": "error + code distance"}.get(
             info["score"], info["score"])), Text(why))
