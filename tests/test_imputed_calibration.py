@@ -67,20 +67,29 @@ def test_a_fit_with_gaps_calibrates_on_the_scores_score_gives(tmp_path, levels, 
     assert abs(flagged.mean() - CONTAMINATION) < bound, (flagged.mean(), bound)
 
 
-def test_a_cluster_fit_with_gaps_calibrates_on_the_scores_score_gives(cluster, tmp_path):
-    pytest.importorskip("distributed")
+@pytest.mark.parametrize("where", ["stream", "cluster"])
+@pytest.mark.parametrize("score_by", ["error+code", "auto"])
+def test_a_fit_in_passes_with_gaps_calibrates_on_the_scores_score_gives(request, tmp_path,
+                                                                        where, score_by):
     from aecli.estimators.rows import held_out
 
     n = 3000
     train = _table(n, np.random.default_rng(1), levels=False)
-    (tmp_path / "parts").mkdir()
-    for i, part in enumerate(np.array_split(np.arange(n), 3)):
-        train.iloc[part].to_parquet(tmp_path / "parts" / f"p{i}.parquet", index=False)
-    model = tmp_path / "c.npz"
-    ok("train", tmp_path / "parts", "--scheduler", cluster, "-o", model, "--missing", "impute",
-       "--seed", "0", "--epochs", "3", "--score-by", "error+code", "-q")
+    if where == "cluster":
+        pytest.importorskip("distributed")
+        data, how = tmp_path / "parts", ["--scheduler", request.getfixturevalue("cluster")]
+        data.mkdir()
+        for i, part in enumerate(np.array_split(np.arange(n), 3)):
+            train.iloc[part].to_parquet(data / f"p{i}.parquet", index=False)
+    else:
+        data, how = tmp_path / "train.parquet", ["--stream"]
+        train.to_parquet(data, index=False)
+    model = tmp_path / "m.npz"
+    ok("train", data, *how, "-o", model, "--missing", "impute", "--seed", "0", "--epochs", "3",
+       "--score-by", score_by, "-q")
     bundle = modelfile.read_model(model)
     assert bundle.summary["calibration_source"] == "validation rows"
+    assert bundle.summary["score"] == {"auto": "combined"}.get(score_by, score_by)
     fraction = Hyperparameters(seed=0).resolved(n, streamed=True).validation
     val = held_out(0, fraction, 0, n)  # the rule every fit splits by
     train[val].to_csv(tmp_path / "held.csv", index=False)

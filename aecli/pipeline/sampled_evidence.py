@@ -124,7 +124,9 @@ def held_statistics(held, ae, evidence: Evidence, keep: int) -> tuple[np.ndarray
     only these travel back); ``held``: its rows (:class:`aecli.pipeline.cluster_workers.
     Held`, or a ``Reread`` that loads them)."""
     rows = held.load() if hasattr(held, "load") else held
-    return statistics(ae, evidence, rows.validation[:keep])
+    imputed = rows.validation_imputed  # the cells score leaves out
+    return statistics(ae, evidence, rows.validation[:keep],
+                      None if imputed is None else imputed[:keep])
 
 
 def _wanted(ae, preparation) -> bool:

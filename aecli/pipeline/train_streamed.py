@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..estimators import Autoencoder, Hyperparameters
-from ..estimators.rows import held_out, split_seed
+from ..estimators.rows import held_out, split_seed, take
 from ..preprocessing import Categorical, MissingPolicy, Preparation, RawRows, screen
 from ..preprocessing.categorical import as_text, check_levels
 from .bundle import ModelBundle
@@ -164,18 +164,20 @@ def train_bundle_streaming(read_chunks: ReadChunks, names: list[str], params: di
             yield offset, raw
             offset += len(raw)
 
-    def training_chunks() -> Iterator[np.ndarray]:
+    def training_chunks() -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         shuffled = read_chunks.shuffled if isinstance(read_chunks, ChunkSource) else None
         parts = in_file_order() if shuffled is None else shuffled(
             np.random.default_rng([hp.seed or 0, 3, next(passes)]))
         for offset, raw in parts:
             val = held_out(split, hp.validation, offset, len(raw))
-            X, keep, _ = prep.transform(raw, offset)
-            yield X[~(val if keep is None else val[keep])]
+            X, keep, gaps = prep.transform(raw, offset)
+            mine = ~(val if keep is None else val[keep])
+            yield X[mine], take(gaps, mine)  # with the cells filled in (None: none)
 
     ae = Autoencoder(**params)
     ae.fit_chunks(training_chunks, validation_data=X_val, callback=callback,
-                  n_rows=s.rows_train, groups=prep.groups)
+                  n_rows=s.rows_train, groups=prep.groups,
+                  validation_imputed=None if val_rows is None else val_rows.imputed)
     add_streamed_evidence(ae, prep, s.evidence, val_rows)
     seconds = time.perf_counter() - started
     scaled_sample = prep.transform(s.sample).X
