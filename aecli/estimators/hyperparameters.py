@@ -144,9 +144,9 @@ class Hyperparameters:
                            "the 99th percentile of the training rows' T² adds their 99th "
                            "percentile error; it also finds rows the network learned to "
                            "reconstruct); error, the error alone; auto, error otherwise and "
-                           "when every column is numeric error+code, and in a fit that holds "
-                           "its rows (not streamed, not on a cluster) that combined with the "
-                           "column tails and the row and code neighbours, each a p-value, by "
+                           "when every column is numeric error+code combined with the "
+                           "column tails and the row and code neighbours (from a sample of "
+                           "the rows when streamed or on a cluster), each a p-value, by "
                            "Fisher's method (docs/scores.md).", choices=ScoreBy)
     seed: int | None = _param(0, "Seed of the one random generator used for the split, "
                               "initialisation, shuffling, dropout and noise.", low=0,
