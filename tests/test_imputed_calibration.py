@@ -6,6 +6,7 @@ calibration scores below those of new rows, and the threshold with them."""
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -97,3 +98,43 @@ def test_a_fit_in_passes_with_gaps_calibrates_on_the_scores_score_gives(request,
     assert len(scored) == bundle.summary["rows_validation"]
     np.testing.assert_allclose(np.quantile(scored["score"], np.linspace(0, 1, 101)),
                                bundle.autoencoder.score_quantiles_, rtol=1e-6)
+
+
+def test_drift_places_a_batch_by_the_scores_score_gives_and_an_older_model_by_its_own(
+        tmp_path):
+    import dataclasses
+
+    import pyarrow as pa
+
+    from aecli.pipeline import drift
+
+    rng = np.random.default_rng(2)
+    train, new = _table(N_TRAIN, rng, False), _table(1500, rng, False)
+    train.to_csv(tmp_path / "train.csv", index=False)
+    new.to_csv(tmp_path / "new.csv", index=False)
+    model = tmp_path / "m.npz"
+    ok("train", tmp_path / "train.csv", "-o", model, "--missing", "impute", "--seed", "0",
+       "--score-by", "error+code", "--contamination", str(CONTAMINATION), "-q")
+    bundle = modelfile.read_model(model)
+    assert bundle.summary["calibration_imputed"] == "left out"
+    assert not bundle.autoencoder.members_  # calibrated on held-out rows: no margin
+    batch = pa.Table.from_pandas(new, preserve_index=False).to_batches()
+
+    def places(scores):
+        return np.bincount(np.minimum((bundle.score_distribution().below(scores)
+                                       * drift.SCORE_BINS).astype(int), drift.SCORE_BINS),
+                           minlength=drift.SCORE_BINS + 1)
+
+    scored = pd.read_csv(io.StringIO(ok("score", model, tmp_path / "new.csv", "-q").stdout))
+    assert np.array_equal(drift.count_stream(bundle, batch, "new").scores,
+                          places(scored["score"].to_numpy()))
+    # a model written before counted the filled-in cells in its calibration: so are the
+    # batch's, as it was calibrated
+    older = dataclasses.replace(bundle, summary={k: v for k, v in bundle.summary.items()
+                                                 if k != "calibration_imputed"})
+    xs = bundle.prepare(pa.Table.from_pandas(new, preserve_index=False)).X
+    counted = bundle.autoencoder.score_parts(xs).scores
+    assert not np.allclose(counted, scored["score"])
+    assert np.array_equal(drift.count_stream(older, batch, "new").scores, places(counted))
+    report = json.loads(ok("drift", model, tmp_path / "new.csv", "--json", "-q").stdout)
+    assert not report["drift"], report["tests"][0]

@@ -195,14 +195,16 @@ def count_stream(bundle: ModelBundle, batches: Iterable[pa.RecordBatch], name: s
     # out of fold (the score's ensemble, a small table): see SCORE_MARGIN; held-out rows
     # scored by the model itself need none
     margin = SCORE_MARGIN if bundle.autoencoder.members_ else 0.0
+    # Scored as the calibration rows were: with the filled-in cells left out, as `score` and
+    # every fit since "calibration_imputed" leave them; a model written before counted them,
+    # and so are the batch's, or a clean batch of a table with gaps would score higher (weather:
+    # 55% above the calibration median, not 50%).
+    counted = bundle.summary.get("calibration_imputed") != "left out"
     for batch in tuned(batches, lambda b: b.num_rows):
         counts.add_columns(bundle, batch, prepare.offset, name)
-        (xs, mask, _), _ = prepare(batch)
-        # Scored as the calibration rows were: a fit scores its held-out rows with their
-        # filled-in cells counted (the estimator sees no mask), so the batch's are counted
-        # too; left out, as `score` leaves them, a clean batch of a table with gaps scores
-        # higher than the calibration rows (weather: 55% above their median, not 50%).
-        scores = bundle.autoencoder.score_parts(xs, prepare.workspace, None).scores
+        (xs, mask, imputed), _ = prepare(batch)
+        scores = bundle.autoencoder.score_parts(xs, prepare.workspace,
+                                                None if counted else imputed).scores
         counts.unscored += batch.num_rows - len(scores)  # rows the policy left out
         discounted = scores - margin * np.abs(scores)
         counts.add_scores(np.where(np.isnan(scores), np.nan, distribution.below(discounted)))

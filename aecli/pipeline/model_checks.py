@@ -49,7 +49,8 @@ _FIELDS = {
 _OPTIONAL_FIELDS = {"info": dict}
 # Summary entries inspect and scoring read, with their types (each may be absent or null).
 _SUMMARY_FIELDS = {"calibration_rows": int, "calibration_warning": str,
-                   "calibration_method": str, "calibration_source": str, "score": str,
+                   "calibration_method": str, "calibration_source": str,
+                   "calibration_imputed": str, "score": str,
                    "score_models": int, "stop_reason": str}
 _LAYER_KEYS = {"n_in", "n_out", "activation", "tied_to"}
 _SCORE_ARRAYS = ("score.code_center", "score.code_whitening", "score.code_weight")
@@ -138,11 +139,15 @@ def layout(meta: dict, path) -> Layout:
     if "evidence.columns" in listed:  # the combined score (aecli.estimators.evidence)
         shapes.update({"evidence.columns": _free_rows(listed, "evidence.columns",
                                                       len(numeric), COLUMN_LEVELS, path),
-                       "evidence.rows": _free_rows(listed, "evidence.rows", len(numeric),
+                       "evidence.rows": _free_rows(listed, "evidence.rows", groups.width,
                                                    REFERENCE_ROWS, path),
                        "evidence.quantiles": (4, len(LEVELS)), "evidence.counts": (4,),
                        "evidence.left": (len(numeric),)})
         shapes["evidence.codes"] = (shapes["evidence.rows"][0], k)
+        if categorical:  # the levels' rarities (aecli.estimators.level_evidence)
+            shapes.update({"evidence.levels": (sum(groups.sizes),),
+                           "evidence.level_sizes": (len(categorical),),
+                           "evidence.unseen": (len(categorical),)})
     members = 0
     if "ensemble.scale" in listed:
         shapes["ensemble.scale"] = _free_length(listed, "ensemble.scale", 1, MAX_MEMBERS, path)

@@ -208,6 +208,9 @@ def training_summary(ae: Autoencoder, rows_train: int, rows_validation: int, dro
         "seconds": seconds,
         "calibration_method": ae.calibration_.method,
         "calibration_source": ae.calibration_.source,
+        # the calibration scores leave the imputed cells out, as score does (drift reads it:
+        # models written before counted them)
+        "calibration_imputed": "left out",
         "calibration_warning": ae.calibration_.warning(ae.contamination),
         # "combined": with the column tails and neighbours (aecli.estimators.evidence)
         "score": "combined" if getattr(ae, "evidence_", None) is not None
