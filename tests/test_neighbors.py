@@ -11,6 +11,7 @@ from conftest import ok
 
 from aecli import Autoencoder
 from aecli.estimators import graph as g
+from aecli.estimators import neighbors as neighbors_module
 from aecli.estimators.neighbor_metrics import neighbor_preservation
 from aecli.estimators.neighbors import sample_rows
 from aecli.nn import Network, autoencoder_specs
@@ -50,13 +51,14 @@ def test_attraction_pulls_neighbours_and_repulsion_pushes_others():
     assert umap_loss(spread, spread)[0] < umap_loss(spread / 30, spread / 30)[0]
 
 
-def test_network_gradient_with_the_neighbour_term(numerical_grad, assert_grad_close):
+@pytest.mark.parametrize("before", [0, 4])
+def test_network_gradient_with_the_neighbour_term(numerical_grad, assert_grad_close, before):
     """The term's gradient reaches the encoder's weights through the code: the whole
     objective (reconstruction + weighted cross-entropy of the pairs) against central
-    differences."""
+    differences; rows before the pairs (rows between neighbours) are reconstructed only."""
     net = Network(autoencoder_specs(5, (4,), 2, "tanh", "linear", "linear", False),
                   dtype=np.float64, rng=np.random.default_rng(0))
-    x = np.random.default_rng(1).normal(size=(8, 5))  # 4 heads then their 4 tails
+    x = np.random.default_rng(1).normal(size=(before + 8, 5))  # ..., 4 heads, their 4 tails
     term = NeighborTerm(0.7, negatives=2)
     term.pairs = 4
 
@@ -68,6 +70,48 @@ def test_network_gradient_with_the_neighbour_term(numerical_grad, assert_grad_cl
     without = net.loss_and_grad(x, x)[1]
     assert objective() > without  # the term counts
     assert_grad_close(analytic, numerical_grad(objective, net.theta), rtol=1e-5)
+
+
+def test_rows_between_neighbours_lie_along_the_pair_with_noise_in_its_scale(monkeypatch):
+    xh, xt = np.random.default_rng(0).normal(size=(2, 200, 6))
+    monkeypatch.setattr(neighbors_module, "BETWEEN_NOISE", 0.0)
+    on = neighbors_module.between(xh, xt, np.random.default_rng(1))
+    gap = xt - xh
+    t = np.einsum("ij,ij->i", on - xh, gap) / np.einsum("ij,ij->i", gap, gap)
+    assert on.shape == xh.shape and (t >= 0).all() and (t <= 1).all() and t.std() > 0.2
+    np.testing.assert_allclose(on, xh + t[:, None] * gap, atol=1e-12)  # on the segment
+    monkeypatch.setattr(neighbors_module, "BETWEEN_NOISE", 0.5)
+    noisy = neighbors_module.between(xh, xt, np.random.default_rng(1))
+    off = np.linalg.norm(noisy - on, axis=1) / np.linalg.norm(gap, axis=1)
+    assert 0.4 < np.median(off) < 0.6  # 0.5 of the pair's distance
+
+
+def test_a_batch_is_rows_between_neighbours_then_heads_then_their_tails():
+    X, _ = _blobs(120)
+    graph = g.neighbor_graph(X, 5, np.random.default_rng(0))
+    term = NeighborTerm(0.5)
+    batch = next(iter(neighbors_module.graph_batches(X, graph, 16, term)(
+        np.random.default_rng(2))))
+    assert batch.shape == (48, X.shape[1]) and term.pairs == 16
+    at = {row.tobytes(): i for i, row in enumerate(X)}
+    heads = [at[row.tobytes()] for row in batch[16:32]]
+    tails = [at[row.tobytes()] for row in batch[32:]]
+    for h, t in zip(heads, tails, strict=True):
+        assert t in graph.tails[graph.starts[h] : graph.starts[h + 1]]
+    assert not any(row.tobytes() in at for row in batch[:16])  # new rows, not training rows
+
+
+def test_neighbours_deepen_the_default_encoder_only():
+    from aecli.estimators import Hyperparameters
+    from aecli.estimators.hyperparameters import DEFAULT_HIDDEN, NEIGHBOR_HIDDEN
+
+    assert Hyperparameters(neighbors=15).checked().hidden == NEIGHBOR_HIDDEN
+    assert Hyperparameters().checked().hidden == DEFAULT_HIDDEN != NEIGHBOR_HIDDEN
+    assert Hyperparameters(neighbors=15, hidden=(8,)).checked().hidden == (8,)
+    X, _ = _blobs(60)
+    ae = Autoencoder(latent=2, neighbors=5, epochs=1).fit(X, out_of_fold=False)
+    net = ae.network_
+    assert tuple(net.specs[i].n_out for i in range(net.code_index)) == NEIGHBOR_HIDDEN
 
 
 # -- the graph ----------------------------------------------------------------------------

@@ -37,7 +37,8 @@ def _option(name: str, default) -> tuple[Any, Any]:
 
     if name == "hidden":  # a comma-separated list on the command line
         help_text = ("Encoder layer sizes, comma-separated; the decoder mirrors them. '' for "
-                     "none (a linear autoencoder with --activation linear equals PCA).")
+                     "none (a linear autoencoder with --activation linear equals PCA). With "
+                     "--neighbors, the default stands for 128,64,64,32.")
         return option(str), ",".join(map(str, default or ()))
     if allowed.cli_none is not None:  # a number, or a word for None
         help_text += f" '{allowed.cli_none}' or a number."

@@ -36,6 +36,11 @@ MIN_EPOCHS, MAX_EPOCHS = 10, 1000  # the budget's bounds, for large and tiny tab
 # With neighbours (bench/README.md, neighbours): the codes keep neighbours better up to about
 # 10,000 steps, and a tiny table may run more epochs to reach them.
 NEIGHBOR_STEPS, NEIGHBOR_EPOCHS = 10_000, 1000
+# The encoder's layers: by default, and with neighbours when hidden is left at its default
+# (bench/README.md, neighbours: the deeper, wider encoder places new rows among their
+# neighbours' codes as UMAP does, where (64, 32) fits the training rows' only).
+DEFAULT_HIDDEN = (64, 32)
+NEIGHBOR_HIDDEN = (128, 64, 64, 32)
 LBFGS_ITERATIONS = 1000  # full-batch iterations; most fits converge well before
 VALIDATION = 0.1  # the fraction held out when validation is None and the optimizer is not lbfgs
 
@@ -81,8 +86,9 @@ class Hyperparameters:
 
     latent: int = _param(2, "Size k of the code.", low=1, high=MAX_WIDTH, short="-k")
     hidden: tuple[int, ...] = _param(
-        (64, 32), "Encoder layer sizes between input and code; the decoder mirrors them. "
-        "None for a network without hidden layers (with linear activations, PCA's equal).")
+        DEFAULT_HIDDEN, "Encoder layer sizes between input and code; the decoder mirrors "
+        "them. None for a network without hidden layers (with linear activations, PCA's "
+        f"equal). With neighbors, the default stands for {NEIGHBOR_HIDDEN}.")
     activation: str = _param("elu", "Activation of the hidden layers.", choices=ActivationKind)
     latent_activation: str = _param("linear", "Activation of the code layer.",
                                     choices=ActivationKind)
@@ -155,7 +161,8 @@ class Hyperparameters:
 
     def checked(self, n_features: int | None = None) -> Hyperparameters:
         """These settings validated, with choices as enums, ``hidden`` as a tuple of Python
-        ints and ``latent`` at most ``n_features`` (when given).
+        ints (``NEIGHBOR_HIDDEN`` for the default one with neighbours) and ``latent`` at most
+        ``n_features`` (when given).
 
         Raises
         ------
@@ -165,6 +172,8 @@ class Hyperparameters:
         values = {f.name: _check(f.name, getattr(self, f.name), f.metadata["allowed"])
                   for f in fields(self) if f.name != "hidden"}
         values["hidden"] = _check_hidden(self.hidden)
+        if values["neighbors"] and values["hidden"] == DEFAULT_HIDDEN:
+            values["hidden"] = NEIGHBOR_HIDDEN
         if n_features is not None and values["latent"] > n_features:
             raise InvalidParameterError(
                 f"latent={values['latent']} is larger than the number of features "

@@ -2,8 +2,9 @@
 neighbour drawn from the kNN graph, for the objective of :mod:`aecli.nn.neighbors`.
 
 In memory, the graph is over every training row and each epoch's batches are the rows in a
-fresh order (every row once, as without neighbours), each followed by one of its neighbours.
-Rows streamed from a file are not all at hand: the graph is built over a uniform sample of
+fresh order (every row once, as without neighbours), each followed by one of its neighbours,
+and each pair also gives a row between the two (:func:`between`), reconstructed only. Rows
+streamed from a file are not all at hand: the graph is built over a uniform sample of
 at most ``GRAPH_ROWS`` of them, drawn in one more pass (exact neighbours: the sample is no
 larger than ``graph.EXACT_ROWS``), and each streamed batch is followed by as many pairs
 drawn from the sample. A cluster's partitions are sampled the same way, each in
@@ -24,12 +25,33 @@ from .graph import EXACT_ROWS, Graph, neighbor_graph
 # reconstruction error stays within 1.15x the plain autoencoder's).
 WEIGHT = 0.5
 GRAPH_ROWS = EXACT_ROWS  # rows of a stream's graph sample
+# Rows between neighbours, reconstructed beside the pairs: per pair, this many (rounded) at a
+# random share of the way from head to tail, with Gaussian noise of ``BETWEEN_NOISE`` times
+# the pair's distance. They stand for new rows among the training rows' neighbours, so the
+# reconstruction does not fit only the training rows: without them, the deeper network of
+# neighbours (hyperparameters.NEIGHBOR_HIDDEN) reconstructs a small table's held-out rows
+# far worse than the plain autoencoder (bench/README.md, neighbours).
+BETWEEN_SHARE = 1.0
+BETWEEN_NOISE = 0.5
+
+
+def between(xh: np.ndarray, xt: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rows between the first heads ``xh`` and their tails ``xt`` (b, d each), at a random
+    share of the way, with noise in proportion to their distance: (BETWEEN_SHARE * b, d).
+    Their codes are in no term: they only widen what the reconstruction is trained on."""
+    m = int(round(BETWEEN_SHARE * len(xh)))
+    a, gap = xh[:m], xt[:m] - xh[:m]
+    t = rng.random((m, 1)).astype(xh.dtype)
+    scale = BETWEEN_NOISE * np.sqrt(np.einsum("ij,ij->i", gap, gap) / xh.shape[1])  # (m,)
+    noise = rng.standard_normal(a.shape, dtype=xh.dtype) * scale[:, None].astype(xh.dtype)
+    return a + t * gap + noise
 
 
 def graph_batches(X: np.ndarray, graph: Graph, batch_size: int, term: NeighborTerm
                   ) -> Callable:
-    """Epoch source over rows ``X`` (n, d) in memory: each batch is ``batch_size`` rows in
-    a fresh order (the heads) then one neighbour of each (the tails), (2b, d)."""
+    """Epoch source over rows ``X`` (n, d) in memory: each batch is rows between the pairs
+    (:func:`between`), then ``batch_size`` rows in a fresh order (the heads), then one
+    neighbour of each (the tails), (3b, d)."""
     n = len(X)
     bs = min(batch_size, n)
 
@@ -39,7 +61,8 @@ def graph_batches(X: np.ndarray, graph: Graph, batch_size: int, term: NeighborTe
             heads = order[start : start + bs]
             tails = graph.draw_tails(heads, rng)
             term.pairs = len(heads)
-            yield X[np.concatenate([heads, tails])]  # (2b, d)
+            xh, xt = X[heads], X[tails]
+            yield np.concatenate([between(xh, xt, rng), xh, xt])  # (3b, d): the pairs last
 
     epoch.batches = -(-n // bs)
     epoch.code_term = term
@@ -48,15 +71,17 @@ def graph_batches(X: np.ndarray, graph: Graph, batch_size: int, term: NeighborTe
 
 def with_pairs(source: Callable, S: np.ndarray, graph: Graph, term: NeighborTerm
                ) -> Callable:
-    """Epoch source: each batch of ``source`` (rows read anew each epoch) followed by as
-    many pairs of a sampled row of ``S`` (m, d) and its neighbour in ``graph``."""
+    """Epoch source: each batch of ``source`` (rows read anew each epoch) followed by rows
+    between the pairs (:func:`between`) and as many pairs of a sampled row of ``S`` (m, d)
+    and its neighbour in ``graph``."""
 
     def epoch(rng: np.random.Generator):
         for xb in source(rng):
             heads = rng.integers(0, len(S), size=len(xb))
             tails = graph.draw_tails(heads, rng)
             term.pairs = len(heads)
-            yield np.concatenate([xb, S[heads], S[tails]])  # (3b, d)
+            xh, xt = S[heads], S[tails]
+            yield np.concatenate([xb, between(xh, xt, rng), xh, xt])  # (4b, d)
 
     epoch.batches = getattr(source, "batches", None)
     epoch.code_term = term
