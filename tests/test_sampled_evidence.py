@@ -134,5 +134,9 @@ def test_a_cluster_fit_samples_and_calibrates_as_a_stream(cluster, tmp_path):
     r = ok("score", tmp_path / "c.npz", tmp_path / "test.csv", "--json", "-q")
     worst = [w["row"] for w in json.loads(r.stdout)["worst"]][:10]
     assert set(worst) == set(range(1, 11))  # rows numbered from 1
+    # aecli score, reading in batches, gives the stream's model's scores of a fit in memory
+    ok("score", tmp_path / "s.npz", tmp_path / "test.csv", "-o", tmp_path / "out.csv", "-q")
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "out.csv")["score"], s.scores(test),
+                               rtol=1e-9)
     words = " ".join(ok("inspect", tmp_path / "c.npz").stdout.replace("│", " ").split())
     assert "anomaly score combined" in words and "from a sample of the training rows" in words
