@@ -7,9 +7,10 @@ instead (:class:`RowSample`): the training rows with the smallest keys, a key be
 of the row's number in the whole input, salted by the seed (splitmix64, as the drift
 reference's, :mod:`aecli.pipeline.reference`). A bottom-k sample keyed by row number is
 uniform, and does not depend on the order rows arrive in or on how the input is cut into
-chunks or partitions, so a stream and a cluster fitted with one seed hold the same sample,
-bit for bit. Its rows give the column quantiles (at most ``COLUMN_LEVELS`` of them); its
-first ``REFERENCE_ROWS`` by key are the reference rows, whose neighbours are sought.
+chunks or partitions, so a stream and a cluster fitted with one seed hold the same rows,
+bit for bit (each scales them with its own scaler). Its rows give the column quantiles (at
+most ``COLUMN_LEVELS`` of them); its first ``REFERENCE_ROWS`` by key are the reference
+rows, whose neighbours are sought.
 
 The calibration rows are those the fit already calibrates its threshold on: the first
 ``KEPT_SCORES`` validation rows, which a stream holds and a cluster's workers score where
@@ -37,7 +38,7 @@ from .reference import row_keys
 # the drift reference's sample of every column does, in a stream and in each partition's
 # survey.
 SAMPLE_CELLS = 1 << 20
-FEWEST_ROWS, MOST_ROWS = 2 * REFERENCE_ROWS, 16_384  # rows the sample holds, by its width
+FEWEST_ROWS, MOST_ROWS = 2_048, 16_384  # rows the sample holds, by its width
 
 
 def sample_keys(seed: int, numbers: np.ndarray) -> np.ndarray:
