@@ -8,7 +8,8 @@ command line as a user would: in memory (``aecli train``), ``--stream --batch-si
 ``--scheduler`` on the partitions (``--batch-size 32``). Each model's default score (the
 combined score) and its autoencoder's score alone (error + code distance, the old default
 of a stream and a cluster: the same network, scored without the evidence) are measured by
-ROC AUC on the table's scored rows.
+ROC AUC on the table's scored rows. ``--tables "large synthetic"`` is a table of this
+script's own, larger than the sample (:func:`large`).
 
     .venv/bin/python bench/detection_passes.py --tables "doctor visits,computers" --seeds 0,1,2
 
@@ -51,7 +52,7 @@ def _write(fit: np.ndarray, directory: Path) -> tuple[Path, Path]:
     names = [f"c{j}" for j in range(fit.shape[1])]
     table = pa.table({n: fit[:, j] for j, n in enumerate(names)})
     whole = directory / "fit.parquet"
-    pq.write_table(table, whole, row_group_size=256)
+    pq.write_table(table, whole, row_group_size=max(256, len(fit) // 64))
     parts = directory / "parts"
     parts.mkdir()
     cuts = [0, len(fit) // 10, len(fit) // 2, len(fit) // 2 + 7, len(fit)]
@@ -75,27 +76,64 @@ def _scores(model: Path, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]
         bundle.summary["score"]
 
 
-def measure(tables: list[str], seeds: list[int], scheduler: str, log=print) -> dict:
-    """``{table: {method: [AUC per seed]}}``, and seconds per fit under ``"seconds"``."""
+def large(seed: int, n: int = 200_000):
+    """A table larger than the sample (``n`` fitted rows, 20,000 scored): 16 columns from 3
+    factors around 3 cluster centres, 4 sparse counts, 4 log-normal columns; 200 scored rows
+    made anomalies, a third each: one cell of the 16 moved 4 sd, a count of 3, or the
+    midpoint of two training rows (between clusters)."""
+    rng = np.random.default_rng(seed)
+    W, M = np.random.default_rng(99).normal(size=(3, 16)), np.random.default_rng(98).normal(
+        size=(3, 16)) * 3
+
+    def rows(m):
+        f, c = rng.normal(size=(m, 3)), rng.integers(0, 3, m)
+        return np.c_[f @ W + M[c] + 0.3 * rng.normal(size=(m, 16)),
+                     rng.poisson(0.05, size=(m, 4)), np.exp(rng.normal(size=(m, 4)))]
+
+    fit, score = rows(n), rows(20_000)
+    labels = np.zeros(len(score), bool)
+    bad = rng.choice(len(score), 200, replace=False)
+    labels[bad] = True
+    for i in bad:
+        kind = rng.integers(3)
+        if kind == 0:
+            score[i, rng.integers(16)] += 4 * fit[:, :16].std()
+        elif kind == 1:
+            score[i, 16 + rng.integers(4)] = 3
+        else:
+            score[i, :16] = (fit[rng.integers(n), :16] + fit[rng.integers(n), :16]) / 2
+    return fit, score, labels
+
+
+EXTRA = {"large synthetic": large}  # tables of this script's own, by name
+
+
+def measure(tables: list[str], seeds: list[int], scheduler: str, log=print,
+            more: tuple = ()) -> dict:
+    """``{table: {method: [AUC per seed]}}``, and seconds per fit under ``"<way> seconds"``;
+    ``tables`` names tables of ``detection_wide.TABLES`` or of :data:`EXTRA`; ``more``:
+    options every fit is given."""
     out: dict = {}
-    for table in [t for t in TABLES if t.name in tables]:
-        res = out.setdefault(table.name, {})
+    by_name = {t.name: t for t in TABLES}
+    for name in tables:
+        res = out.setdefault(name, {})
         for seed in seeds:
-            fit, score, labels = instance(table, seed)
+            fit, score, labels = (EXTRA[name](seed) if name in EXTRA else
+                                  instance(by_name[name], seed))
             with tempfile.TemporaryDirectory() as tmp:
                 d = Path(tmp)
                 whole, parts = _write(fit, d)
                 runs = {"memory": (whole, ()),
                         "stream": (whole, ("--stream", "--batch-size", "32")),
                         "cluster": (parts, ("--scheduler", scheduler, "--batch-size", "32"))}
-                for name, (source, more) in runs.items():
-                    seconds = _train(source, d / f"{name}.npz", seed, *more)
-                    combined, old, rule = _scores(d / f"{name}.npz", score)
-                    assert rule == "combined", (name, rule)
-                    res.setdefault(f"{name} default", []).append(_auc(combined, labels))
-                    res.setdefault(f"{name} error+code", []).append(_auc(old, labels))
-                    res.setdefault(f"{name} seconds", []).append(seconds)
-            log(f"{table.name} seed {seed}: " + ", ".join(
+                for way, (source, options) in runs.items():
+                    seconds = _train(source, d / f"{way}.npz", seed, *options, *more)
+                    combined, old, rule = _scores(d / f"{way}.npz", score)
+                    assert rule == "combined", (way, rule)
+                    res.setdefault(f"{way} default", []).append(_auc(combined, labels))
+                    res.setdefault(f"{way} error+code", []).append(_auc(old, labels))
+                    res.setdefault(f"{way} seconds", []).append(seconds)
+            log(f"{name} seed {seed}: " + ", ".join(
                 f"{k} {v[-1]:.3f}" for k, v in res.items()))
     return out
 
@@ -104,13 +142,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tables", default="doctor visits,computers")
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--epochs", help="every fit's --epochs (default: aecli's)")
     args = ap.parse_args()
     import distributed
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster:
         res = measure(args.tables.split(","), [int(s) for s in args.seeds.split(",")],
-                      cluster.scheduler_address)
+                      cluster.scheduler_address,
+                      more=("--epochs", args.epochs) if args.epochs else ())
     methods = [m for m in next(iter(res.values()))]
     print("| table | " + " | ".join(methods) + " |")
     print("|---" * (len(methods) + 1) + "|")
