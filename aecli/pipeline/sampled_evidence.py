@@ -145,16 +145,28 @@ def add_streamed_evidence(ae, preparation, sample: RowSample,
                          statistics(ae, bare, validation.X, validation.imputed))
 
 
+def gather_surveys(futures: list) -> tuple[list, RowSample]:
+    """The partitions' surveys (futures of :class:`aecli.pipeline.cluster_survey.PartSurvey`,
+    gathered in their order) and their samples merged: each taken off its survey as it
+    arrives, so that the client holds one sample, not one per partition."""
+    from distributed import as_completed
+
+    surveys, sample = [None] * len(futures), RowSample()
+    where = {f.key: i for i, f in enumerate(futures)}
+    for future in as_completed(futures):
+        survey = future.result()
+        sample, survey.sample = sample.merge(survey.sample), RowSample()
+        surveys[where[future.key]] = survey
+    return surveys, sample
+
+
 def add_cluster_evidence(data, ae) -> None:
     """Give a cluster's fit ``ae`` the combined score where its ``score_by`` asks for it:
-    the sample from the partitions' surveys, merged; the statistics of the first
+    the sample from the partitions' surveys (:func:`gather_surveys`); the statistics of the first
     ``KEPT_SCORES`` validation rows, as its threshold's, computed where they are held
     (``data``: an :class:`aecli.pipeline.train_cluster.OnCluster`)."""
     if not _wanted(ae, data.preparation):
         return
-    sample = RowSample()
-    for part in data.surveys:
-        sample = sample.merge(part.sample)
     counts = [s.rows_validation for s in data.surveys]
     keep = [min(c, max(0, KEPT_SCORES - sum(counts[:i]))) for i, c in enumerate(counts)]
     todo = [i for i, k in enumerate(keep) if k]
@@ -168,4 +180,4 @@ def add_cluster_evidence(data, ae) -> None:
                               for i in todo], [[i] for i in todo])
         return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
 
-    add_sampled_evidence(ae, data.preparation.transform(sample.rows), calibration)
+    add_sampled_evidence(ae, data.preparation.transform(data.sample.rows), calibration)

@@ -43,7 +43,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -73,7 +73,7 @@ from .cluster_workers import (
     prepare_partition,
 )
 from .compare import comparison_row, default_ks
-from .sampled_evidence import add_cluster_evidence
+from .sampled_evidence import RowSample, add_cluster_evidence, gather_surveys
 from .sources import DataOptions
 from .train import training_summary
 
@@ -95,6 +95,7 @@ class OnCluster:
     eigenvectors: np.ndarray  # (width, width), columns in the same order
     replicas: list[list[int]]  # the partitions each replica of the model trains on
     workers: list[str]  # where each replica's partitions are held
+    sample: RowSample = field(default_factory=RowSample)  # training rows' (.sampled_evidence)
 
     def collect(self, futures: list, parts: list[list[int]]) -> list:
         """Gather ``futures``, each the work on the partitions ``parts[k]``. A task whose
@@ -164,7 +165,7 @@ def prepare_on_cluster(client, source: str, reading: DataOptions, params: dict,
     fraction, seed = hp.validation, split_seed(hp.seed)  # one split for every use
     counts = [c.survey.rows for c in columns]
     offsets = [sum(counts[:i]) for i in range(len(files))]
-    surveys = client.gather([
+    surveys, sample = gather_surveys([
         client.submit(survey_partition, f, i, readings[i], roles, missing, fraction, seed,
                       offsets[i], key=f"aecli-survey-{job}-{i}")
         for i, f in enumerate(files)])
@@ -195,7 +196,7 @@ def prepare_on_cluster(client, source: str, reading: DataOptions, params: dict,
     order = np.argsort(values)[::-1]
     return OnCluster(client, job, files, roles, surveys, prep, held, in_memory, mean,
                      np.maximum(values[order], 0.0), vectors[:, order], replicas,
-                     [home[parts[0]] for parts in replicas])
+                     [home[parts[0]] for parts in replicas], sample)
 
 
 def fit_on_cluster(data: OnCluster, params: dict,
