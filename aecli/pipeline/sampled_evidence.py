@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..estimators.evidence import REFERENCE_ROWS, Evidence, fisher, use_evidence
+from ..estimators.evidence import REFERENCE_ROWS, Evidence, use_evidence
 from ..estimators.finish import KEPT_SCORES
 from ..estimators.rows import CHUNK_ROWS
 from ..estimators.scoring import ScoreBy
@@ -112,11 +112,16 @@ def add_sampled_evidence(ae, sample: Prepared,
     with np.errstate(over="ignore", invalid="ignore"):
         reference = ae.network_.encode(xs[:REFERENCE_ROWS])
     bare = Evidence.uncalibrated(xs, xs[:REFERENCE_ROWS], reference)
-    own = statistics(ae, bare, xs, sample.imputed)
     stats = calibration(bare)
-    evidence, combined = bare.calibrated(own if stats is None else stats)
-    own_combined = combined if stats is None else fisher(
-        [d.p_value(v) for d, v in zip(evidence.dists, own, strict=True)], own[0])
+    if stats is None:  # calibrated on its own rows: their combined scores are known
+        evidence, combined = bare.calibrated(statistics(ae, bare, xs, sample.imputed))
+        own_combined = combined
+    else:  # the sample's scores as aecli score gives them, the evidence in place
+        evidence, combined = bare.calibrated(stats)
+        ae.evidence_ = evidence
+        own_combined = np.concatenate([ae.score_parts(
+            xs[i:i + CHUNK_ROWS], imputed=None if sample.imputed is None else
+            sample.imputed[i:i + CHUNK_ROWS]).scores for i in range(0, len(xs), CHUNK_ROWS)])
     use_evidence(ae, evidence, combined, own_combined)
 
 
