@@ -139,15 +139,11 @@ def layout(meta: dict, path) -> Layout:
     if "evidence.columns" in listed:  # the combined score (aecli.estimators.evidence)
         shapes.update({"evidence.columns": _free_rows(listed, "evidence.columns",
                                                       len(numeric), COLUMN_LEVELS, path),
-                       "evidence.rows": _free_rows(listed, "evidence.rows", groups.width,
+                       "evidence.rows": _free_rows(listed, "evidence.rows", len(numeric),
                                                    REFERENCE_ROWS, path),
                        "evidence.quantiles": (4, len(LEVELS)), "evidence.counts": (4,),
                        "evidence.left": (len(numeric),)})
         shapes["evidence.codes"] = (shapes["evidence.rows"][0], k)
-        if categorical:  # the levels' rarities (aecli.estimators.level_evidence)
-            shapes.update({"evidence.levels": (sum(groups.sizes),),
-                           "evidence.level_sizes": (len(categorical),),
-                           "evidence.unseen": (len(categorical),)})
     members = 0
     if "ensemble.scale" in listed:
         shapes["ensemble.scale"] = _free_length(listed, "ensemble.scale", 1, MAX_MEMBERS, path)
