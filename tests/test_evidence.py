@@ -131,6 +131,32 @@ def test_a_model_file_keeps_the_combined_score(tmp_path, sparse_counts):
     assert again.autoencoder.threshold_ == bundle.autoencoder.threshold_
 
 
+def test_a_model_without_settings_scores_as_it_was_fitted(sparse_counts):
+    """Files written before the parts were weighted hold no ``evidence.settings``: they
+    score as they were fitted, by 5 neighbours and Fisher's equal weights; a new one keeps
+    its neighbours and weights."""
+    from aecli.estimators.evidence import NEIGHBOURS, WEIGHTS, neighbour_distance
+
+    train, test, _ = sparse_counts
+    bundle = train_bundle(train, _names(train.shape[1]), {**FAST, "epochs": 5})
+    ev = bundle.autoencoder.evidence_
+    assert (ev.neighbours, ev.weights) == (NEIGHBOURS, WEIGHTS) != (5, (1.0,) * 4)
+    again = Evidence.from_arrays(ev.arrays())
+    assert (again.neighbours, again.weights) == (NEIGHBOURS, WEIGHTS)
+    old = Evidence.from_arrays({k: v for k, v in ev.arrays().items()
+                                if k != "evidence.settings"})
+    assert (old.neighbours, old.weights) == (5, (1.0,) * 4)
+    xs = bundle.prepare(test).X
+    codes = bundle.autoencoder.network_.encode(xs)
+    parts = bundle.autoencoder.score_parts(xs)
+    scores = parts.errors + parts.code_term  # the autoencoder's, before the evidence
+    stats = (scores, old.tail_statistic(xs), neighbour_distance(old.rows, xs, 5),
+             neighbour_distance(old.codes, codes, 5))
+    expected = -sum(np.log(d.p_value(v)) for d, v in zip(old.dists, stats, strict=True))
+    np.testing.assert_allclose(old.combine(scores, xs, codes), expected, rtol=1e-12)
+    assert not np.allclose(ev.combine(scores, xs, codes), expected)
+
+
 def test_score_by_keeps_the_autoencoder_score(sparse_counts):
     train, test, _ = sparse_counts
     bundle = train_bundle(train, _names(train.shape[1]), {**FAST, "epochs": 3,

@@ -20,21 +20,27 @@ codes. It misses kinds of strange row that real tables hold:
 Each statistic is turned into a p-value among calibration rows (the autoencoder's score
 among the out-of-fold or validation scores that calibrate it, :mod:`.calibration`; the
 others among the same rows' values), so that no term drowns another whatever its units, and
-the row's score is Fisher's statistic, ``-sum ln p`` over the four. Its threshold and p-value
+the row's score is Fisher's statistic, ``-sum w ln p`` over the four, weighted by
+``WEIGHTS`` (the code neighbours at half weight, see there). Its threshold and p-value
 come from the calibration rows' statistics, as every score's do. The measurements behind the
 choice are in ``bench/README.md`` (wide detection).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .calibration import ScoreDistribution
 from .ensemble import mean_scores
 
-NEIGHBOURS = 5  # code neighbours whose mean distance is the evidence (PyOD KNN's default)
+NEIGHBOURS = 10  # neighbours whose mean distance is the evidence (models before: 5)
+# Fisher's weights of the four parts (autoencoder, column tails, row and code neighbours):
+# the code neighbours at half weight, as they largely repeat the row neighbours (the codes
+# are the rows compressed). Models fitted before weights were kept: equal weights, 5
+# neighbours (``from_arrays``).
+WEIGHTS = (1.0, 1.0, 1.0, 0.5)
 REFERENCE_ROWS = 1000  # training rows whose codes the neighbours are sought among
 COLUMN_LEVELS = 1000  # most quantiles kept per column for the tail probabilities
 LEVELS = np.linspace(0.0, 1.0, 101)  # quantiles kept of each evidence's calibration values
@@ -51,6 +57,8 @@ class Evidence:
     codes: np.ndarray  # (r, k) their codes (the main model's)
     # the calibration rows' autoencoder scores, column tails, row and code neighbours
     dists: tuple[ScoreDistribution, ...]
+    neighbours: int = NEIGHBOURS  # whose mean distance is the row and code neighbours'
+    weights: tuple[float, ...] = WEIGHTS  # of the four parts' -ln p in Fisher's sum
 
     def tail_statistic(self, xs: np.ndarray) -> np.ndarray:
         """Each row's column-tail evidence (n,), as COPOD sums it: ``-ln`` each cell's
@@ -78,8 +86,8 @@ class Evidence:
         column's values."""
         stats = self.statistics(scores, xs, codes)
         with np.errstate(divide="ignore", invalid="ignore"):
-            logs = np.array([-np.log(d.p_value(v))
-                             for d, v in zip(self.dists, stats, strict=True)])  # (4, n)
+            logs = np.array([-w * np.log(d.p_value(v)) for d, v, w in
+                             zip(self.dists, stats, self.weights, strict=True)])  # (4, n)
             total = logs.sum(axis=0)
             share = np.where(total > 0, logs / np.where(total > 0, total, 1.0), 0.0)
         q, m = self.columns, len(self.columns)
@@ -92,14 +100,15 @@ class Evidence:
         return share[0], share[1], share[3], cells
 
     def neighbour_distance(self, codes: np.ndarray) -> np.ndarray:
-        """Each code's mean distance (n,) to its ``NEIGHBOURS`` nearest reference codes
+        """Each code's mean distance (n,) to its ``neighbours`` nearest reference codes
         after the nearest."""
-        return neighbour_distance(self.codes, codes)
+        return neighbour_distance(self.codes, codes, self.neighbours)
 
     def statistics(self, scores: np.ndarray, xs: np.ndarray, codes: np.ndarray) -> tuple:
         """The four statistics of rows ``xs`` (n, d), scaled, whose autoencoder ``scores``
         (n,) and main-model ``codes`` (n, k) are given."""
-        return (scores, self.tail_statistic(xs), neighbour_distance(self.rows, xs),
+        return (scores, self.tail_statistic(xs),
+                neighbour_distance(self.rows, xs, self.neighbours),
                 self.neighbour_distance(codes))
 
     def combine(self, scores: np.ndarray, xs: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -107,7 +116,7 @@ class Evidence:
         is not finite stays as it is (an overflow is reported from it)."""
         stats = self.statistics(scores, xs, codes)
         return fisher([d.p_value(v) for d, v in zip(self.dists, stats, strict=True)],
-                      scores)
+                      scores, self.weights)
 
     @classmethod
     def fit(cls, xs_train: np.ndarray, reference: np.ndarray, codes: np.ndarray,
@@ -139,9 +148,9 @@ class Evidence:
         :meth:`statistics` gives them, the autoencoder's scores first), and those rows'
         combined scores (c,)."""
         dists = tuple(_distribution(v) for v in stats)
-        evidence = Evidence(self.columns, self.left, self.rows, self.codes, dists)
+        evidence = replace(self, dists=dists)
         return evidence, fisher([d.p_value(v) for d, v in zip(dists, stats, strict=True)],
-                                stats[0])
+                                stats[0], self.weights)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays a model file keeps (see :func:`from_arrays`)."""
@@ -149,7 +158,8 @@ class Evidence:
                 "evidence.rows": self.rows,
                 "evidence.codes": self.codes,
                 "evidence.quantiles": np.stack([d.quantiles for d in self.dists]),
-                "evidence.counts": np.array([float(d.rows) for d in self.dists])}
+                "evidence.counts": np.array([float(d.rows) for d in self.dists]),
+                "evidence.settings": np.array([float(self.neighbours), *self.weights])}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Evidence | None:
@@ -160,10 +170,19 @@ class Evidence:
         if np.any(np.diff(quantiles, axis=1) < 0) or np.any(np.diff(
                 arrays["evidence.columns"], axis=0) < 0) or np.any(counts < 1):
             raise ValueError("the score's evidence arrays are not sorted quantiles")
+        # a file without settings was fitted when the neighbours were 5 and weights equal
+        settings = np.asarray(arrays.get("evidence.settings", [5.0, 1.0, 1.0, 1.0, 1.0]),
+                              dtype=np.float64)
+        if settings.shape != (5,) or not np.all(np.isfinite(settings)) or np.any(
+                settings < 0) or settings[0] < 1 or settings[0] != np.round(settings[0]):
+            raise ValueError("the score's evidence settings are not a neighbour count and "
+                             "4 weights")
         return cls(*(arrays[f"evidence.{n}"].astype(np.float64)
                      for n in ("columns", "left", "rows", "codes")),
                    tuple(ScoreDistribution.from_quantiles(q, int(n))
-                         for q, n in zip(quantiles, counts, strict=True)))
+                         for q, n in zip(quantiles, counts, strict=True)),
+                   neighbours=int(settings[0]),
+                   weights=tuple(float(w) for w in settings[1:]))
 
 
 def _columns(X: np.ndarray, block: int = 64):
@@ -187,10 +206,11 @@ def _quantiles(X: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return np.where(t < 0.5, a + (b - a) * t, b - (b - a) * (1 - t))
 
 
-def neighbour_distance(ref: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Each point's mean distance (n,) to its ``NEIGHBOURS`` nearest among ``ref`` (r, w),
+def neighbour_distance(ref: np.ndarray, points: np.ndarray, neighbours: int = NEIGHBOURS
+                       ) -> np.ndarray:
+    """Each point's mean distance (n,) to its ``neighbours`` nearest among ``ref`` (r, w),
     after the nearest."""
-    k = max(1, min(NEIGHBOURS, len(ref) - 1))
+    k = max(1, min(neighbours, len(ref) - 1))
     ref_sq = np.einsum("ij,ij->i", ref, ref)
     out = np.empty(len(points))
     with np.errstate(over="ignore", invalid="ignore"):
@@ -203,11 +223,13 @@ def neighbour_distance(ref: np.ndarray, points: np.ndarray) -> np.ndarray:
     return out
 
 
-def fisher(p_values: list[np.ndarray], scores: np.ndarray) -> np.ndarray:
-    """Fisher's statistic ``-sum ln p`` of the ``p_values`` (each (n,)); the autoencoder's
-    ``scores`` pass through where they are not finite."""
+def fisher(p_values: list[np.ndarray], scores: np.ndarray,
+           weights: tuple[float, ...] = WEIGHTS) -> np.ndarray:
+    """Fisher's statistic ``-sum w ln p`` of the ``p_values`` (each (n,)), with their
+    ``weights``; the autoencoder's ``scores`` pass through where they are not finite."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        total = -sum(np.log(p) for p in p_values) + 0.0  # + 0.0: never -0.0 (all p = 1)
+        # + 0.0: never -0.0 (all p = 1)
+        total = -sum(w * np.log(p) for p, w in zip(p_values, weights, strict=True)) + 0.0
     return np.where(np.isfinite(scores), total, scores)
 
 

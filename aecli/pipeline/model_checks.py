@@ -144,6 +144,8 @@ def layout(meta: dict, path) -> Layout:
                        "evidence.quantiles": (4, len(LEVELS)), "evidence.counts": (4,),
                        "evidence.left": (len(numeric),)})
         shapes["evidence.codes"] = (shapes["evidence.rows"][0], k)
+        if "evidence.settings" in listed:  # neighbours and weights; older files: none
+            shapes["evidence.settings"] = (5,)
     members = 0
     if "ensemble.scale" in listed:
         shapes["ensemble.scale"] = _free_length(listed, "ensemble.scale", 1, MAX_MEMBERS, path)

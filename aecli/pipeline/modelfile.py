@@ -12,10 +12,10 @@ an older file scores by the error alone, as it did when written. Version 5 adds 
 models of a small table's score ensemble (:mod:`aecli.estimators.ensemble`): their factors in
 ``ensemble.scale`` and their arrays under ``member1.``, ``member2.``, ... (each as the main
 model's: ``member1.layer0.W``, ``member1.score.code_center``); a file without them scores by
-one model. Models trained since then on a numeric table in memory may add the evidence their
-score is combined with (``evidence.columns``, ``evidence.left``, ``evidence.rows``,
-``evidence.codes``,
-``evidence.quantiles``, ``evidence.counts``; :mod:`aecli.estimators.evidence`); a file
+one model. Models trained since then may add the evidence their score is combined with
+(``evidence.columns``, ``evidence.left``, ``evidence.rows``, ``evidence.codes``,
+``evidence.quantiles``, ``evidence.counts``, and since the weighted parts
+``evidence.settings``: neighbours and weights; :mod:`aecli.estimators.evidence`); a file
 without it scores as before.
 An older file's metadata is brought to version 5's terms step by step, by its
 ``format_version`` alone (:mod:`.model_archive`), before anything reads it.

@@ -20,7 +20,6 @@ import numpy as np
 
 from .. import __version__
 from ..errors import AecliError
-from ..estimators.evidence import NEIGHBOURS
 from ..nn import ActivationKind
 from ..preprocessing import MissingPolicy
 from .bundle import ModelBundle
@@ -182,7 +181,8 @@ def _scored(g: _Graph, ae, xs: str, observed: str | None, d: int, name: str = "s
 def _combined(g: _Graph, evidence, score: str, xs: str, code: str) -> str:
     """The rows' combined score (N,) of :class:`aecli.estimators.evidence.Evidence`, from
     their autoencoder ``score`` (N,), scaled rows ``xs`` and main-model ``code``: Fisher's
-    statistic of the four p-values, each as :meth:`ScoreDistribution.p_value` reads it."""
+    statistic of the four p-values (weighted as the evidence says), each as
+    :meth:`ScoreDistribution.p_value` reads it."""
     xs64 = g.op("Cast", xs, to=11)
     m, d = evidence.columns.shape
     q = g.const("evidence.columns", evidence.columns[None])  # (1, m, d)
@@ -201,20 +201,24 @@ def _combined(g: _Graph, evidence, score: str, xs: str, code: str) -> str:
         "one_left", np.array(1.0)), left)))
     tails = g.op("Max", g.op("Max", _row_sums(g, low, d), _row_sums(g, high, d)),
                  _row_sums(g, long, d))
+    k = evidence.neighbours
     stats = (score, tails,
-             _neighbours(g, evidence.rows, xs64, "rows"),
-             _neighbours(g, evidence.codes, g.op("Cast", code, to=11), "codes"))
+             _neighbours(g, evidence.rows, xs64, "rows", k),
+             _neighbours(g, evidence.codes, g.op("Cast", code, to=11), "codes", k))
     total = None
-    for i, (dist, value) in enumerate(zip(evidence.dists, stats, strict=True)):
+    for i, (dist, value, w) in enumerate(zip(evidence.dists, stats, evidence.weights,
+                                             strict=True)):
         log_p = g.op("Log", _p_value(g, dist, value, f"evidence{i}"))
+        if w != 1.0:  # Fisher's weight of the part
+            log_p = g.op("Mul", log_p, g.const(f"evidence{i}.weight", np.array(float(w))))
         total = log_p if total is None else g.op("Add", total, log_p)
     return g.op("Where", g.op("IsNaN", score), score, g.op("Neg", total))
 
 
-def _neighbours(g: _Graph, ref: np.ndarray, points: str, name: str) -> str:
-    """Each point's mean distance (N,) to its nearest ``ref`` rows after the nearest, as
-    :func:`aecli.estimators.evidence.neighbour_distance` measures it."""
-    k = max(1, min(NEIGHBOURS, len(ref) - 1))
+def _neighbours(g: _Graph, ref: np.ndarray, points: str, name: str, neighbours: int) -> str:
+    """Each point's mean distance (N,) to its ``neighbours`` nearest ``ref`` rows after the
+    nearest, as :func:`aecli.estimators.evidence.neighbour_distance` measures it."""
+    k = max(1, min(neighbours, len(ref) - 1))
     cross = g.op("MatMul", points, g.const(f"{name}.ref_t", np.ascontiguousarray(ref.T)))
     sq = g.op("Unsqueeze", _row_sums(g, g.op("Mul", points, points), ref.shape[1]), axes=[1])
     d2 = g.op("Add", g.op("Sub", sq, g.op("Mul", cross, g.const(f"{name}.two", np.array(
