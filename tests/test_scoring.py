@@ -193,7 +193,10 @@ def test_the_threshold_says_how_many_rows_it_rests_on_and_warns_when_too_few(tmp
     # the split holds each row out by its number (about 10%): these are the rows held out
     assert enough.summary["calibration_rows"] == enough.summary["rows_validation"] >= 50
     assert enough.summary["calibration_method"] == "quantile"
-    few = train_bundle(X[:80], names, settings)  # 80 rows in all: fewer than the 100 needed
+    # 80 rows in all: fewer than the 100 needed. The autoencoder's score, whose threshold is
+    # its tail fit; the combined score's may be raised to its own rows' quantile instead
+    # (its floor), as it is here by 10 neighbours and the code neighbours at half weight
+    few = train_bundle(X[:80], names, {**settings, "score_by": "error+code"})
     assert few.summary["calibration_rows"] == 80
     assert few.summary["calibration_method"] == "tail fit"
     assert "80 rows' scores, fewer than the 100" in few.summary["calibration_warning"]
@@ -205,10 +208,14 @@ def test_the_threshold_says_how_many_rows_it_rests_on_and_warns_when_too_few(tmp
     r = runner.invoke(app, ["inspect", str(path)])
     panel = " ".join(r.stdout.replace("│", " ").split())
     assert "on 80 rows' out-of-fold scores, its tail fitted: too few" in panel
+    with open(path, "wb") as f:
+        modelfile.write_model(oof, f)
+    r = runner.invoke(app, ["inspect", str(path)])
+    panel = " ".join(r.stdout.replace("│", " ").split())
     # what the default chose and why (issue 27)
     assert ("anomaly score combined error + code distance, column tails, row and code "
             "neighbours, each a p-value, by Fisher's method: the default on a numeric table "
-            "trained in memory") in panel
+            "(--score-by error+code: the first alone)") in panel
     assert "the first is the mean of 6 models'" in panel
     data = tmp_path / "d.csv"
     np.savetxt(data, X[:80], delimiter=",", header=",".join(names), comments="")
