@@ -138,3 +138,20 @@ def test_drift_places_a_batch_by_the_scores_score_gives_and_an_older_model_by_it
     assert np.array_equal(drift.count_stream(older, batch, "new").scores, places(counted))
     report = json.loads(ok("drift", model, tmp_path / "new.csv", "--json", "-q").stdout)
     assert not report["drift"], report["tests"][0]
+
+
+def test_a_mask_that_marks_no_cell_fits_as_none_and_a_wrong_one_is_refused():
+    from aecli import Autoencoder
+    from aecli.errors import InvalidParameterError
+
+    X = np.random.default_rng(3).normal(size=(300, 4))
+    params = dict(latent=2, hidden=(8,), epochs=3, seed=0, score_by="error+code")
+    plain = Autoencoder(**params).fit(X)
+    masked = Autoencoder(**params).fit(X, imputed=np.zeros(X.shape, bool))
+    assert np.array_equal(plain.score_quantiles_, masked.score_quantiles_)
+    gaps = np.zeros(X.shape, bool)
+    gaps[::3, 1] = True  # those cells' errors leave the calibration scores
+    assert not np.array_equal(Autoencoder(**params).fit(X, imputed=gaps).score_quantiles_,
+                              plain.score_quantiles_)
+    with pytest.raises(InvalidParameterError, match="imputed has shape"):
+        Autoencoder(**params).fit(X, imputed=np.zeros((300, 3), bool))

@@ -89,9 +89,8 @@ class Autoencoder(ParamsMixin):
             ``contamination``, calibrate the threshold on every row's out-of-fold score
             (``FOLDS`` more fits, see :mod:`aecli.estimators.calibration`). False keeps one
             fit, for a model whose threshold will not be used (``compare-pca``'s sweep).
-        imputed, validation_imputed : ndarray of bool, shape (n, columns), optional
-            Which table cells of ``X`` and ``validation_data`` were filled in: the scores
-            that calibrate the threshold leave them out, as :meth:`score_parts` does.
+        imputed, validation_imputed : ndarray of bool, shape (n, table columns), optional
+            The filled-in cells of ``X``, ``validation_data``: calibration leaves them out.
 
         Returns
         -------
@@ -111,7 +110,8 @@ class Autoencoder(ParamsMixin):
                 raise InvalidParameterError(
                     f"validation_data has {X_val.shape[1]} features, X has {arr.shape[1]}")
         self._fit_rows(arr, X_val, v.feature_names_of(X), callback, groups, out_of_fold,
-                       imputed, validation_imputed)
+                       v.check_mask(imputed, arr, groups), v.check_mask(
+                           validation_imputed, X_val, groups, "validation_imputed"))
         return self
 
     def _fit_rows(self, arr: np.ndarray, X_val, names, callback=None, groups=None,

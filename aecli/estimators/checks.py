@@ -138,3 +138,19 @@ def check_features(estimator, X, arr: np.ndarray) -> None:
             f"X has {arr.shape[1]} features, but {cls} is expecting "
             f"{estimator.n_features_in_} features as input."
         )
+
+
+def check_mask(mask, rows: np.ndarray | None, groups=None, name: str = "imputed"
+               ) -> np.ndarray | None:
+    """A mask of filled-in cells for ``rows`` (n, width): a boolean (n, table columns) array
+    (``groups``' columns, or the width without categorical columns), or None when it marks
+    no cell (or there are no rows), so that a fit without gaps takes the same path as one
+    given no mask."""
+    if mask is None or rows is None:
+        return None
+    m = np.asarray(mask, dtype=bool)
+    columns = rows.shape[1] if groups is None else groups.columns
+    if m.shape != (len(rows), columns):
+        raise InvalidParameterError(f"{name} has shape {m.shape}, but its rows need "
+                                    f"({len(rows)}, {columns}): a flag per table cell")
+    return m if m.any() else None
