@@ -75,13 +75,13 @@ def test_network_gradient_with_the_neighbour_term(numerical_grad, assert_grad_cl
 def test_rows_between_neighbours_lie_along_the_pair_with_noise_in_its_scale(monkeypatch):
     xh, xt = np.random.default_rng(0).normal(size=(2, 200, 6))
     monkeypatch.setattr(neighbors_module, "BETWEEN_NOISE", 0.0)
-    on = neighbors_module.between(xh, xt, np.random.default_rng(1))
+    on = neighbors_module.between(xh, xt, np.random.default_rng(1), 1.0)
     gap = xt - xh
     t = np.einsum("ij,ij->i", on - xh, gap) / np.einsum("ij,ij->i", gap, gap)
     assert on.shape == xh.shape and (t >= 0).all() and (t <= 1).all() and t.std() > 0.2
     np.testing.assert_allclose(on, xh + t[:, None] * gap, atol=1e-12)  # on the segment
     monkeypatch.setattr(neighbors_module, "BETWEEN_NOISE", 0.5)
-    noisy = neighbors_module.between(xh, xt, np.random.default_rng(1))
+    noisy = neighbors_module.between(xh, xt, np.random.default_rng(1), 1.0)
     off = np.linalg.norm(noisy - on, axis=1) / np.linalg.norm(gap, axis=1)
     assert 0.4 < np.median(off) < 0.6  # 0.5 of the pair's distance
 
@@ -99,6 +99,15 @@ def test_a_batch_is_rows_between_neighbours_then_heads_then_their_tails():
     for h, t in zip(heads, tails, strict=True):
         assert t in graph.tails[graph.starts[h] : graph.starts[h + 1]]
     assert not any(row.tobytes() in at for row in batch[:16])  # new rows, not training rows
+
+
+def test_a_large_tables_batches_have_no_rows_between(monkeypatch):
+    X, _ = _blobs(120)
+    graph = g.neighbor_graph(X, 5, np.random.default_rng(0))
+    monkeypatch.setattr(neighbors_module, "BETWEEN_ROWS", 120)  # 120 rows: "large"
+    batch = next(iter(neighbors_module.graph_batches(X, graph, 16, NeighborTerm(0.5))(
+        np.random.default_rng(2))))
+    assert batch.shape == (32, X.shape[1])  # heads and tails only
 
 
 def test_neighbours_deepen_the_default_encoder_only():

@@ -18,7 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 EXACT_ROWS = 20_000  # exact neighbours up to this many rows (bench/README.md, neighbours)
-BLOCK_BYTES = 64 << 20  # the largest block of distances held at once
+# The largest block of distances (or gathered rows) held at once. Below glibc's largest
+# mmap threshold (32 MB), so that each block's memory is reused, not mapped and faulted in
+# anew, which made 64 MB blocks far slower (bench/README.md, neighbours).
+BLOCK_BYTES = 16 << 20
 TREES = 8  # random-projection trees of the approximate search
 REFINE_ROUNDS = 2  # rounds of neighbours of neighbours after the trees
 FAN = 12  # the neighbours whose neighbours a round looks at

@@ -3,7 +3,8 @@ neighbour drawn from the kNN graph, for the objective of :mod:`aecli.nn.neighbor
 
 In memory, the graph is over every training row and each epoch's batches are the rows in a
 fresh order (every row once, as without neighbours), each followed by one of its neighbours,
-and each pair also gives a row between the two (:func:`between`), reconstructed only. Rows
+and on a small table each pair also gives a row between the two (:func:`between`),
+reconstructed only. Rows
 streamed from a file are not all at hand: the graph is built over a uniform sample of
 at most ``GRAPH_ROWS`` of them, drawn in one more pass (exact neighbours: the sample is no
 larger than ``graph.EXACT_ROWS``), and each streamed batch is followed by as many pairs
@@ -30,16 +31,25 @@ GRAPH_ROWS = EXACT_ROWS  # rows of a stream's graph sample
 # the pair's distance. They stand for new rows among the training rows' neighbours, so the
 # reconstruction does not fit only the training rows: without them, the deeper network of
 # neighbours (hyperparameters.NEIGHBOR_HIDDEN) reconstructs a small table's held-out rows
-# far worse than the plain autoencoder (bench/README.md, neighbours).
+# far worse than the plain autoencoder (bench/README.md, neighbours). Only where the graph's
+# rows are fewer than ``BETWEEN_ROWS``: on a large table they add nothing to the held-out
+# reconstruction and cost most of the training's time.
 BETWEEN_SHARE = 1.0
 BETWEEN_NOISE = 0.5
+BETWEEN_ROWS = GRAPH_ROWS  # a stream's full sample: the table is no smaller
 
 
-def between(xh: np.ndarray, xt: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def between_share(graph_rows: int) -> float:
+    """The share of pairs that give a row between them, for a graph over ``graph_rows``."""
+    return BETWEEN_SHARE if graph_rows < BETWEEN_ROWS else 0.0
+
+
+def between(xh: np.ndarray, xt: np.ndarray, rng: np.random.Generator, share: float
+            ) -> np.ndarray:
     """Rows between the first heads ``xh`` and their tails ``xt`` (b, d each), at a random
-    share of the way, with noise in proportion to their distance: (BETWEEN_SHARE * b, d).
-    Their codes are in no term: they only widen what the reconstruction is trained on."""
-    m = int(round(BETWEEN_SHARE * len(xh)))
+    share of the way, with noise in proportion to their distance: (share * b, d). Their
+    codes are in no term: they only widen what the reconstruction is trained on."""
+    m = int(round(share * len(xh)))
     a, gap = xh[:m], xt[:m] - xh[:m]
     t = rng.random((m, 1)).astype(xh.dtype)
     scale = BETWEEN_NOISE * np.sqrt(np.einsum("ij,ij->i", gap, gap) / xh.shape[1])  # (m,)
@@ -51,9 +61,10 @@ def graph_batches(X: np.ndarray, graph: Graph, batch_size: int, term: NeighborTe
                   ) -> Callable:
     """Epoch source over rows ``X`` (n, d) in memory: each batch is rows between the pairs
     (:func:`between`), then ``batch_size`` rows in a fresh order (the heads), then one
-    neighbour of each (the tails), (3b, d)."""
+    neighbour of each (the tails), (3b, d); (2b, d) on ``BETWEEN_ROWS`` rows or more."""
     n = len(X)
     bs = min(batch_size, n)
+    share = between_share(n)
 
     def epoch(rng: np.random.Generator):
         order = rng.permutation(n)
@@ -62,7 +73,7 @@ def graph_batches(X: np.ndarray, graph: Graph, batch_size: int, term: NeighborTe
             tails = graph.draw_tails(heads, rng)
             term.pairs = len(heads)
             xh, xt = X[heads], X[tails]
-            yield np.concatenate([between(xh, xt, rng), xh, xt])  # (3b, d): the pairs last
+            yield np.concatenate([between(xh, xt, rng, share), xh, xt])  # the pairs last
 
     epoch.batches = -(-n // bs)
     epoch.code_term = term
@@ -75,13 +86,15 @@ def with_pairs(source: Callable, S: np.ndarray, graph: Graph, term: NeighborTerm
     between the pairs (:func:`between`) and as many pairs of a sampled row of ``S`` (m, d)
     and its neighbour in ``graph``."""
 
+    share = between_share(len(S))
+
     def epoch(rng: np.random.Generator):
         for xb in source(rng):
             heads = rng.integers(0, len(S), size=len(xb))
             tails = graph.draw_tails(heads, rng)
             term.pairs = len(heads)
             xh, xt = S[heads], S[tails]
-            yield np.concatenate([xb, between(xh, xt, rng), xh, xt])  # (4b, d)
+            yield np.concatenate([xb, between(xh, xt, rng, share), xh, xt])
 
     epoch.batches = getattr(source, "batches", None)
     epoch.code_term = term
