@@ -2,6 +2,8 @@
 data they are for, the combined score keeps that, models keep it in their file, and an ONNX
 runtime gives the same score."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -180,6 +182,15 @@ def test_onnx_runtime_gives_the_combined_score(sparse_counts):
     expected = bundle.scores(far)
     np.testing.assert_allclose(score, expected, rtol=1e-9, atol=1e-9)
     np.testing.assert_array_equal(flagged, expected > bundle.autoencoder.threshold_)
+    # a model file from before the weights: 5 neighbours, equal weights, in the graph too
+    ae = bundle.autoencoder
+    ae.evidence_ = replace(ae.evidence_, neighbours=5, weights=(1.0,) * 4)
+    session = ort.InferenceSession(export_onnx(bundle, "score", single_input=True),
+                                   providers=["CPUExecutionProvider"])
+    old = bundle.scores(far)
+    assert not np.allclose(old, expected)
+    np.testing.assert_allclose(session.run(["score"], {"X": far})[0], old, rtol=1e-9,
+                               atol=1e-9)
 
 
 def test_fit_chunks_alone_keeps_the_autoencoder_score(sparse_counts):
