@@ -17,6 +17,10 @@ _TABLES = ("compare_table", "feature_error_table", "inspect_panel", "score_summa
 def __getattr__(name: str):
     # The tables, and rich under them (30 ms), load on first use: a quiet run in a pipe
     # shows no table, and every command would pay for them at start-up.
+    if name == "inspect_panel":
+        from . import inspect
+
+        return inspect.inspect_panel
     if name in _TABLES:
         from . import tables
 
