@@ -251,6 +251,27 @@ def test_cli_train_encode_and_compare_with_neighbours(tmp_path):
                for row in rows)
 
 
+def test_the_deeper_default_encoder_is_saved_and_loaded_as_trained(tmp_path):
+    """The model file records the encoder trained (128,64,64,32 for the default with
+    neighbours); the loaded model encodes as the trained one."""
+    from aecli.estimators.hyperparameters import NEIGHBOR_HIDDEN
+    from aecli.pipeline.modelfile import read_model
+
+    data = tmp_path / "blobs.csv"
+    X, _ = _blobs(120, d=5)
+    np.savetxt(data, X, delimiter=",", header=",".join(f"x{i}" for i in range(5)),
+               comments="", fmt="%.5g")
+    model = tmp_path / "m.npz"
+    ok("train", data, "-k", "2", "--neighbors", "5", "--epochs", "2", "-o", model, "-q")
+    loaded = read_model(model).autoencoder
+    net = loaded.network_
+    assert tuple(net.specs[i].n_out for i in range(net.code_index)) == NEIGHBOR_HIDDEN
+    assert loaded._checked().hidden == NEIGHBOR_HIDDEN  # as loaded, not replaced again
+    codes = tmp_path / "codes.csv"
+    ok("encode", model, data, "-o", codes)
+    assert len(codes.read_text().splitlines()) == 121
+
+
 def test_a_model_trained_with_neighbours_exports_to_onnx_as_any_other():
     """Nothing new to encode: the export of a neighbours-trained model gives its codes."""
     ort = pytest.importorskip("onnxruntime")
