@@ -85,7 +85,6 @@ def with_pairs(source: Callable, S: np.ndarray, graph: Graph, term: NeighborTerm
     """Epoch source: each batch of ``source`` (rows read anew each epoch) followed by rows
     between the pairs (:func:`between`) and as many pairs of a sampled row of ``S`` (m, d)
     and its neighbour in ``graph``."""
-
     share = between_share(len(S))
 
     def epoch(rng: np.random.Generator):
