@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..blas_threads import pinned
+
 EXACT_ROWS = 20_000  # exact neighbours up to this many rows (bench/README.md, neighbours)
 # The largest block of distances (or gathered rows) held at once. Below glibc's largest
 # mmap threshold (32 MB), so that each block's memory is reused, not mapped and faulted in
@@ -89,7 +91,10 @@ def approximate_knn(X: np.ndarray, k: int, rng: np.random.Generator, trees: int 
             for g in range(0, len(starts), per):
                 members = order[starts[g : g + per, None] + np.arange(size)]  # (G, s)
                 xs = X[members]  # (G, s, d)
-                D = np.matmul(xs, xs.transpose(0, 2, 1))  # (G, s, s)
+                # one leaf's product is small: OpenBLAS splits one of 30 x 784 x 30 over its
+                # threads, which then wait for each other, about 200x slower than one thread
+                with pinned(1):
+                    D = np.matmul(xs, xs.transpose(0, 2, 1))  # (G, s, s)
                 D *= -2
                 D += sq[members][:, :, None]
                 D += sq[members][:, None, :]
