@@ -117,6 +117,8 @@ def test_neighbours_deepen_the_default_encoder_only():
     assert Hyperparameters(neighbors=15).checked().hidden == NEIGHBOR_HIDDEN
     assert Hyperparameters().checked().hidden == DEFAULT_HIDDEN != NEIGHBOR_HIDDEN
     assert Hyperparameters(neighbors=15, hidden=(8,)).checked().hidden == (8,)
+    # sizes given are kept, even the ones "auto" stands for without neighbours
+    assert Hyperparameters(neighbors=15, hidden=DEFAULT_HIDDEN).checked().hidden == DEFAULT_HIDDEN
     X, _ = _blobs(60)
     ae = Autoencoder(latent=2, neighbors=5, epochs=1).fit(X, out_of_fold=False)
     net = ae.network_

@@ -37,9 +37,10 @@ def _option(name: str, default) -> tuple[Any, Any]:
 
     if name == "hidden":  # a comma-separated list on the command line
         help_text = ("Encoder layer sizes, comma-separated; the decoder mirrors them. '' for "
-                     "none (a linear autoencoder with --activation linear equals PCA). With "
-                     "--neighbors, the default stands for 128,64,64,32.")
-        return option(str), ",".join(map(str, default or ()))
+                     "none (a linear autoencoder with --activation linear equals PCA). "
+                     "'auto': 64,32, or 128,64,64,32 with --neighbors.")
+        return option(str), default if isinstance(default, str) else ",".join(
+            map(str, default or ()))
     if allowed.cli_none is not None:  # a number, or a word for None
         help_text += f" '{allowed.cli_none}' or a number."
         return option(str), allowed.cli_none if default is None else str(default)
@@ -64,7 +65,7 @@ def _estimator_value(name: str, value):
     """A command-line value as the estimator takes it."""
     allowed = Hyperparameters.allowed(name)
     if name == "hidden":
-        return parse_sizes(value, "--hidden")
+        return value if value == "auto" else parse_sizes(value, "--hidden")
     if allowed.cli_none is not None:
         if value == allowed.cli_none:
             return None

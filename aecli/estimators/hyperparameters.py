@@ -36,7 +36,7 @@ MIN_EPOCHS, MAX_EPOCHS = 10, 1000  # the budget's bounds, for large and tiny tab
 # With neighbours (bench/README.md, neighbours): the codes keep neighbours better up to about
 # 10,000 steps, and a tiny table may run more epochs to reach them.
 NEIGHBOR_STEPS, NEIGHBOR_EPOCHS = 10_000, 1000
-# The encoder's layers: by default, and with neighbours when hidden is left at its default
+# The encoder's layers that hidden="auto" (the default) stands for: without and with neighbours
 # (bench/README.md, neighbours: the deeper, wider encoder places new rows among their
 # neighbours' codes as UMAP does, where (64, 32) fits the training rows' only).
 DEFAULT_HIDDEN = (64, 32)
@@ -85,10 +85,10 @@ class Hyperparameters:
     """Every setting of an autoencoder and its training, with its default."""
 
     latent: int = _param(2, "Size k of the code.", low=1, high=MAX_WIDTH, short="-k")
-    hidden: tuple[int, ...] = _param(
-        DEFAULT_HIDDEN, "Encoder layer sizes between input and code; the decoder mirrors "
+    hidden: tuple[int, ...] | str = _param(
+        "auto", "Encoder layer sizes between input and code; the decoder mirrors "
         "them. None for a network without hidden layers (with linear activations, PCA's "
-        f"equal). With neighbors, the default stands for {NEIGHBOR_HIDDEN}.")
+        f"equal). 'auto' stands for {DEFAULT_HIDDEN}, or {NEIGHBOR_HIDDEN} with neighbors.")
     activation: str = _param("elu", "Activation of the hidden layers.", choices=ActivationKind)
     latent_activation: str = _param("linear", "Activation of the code layer.",
                                     choices=ActivationKind)
@@ -161,7 +161,7 @@ class Hyperparameters:
 
     def checked(self, n_features: int | None = None) -> Hyperparameters:
         """These settings validated, with choices as enums, ``hidden`` as a tuple of Python
-        ints (``NEIGHBOR_HIDDEN`` for the default one with neighbours) and ``latent`` at most
+        ints (``"auto"`` decided by whether there are neighbours) and ``latent`` at most
         ``n_features`` (when given).
 
         Raises
@@ -171,9 +171,9 @@ class Hyperparameters:
         """
         values = {f.name: _check(f.name, getattr(self, f.name), f.metadata["allowed"])
                   for f in fields(self) if f.name != "hidden"}
-        values["hidden"] = _check_hidden(self.hidden)
-        if values["neighbors"] and values["hidden"] == DEFAULT_HIDDEN:
-            values["hidden"] = NEIGHBOR_HIDDEN
+        # sizes given are kept as given, even (64, 32) with neighbours
+        values["hidden"] = (_check_hidden(self.hidden) if not _is_auto(self.hidden) else
+                            NEIGHBOR_HIDDEN if values["neighbors"] else DEFAULT_HIDDEN)
         if n_features is not None and values["latent"] > n_features:
             raise InvalidParameterError(
                 f"latent={values['latent']} is larger than the number of features "
@@ -277,6 +277,10 @@ def _check(name: str, value, allowed: Allowed):
         return check_int(name, value, int(allowed.low), high)
     return check_float(name, value, allowed.low, allowed.high, low_open=allowed.low_open,
                        high_open=allowed.high_open)
+
+
+def _is_auto(hidden) -> bool:
+    return isinstance(hidden, str) and hidden == "auto"
 
 
 def _check_hidden(hidden) -> tuple[int, ...]:
