@@ -96,7 +96,7 @@ def averaged_epochs(data: OnCluster, network: Network, setup: Setup, hp: Hyperpa
     now = [0]
 
     def validation_loss() -> float:  # the trimmed mean of every partition's rows, as in memory
-        return trimmed_mean(np.concatenate([e for e, *_ in data.collect([
+        return trimmed_mean(np.concatenate([r.errors for r in data.collect([
             client.submit(errors, h, network.theta, setup, "validation",
                           key=f"aecli-v-{job}-{now[0]}-{i}") for i, h in enumerate(held)],
             each)]))

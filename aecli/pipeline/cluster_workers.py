@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -71,7 +72,8 @@ class Reread:
                                  self.fraction, self.seed, self.first_row)
 
 
-def _rows(held: Held | Reread) -> Held:
+def loaded(held: Held | Reread) -> Held:
+    """A partition's prepared rows, read again where they were not kept in memory."""
     return held if isinstance(held, Held) else held.load()
 
 
@@ -81,7 +83,7 @@ MEMORY_SHARE = 0.5
 
 def gram(held: Held | Reread) -> tuple[int, np.ndarray, np.ndarray]:
     """Rows, column sums and Gram matrix of a partition's training rows (float64)."""
-    X = _rows(held).train.astype(np.float64)
+    X = loaded(held).train.astype(np.float64)
     return len(X), X.sum(axis=0), X.T @ X
 
 
@@ -156,7 +158,7 @@ def replica_batches(parts: list[Held | Reread], rows: int, batch_size: int, turn
                 carry = yield from cut_batches(window[rng.permutation(len(window))], carry,
                                                batch_size)
         elif turn.index < len(parts):
-            X = _rows(parts[order.permutation(len(parts))[turn.index]]).train
+            X = loaded(parts[order.permutation(len(parts))[turn.index]]).train
             epoch.rows += len(X)
             carry = yield from cut_batches(X[rng.permutation(len(X))], carry, batch_size)
         if carry is not None and len(carry):
@@ -193,8 +195,17 @@ def replica_round(parts: list[Held | Reread], rows: int, theta: np.ndarray, setu
     return net.theta.copy(), outcome.train_loss * batches.rows, batches.rows, kept
 
 
+class RowErrors(NamedTuple):
+    """What :func:`errors` sends back from a worker."""
+
+    errors: np.ndarray  # (n,) every row's reconstruction error
+    codes: np.ndarray  # (keep, k) the first rows' codes
+    moments: CodeMoments  # of every row's code
+    observed: np.ndarray  # (keep,) the first rows' errors over their observed cells
+
+
 def errors(held: Held, theta: np.ndarray, setup: Setup, which: str, keep: int = 0
-           ) -> tuple[np.ndarray, np.ndarray, CodeMoments, np.ndarray]:
+           ) -> RowErrors:
     """Each row's reconstruction error (n,), of the training or validation rows, with the
     first ``keep`` rows' codes, the moments of all their codes, and the first ``keep`` rows'
     errors over their observed cells, as ``score`` gives them (on a worker: only these
@@ -202,21 +213,21 @@ def errors(held: Held, theta: np.ndarray, setup: Setup, which: str, keep: int = 
     net = _network(setup.key, setup.specs, DTYPES[setup.dtype], setup.groups,
                    setup.params.dropout)
     net.theta[...] = theta
-    held = _rows(held)
+    held = loaded(held)
     X, imputed = (held.train, held.train_imputed) if which == "train" else (
         held.validation, held.validation_imputed)
     codes = np.empty((len(X), setup.params.latent), dtype=net.dtype)
     errs = reconstruction_mse_rows(net, X, codes=codes) if len(X) else np.zeros(0)
     moments = CodeMoments(setup.params.latent)
     moments.add(codes)
-    return errs, codes[:keep].copy(), moments, observed_errors(net, X[:keep], errs[:keep],
-                                                               take(imputed, slice(keep)))
+    return RowErrors(errs, codes[:keep].copy(), moments,
+                     observed_errors(net, X[:keep], errs[:keep], take(imputed, slice(keep))))
 
 
 def pca_errors(held: Held, mean: np.ndarray, components: np.ndarray, groups) -> np.ndarray:
     """PCA's reconstruction error of a partition's validation rows (or training rows when it
     has none), measured as the autoencoder's (on a worker)."""
-    held = _rows(held)
+    held = loaded(held)
     X = (held.validation if len(held.validation) else held.train).astype(np.float64)
     if not len(X):
         return np.zeros(0)
@@ -230,7 +241,7 @@ def pca_errors(held: Held, mean: np.ndarray, components: np.ndarray, groups) -> 
 def sampled(held: Held | Reread, which: str, count: int, seed: tuple) -> np.ndarray:
     """A uniform sample of ``count`` of a partition's training or validation rows (all when
     it has no more), in their order, drawn by ``seed`` (on a worker: only these travel)."""
-    held = _rows(held)
+    held = loaded(held)
     X = held.train if which == "train" else held.validation
     count = min(count, len(X))
     return X[np.sort(np.random.default_rng(seed).choice(len(X), size=count, replace=False))]

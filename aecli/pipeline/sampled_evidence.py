@@ -84,6 +84,12 @@ class RowSample:
         return RowSample(keys[order], rows.take(order))
 
 
+def _chunks(xs: np.ndarray, imputed: np.ndarray | None):
+    """``xs`` a ``CHUNK_ROWS`` rows at a time, each with its ``imputed`` cells (or None)."""
+    for i in range(0, len(xs), CHUNK_ROWS):
+        yield xs[i:i + CHUNK_ROWS], None if imputed is None else imputed[i:i + CHUNK_ROWS]
+
+
 def statistics(ae, evidence: Evidence, xs: np.ndarray, imputed: np.ndarray | None = None
                ) -> tuple[np.ndarray, ...]:
     """The four statistics of scaled rows ``xs`` (n, width) under ``evidence`` (see
@@ -91,10 +97,8 @@ def statistics(ae, evidence: Evidence, xs: np.ndarray, imputed: np.ndarray | Non
     (the ``imputed`` cells left out), a chunk of rows at a time; ``ae`` has no evidence
     yet."""
     parts = []
-    for i in range(0, len(xs), CHUNK_ROWS):
-        x = xs[i:i + CHUNK_ROWS]
-        scores = ae.score_parts(x, imputed=None if imputed is None
-                                else imputed[i:i + CHUNK_ROWS]).scores
+    for x, gaps in _chunks(xs, imputed):
+        scores = ae.score_parts(x, imputed=gaps).scores
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows in scores
             codes = ae.network_.encode(x)
         parts.append(evidence.statistics(scores, x, codes))
@@ -119,9 +123,8 @@ def add_sampled_evidence(ae, sample: Prepared,
     else:  # the sample's scores as aecli score gives them, the evidence in place
         evidence, combined = bare.calibrated(stats)
         ae.evidence_ = evidence
-        own_combined = np.concatenate([ae.score_parts(
-            xs[i:i + CHUNK_ROWS], imputed=None if sample.imputed is None else
-            sample.imputed[i:i + CHUNK_ROWS]).scores for i in range(0, len(xs), CHUNK_ROWS)])
+        own_combined = np.concatenate([ae.score_parts(x, imputed=gaps).scores
+                                       for x, gaps in _chunks(xs, sample.imputed)])
     use_evidence(ae, evidence, combined, own_combined)
 
 
@@ -129,7 +132,9 @@ def held_statistics(held, ae, evidence: Evidence, keep: int) -> tuple[np.ndarray
     """The four statistics of a partition's first ``keep`` validation rows (on a worker:
     only these travel back); ``held``: its rows (:class:`aecli.pipeline.cluster_workers.
     Held`, or a ``Reread`` that loads them)."""
-    rows = held.load() if hasattr(held, "load") else held
+    from .cluster_workers import loaded  # it imports this module (by cluster_survey)
+
+    rows = loaded(held)
     imputed = rows.validation_imputed  # the cells score leaves out
     return statistics(ae, evidence, rows.validation[:keep],
                       None if imputed is None else imputed[:keep])

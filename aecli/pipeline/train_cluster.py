@@ -233,22 +233,22 @@ def fit_on_cluster(data: OnCluster, params: dict,
         client.run(forget, setup.key)
         if pairs is not None:
             client.cancel(pairs)
-    train_errors = np.concatenate([e for e, *_ in trained])
-    held_out = np.concatenate([e for e, *_ in val])
+    train_errors = np.concatenate([r.errors for r in trained])
+    held_out = np.concatenate([r.errors for r in val])
     validated = len(held_out) > 0
     distance = None
     if hp.score_by.with_code(bool(prep.categorical)):
         moments = CodeMoments(hp.latent)
-        for _, _, part, _ in trained:
-            moments.merge(part)
-        codes = np.concatenate([z for _, z, *_ in trained])[:KEPT_SCORES]
-        distance = moments.distance(np.concatenate([o for *_, o in trained])[:KEPT_SCORES],
-                                    codes)
+        for r in trained:
+            moments.merge(r.moments)
+        codes = np.concatenate([r.codes for r in trained])[:KEPT_SCORES]
+        distance = moments.distance(
+            np.concatenate([r.observed for r in trained])[:KEPT_SCORES], codes)
 
     def scores(parts) -> np.ndarray:  # the first KEPT_SCORES rows' scores, as score gives
-        errs = np.concatenate([o for *_, o in parts])[:KEPT_SCORES]  # (imputed cells out)
+        errs = np.concatenate([r.observed for r in parts])[:KEPT_SCORES]  # (imputed out)
         return with_code_term(errs, distance, None if distance is None else np.concatenate(
-            [z for _, z, *_ in parts])[:KEPT_SCORES])
+            [r.codes for r in parts])[:KEPT_SCORES])
 
     fitted = Autoencoder(**{**ae.get_params(), "hidden": tuple(hp.hidden)})
     finish(fitted, network, result, hp,
